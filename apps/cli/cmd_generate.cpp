@@ -1,0 +1,100 @@
+// corelm generate PROMPT MODEL: streams the continuation to stdout and speed to stderr, as the
+// seed's Swift CLI does; --json prints one JSON line instead.
+#include <cstdio>
+
+#include "base/check.h"
+#include "commands.h"
+#include "corelm/generate.h"
+#include "corelm/model.h"
+#include "corelm/tokenizer.h"
+
+namespace corelm::cli {
+
+namespace {
+struct GenerateArgs {
+  std::string prompt, model;
+  int max_length = 256;
+  int max_new_tokens = -1;
+  int max_context = 0;
+  float temperature = 0.0f, top_p = 1.0f, min_p = 0.0f, repetition_penalty = 1.0f;
+  int top_k = 0;
+  int64_t seed = -1;
+  std::vector<std::string> stop;
+  bool ignore_eos = false, json = false;
+  int threads = 0;
+  std::string kv_cache = "f16";
+};
+
+std::string ids_json(const std::vector<int32_t>& ids) {
+  std::string s = "[";
+  for (size_t i = 0; i < ids.size(); ++i) s += (i ? ", " : "") + std::to_string(ids[i]);
+  return s + "]";
+}
+}  // namespace
+
+Action add_generate(CLI::App& app) {
+  auto* cmd = app.add_subcommand("generate", "Generate a continuation of PROMPT with MODEL");
+  auto a = std::make_shared<GenerateArgs>();
+  cmd->add_option("prompt", a->prompt, "Prompt text")->required();
+  cmd->add_option("model", a->model, "Model package (.clm)")->required();
+  cmd->add_option("--max-length", a->max_length, "Total tokens, prompt included (0: until EOS or the context is full)")
+      ->capture_default_str();
+  cmd->add_option("--max-new-tokens", a->max_new_tokens, "Generated tokens at most (default: no limit beyond --max-length)");
+  cmd->add_option("--max-context", a->max_context, "KV cache length in tokens (default: the package's)");
+  cmd->add_option("--temperature", a->temperature, "0 = greedy (default)")->capture_default_str();
+  cmd->add_option("--top-k", a->top_k, "Keep the K most likely tokens (0 = off)");
+  cmd->add_option("--top-p", a->top_p, "Nucleus sampling mass (1 = off)");
+  cmd->add_option("--min-p", a->min_p, "Drop tokens below MIN_P x the top probability (0 = off)");
+  cmd->add_option("--repetition-penalty", a->repetition_penalty, "Penalty on tokens already in the context (1 = off)");
+  cmd->add_option("--seed", a->seed, "Random seed (default: random)");
+  cmd->add_option("--stop", a->stop, "Stop when this text appears (repeatable)");
+  cmd->add_flag("--ignore-eos", a->ignore_eos, "Keep going past end-of-sequence tokens");
+  cmd->add_option("-t,--threads", a->threads, "Threads (default: physical cores)");
+  cmd->add_option("--kv-cache", a->kv_cache, "KV cache format: f16 (default), q8, f32")->capture_default_str();
+  cmd->add_flag("--json", a->json, "Print one JSON line with ids, text and speeds");
+  return [a]() {
+    auto kv = kv_cache_type_from_name(a->kv_cache);
+    if (!kv) fail(ErrorCode::kInvalidArgument, "cli", "unknown --kv-cache '{}' (f16, q8 or f32)", a->kv_cache);
+    auto model = Model::load(a->model);
+    SessionOptions so;
+    so.max_context = a->max_context;
+    so.n_threads = a->threads;
+    so.kv_cache = *kv;
+    Session session(model, so);
+    Generator generator(session, model->tokenizer());
+    GenerateOptions go;
+    go.max_length = a->max_length;
+    go.max_new_tokens = a->max_new_tokens;
+    go.sampling.temperature = a->temperature;
+    go.sampling.top_k = a->top_k;
+    go.sampling.top_p = a->top_p;
+    go.sampling.min_p = a->min_p;
+    go.sampling.repetition_penalty = a->repetition_penalty;
+    if (a->seed >= 0) go.sampling.seed = static_cast<uint64_t>(a->seed);
+    go.stop_strings = a->stop;
+    go.ignore_eos = a->ignore_eos;
+    std::function<bool(std::string_view)> stream;
+    if (!a->json)
+      stream = [](std::string_view piece) {
+        std::fwrite(piece.data(), 1, piece.size(), stdout);
+        std::fflush(stdout);
+        return true;
+      };
+    GenerationResult r = generator.generate(a->prompt, go, stream);
+    const auto& st = r.stats;
+    if (a->json) {
+      std::printf("{\"prompt_ids\": %s, \"ids\": %s, \"text\": %s, \"prefill_tokens_per_s\": %.3f, "
+                  "\"decode_tokens_per_s\": %.3f, \"stop_reason\": %s}\n",
+                  ids_json(r.prompt_ids).c_str(), ids_json(r.ids).c_str(), json_quote(r.text).c_str(),
+                  st.prefill_tokens_per_s(), st.decode_tokens_per_s(), json_quote(st.stop_reason).c_str());
+    } else {
+      std::printf("\n");
+      std::fprintf(stderr, "prefill: %zu tokens, %.2f tokens/s | decode: %zu tokens, %.2f tokens/s | stop: %s\n",
+                   st.prompt_tokens, st.prefill_tokens_per_s(), st.generated_tokens, st.decode_tokens_per_s(),
+                   st.stop_reason.c_str());
+    }
+    return 0;
+  };
+}
+
+}  // namespace corelm::cli

@@ -1,0 +1,21 @@
+// The `corelm` subcommands. Each registers its options on the CLI11 app and returns the action
+// to run after parsing; actions throw corelm::Error, which main() reports.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+
+namespace corelm::cli {
+
+using Action = std::function<int()>;
+
+Action add_convert(CLI::App& app);
+Action add_generate(CLI::App& app);
+Action add_inspect(CLI::App& app);
+Action add_tokenize(CLI::App& app);
+
+// Writes `s` as a JSON string literal (UTF-8 kept, invalid bytes replaced).
+std::string json_quote(std::string_view s);
+
+}  // namespace corelm::cli

@@ -1,0 +1,44 @@
+// corelm: the command-line front end. Errors from the library end here: their message goes to
+// stderr and the exit status is 1 (2 for bad command-line usage).
+#include <cstdio>
+#include <exception>
+#include <map>
+
+#include "commands.h"
+#include "corelm/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"corelm: run Llama/Mistral models on the CPU from one compact package file"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "corelm 0.1.0");
+  std::map<CLI::App*, corelm::cli::Action> actions;
+  auto add = [&](corelm::cli::Action (*fn)(CLI::App&)) {
+    size_t before = app.get_subcommands({}).size();
+    corelm::cli::Action a = fn(app);
+    actions[app.get_subcommands({})[before]] = std::move(a);
+  };
+  add(corelm::cli::add_convert);
+  add(corelm::cli::add_generate);
+  add(corelm::cli::add_inspect);
+  add(corelm::cli::add_tokenize);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    for (auto* sub : app.get_subcommands())
+      if (actions.count(sub)) return actions[sub]();
+    return 2;
+  } catch (const corelm::Error& e) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "\nerror: %s\n", e.what());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "\nerror: [corelm] out of memory\n");
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "\nerror: [corelm] %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,45 @@
+// Conversion of a Hugging Face model folder into one .clm package, streaming one tensor at a
+// time (peak memory about one tensor's output chunk plus the OS's view of the mapped inputs).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace corelm {
+
+struct ConvertProgress {
+  size_t tensor_index = 0;  // of the tensor being written
+  size_t tensor_count = 0;
+  std::string tensor_name;
+  uint64_t bytes_done = 0;  // output bytes written so far
+  uint64_t bytes_total = 0;
+  double seconds = 0.0;     // since the start
+};
+
+struct ConvertOptions {
+  std::string source;               // Hugging Face folder
+  std::string output;               // .clm path (written atomically)
+  std::string quant = "q4s32";      // q4s32 | q8s32 | f16 | bf16 | f32
+  bool quantize_embeddings = false;  // store embed_tokens in `quant` too (else f16)
+  int max_context = 0;              // default context stored in the package (0: min(2048, model))
+  std::string model_id;             // source model id (default: config _name_or_path or folder)
+  int n_threads = 0;
+  std::function<void(const ConvertProgress&)> on_progress;
+};
+
+struct ConvertReport {
+  std::string output;
+  uint64_t file_bytes = 0;
+  uint64_t parameters = 0;
+  double bits_per_weight = 0.0;  // over all weight tensors
+  double seconds = 0.0;
+  size_t tensors = 0;
+  std::vector<std::string> notes;  // e.g. tensors kept in f16 because rows do not fit blocks
+};
+
+// Throws Error on any problem; nothing is left at `output` unless the conversion succeeded.
+ConvertReport convert_model(const ConvertOptions& options);
+
+}  // namespace corelm

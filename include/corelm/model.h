@@ -1,0 +1,141 @@
+// Public model API: ModelConfig (Hugging Face names), Model (an immutable, memory-mapped package
+// shared by any number of Sessions) and Session (one stateful KV cache plus scratch buffers,
+// allocated once and reused for every call).
+//
+// Ownership: a Model is held by shared_ptr; each Session keeps its Model alive. Sessions are not
+// thread-safe; different Sessions may run concurrently on one Model.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace corelm {
+
+class Tokenizer;
+
+// Hyper-parameters of a Llama/Mistral decoder, with transformers' field names.
+struct ModelConfig {
+  std::string architecture;  // "LlamaForCausalLM" or "MistralForCausalLM"
+  std::string model_type;    // "llama" or "mistral"
+  int hidden_size = 0;
+  int intermediate_size = 0;
+  int num_hidden_layers = 0;
+  int num_attention_heads = 0;
+  int num_key_value_heads = 0;
+  int head_dim = 0;  // defaults to hidden_size / num_attention_heads
+  int vocab_size = 0;
+  int max_position_embeddings = 0;
+  float rms_norm_eps = 1e-6f;
+  float rope_theta = 10000.0f;
+  // rope_scaling: "" (none), "linear" or "llama3" with their factors.
+  std::string rope_scaling_type;
+  float rope_scaling_factor = 1.0f;
+  float rope_low_freq_factor = 1.0f;
+  float rope_high_freq_factor = 4.0f;
+  int rope_original_max_position = 8192;
+  std::optional<int> sliding_window;
+  bool tie_word_embeddings = false;
+  int bos_token_id = -1;
+  std::vector<int> eos_token_ids;
+
+  // Parses a Hugging Face config.json; throws Error naming the bad or unsupported field.
+  static ModelConfig from_hf_json(const std::string& json_text);
+  // Serialises to config.json form (round-trips through from_hf_json).
+  std::string to_hf_json() const;
+  // Checks internal consistency (positive sizes, heads dividing evenly); throws Error.
+  void validate() const;
+};
+
+enum class KvCacheType { kF32, kF16, kQ8 };
+const char* kv_cache_type_name(KvCacheType type);
+std::optional<KvCacheType> kv_cache_type_from_name(const std::string& name);
+
+struct SessionOptions {
+  int max_context = 0;   // tokens the KV cache holds; 0: the package's default
+  int max_batch = 1;     // sequences per forward call
+  int max_chunk = 256;   // tokens per sequence per forward call (prefill chunk)
+  KvCacheType kv_cache = KvCacheType::kF16;
+  bool all_logits = false;  // keep logits of every position (else the last of each sequence)
+  int n_threads = 0;        // 0: one per physical core
+};
+
+// Where a model came from and how it was stored (from the package header).
+struct ModelInfo {
+  std::string path;
+  std::string format;           // "clm" or "gguf"
+  std::string source_model_id;  // the seed's co.huggingface.exporters.name
+  std::string quantization;     // the default weight dtype, e.g. "q4s32"
+  int default_max_context = 2048;
+  uint64_t file_bytes = 0;
+  uint64_t weight_bytes = 0;
+  uint64_t parameter_count = 0;
+  std::string generation_config_json;  // generation_config.json as converted ("" if none)
+  std::string chat_template;           // "" if none
+};
+
+class Model {
+ public:
+  // Opens a .clm package (or, once supported, a .gguf file) read-only and memory-mapped.
+  // Everything is validated before this returns; throws Error on any problem.
+  static std::shared_ptr<Model> load(const std::string& path);
+  ~Model();
+
+  const ModelConfig& config() const;
+  const ModelInfo& info() const;
+  const Tokenizer& tokenizer() const;
+
+  struct Impl;
+  const Impl& impl() const { return *impl_; }
+
+ private:
+  explicit Model(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+class Session {
+ public:
+  Session(std::shared_ptr<const Model> model, const SessionOptions& options = {});
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // One step of the stateful model, as the seed's Core ML model:
+  //   input_ids   [batch, q]               token ids, row-major
+  //   causal_mask [batch, 1, q, past + q]  additive: 0 to attend, -inf to mask (padding, future)
+  // New keys/values go to cache slots [past, past + q); RoPE positions are past .. past+q-1.
+  // Returns logits [batch, q, vocab] if all_logits, else [batch, vocab] for position q-1 of
+  // each sequence. The span stays valid until the next call. Throws Error on bad shapes or when
+  // past + q exceeds max_context.
+  std::span<const float> forward(std::span<const int32_t> input_ids, int batch, int q,
+                                 std::span<const float> causal_mask);
+  // The same with the standard causal mask (sliding window applied), sequence b masking its
+  // first left_padding[b] cache slots (empty: no padding).
+  std::span<const float> forward(std::span<const int32_t> input_ids, int batch, int q,
+                                 std::span<const int> left_padding = {});
+
+  // Builds the standard additive causal mask [batch, 1, q, past + q] into `mask`.
+  static void build_causal_mask(int batch, int q, int past, std::span<const int> left_padding,
+                                std::optional<int> sliding_window, std::vector<float>& mask);
+
+  int past() const;         // tokens in the cache (the same for every sequence of the batch)
+  void truncate(int past);  // forgets cache slots [past, ...): reuse a shared prefix
+  void reset() { truncate(0); }
+
+  const SessionOptions& options() const;
+  const Model& model() const;
+  int max_context() const;
+  int vocab_size() const;
+  // Address and size of the KV cache storage (fixed for the Session's life).
+  const void* kv_cache_data() const;
+  size_t kv_cache_bytes() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace corelm

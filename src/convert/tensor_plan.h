@@ -1,0 +1,32 @@
+// The tensor plan: which source tensor becomes which package tensor, in what dtype. Shapes are
+// checked against the config here, before a byte is written.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "convert/safetensors.h"
+#include "corelm/model.h"
+#include "tensor/dtype.h"
+
+namespace corelm {
+
+struct PlanEntry {
+  std::string name;                 // HF name, also the package name
+  const SafetensorsTensor* source;  // where the values come from
+  DType dtype;                      // stored as
+  std::vector<uint64_t> shape;
+};
+
+struct TensorPlan {
+  std::vector<PlanEntry> entries;
+  std::vector<std::string> notes;
+};
+
+// `quant` is the dtype of linear layers; embeddings use it only when `quantize_embeddings` (or
+// when it is a float type); norms are always f32. Rows that do not fill whole blocks fall back
+// to f16 with a note.
+TensorPlan make_tensor_plan(const ModelConfig& config, const SafetensorsReader& source, DType quant,
+                            bool quantize_embeddings);
+
+}  // namespace corelm

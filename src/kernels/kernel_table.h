@@ -1,0 +1,63 @@
+// KernelTable: the function pointers for every hot operation, one table per instruction set.
+// ref.cpp holds the scalar reference (the spec); x86_avx2.cpp the AVX2+FMA+F16C versions. The
+// table is chosen once at start-up (CORELM_ISA=ref|avx2 forces one). Kernels never throw and
+// never allocate; shapes are checked by the callers in src/tensor/ops.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "tensor/dtype.h"
+#include "tensor/quant_blocks.h"
+
+namespace corelm {
+
+inline constexpr size_t kNumDTypes = 7;
+
+// Matrix product against a weight matrix W [rows, k] stored row by row (`row_bytes` apart):
+//   y[t * y_stride + r] = sum_i W[r, i] * x_t[i]   for t in [0, n), r in [r0, r1).
+// `x` holds the n activation rows in the weight's activation format (see activation_format):
+// f32 rows of k floats (x_stride bytes apart), or BlockQ8A rows of k/32 blocks.
+using MatmulFn = void (*)(const uint8_t* w, size_t row_bytes, const void* x, size_t x_stride,
+                          size_t n, size_t k, float* y, size_t y_stride, size_t r0, size_t r1);
+
+enum class ActivationFormat { kF32, kQ8A };
+
+struct KernelTable {
+  const char* name;
+  MatmulFn matmul[kNumDTypes];  // indexed by DType; nullptr when unsupported
+  ActivationFormat activation[kNumDTypes];
+
+  void (*quantize_q8a)(const float* x, BlockQ8A* out, size_t k);
+  // y = x / sqrt(mean(x^2) + eps) * w, over n elements (y may alias x).
+  void (*rmsnorm)(const float* x, const float* w, float* y, size_t n, float eps);
+  // gate[i] = silu(gate[i]) * up[i]
+  void (*silu_mul)(float* gate, const float* up, size_t n);
+  // y[i] += x[i]
+  void (*add)(float* y, const float* x, size_t n);
+  // In-place softmax over n elements; entries equal to -inf get probability 0.
+  void (*softmax)(float* x, size_t n);
+  float (*dot_f32)(const float* a, const float* b, size_t n);
+  float (*dot_f16)(const uint16_t* a, const float* b, size_t n);
+  void (*axpy_f32)(float a, const float* x, float* y, size_t n);  // y += a * x
+  void (*axpy_f16)(float a, const uint16_t* x, float* y, size_t n);
+  float (*dot_i8)(const int8_t* a, const float* b, size_t n);           // sum a[i] * b[i]
+  void (*axpy_i8)(float a, const int8_t* x, float* y, size_t n);        // y += a * x
+  void (*f32_to_f16)(const float* x, uint16_t* y, size_t n);
+  void (*f16_to_f32)(const uint16_t* x, float* y, size_t n);
+};
+
+// The scalar reference table.
+const KernelTable& reference_kernels();
+// The AVX2 table, or nullptr when this build or CPU lacks AVX2+FMA+F16C.
+const KernelTable* avx2_kernels();
+
+// The table chosen for this process: CORELM_ISA if set (an unknown or unavailable value is an
+// error), else the best the CPU supports.
+const KernelTable& active_kernels();
+// Overrides the process-wide choice (tests). Not thread-safe with running kernels.
+void set_active_kernels(const KernelTable& table);
+// Names of the tables this build and CPU can run, best last.
+const char* available_isas();
+
+}  // namespace corelm

@@ -1,0 +1,184 @@
+// Scalar reference kernels: the specification every SIMD table is tested against. Written for
+// clarity, not speed: plain loops, float accumulation in index order, integer dot products for
+// quantized weights exactly as the SIMD versions compute them.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "base/half.h"
+#include "kernels/kernel_table.h"
+#include "tensor/quant.h"
+
+namespace corelm {
+
+namespace {
+
+void matmul_f32(const uint8_t* w, size_t row_bytes, const void* x, size_t x_stride, size_t n,
+                size_t k, float* y, size_t y_stride, size_t r0, size_t r1) {
+  for (size_t r = r0; r < r1; ++r) {
+    const float* wr = reinterpret_cast<const float*>(w + r * row_bytes);
+    for (size_t t = 0; t < n; ++t) {
+      const float* xt = reinterpret_cast<const float*>(static_cast<const uint8_t*>(x) + t * x_stride);
+      float acc = 0.0f;
+      for (size_t i = 0; i < k; ++i) acc += wr[i] * xt[i];
+      y[t * y_stride + r] = acc;
+    }
+  }
+}
+
+template <float (*kToFloat)(uint16_t)>
+void matmul_half(const uint8_t* w, size_t row_bytes, const void* x, size_t x_stride, size_t n,
+                 size_t k, float* y, size_t y_stride, size_t r0, size_t r1) {
+  for (size_t r = r0; r < r1; ++r) {
+    const uint16_t* wr = reinterpret_cast<const uint16_t*>(w + r * row_bytes);
+    for (size_t t = 0; t < n; ++t) {
+      const float* xt = reinterpret_cast<const float*>(static_cast<const uint8_t*>(x) + t * x_stride);
+      float acc = 0.0f;
+      for (size_t i = 0; i < k; ++i) acc += kToFloat(wr[i]) * xt[i];
+      y[t * y_stride + r] = acc;
+    }
+  }
+}
+
+// One q4 block against one activation block: the exact integer dot product, then the scales.
+inline float dot_block_q4(const BlockQ4& wb, const BlockQ8A& xb) {
+  int isum = 0;
+  for (int i = 0; i < kQuantBlock / 2; ++i) {
+    isum += ((wb.qs[i] & 0xF) - 8) * xb.qs[i];
+    isum += ((wb.qs[i] >> 4) - 8) * xb.qs[i + 16];
+  }
+  return fp16_to_float(wb.scale) * xb.scale * static_cast<float>(isum);
+}
+
+inline float dot_block_q8(const BlockQ8& wb, const BlockQ8A& xb) {
+  int isum = 0;
+  for (int i = 0; i < kQuantBlock; ++i) isum += wb.qs[i] * xb.qs[i];
+  return fp16_to_float(wb.scale) * xb.scale * static_cast<float>(isum);
+}
+
+template <typename Block, float (*kDot)(const Block&, const BlockQ8A&)>
+void matmul_quant(const uint8_t* w, size_t row_bytes, const void* x, size_t x_stride, size_t n,
+                  size_t k, float* y, size_t y_stride, size_t r0, size_t r1) {
+  size_t nb = k / kQuantBlock;
+  for (size_t r = r0; r < r1; ++r) {
+    const Block* wr = reinterpret_cast<const Block*>(w + r * row_bytes);
+    for (size_t t = 0; t < n; ++t) {
+      const BlockQ8A* xt =
+          reinterpret_cast<const BlockQ8A*>(static_cast<const uint8_t*>(x) + t * x_stride);
+      float acc = 0.0f;
+      for (size_t b = 0; b < nb; ++b) acc += kDot(wr[b], xt[b]);
+      y[t * y_stride + r] = acc;
+    }
+  }
+}
+
+void rmsnorm(const float* x, const float* w, float* y, size_t n, float eps) {
+  float ss = 0.0f;
+  for (size_t i = 0; i < n; ++i) ss += x[i] * x[i];
+  float inv = 1.0f / std::sqrt(ss / static_cast<float>(n) + eps);
+  for (size_t i = 0; i < n; ++i) y[i] = x[i] * inv * w[i];
+}
+
+void silu_mul(float* gate, const float* up, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    float g = gate[i];
+    gate[i] = g / (1.0f + std::exp(-g)) * up[i];
+  }
+}
+
+void add(float* y, const float* x, size_t n) {
+  for (size_t i = 0; i < n; ++i) y[i] += x[i];
+}
+
+void softmax(float* x, size_t n) {
+  float m = -std::numeric_limits<float>::infinity();
+  for (size_t i = 0; i < n; ++i) m = std::max(m, x[i]);
+  if (m == -std::numeric_limits<float>::infinity()) {  // everything masked: all zeros
+    std::fill(x, x + n, 0.0f);
+    return;
+  }
+  float sum = 0.0f;
+  for (size_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - m);
+    sum += x[i];
+  }
+  float inv = 1.0f / sum;
+  for (size_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+float dot_f32(const float* a, const float* b, size_t n) {
+  float acc = 0.0f;
+  for (size_t i = 0; i < n; ++i) acc += a[i] * b[i];
+  return acc;
+}
+
+float dot_f16(const uint16_t* a, const float* b, size_t n) {
+  float acc = 0.0f;
+  for (size_t i = 0; i < n; ++i) acc += fp16_to_float(a[i]) * b[i];
+  return acc;
+}
+
+void axpy_f32(float a, const float* x, float* y, size_t n) {
+  for (size_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+
+void axpy_f16(float a, const uint16_t* x, float* y, size_t n) {
+  for (size_t i = 0; i < n; ++i) y[i] += a * fp16_to_float(x[i]);
+}
+
+float dot_i8(const int8_t* a, const float* b, size_t n) {
+  float acc = 0.0f;
+  for (size_t i = 0; i < n; ++i) acc += static_cast<float>(a[i]) * b[i];
+  return acc;
+}
+
+void axpy_i8(float a, const int8_t* x, float* y, size_t n) {
+  for (size_t i = 0; i < n; ++i) y[i] += a * static_cast<float>(x[i]);
+}
+
+void f32_to_f16(const float* x, uint16_t* y, size_t n) {
+  for (size_t i = 0; i < n; ++i) y[i] = float_to_fp16(x[i]);
+}
+
+void f16_to_f32(const uint16_t* x, float* y, size_t n) {
+  for (size_t i = 0; i < n; ++i) y[i] = fp16_to_float(x[i]);
+}
+
+KernelTable make_reference() {
+  KernelTable t{};
+  t.name = "ref";
+  auto set = [&](DType d, MatmulFn fn, ActivationFormat a) {
+    t.matmul[static_cast<size_t>(d)] = fn;
+    t.activation[static_cast<size_t>(d)] = a;
+  };
+  set(DType::kF32, matmul_f32, ActivationFormat::kF32);
+  set(DType::kF16, matmul_half<fp16_to_float>, ActivationFormat::kF32);
+  set(DType::kBF16, matmul_half<bf16_to_float>, ActivationFormat::kF32);
+  set(DType::kQ4S32, matmul_quant<BlockQ4, dot_block_q4>, ActivationFormat::kQ8A);
+  set(DType::kQ4_0, matmul_quant<BlockQ4, dot_block_q4>, ActivationFormat::kQ8A);
+  set(DType::kQ8S32, matmul_quant<BlockQ8, dot_block_q8>, ActivationFormat::kQ8A);
+  set(DType::kQ8_0, matmul_quant<BlockQ8, dot_block_q8>, ActivationFormat::kQ8A);
+  t.quantize_q8a = quantize_row_q8a;
+  t.rmsnorm = rmsnorm;
+  t.silu_mul = silu_mul;
+  t.add = add;
+  t.softmax = softmax;
+  t.dot_f32 = dot_f32;
+  t.dot_f16 = dot_f16;
+  t.axpy_f32 = axpy_f32;
+  t.axpy_f16 = axpy_f16;
+  t.dot_i8 = dot_i8;
+  t.axpy_i8 = axpy_i8;
+  t.f32_to_f16 = f32_to_f16;
+  t.f16_to_f32 = f16_to_f32;
+  return t;
+}
+
+}  // namespace
+
+const KernelTable& reference_kernels() {
+  static const KernelTable table = make_reference();
+  return table;
+}
+
+}  // namespace corelm

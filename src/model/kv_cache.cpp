@@ -1,0 +1,44 @@
+#include "model/kv_cache.h"
+
+#include "base/check.h"
+
+namespace corelm {
+
+KvCache::KvCache(int batch, int n_layers, int n_kv_heads, int max_context, int head_dim,
+                 KvCacheType type)
+    : batch_(batch), type_(type) {
+  const size_t elem = type == KvCacheType::kF32 ? 4 : type == KvCacheType::kF16 ? 2 : 1;
+  const size_t head_stride = static_cast<size_t>(max_context) * head_dim;
+  const size_t per_layer = static_cast<size_t>(n_kv_heads) * head_stride;
+  const size_t total = static_cast<size_t>(batch) * n_layers * per_layer;
+  try {
+    k_.allocate(total * elem);
+    v_.allocate(total * elem);
+    if (type == KvCacheType::kQ8) {
+      k_scale_.allocate(static_cast<size_t>(batch) * n_layers * n_kv_heads * max_context);
+      v_scale_.allocate(k_scale_.size());
+    }
+  } catch (const std::bad_alloc&) {
+    fail(ErrorCode::kResourceExhausted, "model", "cannot allocate a {} KV cache of {} for {} tokens",
+         kv_cache_type_name(type), format_bytes(2.0 * static_cast<double>(total * elem)), max_context);
+  }
+  const KvDType dt = type == KvCacheType::kF32 ? KvDType::kF32
+                     : type == KvCacheType::kF16 ? KvDType::kF16
+                                                 : KvDType::kQ8;
+  views_.resize(static_cast<size_t>(batch) * n_layers);
+  for (int l = 0; l < n_layers; ++l) {
+    for (int b = 0; b < batch; ++b) {
+      size_t seq_layer = static_cast<size_t>(b) * n_layers + l;
+      KvLayerView& v = views_[static_cast<size_t>(l) * batch + b];
+      v.dtype = dt;
+      v.k = k_.data() + seq_layer * per_layer * elem;
+      v.v = v_.data() + seq_layer * per_layer * elem;
+      v.k_scale = type == KvCacheType::kQ8 ? k_scale_.data() + seq_layer * n_kv_heads * max_context : nullptr;
+      v.v_scale = type == KvCacheType::kQ8 ? v_scale_.data() + seq_layer * n_kv_heads * max_context : nullptr;
+      v.head_stride = head_stride;
+      v.max_context = static_cast<size_t>(max_context);
+    }
+  }
+}
+
+}  // namespace corelm

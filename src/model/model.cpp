@@ -1,0 +1,72 @@
+// Model: loading a package into validated weight views, tokenizer and metadata.
+#include <filesystem>
+
+#include "base/check.h"
+#include "model/model_impl.h"
+#include "package/reader.h"
+
+namespace corelm {
+
+namespace {
+constexpr const char* kComponent = "model";
+}
+
+std::unique_ptr<Model::Impl> load_package_model(const std::string& path) {
+  auto reader = std::make_shared<PackageReader>(path);
+  const auto& h = reader->header();
+  auto impl = std::make_unique<Model::Impl>();
+  if (!h.contains("config") || !h["config"].is_object())
+    fail(ErrorCode::kCorrupt, "package", "'{}' header lacks the model config", path);
+  impl->config = ModelConfig::from_hf_json(h["config"].dump());
+
+  ModelInfo& info = impl->info;
+  info.path = path;
+  info.format = "clm";
+  info.file_bytes = reader->file_bytes();
+  if (h.contains("source") && h["source"].is_object())
+    info.source_model_id = h["source"].value("co.huggingface.exporters.name", std::string());
+  if (h.contains("quantization") && h["quantization"].is_object())
+    info.quantization = h["quantization"].value("default", std::string());
+  info.default_max_context = h.value("max_context", 2048);
+  if (info.default_max_context <= 0 || info.default_max_context > impl->config.max_position_embeddings)
+    info.default_max_context = std::min(2048, impl->config.max_position_embeddings);
+  if (h.contains("generation") && h["generation"].is_object())
+    info.generation_config_json = h["generation"].dump();
+  if (h.contains("chat_template") && h["chat_template"].is_string())
+    info.chat_template = h["chat_template"].get<std::string>();
+
+  impl->weights = bind_weights(impl->config, [&](const std::string& name) -> std::optional<TensorRef> {
+    const PackageTensor* t = reader->find_tensor(name);
+    if (!t) return std::nullopt;
+    return TensorRef{t->name, t->dtype, t->shape, t->data, t->bytes};
+  });
+  info.weight_bytes = impl->weights.bytes;
+  info.parameter_count = impl->weights.parameters;
+
+  auto tj = reader->blob("tokenizer.json");
+  if (!tj) fail(ErrorCode::kCorrupt, "package", "'{}' holds no tokenizer.json", path);
+  auto tc = reader->blob("tokenizer_config.json");
+  impl->tokenizer = Tokenizer::from_hf_json(*tj, tc ? *tc : std::string_view());
+  if (impl->tokenizer->vocab_size() > impl->config.vocab_size)
+    fail(ErrorCode::kCorrupt, kComponent, "the tokenizer has {} tokens but the model only {}",
+         impl->tokenizer->vocab_size(), impl->config.vocab_size);
+  impl->storage = reader;
+  return impl;
+}
+
+Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Model::~Model() = default;
+
+std::shared_ptr<Model> Model::load(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    fail(ErrorCode::kInvalidArgument, kComponent,
+         "'{}' is a folder; convert it first: corelm convert {} -o model.clm", path, path);
+  return std::shared_ptr<Model>(new Model(load_package_model(path)));
+}
+
+const ModelConfig& Model::config() const { return impl_->config; }
+const ModelInfo& Model::info() const { return impl_->info; }
+const Tokenizer& Model::tokenizer() const { return *impl_->tokenizer; }
+
+}  // namespace corelm

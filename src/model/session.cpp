@@ -1,0 +1,205 @@
+// Session: the stateful forward pass. Every buffer is sized in the constructor; forward() only
+// reads weights, writes the preallocated activations and the KV cache slots [past, past + q).
+// The layer loop reads like the architecture: norm -> attention -> residual -> norm -> MLP ->
+// residual.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "base/check.h"
+#include "model/kv_cache.h"
+#include "model/model_impl.h"
+#include "model/rope.h"
+#include "tensor/ops.h"
+
+namespace corelm {
+
+namespace {
+constexpr const char* kComponent = "model";
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+}  // namespace
+
+struct Session::Impl {
+  std::shared_ptr<const Model> model;
+  const ModelConfig& cfg;
+  const Weights& w;
+  SessionOptions opt;
+  int max_context;
+  size_t max_tokens;  // max_batch * max_chunk
+  size_t q_dim, kv_dim;
+  ComputeContext ctx;
+  KvCache cache;
+  RopeTable rope;
+  int past = 0;
+
+  // Activations, [max_tokens, width] each.
+  AlignedBuffer<float> x, xn, q, k, v, attn, gate, up;
+  AlignedBuffer<float> last;    // [max_batch, hidden]: final hidden state of each sequence
+  AlignedBuffer<float> logits;  // [max_tokens or max_batch, vocab]
+  std::vector<int32_t> positions;
+  std::vector<float> mask;      // scratch for forward() without a mask
+
+  Impl(std::shared_ptr<const Model> m, const SessionOptions& o, int context)
+      : model(std::move(m)),
+        cfg(model->config()),
+        w(model->impl().weights),
+        opt(o),
+        max_context(context),
+        max_tokens(static_cast<size_t>(o.max_batch) * o.max_chunk),
+        q_dim(static_cast<size_t>(cfg.num_attention_heads) * cfg.head_dim),
+        kv_dim(static_cast<size_t>(cfg.num_key_value_heads) * cfg.head_dim),
+        ctx(o.n_threads, max_tokens,
+            std::max<size_t>({static_cast<size_t>(cfg.hidden_size), static_cast<size_t>(cfg.intermediate_size), q_dim}),
+            static_cast<size_t>(context)),
+        cache(o.max_batch, cfg.num_hidden_layers, cfg.num_key_value_heads, context, cfg.head_dim, o.kv_cache),
+        rope(make_rope_table(cfg, context)) {
+    const size_t hidden = cfg.hidden_size, inter = cfg.intermediate_size;
+    x.allocate(max_tokens * hidden);
+    xn.allocate(max_tokens * hidden);
+    q.allocate(max_tokens * q_dim);
+    k.allocate(max_tokens * kv_dim);
+    v.allocate(max_tokens * kv_dim);
+    attn.allocate(max_tokens * q_dim);
+    gate.allocate(max_tokens * inter);
+    up.allocate(max_tokens * inter);
+    last.allocate(static_cast<size_t>(o.max_batch) * hidden);
+    logits.allocate((o.all_logits ? max_tokens : static_cast<size_t>(o.max_batch)) * cfg.vocab_size);
+    positions.resize(max_tokens);
+    mask.reserve(max_tokens * static_cast<size_t>(context));
+  }
+
+  void attention_block(int layer, const LayerWeights& lw, size_t batch, size_t q_len) {
+    const size_t n = batch * q_len, hd = cfg.head_dim;
+    ops::rmsnorm(ctx, x.data(), lw.input_layernorm, xn.data(), n, cfg.hidden_size, cfg.rms_norm_eps);
+    ops::linear_multi(ctx, xn.data(), n, lw.q_proj, q.data(), &lw.k_proj, k.data(), &lw.v_proj, v.data());
+    ops::rope(ctx, q.data(), n, cfg.num_attention_heads, hd, positions.data(), rope.cos.data(), rope.sin.data());
+    ops::rope(ctx, k.data(), n, cfg.num_key_value_heads, hd, positions.data(), rope.cos.data(), rope.sin.data());
+    for (size_t b = 0; b < batch; ++b)
+      ops::kv_store(ctx, cache.view(static_cast<int>(b), layer), k.data() + b * q_len * kv_dim,
+                    v.data() + b * q_len * kv_dim, q_len, cfg.num_key_value_heads, hd,
+                    static_cast<size_t>(past));
+  }
+
+  void mlp_block(const LayerWeights& lw, size_t n) {
+    ops::rmsnorm(ctx, x.data(), lw.post_attention_layernorm, xn.data(), n, cfg.hidden_size, cfg.rms_norm_eps);
+    ops::linear_multi(ctx, xn.data(), n, lw.gate_proj, gate.data(), &lw.up_proj, up.data(), nullptr, nullptr);
+    ops::silu_mul(ctx, gate.data(), up.data(), n * cfg.intermediate_size);
+    ops::linear(ctx, lw.down_proj, gate.data(), n, xn.data());
+    ops::add(ctx, x.data(), xn.data(), n * cfg.hidden_size);
+  }
+
+  std::span<const float> forward(std::span<const int32_t> ids, int batch_i, int q_i,
+                                 std::span<const float> causal_mask) {
+    if (batch_i < 1 || batch_i > opt.max_batch)
+      fail(ErrorCode::kInvalidArgument, kComponent, "batch {} is outside [1, {}] (max_batch)", batch_i, opt.max_batch);
+    if (q_i < 1 || q_i > opt.max_chunk)
+      fail(ErrorCode::kInvalidArgument, kComponent, "{} tokens per call exceed max_chunk {}", q_i, opt.max_chunk);
+    const size_t batch = batch_i, q_len = q_i, n = batch * q_len;
+    if (ids.size() != n)
+      fail(ErrorCode::kInvalidArgument, kComponent, "input_ids has {} ids, expected [{}, {}]", ids.size(), batch, q_len);
+    if (past + q_i > max_context)
+      fail(ErrorCode::kOutOfRange, kComponent,
+           "the sequence needs {} positions but the context holds {} (raise --max-context)",
+           past + q_i, max_context);
+    const size_t end = static_cast<size_t>(past) + q_len;
+    if (causal_mask.size() != batch * q_len * end)
+      fail(ErrorCode::kInvalidArgument, kComponent, "causal_mask has {} values, expected [{}, 1, {}, {}]",
+           causal_mask.size(), batch, q_len, end);
+    for (size_t b = 0; b < batch; ++b)
+      for (size_t t = 0; t < q_len; ++t) positions[b * q_len + t] = past + static_cast<int32_t>(t);
+
+    ops::embed(ctx, w.embed_tokens, ids, x.data());
+    for (int l = 0; l < cfg.num_hidden_layers; ++l) {
+      const LayerWeights& lw = w.layers[l];
+      attention_block(l, lw, batch, q_len);
+      ops::AttentionArgs a{q.data(), attn.data(), cache.layer_views(l), causal_mask.data(), batch, q_len,
+                           end, static_cast<size_t>(cfg.num_attention_heads),
+                           static_cast<size_t>(cfg.num_key_value_heads), static_cast<size_t>(cfg.head_dim),
+                           1.0f / std::sqrt(static_cast<float>(cfg.head_dim))};
+      ops::attention(ctx, a);
+      ops::linear(ctx, lw.o_proj, attn.data(), n, xn.data());
+      ops::add(ctx, x.data(), xn.data(), n * cfg.hidden_size);
+      mlp_block(lw, n);
+    }
+    past += q_i;
+
+    const size_t hidden = cfg.hidden_size, vocab = cfg.vocab_size;
+    if (opt.all_logits) {
+      ops::rmsnorm(ctx, x.data(), w.norm, xn.data(), n, hidden, cfg.rms_norm_eps);
+      ops::linear(ctx, w.lm_head, xn.data(), n, logits.data());
+      return {logits.data(), n * vocab};
+    }
+    for (size_t b = 0; b < batch; ++b)
+      std::copy_n(x.data() + (b * q_len + q_len - 1) * hidden, hidden, last.data() + b * hidden);
+    ops::rmsnorm(ctx, last.data(), w.norm, last.data(), batch, hidden, cfg.rms_norm_eps);
+    ops::linear(ctx, w.lm_head, last.data(), batch, logits.data());
+    return {logits.data(), batch * vocab};
+  }
+};
+
+Session::Session(std::shared_ptr<const Model> model, const SessionOptions& options) {
+  if (!model) fail(ErrorCode::kInvalidArgument, kComponent, "Session needs a model");
+  const ModelConfig& cfg = model->config();
+  int context = options.max_context > 0 ? options.max_context : model->info().default_max_context;
+  if (context > cfg.max_position_embeddings)
+    fail(ErrorCode::kOutOfRange, kComponent, "max_context {} exceeds the model's limit of {} positions",
+         context, cfg.max_position_embeddings);
+  if (options.max_batch < 1 || options.max_chunk < 1)
+    fail(ErrorCode::kInvalidArgument, kComponent, "max_batch ({}) and max_chunk ({}) must be positive",
+         options.max_batch, options.max_chunk);
+  SessionOptions o = options;
+  o.max_chunk = std::min(o.max_chunk, context);
+  o.max_context = context;
+  impl_ = std::make_unique<Impl>(std::move(model), o, context);
+}
+
+Session::~Session() = default;
+
+std::span<const float> Session::forward(std::span<const int32_t> input_ids, int batch, int q,
+                                        std::span<const float> causal_mask) {
+  return impl_->forward(input_ids, batch, q, causal_mask);
+}
+
+std::span<const float> Session::forward(std::span<const int32_t> input_ids, int batch, int q,
+                                        std::span<const int> left_padding) {
+  if (!left_padding.empty() && left_padding.size() != static_cast<size_t>(batch))
+    fail(ErrorCode::kInvalidArgument, kComponent, "left_padding has {} entries for a batch of {}",
+         left_padding.size(), batch);
+  build_causal_mask(batch, q, impl_->past, left_padding, impl_->cfg.sliding_window, impl_->mask);
+  return impl_->forward(input_ids, batch, q, impl_->mask);
+}
+
+void Session::build_causal_mask(int batch, int q, int past, std::span<const int> left_padding,
+                                std::optional<int> sliding_window, std::vector<float>& mask) {
+  const size_t end = static_cast<size_t>(past) + q;
+  mask.resize(static_cast<size_t>(batch) * q * end);
+  for (int b = 0; b < batch; ++b) {
+    const int pad = left_padding.empty() ? 0 : left_padding[b];
+    for (int t = 0; t < q; ++t) {
+      const int pos = past + t;
+      float* row = mask.data() + (static_cast<size_t>(b) * q + t) * end;
+      for (size_t j = 0; j < end; ++j) {
+        const int jj = static_cast<int>(j);
+        bool visible = jj <= pos && jj >= pad && (!sliding_window || pos - jj < *sliding_window);
+        row[j] = visible ? 0.0f : kNegInf;
+      }
+    }
+  }
+}
+
+int Session::past() const { return impl_->past; }
+
+void Session::truncate(int past) {
+  if (past < 0 || past > impl_->past)
+    fail(ErrorCode::kInvalidArgument, kComponent, "cannot truncate the cache to {} (it holds {})", past, impl_->past);
+  impl_->past = past;
+}
+
+const SessionOptions& Session::options() const { return impl_->opt; }
+const Model& Session::model() const { return *impl_->model; }
+int Session::max_context() const { return impl_->max_context; }
+int Session::vocab_size() const { return impl_->cfg.vocab_size; }
+const void* Session::kv_cache_data() const { return impl_->cache.data(); }
+size_t Session::kv_cache_bytes() const { return impl_->cache.bytes(); }
+
+}  // namespace corelm

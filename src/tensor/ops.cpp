@@ -1,0 +1,267 @@
+#include "tensor/ops.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "base/check.h"
+#include "base/half.h"
+#include "tensor/quant.h"
+
+namespace corelm {
+
+ComputeContext::ComputeContext(int n_threads, size_t max_tokens, size_t max_k, size_t max_context)
+    : pool_(n_threads),
+      kernels_(&active_kernels()),
+      max_tokens_(max_tokens),
+      max_k_(max_k),
+      max_context_(max_context),
+      q8_(max_tokens * ((max_k + kQuantBlock - 1) / kQuantBlock)),
+      scores_(static_cast<size_t>(pool_.size()) * max_context) {}
+
+struct OpsAccess {
+  static BlockQ8A* q8(ComputeContext& c) { return c.q8_.data(); }
+  static float* scores(ComputeContext& c, int thread) {
+    return c.scores_.data() + static_cast<size_t>(thread) * c.max_context_;
+  }
+  static size_t max_k(const ComputeContext& c) { return c.max_k_; }
+  static size_t max_context(const ComputeContext& c) { return c.max_context_; }
+};
+
+namespace ops {
+
+namespace {
+
+constexpr const char* kComponent = "ops";
+
+struct Prepared {
+  const void* data;
+  size_t stride;  // bytes between rows
+};
+
+// Puts x [n, k] in the activation format `format` (quantizing into the context's buffer).
+Prepared prepare(ComputeContext& ctx, ActivationFormat format, const float* x, size_t n, size_t k) {
+  if (format == ActivationFormat::kF32) return {x, k * sizeof(float)};
+  if (k % kQuantBlock != 0 || k > OpsAccess::max_k(ctx) || n > ctx.max_tokens())
+    fail(ErrorCode::kInternal, kComponent, "cannot quantize activations [{}, {}]", n, k);
+  BlockQ8A* q = OpsAccess::q8(ctx);
+  const size_t blocks = k / kQuantBlock;
+  const auto quantize = ctx.kernels().quantize_q8a;
+  auto body = [&](size_t t0, size_t t1) {
+    for (size_t t = t0; t < t1; ++t) quantize(x + t * k, q + t * blocks, k);
+  };
+  if (n >= 4) ctx.pool().parallel_for(n, 1, body);
+  else body(0, n);
+  return {q, blocks * sizeof(BlockQ8A)};
+}
+
+void check_weight(const ComputeContext& ctx, const WeightView& w) {
+  if (ctx.kernels().matmul[static_cast<size_t>(w.dtype)] == nullptr)
+    fail(ErrorCode::kUnsupported, kComponent, "no {} matmul kernel for '{}' in the {} table",
+         dtype_name(w.dtype), w.name, ctx.kernels().name);
+}
+
+// Row grain: enough rows per task that a thread's share is contiguous and SIMD-friendly.
+constexpr size_t kRowGrain = 16;
+
+}  // namespace
+
+void linear(ComputeContext& ctx, const WeightView& w, const float* x, size_t n, float* y) {
+  linear_multi(ctx, x, n, w, y, nullptr, nullptr, nullptr, nullptr);
+}
+
+void linear_multi(ComputeContext& ctx, const float* x, size_t n, const WeightView& w1, float* y1,
+                  const WeightView* w2, float* y2, const WeightView* w3, float* y3) {
+  const WeightView* ws[3] = {&w1, w2, w3};
+  float* ys[3] = {y1, y2, y3};
+  size_t count = w3 ? 3 : w2 ? 2 : 1;
+  const KernelTable& k = ctx.kernels();
+  ActivationFormat format = k.activation[static_cast<size_t>(w1.dtype)];
+  for (size_t i = 0; i < count; ++i) {
+    check_weight(ctx, *ws[i]);
+    if (ws[i]->cols != w1.cols)
+      fail(ErrorCode::kInternal, kComponent, "'{}' and '{}' take inputs of {} and {}", w1.name,
+           ws[i]->name, w1.cols, ws[i]->cols);
+    if (k.activation[static_cast<size_t>(ws[i]->dtype)] != format) {
+      // Mixed activation formats: run them one by one.
+      for (size_t j = 0; j < count; ++j) linear_multi(ctx, x, n, *ws[j], ys[j], nullptr, nullptr, nullptr, nullptr);
+      return;
+    }
+  }
+  Prepared p = prepare(ctx, format, x, n, w1.cols);
+  size_t total = 0;
+  size_t first_row[4];
+  for (size_t i = 0; i < count; ++i) {
+    first_row[i] = total;
+    total += ws[i]->rows;
+  }
+  first_row[count] = total;
+  ctx.pool().parallel_for(total, kRowGrain, [&](size_t r0, size_t r1) {
+    for (size_t i = 0; i < count; ++i) {
+      size_t b = std::max(r0, first_row[i]), e = std::min(r1, first_row[i + 1]);
+      if (b >= e) continue;
+      const WeightView& w = *ws[i];
+      k.matmul[static_cast<size_t>(w.dtype)](w.data, w.row_bytes, p.data, p.stride, n, w.cols,
+                                              ys[i], w.rows, b - first_row[i], e - first_row[i]);
+    }
+  });
+}
+
+void rmsnorm(ComputeContext& ctx, const float* x, const float* weight, float* y, size_t n,
+             size_t dim, float eps) {
+  const auto fn = ctx.kernels().rmsnorm;
+  for (size_t t = 0; t < n; ++t) fn(x + t * dim, weight, y + t * dim, dim, eps);
+}
+
+void add(ComputeContext& ctx, float* y, const float* x, size_t count) {
+  ctx.kernels().add(y, x, count);
+}
+
+void silu_mul(ComputeContext& ctx, float* gate, const float* up, size_t count) {
+  const auto fn = ctx.kernels().silu_mul;
+  if (count < 65536) {
+    fn(gate, up, count);
+    return;
+  }
+  ctx.pool().parallel_for(count, 4096, [&](size_t b, size_t e) { fn(gate + b, up + b, e - b); });
+}
+
+void embed(ComputeContext& ctx, const WeightView& table, std::span<const int32_t> ids, float* out) {
+  (void)ctx;
+  for (size_t t = 0; t < ids.size(); ++t) {
+    int32_t id = ids[t];
+    if (id < 0 || static_cast<size_t>(id) >= table.rows)
+      fail(ErrorCode::kOutOfRange, "model", "token id {} is outside the vocabulary [0, {})", id,
+           table.rows);
+    dequantize_row(table.dtype, table.data + static_cast<size_t>(id) * table.row_bytes,
+                   out + t * table.cols, table.cols);
+  }
+}
+
+void rope(ComputeContext& ctx, float* x, size_t n_tokens, size_t n_heads, size_t head_dim,
+          const int32_t* positions, const float* cos_table, const float* sin_table) {
+  (void)ctx;
+  const size_t half = head_dim / 2;
+  for (size_t t = 0; t < n_tokens; ++t) {
+    const float* c = cos_table + static_cast<size_t>(positions[t]) * half;
+    const float* s = sin_table + static_cast<size_t>(positions[t]) * half;
+    for (size_t h = 0; h < n_heads; ++h) {
+      float* v = x + (t * n_heads + h) * head_dim;
+      for (size_t i = 0; i < half; ++i) {
+        float a = v[i], b = v[i + half];
+        v[i] = a * c[i] - b * s[i];
+        v[i + half] = b * c[i] + a * s[i];
+      }
+    }
+  }
+}
+
+namespace {
+
+// Quantizes one head vector to int8 with a per-vector absmax scale.
+void store_q8(const float* src, int8_t* dst, float* scale, size_t n) {
+  float amax = 0.0f;
+  for (size_t i = 0; i < n; ++i) amax = std::max(amax, std::fabs(src[i]));
+  float s = amax / 127.0f;
+  float inv = s > 0.0f ? 1.0f / s : 0.0f;
+  for (size_t i = 0; i < n; ++i) dst[i] = static_cast<int8_t>(std::nearbyint(src[i] * inv));
+  *scale = s;
+}
+
+}  // namespace
+
+void kv_store(ComputeContext& ctx, const KvLayerView& cache, const float* k, const float* v,
+              size_t n_tokens, size_t n_kv_heads, size_t head_dim, size_t first_slot) {
+  const KernelTable& kt = ctx.kernels();
+  for (size_t t = 0; t < n_tokens; ++t) {
+    size_t slot = first_slot + t;
+    for (size_t h = 0; h < n_kv_heads; ++h) {
+      const float* ks = k + (t * n_kv_heads + h) * head_dim;
+      const float* vs = v + (t * n_kv_heads + h) * head_dim;
+      size_t e = h * cache.head_stride + slot * head_dim;
+      switch (cache.dtype) {
+        case KvDType::kF32:
+          std::copy(ks, ks + head_dim, reinterpret_cast<float*>(cache.k) + e);
+          std::copy(vs, vs + head_dim, reinterpret_cast<float*>(cache.v) + e);
+          break;
+        case KvDType::kF16:
+          kt.f32_to_f16(ks, reinterpret_cast<uint16_t*>(cache.k) + e, head_dim);
+          kt.f32_to_f16(vs, reinterpret_cast<uint16_t*>(cache.v) + e, head_dim);
+          break;
+        case KvDType::kQ8: {
+          size_t si = h * cache.max_context + slot;
+          store_q8(ks, reinterpret_cast<int8_t*>(cache.k) + e, cache.k_scale + si, head_dim);
+          store_q8(vs, reinterpret_cast<int8_t*>(cache.v) + e, cache.v_scale + si, head_dim);
+          break;
+        }
+      }
+    }
+  }
+}
+
+void attention(ComputeContext& ctx, const AttentionArgs& a) {
+  if (a.end > OpsAccess::max_context(ctx))
+    fail(ErrorCode::kInternal, kComponent, "attention span {} exceeds scratch {}", a.end,
+         OpsAccess::max_context(ctx));
+  const KernelTable& kt = ctx.kernels();
+  const size_t group = a.n_heads / a.n_kv_heads;
+  const size_t items = a.batch * a.q_len * a.n_heads;
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+  ctx.pool().run([&](int thread, int n_threads) {
+    float* scores = OpsAccess::scores(ctx, thread);
+    size_t begin = items * static_cast<size_t>(thread) / static_cast<size_t>(n_threads);
+    size_t end_item = items * static_cast<size_t>(thread + 1) / static_cast<size_t>(n_threads);
+    for (size_t item = begin; item < end_item; ++item) {
+      const size_t h = item % a.n_heads;
+      const size_t t = (item / a.n_heads) % a.q_len;
+      const size_t b = item / (a.n_heads * a.q_len);
+      const KvLayerView& c = a.caches[b];
+      const size_t kvh = h / group;
+      const float* q = a.q + ((b * a.q_len + t) * a.n_heads + h) * a.head_dim;
+      float* out = a.out + ((b * a.q_len + t) * a.n_heads + h) * a.head_dim;
+      const float* mask = a.mask + (b * a.q_len + t) * a.end;
+      const size_t base = kvh * c.head_stride;
+      const float* ksc = c.k_scale ? c.k_scale + kvh * c.max_context : nullptr;
+      const float* vsc = c.v_scale ? c.v_scale + kvh * c.max_context : nullptr;
+      for (size_t j = 0; j < a.end; ++j) {
+        if (mask[j] == neg_inf) {
+          scores[j] = neg_inf;
+          continue;
+        }
+        float d;
+        switch (c.dtype) {
+          case KvDType::kF32:
+            d = kt.dot_f32(reinterpret_cast<const float*>(c.k) + base + j * a.head_dim, q, a.head_dim);
+            break;
+          case KvDType::kF16:
+            d = kt.dot_f16(reinterpret_cast<const uint16_t*>(c.k) + base + j * a.head_dim, q, a.head_dim);
+            break;
+          default:
+            d = kt.dot_i8(reinterpret_cast<const int8_t*>(c.k) + base + j * a.head_dim, q, a.head_dim) * ksc[j];
+            break;
+        }
+        scores[j] = d * a.scale + mask[j];
+      }
+      kt.softmax(scores, a.end);
+      std::fill(out, out + a.head_dim, 0.0f);
+      for (size_t j = 0; j < a.end; ++j) {
+        float p = scores[j];
+        if (p == 0.0f) continue;
+        switch (c.dtype) {
+          case KvDType::kF32:
+            kt.axpy_f32(p, reinterpret_cast<const float*>(c.v) + base + j * a.head_dim, out, a.head_dim);
+            break;
+          case KvDType::kF16:
+            kt.axpy_f16(p, reinterpret_cast<const uint16_t*>(c.v) + base + j * a.head_dim, out, a.head_dim);
+            break;
+          default:
+            kt.axpy_i8(p * vsc[j], reinterpret_cast<const int8_t*>(c.v) + base + j * a.head_dim, out, a.head_dim);
+            break;
+        }
+      }
+    }
+  });
+}
+
+}  // namespace ops
+}  // namespace corelm

@@ -1,0 +1,95 @@
+// Operations of the forward pass: shape checks and threading here, arithmetic in the active
+// KernelTable. The model code calls these, never a kernel or an intrinsic directly.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "base/aligned_buffer.h"
+#include "base/thread_pool.h"
+#include "kernels/kernel_table.h"
+#include "tensor/dtype.h"
+
+namespace corelm {
+
+// A weight matrix [rows, cols] (HF's [out_features, in_features]) stored row by row.
+struct WeightView {
+  std::string name;
+  DType dtype = DType::kF32;
+  const uint8_t* data = nullptr;
+  size_t rows = 0, cols = 0, row_bytes = 0;
+};
+
+// Threads, kernels and the scratch the ops need, sized once for the largest call.
+class ComputeContext {
+ public:
+  // max_tokens: rows of activations per call; max_k: the widest weight input; max_context:
+  // the longest attention span.
+  ComputeContext(int n_threads, size_t max_tokens, size_t max_k, size_t max_context);
+  ThreadPool& pool() { return pool_; }
+  const KernelTable& kernels() const { return *kernels_; }
+  size_t max_tokens() const { return max_tokens_; }
+
+ private:
+  friend struct OpsAccess;
+  ThreadPool pool_;
+  const KernelTable* kernels_;
+  size_t max_tokens_, max_k_, max_context_;
+  AlignedBuffer<BlockQ8A> q8_;       // [max_tokens, max_k / 32] quantized activations
+  AlignedBuffer<float> scores_;      // [n_threads, max_context] attention scores
+};
+
+enum class KvDType { kF32, kF16, kQ8 };
+
+// One layer's slice of a KV cache for one sequence: keys and values of every KV head,
+// [n_kv_heads][max_context][head_dim] in `dtype`, plus for q8 one f32 scale per (head, slot).
+struct KvLayerView {
+  KvDType dtype;
+  uint8_t* k;
+  uint8_t* v;
+  float* k_scale;  // [n_kv_heads][max_context] (q8 only)
+  float* v_scale;
+  size_t head_stride;  // elements between heads = max_context * head_dim
+  size_t max_context;
+};
+
+namespace ops {
+
+// y [n, w.rows] = x [n, w.cols] · W^T.
+void linear(ComputeContext& ctx, const WeightView& w, const float* x, size_t n, float* y);
+// Two or three projections of the same input (q/k/v, gate/up): the activations are prepared
+// once. Any of w2/w3 may be null.
+void linear_multi(ComputeContext& ctx, const float* x, size_t n, const WeightView& w1, float* y1,
+                  const WeightView* w2, float* y2, const WeightView* w3, float* y3);
+// y [n, dim] = rmsnorm(x [n, dim]) * weight [dim].
+void rmsnorm(ComputeContext& ctx, const float* x, const float* weight, float* y, size_t n,
+             size_t dim, float eps);
+void add(ComputeContext& ctx, float* y, const float* x, size_t count);
+// gate [count] = silu(gate) * up.
+void silu_mul(ComputeContext& ctx, float* gate, const float* up, size_t count);
+// out [ids.size(), table.cols] = rows of the embedding table.
+void embed(ComputeContext& ctx, const WeightView& table, std::span<const int32_t> ids, float* out);
+// Rotates x [n_tokens, n_heads * head_dim] in place, HF's rotate-half convention.
+// cos/sin tables are [positions, head_dim / 2]; token t uses row positions[t].
+void rope(ComputeContext& ctx, float* x, size_t n_tokens, size_t n_heads, size_t head_dim,
+          const int32_t* positions, const float* cos_table, const float* sin_table);
+// Writes keys/values [n_tokens, n_kv_heads * head_dim] of one sequence to cache slots
+// first_slot .. first_slot + n_tokens - 1.
+void kv_store(ComputeContext& ctx, const KvLayerView& cache, const float* k, const float* v,
+              size_t n_tokens, size_t n_kv_heads, size_t head_dim, size_t first_slot);
+
+struct AttentionArgs {
+  const float* q;  // [batch, q_len, n_heads * head_dim]
+  float* out;      // [batch, q_len, n_heads * head_dim]
+  const KvLayerView* caches;  // one per sequence
+  const float* mask;          // [batch, 1, q_len, end] additive
+  size_t batch, q_len, end, n_heads, n_kv_heads, head_dim;
+  float scale;
+};
+// Scaled dot-product attention over cache slots [0, end); slots whose mask is -inf are not read.
+void attention(ComputeContext& ctx, const AttentionArgs& a);
+
+}  // namespace ops
+}  // namespace corelm

@@ -1,0 +1,159 @@
+#include "tensor/quant.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "base/half.h"
+
+namespace corelm {
+
+namespace {
+
+float block_absmax(const float* x) {
+  float m = 0.0f;
+  for (int i = 0; i < kQuantBlock; ++i) m = std::max(m, std::fabs(x[i]));
+  return m;
+}
+
+// Round half to even: std::nearbyint under the default FE_TONEAREST mode.
+inline int round_even(float v) { return static_cast<int>(std::nearbyint(v)); }
+
+template <int kMax>
+uint16_t symmetric_scale(const float* x, float* inverse) {
+  uint16_t scale = float_to_fp16(block_absmax(x) / static_cast<float>(kMax));
+  float s = fp16_to_float(scale);
+  *inverse = s > 0.0f ? 1.0f / s : 0.0f;
+  return scale;
+}
+
+}  // namespace
+
+void quantize_row_q4s32(const float* x, BlockQ4* out, size_t n) {
+  for (size_t b = 0; b < n / kQuantBlock; ++b, x += kQuantBlock) {
+    float inv;
+    out[b].scale = symmetric_scale<7>(x, &inv);
+    // Divide rather than multiply by the inverse: x / s rounds exactly as numpy's w / scale.
+    float s = fp16_to_float(out[b].scale);
+    for (int i = 0; i < kQuantBlock / 2; ++i) {
+      int q0 = inv > 0.0f ? std::clamp(round_even(x[i] / s), -7, 7) : 0;
+      int q1 = inv > 0.0f ? std::clamp(round_even(x[i + 16] / s), -7, 7) : 0;
+      out[b].qs[i] = static_cast<uint8_t>((q0 + 8) | ((q1 + 8) << 4));
+    }
+  }
+}
+
+void quantize_row_q8s32(const float* x, BlockQ8* out, size_t n) {
+  for (size_t b = 0; b < n / kQuantBlock; ++b, x += kQuantBlock) {
+    float inv;
+    out[b].scale = symmetric_scale<127>(x, &inv);
+    float s = fp16_to_float(out[b].scale);
+    for (int i = 0; i < kQuantBlock; ++i)
+      out[b].qs[i] =
+          static_cast<int8_t>(inv > 0.0f ? std::clamp(round_even(x[i] / s), -127, 127) : 0);
+  }
+}
+
+void dequantize_row_q4(const BlockQ4* in, float* y, size_t n) {
+  for (size_t b = 0; b < n / kQuantBlock; ++b, y += kQuantBlock) {
+    float s = fp16_to_float(in[b].scale);
+    for (int i = 0; i < kQuantBlock / 2; ++i) {
+      y[i] = s * static_cast<float>((in[b].qs[i] & 0xF) - 8);
+      y[i + 16] = s * static_cast<float>((in[b].qs[i] >> 4) - 8);
+    }
+  }
+}
+
+void dequantize_row_q8(const BlockQ8* in, float* y, size_t n) {
+  for (size_t b = 0; b < n / kQuantBlock; ++b, y += kQuantBlock) {
+    float s = fp16_to_float(in[b].scale);
+    for (int i = 0; i < kQuantBlock; ++i) y[i] = s * static_cast<float>(in[b].qs[i]);
+  }
+}
+
+void quantize_row_q8a(const float* x, BlockQ8A* out, size_t n) {
+  for (size_t b = 0; b < n / kQuantBlock; ++b, x += kQuantBlock) {
+    float amax = block_absmax(x);
+    float s = amax / 127.0f;
+    float inv = s > 0.0f ? 127.0f / amax : 0.0f;
+    int sum = 0;
+    for (int i = 0; i < kQuantBlock; ++i) {
+      int q = round_even(x[i] * inv);
+      out[b].qs[i] = static_cast<int8_t>(q);
+      sum += q;
+    }
+    out[b].scale = s;
+    out[b].sum = s * static_cast<float>(sum);
+  }
+}
+
+void dequantize_row(DType dtype, const void* in, float* y, size_t n) {
+  switch (dtype) {
+    case DType::kF32:
+      std::memcpy(y, in, n * sizeof(float));
+      return;
+    case DType::kF16: {
+      auto* h = static_cast<const uint16_t*>(in);
+      for (size_t i = 0; i < n; ++i) y[i] = fp16_to_float(h[i]);
+      return;
+    }
+    case DType::kBF16: {
+      auto* h = static_cast<const uint16_t*>(in);
+      for (size_t i = 0; i < n; ++i) y[i] = bf16_to_float(h[i]);
+      return;
+    }
+    case DType::kQ4S32:
+    case DType::kQ4_0:
+      dequantize_row_q4(static_cast<const BlockQ4*>(in), y, n);
+      return;
+    case DType::kQ8S32:
+    case DType::kQ8_0:
+      dequantize_row_q8(static_cast<const BlockQ8*>(in), y, n);
+      return;
+  }
+}
+
+void quantize_row(DType dtype, const float* x, void* out, size_t n) {
+  switch (dtype) {
+    case DType::kF32:
+      std::memcpy(out, x, n * sizeof(float));
+      return;
+    case DType::kF16: {
+      auto* h = static_cast<uint16_t*>(out);
+      for (size_t i = 0; i < n; ++i) h[i] = float_to_fp16(x[i]);
+      return;
+    }
+    case DType::kBF16: {
+      auto* h = static_cast<uint16_t*>(out);
+      for (size_t i = 0; i < n; ++i) h[i] = float_to_bf16(x[i]);
+      return;
+    }
+    case DType::kQ4S32:
+      quantize_row_q4s32(x, static_cast<BlockQ4*>(out), n);
+      return;
+    case DType::kQ8S32:
+    case DType::kQ8_0:
+      quantize_row_q8s32(x, static_cast<BlockQ8*>(out), n);
+      return;
+    case DType::kQ4_0: {
+      // llama.cpp's Q4_0: the signed value of largest magnitude maps to -8.
+      auto* blocks = static_cast<BlockQ4*>(out);
+      for (size_t b = 0; b < n / kQuantBlock; ++b, x += kQuantBlock) {
+        float maxv = 0.0f, amax = 0.0f;
+        for (int i = 0; i < kQuantBlock; ++i)
+          if (std::fabs(x[i]) > amax) amax = std::fabs(x[i]), maxv = x[i];
+        float d = maxv / -8.0f;
+        float id = d != 0.0f ? 1.0f / d : 0.0f;
+        blocks[b].scale = float_to_fp16(d);
+        for (int i = 0; i < kQuantBlock / 2; ++i) {
+          int q0 = std::min(15, static_cast<int>(x[i] * id + 8.5f));
+          int q1 = std::min(15, static_cast<int>(x[i + 16] * id + 8.5f));
+          blocks[b].qs[i] = static_cast<uint8_t>(q0 | (q1 << 4));
+        }
+      }
+      return;
+    }
+  }
+}
+
+}  // namespace corelm

@@ -1,0 +1,33 @@
+// Scalar reference quantization: the specification of every block format. Rounding is
+// round-half-to-even (numpy.round), as coremltools' linear_symmetric quantizer does.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "tensor/dtype.h"
+#include "tensor/quant_blocks.h"
+
+namespace corelm {
+
+// q4s32: scale = max|w| / 7 stored as fp16; q = round_half_even(w / scale) clamped to [-7, 7],
+// computed with the stored (fp16) scale; a block whose fp16 scale is 0 stores all zeros.
+void quantize_row_q4s32(const float* x, BlockQ4* out, size_t n);
+// q8s32: the same with 127.
+void quantize_row_q8s32(const float* x, BlockQ8* out, size_t n);
+// Block readers: q4s32 and Q4_0 share BlockQ4, q8s32 and Q8_0 share BlockQ8.
+void dequantize_row_q4(const BlockQ4* in, float* y, size_t n);
+void dequantize_row_q8(const BlockQ8* in, float* y, size_t n);
+
+// Activation quantization for integer dot products: scale = max|x| / 127 (float), q rounded
+// half to even.
+void quantize_row_q8a(const float* x, BlockQ8A* out, size_t n);
+
+// Converts one row of `dtype` to float. `n` elements.
+void dequantize_row(DType dtype, const void* in, float* y, size_t n);
+// Converts one float row into `dtype` (any DType). `out` must hold dtype_row_bytes(dtype, n).
+// For kQ4_0 this is llama.cpp's Q4_0 rule (the value of largest magnitude maps to -8), used to
+// make GGUF-like test inputs.
+void quantize_row(DType dtype, const float* x, void* out, size_t n);
+
+}  // namespace corelm

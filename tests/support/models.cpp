@@ -1,0 +1,28 @@
+#include <map>
+#include <mutex>
+
+#include "corelm/convert.h"
+#include "test_support.h"
+
+namespace corelm::test {
+
+const std::string& stories_package(const std::string& quant) {
+  static std::mutex mu;
+  static std::map<std::string, std::string> packages;
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = packages.find(quant);
+  if (it != packages.end()) return it->second;
+  ConvertOptions o;
+  o.source = data_path("tiny-models/stories260K-hf");
+  o.output = temp_dir() + "/stories260K-" + quant + ".clm";
+  o.quant = quant;
+  o.n_threads = 1;
+  convert_model(o);
+  return packages[quant] = o.output;
+}
+
+std::shared_ptr<Model> stories_model(const std::string& quant) {
+  return Model::load(stories_package(quant));
+}
+
+}  // namespace corelm::test

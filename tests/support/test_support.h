@@ -1,0 +1,38 @@
+// Shared helpers for the tests: where the shared data lives, packages converted once per test
+// process, and running the corelm CLI.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "corelm/model.h"
+
+namespace corelm::test {
+
+// The shared data folder: $CORELM_TEST_DATA, else ../shared/data beside the checkout. Fails
+// the test (never skips) when it is missing.
+std::string data_dir();
+std::string data_path(const std::string& relative);
+std::string read_data(const std::string& relative);
+
+// A temporary folder for this test process, removed at exit.
+std::string temp_dir();
+
+// stories260K-hf converted with `quant` (f32, f16, q8s32, q4s32), once per process.
+const std::string& stories_package(const std::string& quant);
+std::shared_ptr<Model> stories_model(const std::string& quant);
+
+struct CliResult {
+  int exit_code = -1;
+  std::string out, err;
+};
+// Runs the corelm binary with `args` (no shell), capturing stdout and stderr.
+CliResult run_cli(const std::vector<std::string>& args);
+
+// Copies a file, then lets the test damage the copy.
+std::string copy_to_temp(const std::string& path, const std::string& name);
+
+}  // namespace corelm::test
