@@ -172,8 +172,12 @@ class MetaspacePreTokenizer : public PreTokenizer {
   void split(std::vector<Piece>& pieces) const override {
     for (auto& p : pieces) {
       p.text = Pattern::literal(" ").replace_all(p.text, replacement_);
-      bool prepend = scheme_ == "always" || (scheme_ == "first" && p.offset == 0);
-      if (prepend && p.text.rfind(replacement_, 0) != 0) p.text = replacement_ + p.text;
+      // "always" prepends unless the piece already starts with the replacement, as the
+      // `tokenizers` library does. "first" prepends at the start of the input even then: that
+      // is SentencePiece's dummy prefix (" grabbed" -> "▁▁grabbed"), which the Llama/Mistral
+      // models were trained with and mistral-common reproduces; `tokenizers` skips it there.
+      if (scheme_ == "always" && p.text.rfind(replacement_, 0) != 0) p.text = replacement_ + p.text;
+      if (scheme_ == "first" && p.offset == 0) p.text = replacement_ + p.text;
     }
     if (!split_) return;
     Pattern rep = Pattern::literal(replacement_);

@@ -1,0 +1,50 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "base/atomic_file.h"
+#include "base/file_util.h"
+#include "corelm/error.h"
+#include "test_support.h"
+
+namespace corelm {
+namespace {
+
+namespace fs = std::filesystem;
+
+TEST(AtomicFile, NothingAppearsUntilCommit) {
+  std::string path = test::temp_dir() + "/atomic.bin";
+  {
+    AtomicFile f(path, "test");
+    f.write("abc", 3);
+    EXPECT_FALSE(fs::exists(path));
+    EXPECT_TRUE(fs::exists(f.temp_path()));
+    f.commit();
+  }
+  EXPECT_EQ(read_file(path, "test"), "abc");
+}
+
+TEST(AtomicFile, AbandonedWriteLeavesNothing) {
+  std::string path = test::temp_dir() + "/abandoned.bin";
+  std::string temp;
+  {
+    AtomicFile f(path, "test");
+    temp = f.temp_path();
+    f.write("partial", 7);
+  }
+  EXPECT_FALSE(fs::exists(path));
+  EXPECT_FALSE(fs::exists(temp));
+}
+
+TEST(AtomicFile, MissingFolderIsAClearError) {
+  try {
+    AtomicFile f("/nonexistent-folder/x.bin", "test");
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kIo);
+    EXPECT_NE(std::string(e.what()).find("[test] cannot create"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace corelm

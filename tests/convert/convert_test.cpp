@@ -1,0 +1,182 @@
+// convert_model on real and deliberately broken Hugging Face folders.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "base/file_util.h"
+#include "convert/safetensors.h"
+#include "corelm/convert.h"
+#include "corelm/error.h"
+#include "corelm/model.h"
+#include "package/reader.h"
+#include "safetensors_writer.h"
+#include "test_support.h"
+
+namespace corelm {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+std::string stories_copy(const std::string& name) {
+  std::string dir = test::temp_dir() + "/" + name;
+  fs::create_directories(dir);
+  for (const auto& e : fs::directory_iterator(test::data_path("tiny-models/stories260K-hf")))
+    fs::copy_file(e.path(), dir + "/" + e.path().filename().string(), fs::copy_options::overwrite_existing);
+  return dir;
+}
+
+ConvertReport convert(const std::string& src, const std::string& out, const std::string& quant = "f32") {
+  ConvertOptions o;
+  o.source = src;
+  o.output = out;
+  o.quant = quant;
+  o.n_threads = 2;
+  return convert_model(o);
+}
+
+template <typename F>
+void expect_error(F&& f, ErrorCode code, const std::string& fragment) {
+  try {
+    f();
+    FAIL() << "expected an error containing '" << fragment << "'";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), code) << e.what();
+    EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+  }
+}
+
+TEST(Convert, WritesSourceIdConfigAndTokenizer) {
+  std::string out = test::temp_dir() + "/meta.clm";
+  ConvertOptions o;
+  o.source = test::data_path("tiny-models/stories260K-hf");
+  o.output = out;
+  o.model_id = "karpathy/stories260K";
+  ConvertReport r = convert_model(o);
+  EXPECT_EQ(r.tensors, 47u);
+  EXPECT_EQ(r.parameters, 260032u);
+  EXPECT_EQ(r.notes.size(), 5u);  // the five down_proj matrices (172 columns) stay f16
+  PackageReader p(out);
+  EXPECT_EQ(p.header()["source"]["co.huggingface.exporters.name"], "karpathy/stories260K");
+  EXPECT_EQ(p.header()["config"]["hidden_size"], 64);
+  EXPECT_EQ(p.header()["quantization"]["default"], "q4s32");
+  EXPECT_EQ(p.tensor("model.layers.0.self_attn.q_proj.weight").dtype, DType::kQ4S32);
+  EXPECT_EQ(p.tensor("model.layers.0.mlp.down_proj.weight").dtype, DType::kF16);
+  EXPECT_EQ(p.tensor("model.norm.weight").dtype, DType::kF32);
+  EXPECT_EQ(p.tensor("model.embed_tokens.weight").dtype, DType::kF16);
+  EXPECT_EQ(*p.blob("tokenizer.json"),
+            read_file(test::data_path("tiny-models/stories260K-hf/tokenizer.json"), "test"));
+  EXPECT_EQ(p.header()["generation"]["eos_token_id"], 2);
+  p.verify_checksums();
+}
+
+TEST(Convert, F32KeepsEveryValueExactly) {
+  std::string out = test::temp_dir() + "/exact.clm";
+  convert(test::data_path("tiny-models/stories260K-hf"), out, "f32");
+  auto src = SafetensorsReader::open_folder(test::data_path("tiny-models/stories260K-hf"));
+  PackageReader p(out);
+  for (const auto& [name, t] : src->tensors()) {
+    const auto& pt = p.tensor(name);
+    ASSERT_EQ(pt.bytes, t.bytes) << name;
+    EXPECT_EQ(std::memcmp(pt.data, t.data, t.bytes), 0) << name;
+  }
+}
+
+TEST(Convert, ShardedFolderEqualsSingleFile) {
+  std::string dir = stories_copy("sharded");
+  auto src = SafetensorsReader::open_file(dir + "/model.safetensors");
+  std::map<std::string, test::StTensor> first, second;
+  json weight_map;
+  size_t i = 0;
+  for (const auto& [name, t] : src->tensors()) {
+    auto& shard = (i++ % 2 == 0) ? first : second;
+    shard[name] = {"F32", t.shape, std::string(reinterpret_cast<const char*>(t.data), t.bytes)};
+    weight_map[name] = (&shard == &first) ? "model-00001-of-00002.safetensors" : "model-00002-of-00002.safetensors";
+  }
+  src.reset();
+  fs::remove(dir + "/model.safetensors");
+  test::write_safetensors(dir + "/model-00001-of-00002.safetensors", first);
+  test::write_safetensors(dir + "/model-00002-of-00002.safetensors", second);
+  std::ofstream(dir + "/model.safetensors.index.json") << json{{"weight_map", weight_map}}.dump();
+
+  std::string a = test::temp_dir() + "/single.clm", b = test::temp_dir() + "/sharded.clm";
+  convert(test::data_path("tiny-models/stories260K-hf"), a, "q4s32");
+  convert(dir, b, "q4s32");
+  PackageReader pa(a), pb(b);
+  ASSERT_EQ(pa.tensors().size(), pb.tensors().size());
+  for (const auto& t : pa.tensors()) {
+    const auto& u = pb.tensor(t.name);
+    ASSERT_EQ(t.bytes, u.bytes);
+    EXPECT_EQ(std::memcmp(t.data, u.data, t.bytes), 0) << t.name;
+  }
+
+  fs::remove(dir + "/model-00002-of-00002.safetensors");
+  std::string out = test::temp_dir() + "/missing-shard.clm";
+  expect_error([&] { convert(dir, out); }, ErrorCode::kNotFound, "model-00002-of-00002.safetensors");
+  EXPECT_FALSE(fs::exists(out));
+}
+
+TEST(Convert, MissingTokenizerIsAnError) {
+  std::string dir = stories_copy("no-tokenizer");
+  fs::remove(dir + "/tokenizer.json");
+  std::string out = test::temp_dir() + "/no-tokenizer.clm";
+  expect_error([&] { convert(dir, out); }, ErrorCode::kNotFound, "[convert] '" + dir + "' has no tokenizer.json");
+  EXPECT_FALSE(fs::exists(out));
+}
+
+TEST(Convert, UnsupportedArchitectureIsAnError) {
+  std::string dir = stories_copy("gpt2-arch");
+  json c = json::parse(read_file(dir + "/config.json", "test"));
+  c["architectures"] = {"GPT2LMHeadModel"};
+  c["model_type"] = "gpt2";
+  std::ofstream(dir + "/config.json") << c.dump();
+  expect_error([&] { convert(dir, test::temp_dir() + "/gpt2.clm"); }, ErrorCode::kUnsupported,
+               "[config] unsupported architecture 'GPT2LMHeadModel'");
+}
+
+TEST(Convert, ConfigThatContradictsTheWeightsIsAnError) {
+  std::string dir = stories_copy("bad-shape");
+  json c = json::parse(read_file(dir + "/config.json", "test"));
+  c["intermediate_size"] = 176;
+  std::ofstream(dir + "/config.json") << c.dump();
+  expect_error([&] { convert(dir, test::temp_dir() + "/bad-shape.clm"); }, ErrorCode::kCorrupt,
+               "[convert] tensor 'model.layers.0.mlp.gate_proj.weight' has shape [172, 64] but config.json implies [176, 64]");
+}
+
+TEST(Convert, MissingTensorAndUnknownQuantAreErrors) {
+  std::string dir = stories_copy("bad-quant");
+  expect_error([&] { convert(dir, test::temp_dir() + "/q3.clm", "q3"); }, ErrorCode::kInvalidArgument, "--quant 'q3'");
+  expect_error([&] { convert(test::temp_dir() + "/nowhere", test::temp_dir() + "/x.clm"); }, ErrorCode::kNotFound,
+               "not a Hugging Face model folder");
+}
+
+TEST(Config, ParsesMistralAndDefaults) {
+  ModelConfig c = ModelConfig::from_hf_json(read_file(test::data_path("mistral-7b-v0.1-hf/config.json"), "test"));
+  EXPECT_EQ(c.architecture, "MistralForCausalLM");
+  EXPECT_EQ(c.head_dim, 128);  // 4096 / 32, not in the file
+  EXPECT_EQ(c.num_key_value_heads, 8);
+  ASSERT_TRUE(c.sliding_window.has_value());
+  EXPECT_EQ(*c.sliding_window, 4096);
+  EXPECT_FLOAT_EQ(c.rope_theta, 10000.0f);
+  EXPECT_FALSE(c.tie_word_embeddings);
+  EXPECT_EQ(c.max_position_embeddings, 32768);
+  ModelConfig back = ModelConfig::from_hf_json(c.to_hf_json());
+  EXPECT_EQ(back.to_hf_json(), c.to_hf_json());
+}
+
+TEST(Config, RejectsBadValues) {
+  expect_error([] { ModelConfig::from_hf_json("{not json"); }, ErrorCode::kCorrupt, "not valid JSON");
+  expect_error([] { ModelConfig::from_hf_json(R"({"architectures":["LlamaForCausalLM"],"hidden_size":64})"); },
+               ErrorCode::kCorrupt, "lacks 'intermediate_size'");
+  expect_error([] {
+    ModelConfig::from_hf_json(R"({"architectures":["LlamaForCausalLM"],"hidden_size":64,"intermediate_size":8,
+      "num_hidden_layers":1,"num_attention_heads":6,"num_key_value_heads":4,"vocab_size":10})");
+  }, ErrorCode::kCorrupt, "multiple of num_key_value_heads");
+}
+
+}  // namespace
+}  // namespace corelm

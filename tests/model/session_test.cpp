@@ -1,0 +1,184 @@
+// Session contracts: chunked prefill equals one-shot, padded batches equal single prompts,
+// the KV cache is allocated once and never reallocated, and a decode step allocates nothing.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+#include <new>
+
+#include "corelm/error.h"
+#include "corelm/generate.h"
+#include "corelm/model.h"
+#include "corelm/tokenizer.h"
+#include "test_support.h"
+
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+// Counts heap allocations made by this test process (to prove decode steps make none).
+static std::atomic<long> g_allocations{0};
+void* operator new(std::size_t n) {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+
+namespace corelm {
+namespace {
+
+const std::vector<int32_t> kStory = {1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426,
+                                     338, 401, 396, 267, 337, 410, 408, 419, 292, 411, 322, 265, 282, 295};
+
+float max_abs_diff(std::span<const float> a, std::span<const float> b) {
+  float m = 0.0f;
+  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::fabs(a[i] - b[i]));
+  return m;
+}
+
+TEST(Session, ChunkedPrefillEqualsOneShot) {
+  auto model = test::stories_model("q8s32");
+  SessionOptions o;
+  o.all_logits = true;
+  Session one(model, o);
+  auto all = one.forward(kStory, 1, static_cast<int>(kStory.size()));
+  std::vector<float> expected(all.begin(), all.end());
+  for (int chunk : {1, 7, static_cast<int>(kStory.size())}) {
+    Session s(model, o);
+    std::vector<float> got;
+    for (size_t pos = 0; pos < kStory.size(); pos += chunk) {
+      size_t n = std::min<size_t>(chunk, kStory.size() - pos);
+      auto l = s.forward(std::span<const int32_t>(kStory).subspan(pos, n), 1, static_cast<int>(n));
+      got.insert(got.end(), l.begin(), l.end());
+    }
+    ASSERT_EQ(got.size(), expected.size());
+    EXPECT_LT(max_abs_diff(got, expected), 1e-4f) << "chunk " << chunk;
+  }
+}
+
+TEST(Session, PaddedBatchEqualsEachPromptAlone) {
+  auto model = test::stories_model("f32");
+  const std::vector<int32_t> a = {1, 403, 407, 261, 378, 432, 383, 286};  // 8 tokens
+  const std::vector<int32_t> b = {1, 338, 401, 396, 267};                 // 5 tokens
+  SessionOptions o;
+  o.kv_cache = KvCacheType::kF32;
+  auto alone = [&](const std::vector<int32_t>& p, std::vector<int32_t>& greedy) {
+    Session s(model, o);
+    auto l = s.forward(p, 1, static_cast<int>(p.size()));
+    std::vector<float> first(l.begin(), l.end());
+    for (int i = 0; i < 6; ++i) {
+      int32_t next = static_cast<int32_t>(std::max_element(l.begin(), l.end()) - l.begin());
+      greedy.push_back(next);
+      l = s.forward(std::vector<int32_t>{next}, 1, 1);
+    }
+    return first;
+  };
+  std::vector<int32_t> ga, gb;
+  std::vector<float> la = alone(a, ga), lb = alone(b, gb);
+
+  // Batch: b is left-padded with 3 pad tokens (id 0) that the mask hides.
+  o.max_batch = 2;
+  Session s(model, o);
+  std::vector<int32_t> ids = a;
+  ids.insert(ids.end(), {0, 0, 0});
+  ids.insert(ids.end(), b.begin(), b.end());
+  const std::vector<int> pad = {0, 3};
+  auto l = s.forward(ids, 2, 8, pad);
+  EXPECT_LT(max_abs_diff(l.subspan(0, 512), la), 1e-4f);
+  EXPECT_LT(max_abs_diff(l.subspan(512, 512), lb), 1e-4f);
+  std::vector<int32_t> ba, bb;
+  for (int i = 0; i < 6; ++i) {
+    int32_t na = static_cast<int32_t>(std::max_element(l.begin(), l.begin() + 512) - l.begin());
+    int32_t nb = static_cast<int32_t>(std::max_element(l.begin() + 512, l.end()) - (l.begin() + 512));
+    ba.push_back(na);
+    bb.push_back(nb);
+    l = s.forward(std::vector<int32_t>{na, nb}, 2, 1, pad);
+  }
+  EXPECT_EQ(ba, ga);
+  EXPECT_EQ(bb, gb);
+}
+
+TEST(Session, ExplicitMaskEqualsBuiltMask) {
+  auto model = test::stories_model("f32");
+  SessionOptions o;
+  Session s1(model, o), s2(model, o);
+  std::vector<float> mask;
+  Session::build_causal_mask(1, 5, 0, {}, std::nullopt, mask);
+  ASSERT_EQ(mask.size(), 25u);
+  EXPECT_EQ(mask[0 * 5 + 1], -std::numeric_limits<float>::infinity());  // token 0 cannot see 1
+  EXPECT_EQ(mask[4 * 5 + 0], 0.0f);
+  std::vector<int32_t> ids(kStory.begin(), kStory.begin() + 5);
+  auto x = s1.forward(ids, 1, 5, std::span<const float>(mask));
+  std::vector<float> first(x.begin(), x.end());
+  auto y = s2.forward(ids, 1, 5);
+  EXPECT_EQ(max_abs_diff(first, y), 0.0f);
+}
+
+TEST(Session, SlidingWindowMaskHidesOldSlots) {
+  std::vector<float> mask;
+  Session::build_causal_mask(1, 1, 9, {}, 4, mask);  // query at position 9, window 4
+  ASSERT_EQ(mask.size(), 10u);
+  for (int j = 0; j < 10; ++j) EXPECT_EQ(mask[j] == 0.0f, j >= 6 && j <= 9) << j;
+}
+
+TEST(Session, KvCacheIsAllocatedOnceAndDecodeAllocatesNothing) {
+  auto model = test::stories_model("q4s32");
+  SessionOptions o;
+  o.max_context = 256;
+  Session s(model, o);
+  const void* cache = s.kv_cache_data();
+  // f16 K and V: 5 layers x 4 KV heads x 256 slots x 8 dims x 2 bytes x 2.
+  EXPECT_EQ(s.kv_cache_bytes(), 5u * 4 * 256 * 8 * 2 * 2);
+  auto l = s.forward(kStory, 1, static_cast<int>(kStory.size()));
+  int32_t next = 0;
+  std::vector<int32_t> one(1);
+  long before = g_allocations.load();
+  for (int i = 0; i < 64; ++i) {
+    next = static_cast<int32_t>(std::max_element(l.begin(), l.end()) - l.begin());
+    one[0] = next;
+    l = s.forward(one, 1, 1);
+  }
+  EXPECT_EQ(g_allocations.load() - before, 0) << "decode steps allocated memory";
+  EXPECT_EQ(s.kv_cache_data(), cache);
+  EXPECT_EQ(s.past(), static_cast<int>(kStory.size()) + 64);
+}
+
+TEST(Session, GenerationNeverMovesTheCache) {
+  auto model = test::stories_model("q4s32");
+  Session s(model, {});
+  const void* cache = s.kv_cache_data();
+  Generator g(s, model->tokenizer());
+  GenerateOptions go;
+  go.max_new_tokens = 100;
+  g.generate(std::string_view("Once upon a time"), go);
+  g.generate(std::string_view("Lily"), go);
+  EXPECT_EQ(s.kv_cache_data(), cache);
+}
+
+TEST(Session, OverflowAndBadShapesAreErrors) {
+  auto model = test::stories_model("q4s32");
+  SessionOptions o;
+  o.max_context = 16;
+  Session s(model, o);
+  std::vector<int32_t> ids(10, 5);
+  s.forward(ids, 1, 10);
+  try {
+    s.forward(ids, 1, 10);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kOutOfRange);
+    EXPECT_NE(std::string(e.what()).find("needs 20 positions but the context holds 16"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(s.past(), 10);  // the failed call changed nothing
+  EXPECT_THROW(s.forward(std::vector<int32_t>{1, 2, 3}, 1, 2), Error);  // ids vs shape
+  EXPECT_THROW(s.forward(std::vector<int32_t>{1, 2}, 2, 1), Error);     // batch > max_batch
+  std::vector<float> bad_mask(3);
+  EXPECT_THROW(s.forward(std::vector<int32_t>{1}, 1, 1, std::span<const float>(bad_mask)), Error);
+  EXPECT_THROW(s.forward(std::vector<int32_t>{600}, 1, 1), Error);  // id outside the vocabulary
+  o.max_context = 100000;
+  EXPECT_THROW(Session(model, o), Error);
+}
+
+}  // namespace
+}  // namespace corelm
