@@ -89,6 +89,7 @@ Action add_generate(CLI::App& app) {
                   st.prefill_tokens_per_s(), st.decode_tokens_per_s(), json_quote(st.stop_reason).c_str());
     } else {
       std::printf("\n");
+      std::fflush(stdout);
       std::fprintf(stderr, "prefill: %zu tokens, %.2f tokens/s | decode: %zu tokens, %.2f tokens/s | stop: %s\n",
                    st.prompt_tokens, st.prefill_tokens_per_s(), st.generated_tokens, st.decode_tokens_per_s(),
                    st.stop_reason.c_str());

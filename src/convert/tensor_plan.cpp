@@ -27,6 +27,8 @@ TensorPlan make_tensor_plan(const ModelConfig& c, const SafetensorsReader& src, 
   const uint64_t kv_dim = static_cast<uint64_t>(c.num_key_value_heads) * c.head_dim;
 
   std::set<std::string> used;
+  std::vector<std::string> fallback;  // tensors whose rows do not fill whole blocks
+  uint64_t fallback_cols = 0;
   for (const std::string& name : expected_tensor_names(c, with_lm_head)) {
     const SafetensorsTensor* t = src.find(name);
     if (t == nullptr)
@@ -58,12 +60,16 @@ TensorPlan make_tensor_plan(const ModelConfig& c, const SafetensorsReader& src, 
       fail(ErrorCode::kCorrupt, kComponent, "tensor '{}' has shape [{}] but config.json implies [{}]",
            name, fmt::join(t->shape, ", "), fmt::join(expect, ", "));
     if (!dtype_fits_row(dtype, expect.back())) {
-      plan.notes.push_back(fmt::format("{} kept in f16: rows of {} do not divide into blocks of {}",
-                                       name, expect.back(), dtype_traits(dtype).block_elements));
+      fallback.push_back(name);
+      fallback_cols = expect.back();
       dtype = DType::kF16;
     }
     plan.entries.push_back({name, t, dtype, expect});
   }
+  if (!fallback.empty())
+    plan.notes.push_back(fmt::format(
+        "{} tensor(s) kept in f16 because rows of {} values do not divide into blocks of 32: {}{}",
+        fallback.size(), fallback_cols, fallback.front(), fallback.size() > 1 ? ", ..." : ""));
   for (const auto& [name, t] : src.tensors()) {
     if (used.count(name)) continue;
     if (ends_with(name, "rotary_emb.inv_freq")) continue;  // recomputed from rope_theta
