@@ -2,7 +2,10 @@
 // seed's Swift CLI does; --json prints one JSON line instead.
 #include <cstdio>
 
+#include <nlohmann/json.hpp>
+
 #include "base/check.h"
+#include "base/file_util.h"
 #include "commands.h"
 #include "corelm/generate.h"
 #include "corelm/model.h"
@@ -23,6 +26,8 @@ struct GenerateArgs {
   bool ignore_eos = false, json = false;
   int threads = 0;
   std::string kv_cache = "f16";
+  bool chat = false;
+  std::string system, template_file;
 };
 
 std::string ids_json(const std::vector<int32_t>& ids) {
@@ -52,6 +57,9 @@ Action add_generate(CLI::App& app) {
   cmd->add_option("-t,--threads", a->threads, "Threads (default: physical cores)");
   cmd->add_option("--kv-cache", a->kv_cache, "KV cache format: f16 (default), q8, f32")->capture_default_str();
   cmd->add_flag("--json", a->json, "Print one JSON line with ids, text and speeds");
+  cmd->add_flag("--chat", a->chat, "Wrap PROMPT as a user message in the model's chat template");
+  cmd->add_option("--system", a->system, "System message (with --chat)");
+  cmd->add_option("--template", a->template_file, "Chat template file (with --chat; default: the model's)");
   return [a]() {
     auto kv = kv_cache_type_from_name(a->kv_cache);
     if (!kv) fail(ErrorCode::kInvalidArgument, "cli", "unknown --kv-cache '{}' (f16, q8 or f32)", a->kv_cache);
@@ -80,7 +88,20 @@ Action add_generate(CLI::App& app) {
         std::fflush(stdout);
         return true;
       };
-    GenerationResult r = generator.generate(a->prompt, go, stream);
+    GenerationResult r;
+    if (a->chat) {
+      nlohmann::json messages = nlohmann::json::array();
+      if (!a->system.empty()) messages.push_back({{"role", "system"}, {"content", a->system}});
+      messages.push_back({{"role", "user"}, {"content", a->prompt}});
+      const Tokenizer& tok = model->tokenizer();
+      std::string source = !a->template_file.empty()          ? read_file(a->template_file, "chat")
+                           : !model->info().chat_template.empty() ? model->info().chat_template
+                                                                  : tok.chat_template();
+      std::string text = render_chat(tok, source, messages.dump(), "", true);
+      r = generator.generate(tok.encode(text, false), go, stream);
+    } else {
+      r = generator.generate(a->prompt, go, stream);
+    }
     const auto& st = r.stats;
     if (a->json) {
       std::printf("{\"prompt_ids\": %s, \"ids\": %s, \"text\": %s, \"prefill_tokens_per_s\": %.3f, "

@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   add(corelm::cli::add_generate);
   add(corelm::cli::add_inspect);
   add(corelm::cli::add_tokenize);
+  add(corelm::cli::add_chat_template);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

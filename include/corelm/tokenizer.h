@@ -20,7 +20,11 @@ class Tokenizer {
   // Error naming the bad field or the unsupported component type.
   static std::shared_ptr<Tokenizer> from_hf_json(std::string_view tokenizer_json,
                                                  std::string_view tokenizer_config_json);
-  // Loads from a .clm package, a Hugging Face folder, or a tokenizer.json file.
+  // Parses a SentencePiece tokenizer.model (BPE), with optional tokenizer_config.json text.
+  static std::shared_ptr<Tokenizer> from_sentencepiece(std::string_view model_bytes,
+                                                       std::string_view tokenizer_config_json = {});
+  // Loads from a .clm package, a Hugging Face folder (tokenizer.json, else tokenizer.model), a
+  // tokenizer.json file or a SentencePiece .model file (recognised by content, not name).
   static std::shared_ptr<Tokenizer> from_path(const std::string& path);
   ~Tokenizer();
 
@@ -43,6 +47,9 @@ class Tokenizer {
   std::string bos_token() const;
   std::string eos_token() const;
   bool adds_bos() const;  // whether encode(..., true) starts with BOS
+  // The chat template that came with the tokenizer (tokenizer_config.json "chat_template" or
+  // its "default" entry, or chat_template.jinja beside it); "" if none.
+  const std::string& chat_template() const;
 
   struct Impl;
   explicit Tokenizer(std::unique_ptr<Impl> impl);

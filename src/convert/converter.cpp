@@ -81,17 +81,27 @@ ConvertReport convert_model(const ConvertOptions& o) {
   ModelConfig config = ModelConfig::from_hf_json(config_text);
   json raw_config = parse_json_file(dir / "config.json");
 
-  if (!fs::exists(dir / "tokenizer.json"))
-    fail(ErrorCode::kNotFound, kComponent,
-         "'{}' has no tokenizer.json: the package needs the model's tokenizer", o.source);
-  std::string tokenizer_json = read_file((dir / "tokenizer.json").string(), kComponent);
+  // The tokenizer travels inside the package: tokenizer.json, else SentencePiece's tokenizer.model.
   std::string tokenizer_config;
   json tokenizer_config_json = json::object();
   if (fs::exists(dir / "tokenizer_config.json")) {
     tokenizer_config = read_file((dir / "tokenizer_config.json").string(), kComponent);
     tokenizer_config_json = parse_json_file(dir / "tokenizer_config.json");
   }
-  auto tokenizer = Tokenizer::from_hf_json(tokenizer_json, tokenizer_config);
+  std::string tokenizer_name, tokenizer_bytes;
+  std::shared_ptr<Tokenizer> tokenizer;
+  if (fs::exists(dir / "tokenizer.json")) {
+    tokenizer_name = "tokenizer.json";
+    tokenizer_bytes = read_file((dir / "tokenizer.json").string(), kComponent);
+    tokenizer = Tokenizer::from_hf_json(tokenizer_bytes, tokenizer_config);
+  } else if (fs::exists(dir / "tokenizer.model")) {
+    tokenizer_name = "tokenizer.model";
+    tokenizer_bytes = read_file((dir / "tokenizer.model").string(), kComponent);
+    tokenizer = Tokenizer::from_sentencepiece(tokenizer_bytes, tokenizer_config);
+  } else {
+    fail(ErrorCode::kNotFound, kComponent,
+         "'{}' has no tokenizer.json (nor tokenizer.model): the package needs the model's tokenizer", o.source);
+  }
   if (tokenizer->vocab_size() > config.vocab_size)
     fail(ErrorCode::kCorrupt, kComponent, "the tokenizer has {} tokens but config.json's vocab_size is {}",
          tokenizer->vocab_size(), config.vocab_size);
@@ -132,7 +142,7 @@ ConvertReport convert_model(const ConvertOptions& o) {
 
   std::vector<PlannedTensor> planned;
   for (const auto& e : plan.entries) planned.push_back({e.name, e.dtype, e.shape});
-  std::vector<PlannedBlob> blobs{{"tokenizer.json", tokenizer_json}};
+  std::vector<PlannedBlob> blobs{{tokenizer_name, tokenizer_bytes}};
   if (!tokenizer_config.empty()) blobs.push_back({"tokenizer_config.json", tokenizer_config});
   PackageWriter writer(o.output, meta, planned, blobs);
 

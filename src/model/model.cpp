@@ -43,10 +43,14 @@ std::unique_ptr<Model::Impl> load_package_model(const std::string& path) {
   info.weight_bytes = impl->weights.bytes;
   info.parameter_count = impl->weights.parameters;
 
-  auto tj = reader->blob("tokenizer.json");
-  if (!tj) fail(ErrorCode::kCorrupt, "package", "'{}' holds no tokenizer.json", path);
   auto tc = reader->blob("tokenizer_config.json");
-  impl->tokenizer = Tokenizer::from_hf_json(*tj, tc ? *tc : std::string_view());
+  if (auto tj = reader->blob("tokenizer.json"))
+    impl->tokenizer = Tokenizer::from_hf_json(*tj, tc ? *tc : std::string_view());
+  else if (auto tm = reader->blob("tokenizer.model"))
+    impl->tokenizer = Tokenizer::from_sentencepiece(*tm, tc ? *tc : std::string_view());
+  else
+    fail(ErrorCode::kCorrupt, "package", "'{}' holds no tokenizer (tokenizer.json or tokenizer.model)", path);
+  if (info.chat_template.empty()) info.chat_template = impl->tokenizer->chat_template();
   if (impl->tokenizer->vocab_size() > impl->config.vocab_size)
     fail(ErrorCode::kCorrupt, kComponent, "the tokenizer has {} tokens but the model only {}",
          impl->tokenizer->vocab_size(), impl->config.vocab_size);

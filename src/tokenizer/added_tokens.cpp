@@ -34,9 +34,11 @@ void AddedTokenMatcher::build(const std::vector<const AddedToken*>& tokens,
                               const std::vector<std::string>& contents) {
   nodes_.assign(1, Node{});
   tokens_ = tokens;
+  std::fill(std::begin(first_byte_), std::end(first_byte_), false);
   for (size_t i = 0; i < tokens.size(); ++i) {
     const std::string& s = contents[i];
     if (s.empty()) continue;
+    first_byte_[static_cast<unsigned char>(s[0])] = true;
     int node = 0;
     for (unsigned char c : s) {
       int next = child(node, c);
@@ -64,6 +66,10 @@ std::vector<AddedTokenMatcher::Split> AddedTokenMatcher::split(std::string_view 
   size_t start_offset = 0;
   size_t pos = 0;
   while (pos < text.size()) {
+    if (!first_byte_[static_cast<unsigned char>(text[pos])]) {
+      ++pos;
+      continue;
+    }
     // Longest match starting at pos.
     int node = 0, best = -1;
     size_t best_end = 0;

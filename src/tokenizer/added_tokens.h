@@ -43,6 +43,7 @@ class AddedTokenMatcher {
   };
   int child(int node, unsigned char c) const;
   std::vector<Node> nodes_;
+  bool first_byte_[256] = {};  // bytes some token starts with
   std::vector<const AddedToken*> tokens_;
 };
 

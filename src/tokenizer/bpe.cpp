@@ -12,9 +12,9 @@ BpeModel::BpeModel(const Vocab& vocab,
                    BpeOptions options)
     : vocab_(vocab), options_(std::move(options)) {
   const size_t prefix_len = options_.continuing_subword_prefix.size();
-  merges_.reserve(merges.size() * 2);
   for (size_t rank = 0; rank < merges.size(); ++rank) {
     const auto& [a, b] = merges[rank];
+    if (a.empty() && b.empty()) continue;  // a merge that cannot apply (see make_bpe)
     auto ia = vocab_.find(a), ib = vocab_.find(b);
     std::string merged = a + (b.size() >= prefix_len && prefix_len > 0 &&
                                       b.compare(0, prefix_len, options_.continuing_subword_prefix) == 0
@@ -24,11 +24,23 @@ BpeModel::BpeModel(const Vocab& vocab,
     if (!ia || !ib || !im)
       fail(ErrorCode::kCorrupt, "tokenizer", "merge {} ('{}' + '{}') uses a token not in the vocab",
            rank, a, b);
-    merges_.emplace(key(*ia, *ib), Merge{static_cast<uint32_t>(rank), *im});
+    merges_.emplace(key(*ia, *ib), Merge{static_cast<uint32_t>(rank), *im});  // first rank wins
   }
   if (options_.unk_token) {
     unk_id_ = vocab_.find(*options_.unk_token);
   }
+  std::vector<std::string> pieces;
+  for (int32_t id = 0; id < vocab_.size(); ++id) {
+    pieces.push_back(vocab_.token(id));
+    size_t len = 0;
+    int32_t cp = utf8::decode(pieces.back(), 0, &len);
+    // The id a lone character maps to (the vocab's own entry for that string).
+    if (cp >= 0 && len == pieces.back().size()) {
+      auto found = vocab_.find(pieces.back());
+      if (found) char_ids_.insert(static_cast<uint64_t>(cp), *found);
+    }
+  }
+  chunk_at_metaspace_ = pieces_never_span_metaspace(pieces);
   for (int b = 0; b < 256; ++b) {
     char name[8];
     std::snprintf(name, sizeof(name), "<0x%02X>", b);
@@ -38,6 +50,20 @@ BpeModel::BpeModel(const Vocab& vocab,
 }
 
 void BpeModel::tokenize(std::string_view word, std::vector<int32_t>& out) const {
+  auto run = [&](std::string_view chunk) {
+    if (cache_.get(chunk, out)) return;
+    size_t before = out.size();
+    tokenize_chunk(chunk, out);
+    if (chunk.size() <= 64) cache_.put(chunk, out.data() + before, out.size() - before);
+  };
+  if (!chunk_at_metaspace_ || word.size() <= 64) {
+    run(word);
+    return;
+  }
+  for (std::string_view chunk : metaspace_chunks(word)) run(chunk);
+}
+
+void BpeModel::tokenize_chunk(std::string_view word, std::vector<int32_t>& out) const {
   if (word.empty()) return;
   if (options_.ignore_merges) {
     if (auto id = vocab_.find(word)) {
@@ -62,12 +88,21 @@ void BpeModel::tokenize(std::string_view word, std::vector<int32_t>& out) const 
   size_t pos = 0;
   while (pos < word.size()) {
     size_t len = 0;
-    utf8::decode(word, pos, &len);
+    int32_t cp = utf8::decode(word, pos, &len);
     std::string_view ch = word.substr(pos, len);
     bool first = pos == 0, last = pos + len == word.size();
     std::string_view lookup = ch;
-    if ((!first && !options_.continuing_subword_prefix.empty()) ||
-        (last && !options_.end_of_word_suffix.empty())) {
+    const bool decorated = (!first && !options_.continuing_subword_prefix.empty()) ||
+                           (last && !options_.end_of_word_suffix.empty());
+    if (!decorated && cp >= 0) {
+      if (const int32_t* id = char_ids_.find(static_cast<uint64_t>(cp))) {
+        pos += len;
+        push(*id);
+        last_was_unk = false;
+        continue;
+      }
+    }
+    if (decorated) {
       buf.clear();
       if (!first) buf += options_.continuing_subword_prefix;
       buf += ch;
@@ -112,8 +147,7 @@ void BpeModel::tokenize(std::string_view word, std::vector<int32_t>& out) const 
     if (i < 0) return;
     int32_t j = sym[i].next;
     if (j < 0) return;
-    auto it = merges_.find(key(sym[i].id, sym[j].id));
-    if (it != merges_.end()) queue.push({it->second.rank, i, it->second.id});
+    if (const Merge* m = merges_.find(key(sym[i].id, sym[j].id))) queue.push({m->rank, i, m->id});
   };
   for (int32_t i = 0; i + 1 < static_cast<int32_t>(sym.size()); ++i) consider(i);
   while (!queue.empty()) {
@@ -122,8 +156,8 @@ void BpeModel::tokenize(std::string_view word, std::vector<int32_t>& out) const 
     Symbol& left = sym[c.pos];
     if (!left.alive || left.next < 0) continue;
     Symbol& right = sym[left.next];
-    auto it = merges_.find(key(left.id, right.id));
-    if (it == merges_.end() || it->second.id != c.new_id || it->second.rank != c.rank) continue;
+    const Merge* m = merges_.find(key(left.id, right.id));
+    if (m == nullptr || m->id != c.new_id || m->rank != c.rank) continue;
     left.id = c.new_id;
     right.alive = false;
     left.next = right.next;

@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "tokenizer/components.h"
+#include "tokenizer/flat_map.h"
+#include "tokenizer/word_cache.h"
 
 namespace corelm::tok {
 
@@ -31,6 +33,9 @@ class BpeModel : public Model {
   void tokenize(std::string_view word, std::vector<int32_t>& out) const override;
 
  private:
+  void tokenize_chunk(std::string_view word, std::vector<int32_t>& out) const;
+  bool chunk_at_metaspace_ = false;
+  mutable WordCache cache_;
   struct Merge {
     uint32_t rank;
     int32_t id;
@@ -40,7 +45,8 @@ class BpeModel : public Model {
   }
   const Vocab& vocab_;
   BpeOptions options_;
-  std::unordered_map<uint64_t, Merge> merges_;
+  FlatMap<Merge> merges_;
+  FlatMap<int32_t> char_ids_;  // code point -> id of the one-character token
   std::optional<int32_t> unk_id_;
   int32_t byte_ids_[256];  // id of "<0xXX>" or -1
 };

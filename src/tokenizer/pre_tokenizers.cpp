@@ -200,13 +200,28 @@ class ByteLevelPreTokenizer : public PreTokenizer {
         use_regex_(j.value("use_regex", true)),
         regex_(kGpt2Pattern) {}
   void split(std::vector<Piece>& pieces) const override {
-    if (add_prefix_space_)
-      for (auto& p : pieces)
-        if (!p.text.empty() && p.text[0] != ' ') p.text = " " + p.text;
-    if (use_regex_)
-      split_each(pieces, Behavior::kIsolated, false,
-                 [&](std::string_view s) { return regex_.find_all(s); });
-    for (auto& p : pieces) p.text = bytes_to_unicode_string(p.text);
+    std::vector<Piece> out;
+    out.reserve(pieces.size());
+    for (auto& p : pieces) {
+      if (add_prefix_space_ && !p.text.empty() && p.text[0] != ' ') p.text = " " + p.text;
+      if (!use_regex_) {
+        out.push_back({bytes_to_unicode_string(p.text), p.offset});
+        continue;
+      }
+      // Isolated split: matches and the gaps between them each become a piece, mapped to the
+      // byte-level alphabet in the same pass.
+      size_t prev = 0;
+      auto emit = [&](size_t b, size_t e) {
+        if (e > b) out.push_back({bytes_to_unicode_string(std::string_view(p.text).substr(b, e - b)), p.offset + b});
+      };
+      for (auto [b, e] : regex_.find_all(p.text)) {
+        emit(prev, b);
+        emit(b, e);
+        prev = e;
+      }
+      emit(prev, p.text.size());
+    }
+    pieces = std::move(out);
   }
 
  private:

@@ -1,6 +1,7 @@
 // Tokenizer: loading tokenizer.json + tokenizer_config.json and running the pipeline.
 #include "corelm/tokenizer.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "base/check.h"
@@ -68,11 +69,25 @@ std::unique_ptr<tok::Model> make_bpe(const json& m, tok::Vocab& vocab) {
     merges.reserve(m["merges"].size());
     for (const auto& e : m["merges"]) {
       if (e.is_string()) {
+        // "left right". Tokens may themselves contain spaces (some Llama vocabularies have
+        // them), so take the first split whose halves and concatenation are all tokens.
         const std::string s = e.get<std::string>();
-        size_t sp = s.find(' ', 1);
-        if (sp == std::string::npos)
-          fail(ErrorCode::kCorrupt, kComponent, "malformed merge '{}'", s);
-        merges.emplace_back(s.substr(0, sp), s.substr(sp + 1));
+        bool found = false, any_space = false;
+        for (size_t sp = s.find(' '); sp != std::string::npos; sp = s.find(' ', sp + 1)) {
+          any_space = true;
+          std::string a = s.substr(0, sp), b = s.substr(sp + 1);
+          if (vocab.find(a) && vocab.find(b) && vocab.find(a + b)) {
+            merges.emplace_back(std::move(a), std::move(b));
+            found = true;
+            break;
+          }
+        }
+        if (!any_space) fail(ErrorCode::kCorrupt, kComponent, "malformed merge '{}'", s);
+        if (!found && std::count(s.begin(), s.end(), ' ') == 1)
+          fail(ErrorCode::kCorrupt, kComponent, "merge {} ('{}') uses a token not in the vocab", merges.size(), s);
+        // Several spaces and no split that names real tokens: a merge that can never apply
+        // (seen in converted Llama vocabularies with space tokens). Keep its rank slot.
+        if (!found) merges.emplace_back(std::string(), std::string());
       } else if (e.is_array() && e.size() == 2 && e[0].is_string() && e[1].is_string()) {
         merges.emplace_back(e[0].get<std::string>(), e[1].get<std::string>());
       } else {
@@ -96,6 +111,17 @@ std::unique_ptr<tok::Model> make_bpe(const json& m, tok::Vocab& vocab) {
 }
 
 }  // namespace
+
+std::string chat_template_from_config(const json& cfg) {
+  if (!cfg.is_object() || !cfg.contains("chat_template")) return {};
+  const json& t = cfg["chat_template"];
+  if (t.is_string()) return t.get<std::string>();
+  if (t.is_array())
+    for (const auto& e : t)
+      if (e.is_object() && e.value("name", std::string()) == "default" && e.contains("template") && e["template"].is_string())
+        return e["template"].get<std::string>();
+  return {};
+}
 
 namespace tok {
 
@@ -266,6 +292,7 @@ std::shared_ptr<Tokenizer> Tokenizer::from_hf_json(std::string_view tokenizer_js
     for (const auto& t : cfg["additional_special_tokens"])
       if (int32_t id = lookup(token_content(t)); id >= 0) impl->special_ids.insert(id);
   impl->clean_up_spaces = cfg.value("clean_up_tokenization_spaces", false);
+  impl->chat_template = chat_template_from_config(cfg);
 
   const std::string cls = cfg.value("tokenizer_class", std::string());
   if (is_llama_class(cls)) {
@@ -284,35 +311,53 @@ std::shared_ptr<Tokenizer> Tokenizer::from_hf_json(std::string_view tokenizer_js
   return std::make_shared<Tokenizer>(std::move(impl));
 }
 
+std::shared_ptr<Tokenizer> Tokenizer::from_sentencepiece(std::string_view model_bytes,
+                                                        std::string_view tokenizer_config_json) {
+  return tokenizer_from_sentencepiece(model_bytes, tokenizer_config_json);
+}
+
 std::shared_ptr<Tokenizer> Tokenizer::from_path(const std::string& path) {
   namespace fs = std::filesystem;
   std::error_code ec;
+  auto config_beside = [](const fs::path& dir) {
+    return fs::exists(dir / "tokenizer_config.json") ? read_file((dir / "tokenizer_config.json").string(), kComponent)
+                                                     : std::string();
+  };
   if (fs::is_directory(path, ec)) {
     fs::path dir(path);
-    if (fs::exists(dir / "tokenizer.json")) {
-      std::string cfg = fs::exists(dir / "tokenizer_config.json")
-                            ? read_file((dir / "tokenizer_config.json").string(), kComponent)
-                            : std::string();
-      return from_hf_json(read_file((dir / "tokenizer.json").string(), kComponent), cfg);
-    }
-    fail(ErrorCode::kNotFound, kComponent, "'{}' has no tokenizer.json", path);
-  }
-  fs::path p(path);
-  if (p.extension() == ".clm") {
-    PackageReader reader(path);
-    auto tj = reader.blob("tokenizer.json");
-    if (!tj) fail(ErrorCode::kNotFound, kComponent, "package '{}' holds no tokenizer.json", path);
-    auto tc = reader.blob("tokenizer_config.json");
-    return from_hf_json(*tj, tc ? *tc : std::string_view());
-  }
-  if (p.extension() == ".json") {
-    fs::path cfg = p.parent_path() / "tokenizer_config.json";
-    return from_hf_json(read_file(path, kComponent),
-                        fs::exists(cfg) ? read_file(cfg.string(), kComponent) : std::string());
+    std::shared_ptr<Tokenizer> t;
+    if (fs::exists(dir / "tokenizer.json"))
+      t = from_hf_json(read_file((dir / "tokenizer.json").string(), kComponent), config_beside(dir));
+    else if (fs::exists(dir / "tokenizer.model"))
+      t = from_sentencepiece(read_file((dir / "tokenizer.model").string(), kComponent), config_beside(dir));
+    else
+      fail(ErrorCode::kNotFound, kComponent, "'{}' has neither tokenizer.json nor tokenizer.model", path);
+    if (t->impl_->chat_template.empty() && fs::exists(dir / "chat_template.jinja"))
+      t->impl_->chat_template = read_file((dir / "chat_template.jinja").string(), kComponent);
+    return t;
   }
   if (!fs::exists(path, ec)) fail(ErrorCode::kNotFound, kComponent, "'{}' does not exist", path);
+  const std::string bytes = read_file(path, kComponent);
+  const fs::path parent = fs::path(path).parent_path();
+  if (bytes.rfind("CORELMPK", 0) == 0) {
+    PackageReader reader(path);
+    if (auto tj = reader.blob("tokenizer.json")) {
+      auto tc = reader.blob("tokenizer_config.json");
+      return from_hf_json(*tj, tc ? *tc : std::string_view());
+    }
+    if (auto tm = reader.blob("tokenizer.model")) {
+      auto tc = reader.blob("tokenizer_config.json");
+      return from_sentencepiece(*tm, tc ? *tc : std::string_view());
+    }
+    fail(ErrorCode::kNotFound, kComponent, "package '{}' holds no tokenizer", path);
+  }
+  size_t first = bytes.find_first_not_of(" \t\r\n");
+  if (first != std::string::npos && bytes[first] == '{') return from_hf_json(bytes, config_beside(parent));
+  if (!bytes.empty() && bytes[0] == 0x0A) return from_sentencepiece(bytes, config_beside(parent));
   fail(ErrorCode::kUnsupported, kComponent,
-       "cannot read a tokenizer from '{}' (expected a .clm, a folder or a tokenizer.json)", path);
+       "cannot read a tokenizer from '{}' (expected a .clm, a GGUF, a folder, a tokenizer.json or a "
+       "SentencePiece .model)",
+       path);
 }
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special_tokens) const {
@@ -340,5 +385,6 @@ int32_t Tokenizer::eos_id() const { return impl_->eos_id; }
 std::string Tokenizer::bos_token() const { return impl_->bos_token; }
 std::string Tokenizer::eos_token() const { return impl_->eos_token; }
 bool Tokenizer::adds_bos() const { return impl_->adds_bos; }
+const std::string& Tokenizer::chat_template() const { return impl_->chat_template; }
 
 }  // namespace corelm

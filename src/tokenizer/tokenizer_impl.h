@@ -26,6 +26,7 @@ struct Tokenizer::Impl {
   int32_t bos_id = -1, eos_id = -1;
   std::string bos_token, eos_token;
   bool clean_up_spaces = false;
+  std::string chat_template;
   bool adds_bos = false;
 
   // Builds the added-token matchers (call after normalizer and `added` are set).
@@ -34,5 +35,11 @@ struct Tokenizer::Impl {
   std::vector<int32_t> encode_plain(std::string_view text) const;
   std::string decode(std::span<const int32_t> ids, bool skip_special, bool raw) const;
 };
+
+// tokenizer_config.json's chat_template: a string, or the "default" entry of a named list.
+std::string chat_template_from_config(const nlohmann::json& config);
+
+std::shared_ptr<Tokenizer> tokenizer_from_sentencepiece(std::string_view model_bytes,
+                                                        std::string_view tokenizer_config_json);
 
 }  // namespace corelm

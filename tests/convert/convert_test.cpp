@@ -12,6 +12,7 @@
 #include "corelm/convert.h"
 #include "corelm/error.h"
 #include "corelm/model.h"
+#include "corelm/tokenizer.h"
 #include "package/reader.h"
 #include "safetensors_writer.h"
 #include "test_support.h"
@@ -177,6 +178,37 @@ TEST(Config, RejectsBadValues) {
     ModelConfig::from_hf_json(R"({"architectures":["LlamaForCausalLM"],"hidden_size":64,"intermediate_size":8,
       "num_hidden_layers":1,"num_attention_heads":6,"num_key_value_heads":4,"vocab_size":10})");
   }, ErrorCode::kCorrupt, "multiple of num_key_value_heads");
+}
+
+}  // namespace
+}  // namespace corelm
+
+#include "tiny_model.h"
+
+namespace corelm {
+namespace {
+
+TEST(Convert, FolderWithOnlyASentencePieceModel) {
+  // Mistral-7B-Instruct-v0.3 ships tokenizer.model; mistral-common's v3 models exist only so.
+  std::string dir = test::temp_dir() + "/spm-only";
+  test::TinyShape shape;
+  shape.vocab = 32768;
+  test::write_tiny_model(dir, shape);
+  std::filesystem::copy_file(test::data_path("mistral-spm-models/mistral_instruct_tokenizer_240323.model.v3"),
+                             dir + "/tokenizer.model", std::filesystem::copy_options::overwrite_existing);
+  std::string out = test::temp_dir() + "/spm-only.clm";
+  convert(dir, out, "q4s32");
+  PackageReader p(out);
+  EXPECT_TRUE(p.blob("tokenizer.model").has_value());
+  EXPECT_FALSE(p.blob("tokenizer.json").has_value());
+  auto model = Model::load(out);
+  auto spm = Tokenizer::from_path(test::data_path("mistral-spm-models/mistral_instruct_tokenizer_240323.model.v3"));
+  const std::string text = "[INST] Hello there, grabbed 4 ½ months [/INST]";
+  EXPECT_EQ(model->tokenizer().encode(text, false), spm->encode(text, false));
+  EXPECT_EQ(model->tokenizer().token_to_id("[INST]"), 3);
+  Session s(model, {});
+  auto logits = s.forward(model->tokenizer().encode("Hello"), 1, static_cast<int>(model->tokenizer().encode("Hello").size()));
+  EXPECT_EQ(logits.size(), 32768u);
 }
 
 }  // namespace

@@ -209,3 +209,39 @@ TEST(CliBadInput, MissingFilesAndBadOptions) {
 
 }  // namespace
 }  // namespace corelm
+
+namespace corelm {
+namespace {
+
+TEST(CliChat, ChatTemplateRendersAndTokenizes) {
+  auto j = json::parse(test::read_data("mistral-chat-templates/generated_renders.json"));
+  std::string messages = test::temp_dir() + "/multi_turn.json";
+  std::ofstream(messages) << j["conversations"]["multi_turn"].dump();
+  for (const auto& r : j["renders"]) {
+    if (r["template"] != "v1_spm.jinja" || r["conversation"] != "multi_turn" || !r["add_generation_prompt"].get<bool>())
+      continue;
+    auto out = test::run_cli({"chat-template", test::data_path("mistral-7b-v0.1-hf"), "--messages", messages, "--template",
+                              test::data_path("mistral-chat-templates/v1_spm.jinja"), "--add-generation-prompt", "--json"});
+    ASSERT_EQ(out.exit_code, 0) << out.err;
+    json got = json::parse(out.out);
+    EXPECT_EQ(got["text"], r["rendered"]);
+    EXPECT_EQ(got["ids"], r["token_ids"]);
+  }
+}
+
+TEST(CliChat, GenerateWithChatTemplate) {
+  std::string tmpl = test::temp_dir() + "/story.jinja";
+  std::ofstream(tmpl) << "{{ bos_token }}{% for m in messages %}{{ m['content'] }}{% endfor %}";
+  auto r = test::run_cli({"generate", "Once upon a time", converted("f32"), "--chat", "--template", tmpl,
+                          "--max-new-tokens", "5", "--kv-cache", "f32", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out)["prompt_ids"], json::parse("[1, 403, 407, 261, 378]"));
+  EXPECT_EQ(json::parse(r.out)["ids"], json::parse("[432, 383, 286, 261, 376]"));
+  expect_failure(test::run_cli({"generate", "hi", converted("q4s32"), "--chat"}), "[chat] the model has no chat template");
+  std::ofstream(tmpl) << "{% for m in messages %}\n{{ m | nosuchfilter }}{% endfor %}";
+  auto bad = test::run_cli({"generate", "hi", converted("q4s32"), "--chat", "--template", tmpl});
+  expect_failure(bad, "[chat] template error at line 2, column 6: unsupported filter 'nosuchfilter'");
+}
+
+}  // namespace
+}  // namespace corelm

@@ -1,0 +1,44 @@
+// Chat templates: a model's own Jinja template (tokenizer_config.json "chat_template", a
+// chat_template.jinja file, or GGUF's tokenizer.chat_template) rendered as transformers'
+// apply_chat_template does. Compiled templates are cached and immutable; render is thread-safe.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace corelm {
+
+struct ChatMessage {
+  std::string role;
+  std::string content;
+};
+
+struct ChatTemplateOptions {
+  bool add_generation_prompt = false;
+  std::string bos_token;
+  std::string eos_token;
+  std::string tools_json;          // a JSON array of tools; empty: `tools` is undefined
+  std::string extra_context_json;  // a JSON object of extra variables (e.g. {"enable_thinking": false})
+};
+
+class ChatTemplate {
+ public:
+  // Parses `source`; a syntax error or an unsupported feature is an Error naming it, with line
+  // and column. The same source text returns the same compiled template.
+  static std::shared_ptr<const ChatTemplate> compile(const std::string& source);
+  ~ChatTemplate();
+
+  // `messages_json` is a JSON array of message objects (role, content, tool_calls, ...).
+  // raise_exception() in the template becomes Error(kInvalidArgument, "[chat] <its message>").
+  std::string render(const std::string& messages_json, const ChatTemplateOptions& options) const;
+  std::string render(const std::vector<ChatMessage>& messages, const ChatTemplateOptions& options) const;
+
+  struct Impl;
+
+ private:
+  explicit ChatTemplate(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace corelm

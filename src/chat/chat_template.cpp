@@ -1,0 +1,80 @@
+#include "corelm/chat.h"
+
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <map>
+#include <mutex>
+
+#include "base/check.h"
+#include "chat/ast.h"
+#include "chat/interpreter.h"
+#include "chat/lexer.h"
+
+namespace corelm {
+
+namespace {
+constexpr const char* kComponent = "chat";
+using json = nlohmann::ordered_json;
+}  // namespace
+
+struct ChatTemplate::Impl {
+  jinja::Program program;
+};
+
+ChatTemplate::ChatTemplate(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ChatTemplate::~ChatTemplate() = default;
+
+std::shared_ptr<const ChatTemplate> ChatTemplate::compile(const std::string& source) {
+  static std::mutex mu;
+  static std::map<std::string, std::weak_ptr<const ChatTemplate>> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  if (auto it = cache.find(source); it != cache.end())
+    if (auto alive = it->second.lock()) return alive;
+  auto impl = std::make_unique<Impl>();
+  try {
+    impl->program = jinja::parse(source);
+  } catch (const jinja::TemplateError& e) {
+    fail(ErrorCode::kInvalidArgument, kComponent, "template error at line {}, column {}: {}", e.line, e.column, e.what());
+  }
+  std::shared_ptr<const ChatTemplate> t(new ChatTemplate(std::move(impl)));
+  cache[source] = t;
+  return t;
+}
+
+std::string ChatTemplate::render(const std::string& messages_json, const ChatTemplateOptions& o) const {
+  json messages = json::parse(messages_json, nullptr, false);
+  if (messages.is_discarded() || !messages.is_array())
+    fail(ErrorCode::kInvalidArgument, kComponent, "messages must be a JSON array of message objects");
+  jinja::Dict g;
+  g.set("messages", jinja::Value::from_json(messages));
+  g.set("add_generation_prompt", jinja::Value(o.add_generation_prompt));
+  g.set("bos_token", jinja::Value(o.bos_token));
+  g.set("eos_token", jinja::Value(o.eos_token));
+  if (!o.tools_json.empty()) {
+    json tools = json::parse(o.tools_json, nullptr, false);
+    if (tools.is_discarded()) fail(ErrorCode::kInvalidArgument, kComponent, "tools must be valid JSON");
+    g.set("tools", jinja::Value::from_json(tools));
+  }
+  if (!o.extra_context_json.empty()) {
+    json extra = json::parse(o.extra_context_json, nullptr, false);
+    if (extra.is_discarded() || !extra.is_object())
+      fail(ErrorCode::kInvalidArgument, kComponent, "extra context must be a JSON object");
+    for (const auto& [k, v] : extra.items()) g.set(k, jinja::Value::from_json(v));
+  }
+  try {
+    return jinja::render(impl_->program, g);
+  } catch (const jinja::TemplateRaised& e) {
+    fail(ErrorCode::kInvalidArgument, kComponent, "{}", e.what());
+  } catch (const jinja::TemplateError& e) {
+    fail(ErrorCode::kInvalidArgument, kComponent, "template error at line {}, column {}: {}", e.line, e.column, e.what());
+  }
+}
+
+std::string ChatTemplate::render(const std::vector<ChatMessage>& messages, const ChatTemplateOptions& o) const {
+  json arr = json::array();
+  for (const auto& m : messages) arr.push_back({{"role", m.role}, {"content", m.content}});
+  return render(arr.dump(), o);
+}
+
+}  // namespace corelm

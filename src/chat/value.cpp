@@ -1,0 +1,358 @@
+#include "chat/value.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <stdexcept>
+
+#include "base/utf8.h"
+
+namespace corelm::jinja {
+
+const Value* Dict::find(const std::string& key) const {
+  for (const auto& [k, v] : items)
+    if (k == key) return &v;
+  return nullptr;
+}
+
+void Dict::set(const std::string& key, Value v) {
+  for (auto& [k, existing] : items)
+    if (k == key) {
+      existing = std::move(v);
+      return;
+    }
+  items.emplace_back(key, std::move(v));
+}
+
+const Value* CallArgs::kwarg(const std::string& name) const {
+  for (const auto& [k, v] : keyword)
+    if (k == name) return &v;
+  return nullptr;
+}
+
+const Value* CallArgs::get(size_t index, const std::string& name) const {
+  if (index < positional.size()) return &positional[index];
+  return kwarg(name);
+}
+
+Value Value::undefined(std::string name) {
+  Value v;
+  v.s_ = std::move(name);
+  return v;
+}
+Value Value::none() {
+  Value v;
+  v.kind_ = Kind::kNone;
+  return v;
+}
+Value::Value(bool b) : kind_(Kind::kBool), b_(b) {}
+Value::Value(int v) : kind_(Kind::kInt), i_(v) {}
+Value::Value(int64_t v) : kind_(Kind::kInt), i_(v) {}
+Value::Value(double v) : kind_(Kind::kFloat), f_(v) {}
+Value::Value(const char* s) : kind_(Kind::kString), s_(s) {}
+Value::Value(std::string s) : kind_(Kind::kString), s_(std::move(s)) {}
+Value::Value(List l) : kind_(Kind::kList), list_(std::make_shared<List>(std::move(l))) {}
+Value::Value(Dict d) : kind_(Kind::kDict), dict_(std::make_shared<Dict>(std::move(d))) {}
+
+Value Value::function(std::string name, Function fn) {
+  Value v;
+  v.kind_ = Kind::kFunction;
+  v.s_ = std::move(name);
+  v.fn_ = std::make_shared<Function>(std::move(fn));
+  return v;
+}
+
+Value Value::namespace_object(Dict d) {
+  Value v(std::move(d));
+  v.namespace_ = true;
+  return v;
+}
+
+Value Value::from_json(const nlohmann::ordered_json& j) {
+  switch (j.type()) {
+    case nlohmann::ordered_json::value_t::null: return none();
+    case nlohmann::ordered_json::value_t::boolean: return Value(j.get<bool>());
+    case nlohmann::ordered_json::value_t::number_integer: return Value(j.get<int64_t>());
+    case nlohmann::ordered_json::value_t::number_unsigned: return Value(static_cast<int64_t>(j.get<uint64_t>()));
+    case nlohmann::ordered_json::value_t::number_float: return Value(j.get<double>());
+    case nlohmann::ordered_json::value_t::string: return Value(j.get<std::string>());
+    case nlohmann::ordered_json::value_t::array: {
+      List l;
+      for (const auto& e : j) l.push_back(from_json(e));
+      return Value(std::move(l));
+    }
+    case nlohmann::ordered_json::value_t::object: {
+      Dict d;
+      for (const auto& [k, e] : j.items()) d.items.emplace_back(k, from_json(e));
+      return Value(std::move(d));
+    }
+    default: return none();
+  }
+}
+
+bool Value::truthy() const {
+  switch (kind_) {
+    case Kind::kUndefined:
+    case Kind::kNone: return false;
+    case Kind::kBool: return b_;
+    case Kind::kInt: return i_ != 0;
+    case Kind::kFloat: return f_ != 0.0;
+    case Kind::kString: return !s_.empty();
+    case Kind::kList: return !list_->empty();
+    case Kind::kDict: return !dict_->items.empty();
+    case Kind::kFunction: return true;
+  }
+  return false;
+}
+
+std::string format_float(double v) {
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  if (v == 0.0) return std::signbit(v) ? "-0.0" : "0.0";
+  // Shortest round-trip digits, then Python's layout: fixed for exponents in [-4, 16).
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::scientific);
+  std::string sci(buf, r.ptr);
+  bool negative = sci[0] == '-';
+  if (negative) sci.erase(0, 1);
+  size_t e = sci.find('e');
+  std::string digits = sci.substr(0, e);
+  int exp = std::stoi(sci.substr(e + 1));
+  digits.erase(std::remove(digits.begin(), digits.end(), '.'), digits.end());
+  std::string out;
+  if (exp >= -4 && exp < 16) {
+    if (exp < 0) {
+      out = "0." + std::string(static_cast<size_t>(-exp - 1), '0') + digits;
+    } else if (static_cast<int>(digits.size()) <= exp + 1) {
+      out = digits + std::string(static_cast<size_t>(exp + 1) - digits.size(), '0') + ".0";
+    } else {
+      out = digits.substr(0, static_cast<size_t>(exp + 1)) + "." + digits.substr(static_cast<size_t>(exp + 1));
+    }
+  } else {
+    out = digits.substr(0, 1);
+    if (digits.size() > 1) out += "." + digits.substr(1);
+    char eb[16];
+    std::snprintf(eb, sizeof(eb), "e%c%02d", exp < 0 ? '-' : '+', std::abs(exp));
+    out += eb;
+  }
+  return negative ? "-" + out : out;
+}
+
+namespace {
+
+std::string py_quote(const std::string& s) {
+  bool has_single = s.find('\'') != std::string::npos, has_double = s.find('"') != std::string::npos;
+  char q = (has_single && !has_double) ? '"' : '\'';
+  std::string out(1, q);
+  for (unsigned char c : s) {
+    if (c == '\\') out += "\\\\";
+    else if (c == static_cast<unsigned char>(q)) out += std::string("\\") + q;
+    else if (c == '\n') out += "\\n";
+    else if (c == '\r') out += "\\r";
+    else if (c == '\t') out += "\\t";
+    else if (c < 0x20 || c == 0x7F) {
+      char b[8];
+      std::snprintf(b, sizeof(b), "\\x%02x", c);
+      out += b;
+    } else out.push_back(static_cast<char>(c));
+  }
+  out.push_back(q);
+  return out;
+}
+
+void json_string(std::string& out, const std::string& s) {
+  out.push_back('"');
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      default:
+        if (c < 0x20) {
+          char b[8];
+          std::snprintf(b, sizeof(b), "\\u%04x", c);
+          out += b;
+        } else {
+          out.push_back(static_cast<char>(c));
+        }
+    }
+  }
+  out.push_back('"');
+}
+
+void to_json_into(const Value& v, std::string& out, int indent, int depth, bool sort_keys,
+                  const std::string& item_sep, const std::string& key_sep) {
+  auto newline = [&](int d) {
+    if (indent < 0) return;
+    out.push_back('\n');
+    out.append(static_cast<size_t>(indent * d), ' ');
+  };
+  switch (v.kind()) {
+    case Value::Kind::kUndefined:
+      throw std::invalid_argument("Object of type Undefined is not JSON serializable");
+    case Value::Kind::kNone: out += "null"; return;
+    case Value::Kind::kBool: out += v.as_bool() ? "true" : "false"; return;
+    case Value::Kind::kInt: out += std::to_string(v.as_int()); return;
+    case Value::Kind::kFloat: {
+      double d = v.as_double();
+      out += std::isnan(d) ? "NaN" : std::isinf(d) ? (d > 0 ? "Infinity" : "-Infinity") : format_float(d);
+      return;
+    }
+    case Value::Kind::kString: json_string(out, v.as_string()); return;
+    case Value::Kind::kList: {
+      const auto& l = v.as_list();
+      if (l.empty()) {
+        out += "[]";
+        return;
+      }
+      out.push_back('[');
+      for (size_t i = 0; i < l.size(); ++i) {
+        if (i) out += item_sep;
+        newline(depth + 1);
+        to_json_into(l[i], out, indent, depth + 1, sort_keys, item_sep, key_sep);
+      }
+      newline(depth);
+      out.push_back(']');
+      return;
+    }
+    case Value::Kind::kDict: {
+      auto items = v.as_dict().items;
+      if (items.empty()) {
+        out += "{}";
+        return;
+      }
+      if (sort_keys)
+        std::stable_sort(items.begin(), items.end(), [](auto& a, auto& b) { return a.first < b.first; });
+      out.push_back('{');
+      for (size_t i = 0; i < items.size(); ++i) {
+        if (i) out += item_sep;
+        newline(depth + 1);
+        json_string(out, items[i].first);
+        out += key_sep;
+        to_json_into(items[i].second, out, indent, depth + 1, sort_keys, item_sep, key_sep);
+      }
+      newline(depth);
+      out.push_back('}');
+      return;
+    }
+    case Value::Kind::kFunction:
+      throw std::invalid_argument("Object of type function is not JSON serializable");
+  }
+}
+
+}  // namespace
+
+std::string Value::to_json(int indent, bool sort_keys, const std::string& item_sep,
+                           const std::string& key_sep) const {
+  std::string out;
+  to_json_into(*this, out, indent, 0, sort_keys, item_sep, key_sep);
+  return out;
+}
+
+std::string Value::repr() const {
+  switch (kind_) {
+    case Kind::kString: return py_quote(s_);
+    case Kind::kList: {
+      std::string out = "[";
+      for (size_t i = 0; i < list_->size(); ++i) out += (i ? ", " : "") + (*list_)[i].repr();
+      return out + "]";
+    }
+    case Kind::kDict: {
+      std::string out = "{";
+      for (size_t i = 0; i < dict_->items.size(); ++i)
+        out += (i ? ", " : "") + py_quote(dict_->items[i].first) + ": " + dict_->items[i].second.repr();
+      return out + "}";
+    }
+    default: return str();
+  }
+}
+
+std::string Value::str() const {
+  switch (kind_) {
+    case Kind::kUndefined: return "";
+    case Kind::kNone: return "None";
+    case Kind::kBool: return b_ ? "True" : "False";
+    case Kind::kInt: return std::to_string(i_);
+    case Kind::kFloat: return format_float(f_);
+    case Kind::kString: return s_;
+    case Kind::kList:
+    case Kind::kDict: return repr();
+    case Kind::kFunction: return "<function " + s_ + ">";
+  }
+  return "";
+}
+
+const char* Value::type_name() const {
+  switch (kind_) {
+    case Kind::kUndefined: return "undefined";
+    case Kind::kNone: return "NoneType";
+    case Kind::kBool: return "bool";
+    case Kind::kInt: return "int";
+    case Kind::kFloat: return "float";
+    case Kind::kString: return "str";
+    case Kind::kList: return "list";
+    case Kind::kDict: return is_namespace() ? "Namespace" : "dict";
+    case Kind::kFunction: return "function";
+  }
+  return "?";
+}
+
+bool operator==(const Value& a, const Value& b) {
+  if (a.is_number() && b.is_number()) {
+    if (a.kind() == Value::Kind::kInt && b.kind() == Value::Kind::kInt) return a.as_int() == b.as_int();
+    return a.as_double() == b.as_double();
+  }
+  if ((a.kind() == Value::Kind::kBool) != (b.kind() == Value::Kind::kBool)) {
+    // Python: True == 1
+    if (a.kind() == Value::Kind::kBool && b.is_number()) return (a.as_bool() ? 1.0 : 0.0) == b.as_double();
+    if (b.kind() == Value::Kind::kBool && a.is_number()) return (b.as_bool() ? 1.0 : 0.0) == a.as_double();
+    return false;
+  }
+  if (a.kind() != b.kind()) return false;
+  switch (a.kind()) {
+    case Value::Kind::kUndefined:
+    case Value::Kind::kNone: return true;
+    case Value::Kind::kBool: return a.as_bool() == b.as_bool();
+    case Value::Kind::kString: return a.as_string() == b.as_string();
+    case Value::Kind::kList: return a.as_list() == b.as_list();
+    case Value::Kind::kDict: {
+      const auto& x = a.as_dict().items;
+      const auto& y = b.as_dict();
+      if (x.size() != y.items.size()) return false;
+      for (const auto& [k, v] : x) {
+        const Value* o = y.find(k);
+        if (!o || !(*o == v)) return false;
+      }
+      return true;
+    }
+    case Value::Kind::kFunction: return &a.as_function() == &b.as_function();
+    default: return false;
+  }
+}
+
+int compare(const Value& a, const Value& b) {
+  if ((a.is_number() || a.kind() == Value::Kind::kBool) && (b.is_number() || b.kind() == Value::Kind::kBool)) {
+    double x = a.kind() == Value::Kind::kBool ? a.as_bool() : a.as_double();
+    double y = b.kind() == Value::Kind::kBool ? b.as_bool() : b.as_double();
+    return x < y ? -1 : x > y ? 1 : 0;
+  }
+  if (a.is_string() && b.is_string()) {
+    int c = a.as_string().compare(b.as_string());
+    return c < 0 ? -1 : c > 0 ? 1 : 0;
+  }
+  if (a.is_list() && b.is_list()) {
+    const auto& x = a.as_list();
+    const auto& y = b.as_list();
+    for (size_t i = 0; i < x.size() && i < y.size(); ++i)
+      if (int c = compare(x[i], y[i])) return c;
+    return x.size() < y.size() ? -1 : x.size() > y.size() ? 1 : 0;
+  }
+  throw std::invalid_argument(std::string("'<' not supported between instances of '") + a.type_name() +
+                              "' and '" + b.type_name() + "'");
+}
+
+}  // namespace corelm::jinja
