@@ -127,3 +127,46 @@ TEST(TokenizerComponents, NormalizersAndPreTokenizers) {
 
 }  // namespace
 }  // namespace corelm
+
+namespace corelm {
+namespace {
+
+TEST(AddedTokens, StripAndSingleWordSemantics) {
+  json j = json::parse(test::read_data("mistral-7b-v0.1-hf/tokenizer.json"));
+  j["added_tokens"].push_back({{"id", 32000}, {"content", "<mask>"}, {"special", true}, {"normalized", false},
+                               {"lstrip", true}, {"rstrip", true}, {"single_word", false}});
+  j["added_tokens"].push_back({{"id", 32001}, {"content", "cat"}, {"special", false}, {"normalized", false},
+                               {"lstrip", false}, {"rstrip", false}, {"single_word", true}});
+  auto tok = Tokenizer::from_hf_json(j.dump(), "");
+  auto plain = Tokenizer::from_path(test::data_path("mistral-7b-v0.1-hf"));
+  // lstrip/rstrip swallow the spaces around the token.
+  auto ids = tok->encode("Hi  <mask>  there", false);
+  auto expected = plain->encode("Hi", false);
+  expected.push_back(32000);
+  ASSERT_GE(ids.size(), 2u);
+  EXPECT_EQ(ids[expected.size() - 1], 32000);
+  EXPECT_EQ(std::vector<int32_t>(ids.begin(), ids.begin() + static_cast<long>(expected.size())), expected);
+  // single_word: "cat" alone is the added token, inside "concatenate" it is not.
+  auto alone = tok->encode("a cat sat", false);
+  EXPECT_NE(std::find(alone.begin(), alone.end(), 32001), alone.end());
+  auto inside = tok->encode("concatenate", false);
+  EXPECT_EQ(std::find(inside.begin(), inside.end(), 32001), inside.end());
+  EXPECT_EQ(inside, plain->encode("concatenate", false));
+  // Special tokens are skipped when decoding with skip_special_tokens.
+  EXPECT_EQ(tok->decode(tok->encode("a<mask>b"), true), plain->decode(plain->encode("a"), true) + "b");
+}
+
+TEST(TokenizerConfig, AddBosAndEosFlags) {
+  const std::string tj = test::read_data("mistral-7b-v0.1-hf/tokenizer.json");
+  auto both = Tokenizer::from_hf_json(tj, R"({"tokenizer_class": "LlamaTokenizer", "add_bos_token": true, "add_eos_token": true,
+                                             "bos_token": "<s>", "eos_token": "</s>"})");
+  auto ids = both->encode("hi");
+  EXPECT_EQ(ids.front(), 1);
+  EXPECT_EQ(ids.back(), 2);
+  auto none = Tokenizer::from_hf_json(tj, R"({"tokenizer_class": "LlamaTokenizer", "add_bos_token": false, "bos_token": "<s>"})");
+  EXPECT_NE(none->encode("hi").front(), 1);
+  EXPECT_FALSE(none->adds_bos());
+}
+
+}  // namespace
+}  // namespace corelm
