@@ -37,7 +37,8 @@ Action add_convert(CLI::App& app) {
   auto* cmd = app.add_subcommand("convert", "Convert a Hugging Face model folder into a .clm package");
   auto o = std::make_shared<ConvertOptions>();
   auto quiet = std::make_shared<bool>(false);
-  cmd->add_option("source", o->source, "Hugging Face model folder (config.json, *.safetensors, tokenizer.json)")
+  cmd->add_option("source", o->source,
+                  "Hugging Face model folder (config.json, *.safetensors, tokenizer.json) or a GGUF file")
       ->required();
   cmd->add_option("-o,--output", o->output, "Output package path (.clm)")->required();
   cmd->add_option("--quant", o->quant, "Weight format: q4s32 (default), q8s32, f16, bf16, f32")
@@ -58,6 +59,9 @@ Action add_convert(CLI::App& app) {
     std::fprintf(stderr, "wrote %s: %zu tensors, %.2f M parameters, %s, %.2f bits/weight, %.1f s\n",
                  r.output.c_str(), r.tensors, static_cast<double>(r.parameters) / 1e6,
                  format_bytes(static_cast<double>(r.file_bytes)).c_str(), r.bits_per_weight, r.seconds);
+    std::fprintf(stderr, "added error: %.3f%% RMS of the %s weights (worst: %.3f%% in %s)\n", 100.0 * r.relative_rms_error,
+                 r.source_format.c_str(), 100.0 * r.worst_relative_rms_error,
+                 r.worst_tensor.empty() ? "-" : r.worst_tensor.c_str());
     return 0;
   };
 }

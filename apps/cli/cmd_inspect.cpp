@@ -6,9 +6,59 @@
 #include "commands.h"
 #include "corelm/model.h"
 #include "corelm/tokenizer.h"
+#include "gguf/ggml_types.h"
+#include "gguf/gguf_file.h"
 #include "package/reader.h"
 
+#include <cstring>
+
 namespace corelm::cli {
+
+namespace {
+
+bool is_gguf_file(const std::string& path) {
+  char magic[4] = {};
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return false;
+  size_t n = std::fread(magic, 1, 4, f);
+  std::fclose(f);
+  return n == 4 && std::memcmp(magic, "GGUF", 4) == 0;
+}
+
+int inspect_gguf(const std::string& path, bool list_tensors) {
+  gguf::GgufFile file(path);
+  auto model = Model::load(path);  // validates config, weights and tokenizer
+  const auto& c = model->config();
+  std::printf("file:            %s (%s)\n", path.c_str(), format_bytes(static_cast<double>(file.file().size())).c_str());
+  std::printf("format:          GGUF v%u, %zu metadata keys, %zu tensors\n", file.version(), file.metadata().size(),
+              file.tensors().size());
+  std::printf("model:           %s (%s)\n", model->info().source_model_id.c_str(),
+              file.get_string("general.architecture").value_or("?").c_str());
+  std::printf("layers:          %d, hidden %d, intermediate %d\n", c.num_hidden_layers, c.hidden_size, c.intermediate_size);
+  std::printf("attention:       %d heads, %d KV heads, head_dim %d, rope_theta %g\n", c.num_attention_heads,
+              c.num_key_value_heads, c.head_dim, c.rope_theta);
+  std::printf("vocabulary:      %d (%s tokenizer, bos %d, eos %d)\n", c.vocab_size,
+              file.get_string("tokenizer.ggml.model").value_or("?").c_str(), model->tokenizer().bos_id(),
+              model->tokenizer().eos_id());
+  std::printf("context:         %d trained\n", c.max_position_embeddings);
+  std::printf("chat template:   %s\n", model->info().chat_template.empty() ? "none" : "yes");
+  uint64_t params = 0, bytes = 0;
+  if (list_tensors) std::printf("\n%-32s %-8s %-16s %12s %6s\n", "tensor", "type", "shape", "bytes", "bpw");
+  for (const auto& t : file.tensors()) {
+    uint64_t n = t.rows() * t.cols();
+    params += n;
+    bytes += t.bytes;
+    if (!list_tensors) continue;
+    std::string shape = t.dims.size() == 1 ? fmt::format("{}", t.dims[0]) : fmt::format("{}x{}", t.rows(), t.cols());
+    std::printf("%-32s %-8s %-16s %12llu %6.2f\n", t.name.c_str(), gguf::ggml_type_info(t.type)->name, shape.c_str(),
+                static_cast<unsigned long long>(t.bytes), 8.0 * static_cast<double>(t.bytes) / static_cast<double>(n));
+  }
+  std::printf("\ntotal:           %.3f M parameters, %s, %.3f bits/weight\n", static_cast<double>(params) / 1e6,
+              format_bytes(static_cast<double>(bytes)).c_str(), 8.0 * static_cast<double>(bytes) / static_cast<double>(params));
+  return 0;
+}
+
+}  // namespace
 
 Action add_inspect(CLI::App& app) {
   auto* cmd = app.add_subcommand("inspect", "Show a package's metadata and tensors");
@@ -19,6 +69,7 @@ Action add_inspect(CLI::App& app) {
   cmd->add_flag("--verify", *verify, "Recompute every checksum");
   cmd->add_flag("--tensors,!--no-tensors", *tensors, "List tensors (default on)");
   return [=]() {
+    if (is_gguf_file(*path)) return inspect_gguf(*path, *tensors);
     PackageReader reader(*path);
     auto model = Model::load(*path);  // validates weights against the config too
     const auto& info = model->info();

@@ -19,7 +19,7 @@ struct ConvertProgress {
 };
 
 struct ConvertOptions {
-  std::string source;               // Hugging Face folder
+  std::string source;               // Hugging Face folder or GGUF file
   std::string output;               // .clm path (written atomically)
   std::string quant = "q4s32";      // q4s32 | q8s32 | f16 | bf16 | f32
   bool quantize_embeddings = false;  // store embed_tokens in `quant` too (else f16)
@@ -37,6 +37,12 @@ struct ConvertReport {
   double seconds = 0.0;
   size_t tensors = 0;
   std::vector<std::string> notes;  // e.g. tensors kept in f16 because rows do not fit blocks
+  std::string source_format;       // "safetensors" or "gguf"
+  // The error conversion adds to the weights, measured against the source's (dequantized)
+  // values: sqrt(sum (stored - source)^2 / sum source^2), over all weights and for the worst tensor.
+  double relative_rms_error = 0.0;
+  double worst_relative_rms_error = 0.0;
+  std::string worst_tensor;
 };
 
 // Throws Error on any problem; nothing is left at `output` unless the conversion succeeded.

@@ -17,8 +17,8 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 }
 }  // namespace
 
-TensorPlan make_tensor_plan(const ModelConfig& c, const SafetensorsReader& src, DType quant,
-                            bool quantize_embeddings) {
+TensorPlan make_tensor_plan(const ModelConfig& c, const SourceLookup& lookup,
+                            const std::vector<std::string>& all_source_names, DType quant, bool quantize_embeddings) {
   TensorPlan plan;
   const bool with_lm_head = !c.tie_word_embeddings;
   const bool float_quant = !dtype_traits(quant).quantized;
@@ -30,9 +30,8 @@ TensorPlan make_tensor_plan(const ModelConfig& c, const SafetensorsReader& src, 
   std::vector<std::string> fallback;  // tensors whose rows do not fill whole blocks
   uint64_t fallback_cols = 0;
   for (const std::string& name : expected_tensor_names(c, with_lm_head)) {
-    const SafetensorsTensor* t = src.find(name);
-    if (t == nullptr)
-      fail(ErrorCode::kNotFound, kComponent, "the model folder lacks tensor '{}'", name);
+    std::optional<SourceTensor> t = lookup(name);
+    if (!t) fail(ErrorCode::kNotFound, kComponent, "the model lacks tensor '{}'", name);
     used.insert(name);
     std::vector<uint64_t> expect;
     DType dtype = quant;
@@ -64,13 +63,13 @@ TensorPlan make_tensor_plan(const ModelConfig& c, const SafetensorsReader& src, 
       fallback_cols = expect.back();
       dtype = DType::kF16;
     }
-    plan.entries.push_back({name, t, dtype, expect});
+    plan.entries.push_back({name, std::move(*t), dtype, expect});
   }
   if (!fallback.empty())
     plan.notes.push_back(fmt::format(
         "{} tensor(s) kept in f16 because rows of {} values do not divide into blocks of 32: {}{}",
         fallback.size(), fallback_cols, fallback.front(), fallback.size() > 1 ? ", ..." : ""));
-  for (const auto& [name, t] : src.tensors()) {
+  for (const auto& name : all_source_names) {
     if (used.count(name)) continue;
     if (ends_with(name, "rotary_emb.inv_freq")) continue;  // recomputed from rope_theta
     if (name == "lm_head.weight" && c.tie_word_embeddings) {
@@ -78,8 +77,7 @@ TensorPlan make_tensor_plan(const ModelConfig& c, const SafetensorsReader& src, 
       continue;
     }
     fail(ErrorCode::kUnsupported, kComponent,
-         "unexpected tensor '{}' for {} (biases and extra modules are not supported)", name,
-         c.architecture);
+         "unexpected tensor '{}' for {} (biases and extra modules are not supported)", name, c.architecture);
   }
   return plan;
 }

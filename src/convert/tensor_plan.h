@@ -5,16 +5,16 @@
 #include <string>
 #include <vector>
 
-#include "convert/safetensors.h"
+#include "convert/source.h"
 #include "corelm/model.h"
 #include "tensor/dtype.h"
 
 namespace corelm {
 
 struct PlanEntry {
-  std::string name;                 // HF name, also the package name
-  const SafetensorsTensor* source;  // where the values come from
-  DType dtype;                      // stored as
+  std::string name;  // HF name, also the package name
+  SourceTensor source;
+  DType dtype;       // stored as
   std::vector<uint64_t> shape;
 };
 
@@ -25,8 +25,9 @@ struct TensorPlan {
 
 // `quant` is the dtype of linear layers; embeddings use it only when `quantize_embeddings` (or
 // when it is a float type); norms are always f32. Rows that do not fill whole blocks fall back
-// to f16 with a note.
-TensorPlan make_tensor_plan(const ModelConfig& config, const SafetensorsReader& source, DType quant,
+// to f16 with a note. `all_source_names` (HF names) lets the plan reject tensors it would drop.
+TensorPlan make_tensor_plan(const ModelConfig& config, const SourceLookup& lookup,
+                            const std::vector<std::string>& all_source_names, DType quant,
                             bool quantize_embeddings);
 
 }  // namespace corelm

@@ -1,6 +1,7 @@
 #include "model/kv_cache.h"
 
 #include "base/check.h"
+#include "base/memory_info.h"
 
 namespace corelm {
 
@@ -11,6 +12,14 @@ KvCache::KvCache(int batch, int n_layers, int n_kv_heads, int max_context, int h
   const size_t head_stride = static_cast<size_t>(max_context) * head_dim;
   const size_t per_layer = static_cast<size_t>(n_kv_heads) * head_stride;
   const size_t total = static_cast<size_t>(batch) * n_layers * per_layer;
+  // The cache is committed lazily (zero pages), but it must fit once the context fills up.
+  const double need = 2.0 * static_cast<double>(total * elem) +
+                      (type == KvCacheType::kQ8 ? 8.0 * static_cast<double>(batch) * n_layers * n_kv_heads * max_context : 0.0);
+  const uint64_t available = available_memory_bytes();
+  if (available > 0 && need > static_cast<double>(available))
+    fail(ErrorCode::kResourceExhausted, "model",
+         "a {} KV cache for {} tokens needs {} but only {} of memory is available (lower --max-context or use --kv-cache q8)",
+         kv_cache_type_name(type), max_context, format_bytes(need), format_bytes(static_cast<double>(available)));
   try {
     k_.allocate(total * elem);
     v_.allocate(total * elem);

@@ -1,9 +1,12 @@
 // Model: loading a package into validated weight views, tokenizer and metadata.
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 
 #include "base/check.h"
 #include "model/model_impl.h"
 #include "package/reader.h"
+#include "tokenizer/tokenizer_data.h"
 
 namespace corelm {
 
@@ -48,6 +51,8 @@ std::unique_ptr<Model::Impl> load_package_model(const std::string& path) {
     impl->tokenizer = Tokenizer::from_hf_json(*tj, tc ? *tc : std::string_view());
   else if (auto tm = reader->blob("tokenizer.model"))
     impl->tokenizer = Tokenizer::from_sentencepiece(*tm, tc ? *tc : std::string_view());
+  else if (auto td = reader->blob("tokenizer_data.json"))
+    impl->tokenizer = tokenizer_from_data(TokenizerData::from_json(nlohmann::json::parse(*td)));
   else
     fail(ErrorCode::kCorrupt, "package", "'{}' holds no tokenizer (tokenizer.json or tokenizer.model)", path);
   if (info.chat_template.empty()) info.chat_template = impl->tokenizer->chat_template();
@@ -66,6 +71,12 @@ std::shared_ptr<Model> Model::load(const std::string& path) {
   if (std::filesystem::is_directory(path, ec))
     fail(ErrorCode::kInvalidArgument, kComponent,
          "'{}' is a folder; convert it first: corelm convert {} -o model.clm", path, path);
+  char magic[4] = {};
+  if (FILE* f = std::fopen(path.c_str(), "rb")) {
+    size_t n = std::fread(magic, 1, 4, f);
+    std::fclose(f);
+    if (n == 4 && std::memcmp(magic, "GGUF", 4) == 0) return std::shared_ptr<Model>(new Model(load_gguf_model(path)));
+  }
   return std::shared_ptr<Model>(new Model(load_package_model(path)));
 }
 

@@ -22,5 +22,6 @@ struct Model::Impl {
 
 // Loaders, one per file format; each validates everything and fills an Impl.
 std::unique_ptr<Model::Impl> load_package_model(const std::string& path);
+std::unique_ptr<Model::Impl> load_gguf_model(const std::string& path);
 
 }  // namespace corelm

@@ -139,9 +139,24 @@ void embed(ComputeContext& ctx, const WeightView& table, std::span<const int32_t
 }
 
 void rope(ComputeContext& ctx, float* x, size_t n_tokens, size_t n_heads, size_t head_dim,
-          const int32_t* positions, const float* cos_table, const float* sin_table) {
+          const int32_t* positions, const float* cos_table, const float* sin_table, bool interleaved) {
   (void)ctx;
   const size_t half = head_dim / 2;
+  if (interleaved) {
+    for (size_t t = 0; t < n_tokens; ++t) {
+      const float* c = cos_table + static_cast<size_t>(positions[t]) * half;
+      const float* s = sin_table + static_cast<size_t>(positions[t]) * half;
+      for (size_t h = 0; h < n_heads; ++h) {
+        float* v = x + (t * n_heads + h) * head_dim;
+        for (size_t i = 0; i < half; ++i) {
+          float a = v[2 * i], b = v[2 * i + 1];
+          v[2 * i] = a * c[i] - b * s[i];
+          v[2 * i + 1] = b * c[i] + a * s[i];
+        }
+      }
+    }
+    return;
+  }
   for (size_t t = 0; t < n_tokens; ++t) {
     const float* c = cos_table + static_cast<size_t>(positions[t]) * half;
     const float* s = sin_table + static_cast<size_t>(positions[t]) * half;

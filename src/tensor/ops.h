@@ -71,10 +71,12 @@ void add(ComputeContext& ctx, float* y, const float* x, size_t count);
 void silu_mul(ComputeContext& ctx, float* gate, const float* up, size_t count);
 // out [ids.size(), table.cols] = rows of the embedding table.
 void embed(ComputeContext& ctx, const WeightView& table, std::span<const int32_t> ids, float* out);
-// Rotates x [n_tokens, n_heads * head_dim] in place, HF's rotate-half convention.
-// cos/sin tables are [positions, head_dim / 2]; token t uses row positions[t].
+// Rotates x [n_tokens, n_heads * head_dim] in place. Frequency i of a head rotates the pair
+// (x[i], x[i + head_dim/2]) in transformers' rotate-half layout, or (x[2i], x[2i+1]) when
+// `interleaved` (GGUF's layout). cos/sin tables are [positions, head_dim / 2]; token t uses row
+// positions[t].
 void rope(ComputeContext& ctx, float* x, size_t n_tokens, size_t n_heads, size_t head_dim,
-          const int32_t* positions, const float* cos_table, const float* sin_table);
+          const int32_t* positions, const float* cos_table, const float* sin_table, bool interleaved = false);
 // Writes keys/values [n_tokens, n_kv_heads * head_dim] of one sequence to cache slots
 // first_slot .. first_slot + n_tokens - 1.
 void kv_store(ComputeContext& ctx, const KvLayerView& cache, const float* k, const float* v,

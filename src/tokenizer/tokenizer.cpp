@@ -3,11 +3,14 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 
 #include "base/check.h"
 #include "base/file_util.h"
 #include "base/utf8.h"
+#include "gguf/gguf_model.h"
 #include "package/reader.h"
+#include "tokenizer/tokenizer_data.h"
 #include "tokenizer/bpe.h"
 #include "tokenizer/regex.h"
 #include "tokenizer/tokenizer_impl.h"
@@ -337,23 +340,27 @@ std::shared_ptr<Tokenizer> Tokenizer::from_path(const std::string& path) {
     return t;
   }
   if (!fs::exists(path, ec)) fail(ErrorCode::kNotFound, kComponent, "'{}' does not exist", path);
-  const std::string bytes = read_file(path, kComponent);
+  // Recognise the file by its first bytes (a package or GGUF may be gigabytes: never read whole).
+  std::string head(16, '\0');
+  {
+    std::ifstream in(path, std::ios::binary);
+    in.read(head.data(), static_cast<std::streamsize>(head.size()));
+    head.resize(static_cast<size_t>(in.gcount()));
+  }
   const fs::path parent = fs::path(path).parent_path();
-  if (bytes.rfind("CORELMPK", 0) == 0) {
+  if (head.rfind("CORELMPK", 0) == 0) {
     PackageReader reader(path);
-    if (auto tj = reader.blob("tokenizer.json")) {
-      auto tc = reader.blob("tokenizer_config.json");
-      return from_hf_json(*tj, tc ? *tc : std::string_view());
-    }
-    if (auto tm = reader.blob("tokenizer.model")) {
-      auto tc = reader.blob("tokenizer_config.json");
-      return from_sentencepiece(*tm, tc ? *tc : std::string_view());
-    }
+    auto tc = reader.blob("tokenizer_config.json");
+    if (auto tj = reader.blob("tokenizer.json")) return from_hf_json(*tj, tc ? *tc : std::string_view());
+    if (auto tm = reader.blob("tokenizer.model")) return from_sentencepiece(*tm, tc ? *tc : std::string_view());
+    if (auto td = reader.blob("tokenizer_data.json"))
+      return tokenizer_from_data(TokenizerData::from_json(parse(*td, "tokenizer_data.json")));
     fail(ErrorCode::kNotFound, kComponent, "package '{}' holds no tokenizer", path);
   }
-  size_t first = bytes.find_first_not_of(" \t\r\n");
-  if (first != std::string::npos && bytes[first] == '{') return from_hf_json(bytes, config_beside(parent));
-  if (!bytes.empty() && bytes[0] == 0x0A) return from_sentencepiece(bytes, config_beside(parent));
+  if (head.rfind("GGUF", 0) == 0) return tokenizer_from_data(gguf::tokenizer_data(gguf::GgufFile(path)));
+  size_t first = head.find_first_not_of(" \t\r\n");
+  if (first != std::string::npos && head[first] == '{') return from_hf_json(read_file(path, kComponent), config_beside(parent));
+  if (!head.empty() && head[0] == 0x0A) return from_sentencepiece(read_file(path, kComponent), config_beside(parent));
   fail(ErrorCode::kUnsupported, kComponent,
        "cannot read a tokenizer from '{}' (expected a .clm, a GGUF, a folder, a tokenizer.json or a "
        "SentencePiece .model)",

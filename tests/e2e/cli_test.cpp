@@ -245,3 +245,47 @@ TEST(CliChat, GenerateWithChatTemplate) {
 
 }  // namespace
 }  // namespace corelm
+
+namespace corelm {
+namespace {
+
+TEST(CliGguf, GenerateTokenizeInspectConvert) {
+  const std::string g = test::data_path("tiny-models/stories260K-gguf/stories260K.gguf");
+  auto ref = json::parse(test::read_data("tiny-models/stories260K-gguf/llamacpp_reference.json"));
+  const auto& run = ref["runs"][1];  // "Once upon a time"
+  auto r = test::run_cli({"generate", "Once upon a time", g, "--max-new-tokens", "60", "--max-context", "512",
+                          "--kv-cache", "f32", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  json j = json::parse(r.out);
+  EXPECT_EQ(j["prompt_ids"], run["prompt_ids"]);
+  EXPECT_EQ(j["ids"], run["greedy_ids"]);
+  EXPECT_EQ(j["text"], run["greedy_text"]);
+
+  auto t = test::run_cli({"tokenize", g, "Once upon a time", "--json"});
+  EXPECT_EQ(json::parse(t.out)["ids"], run["prompt_ids"]);
+
+  auto i = test::run_cli({"inspect", g});
+  ASSERT_EQ(i.exit_code, 0) << i.err;
+  EXPECT_NE(i.out.find("GGUF v3"), std::string::npos);
+  EXPECT_NE(i.out.find("blk.4.ffn_down.weight"), std::string::npos);
+
+  std::string out = test::temp_dir() + "/cli-from-gguf.clm";
+  auto c = test::run_cli({"convert", g, "-o", out, "--quant", "f32"});
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  EXPECT_NE(c.err.find("added error: 0.000%"), std::string::npos) << c.err;
+  auto r2 = test::run_cli({"generate", "Once upon a time", out, "--max-new-tokens", "60", "--max-context", "512",
+                           "--kv-cache", "f32", "--json"});
+  ASSERT_EQ(r2.exit_code, 0) << r2.err;
+  EXPECT_EQ(json::parse(r2.out)["ids"], run["greedy_ids"]);
+}
+
+TEST(CliGguf, BrokenGgufIsAClearError) {
+  std::string bytes = read_file(test::data_path("tiny-models/stories260K-gguf/stories260K.gguf"), "test");
+  std::string path = test::temp_dir() + "/cut.gguf";
+  std::ofstream(path, std::ios::binary).write(bytes.data(), 5000);
+  expect_failure(test::run_cli({"generate", "hi", path}), "[gguf]");
+  expect_failure(test::run_cli({"convert", path, "-o", test::temp_dir() + "/cut.clm"}), "[gguf]");
+}
+
+}  // namespace
+}  // namespace corelm

@@ -176,7 +176,7 @@ TEST(Session, OverflowAndBadShapesAreErrors) {
   std::vector<float> bad_mask(3);
   EXPECT_THROW(s.forward(std::vector<int32_t>{1}, 1, 1, std::span<const float>(bad_mask)), Error);
   EXPECT_THROW(s.forward(std::vector<int32_t>{600}, 1, 1), Error);  // id outside the vocabulary
-  o.max_context = 100000;
+  o.max_context = 1 << 25;
   EXPECT_THROW(Session(model, o), Error);
 }
 

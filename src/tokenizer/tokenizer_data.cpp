@@ -1,0 +1,189 @@
+#include "tokenizer/tokenizer_data.h"
+
+#include "base/check.h"
+#include "tokenizer/precompiled.h"
+#include "tokenizer/sentencepiece.h"
+#include "tokenizer/tokenizer_impl.h"
+
+namespace corelm {
+
+namespace {
+
+using nlohmann::json;
+constexpr const char* kComponent = "tokenizer";
+
+class SpmNormalizer : public tok::Normalizer {
+ public:
+  SpmNormalizer(tok::PrecompiledCharsMap map, bool remove_extra_whitespaces)
+      : map_(std::move(map)), remove_extra_whitespaces_(remove_extra_whitespaces) {}
+  std::string normalize(std::string_view text) const override {
+    std::string s = map_.empty() ? std::string(text) : map_.normalize(text);
+    return remove_extra_whitespaces_ ? tok::spm_remove_extra_whitespaces(s) : s;
+  }
+
+ private:
+  tok::PrecompiledCharsMap map_;
+  bool remove_extra_whitespaces_;
+};
+
+class BosEos : public tok::PostProcessor {
+ public:
+  BosEos(int32_t bos, int32_t eos) : bos_(bos), eos_(eos) {}
+  std::vector<int32_t> process(const std::vector<int32_t>& ids) const override {
+    std::vector<int32_t> out;
+    if (bos_ >= 0) out.push_back(bos_);
+    out.insert(out.end(), ids.begin(), ids.end());
+    if (eos_ >= 0) out.push_back(eos_);
+    return out;
+  }
+
+ private:
+  int32_t bos_, eos_;
+};
+
+constexpr const char* kLlama3Pattern =
+    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+
+std::shared_ptr<Tokenizer> build_llama(const TokenizerData& d) {
+  auto impl = std::make_unique<Tokenizer::Impl>();
+  std::vector<tok::SpmPiece> pieces(d.tokens.size());
+  bool has_bytes = false;
+  for (size_t i = 0; i < d.tokens.size(); ++i) {
+    pieces[i].piece = d.tokens[i];
+    pieces[i].score = i < d.scores.size() ? d.scores[i] : 0.0f;
+    pieces[i].type = static_cast<tok::PieceType>(i < d.token_types.size() ? d.token_types[i] : 1);
+    has_bytes = has_bytes || pieces[i].type == tok::PieceType::kByte;
+    impl->vocab.add(d.tokens[i], static_cast<int32_t>(i));
+    if (pieces[i].type == tok::PieceType::kControl || pieces[i].type == tok::PieceType::kUnknown ||
+        pieces[i].type == tok::PieceType::kUserDefined) {
+      tok::AddedToken a;
+      a.id = static_cast<int32_t>(i);
+      a.content = d.tokens[i];
+      a.special = pieces[i].type != tok::PieceType::kUserDefined;
+      if (a.special) impl->special_ids.insert(a.id);
+      impl->added.push_back(std::move(a));
+    }
+  }
+  tok::PrecompiledCharsMap map;
+  if (!d.precompiled_charsmap.empty()) map = tok::PrecompiledCharsMap::from_bytes(d.precompiled_charsmap);
+  if (!map.empty() || d.remove_extra_whitespaces)
+    impl->normalizer = std::make_unique<SpmNormalizer>(std::move(map), d.remove_extra_whitespaces);
+  impl->pre_tokenizer = tok::make_pre_tokenizer({{"type", "Metaspace"},
+                                                 {"replacement", "\xE2\x96\x81"},
+                                                 {"prepend_scheme", d.add_space_prefix ? "first" : "never"},
+                                                 {"split", false}});
+  impl->model = std::make_unique<tok::SpmBpeModel>(std::move(pieces), has_bytes, d.unk_id >= 0 ? d.unk_id : 0);
+  impl->decoder = tok::make_decoder(
+      {{"type", "Sequence"},
+       {"decoders",
+        {{{"type", "Replace"}, {"pattern", {{"String", "\xE2\x96\x81"}}}, {"content", " "}},
+         {{"type", "ByteFallback"}},
+         {{"type", "Fuse"}},
+         {{"type", "Strip"}, {"content", " "}, {"start", d.add_space_prefix ? 1 : 0}, {"stop", 0}}}}});
+  impl->build_matchers();
+  auto token = [&](int32_t id) { return id >= 0 && static_cast<size_t>(id) < d.tokens.size() ? d.tokens[id] : std::string(); };
+  impl->bos_id = d.bos_id;
+  impl->eos_id = d.eos_id;
+  impl->bos_token = token(d.bos_id);
+  impl->eos_token = token(d.eos_id);
+  impl->post_processor = std::make_unique<BosEos>(d.add_bos ? d.bos_id : -1, d.add_eos ? d.eos_id : -1);
+  impl->adds_bos = d.add_bos && d.bos_id >= 0;
+  impl->chat_template = d.chat_template;
+  return std::make_shared<Tokenizer>(std::move(impl));
+}
+
+std::shared_ptr<Tokenizer> build_gpt2(const TokenizerData& d) {
+  // Expressed as the tokenizer.json that describes the same pipeline.
+  json j;
+  json vocab = json::object();
+  for (size_t i = 0; i < d.tokens.size(); ++i) vocab[d.tokens[i]] = i;
+  j["model"] = {{"type", "BPE"}, {"vocab", vocab}, {"merges", d.merges}, {"byte_fallback", false}};
+  if (d.pre == "gpt-2" || d.pre == "default" || d.pre.empty()) {
+    j["pre_tokenizer"] = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", true}};
+  } else if (d.pre == "llama-bpe" || d.pre == "llama3") {
+    j["pre_tokenizer"] = {{"type", "Sequence"},
+                          {"pretokenizers",
+                           {{{"type", "Split"}, {"pattern", {{"Regex", kLlama3Pattern}}}, {"behavior", "Isolated"}, {"invert", false}},
+                            {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", false}}}}};
+  } else {
+    fail(ErrorCode::kUnsupported, kComponent, "unsupported byte-level pre-tokenizer '{}' (corelm knows gpt-2 and llama-bpe)", d.pre);
+  }
+  j["decoder"] = {{"type", "ByteLevel"}};
+  j["added_tokens"] = json::array();
+  for (size_t i = 0; i < d.tokens.size() && i < d.token_types.size(); ++i)
+    if (d.token_types[i] == 3 || d.token_types[i] == 4)
+      j["added_tokens"].push_back({{"id", i}, {"content", d.tokens[i]}, {"special", d.token_types[i] == 3},
+                                   {"normalized", false}, {"lstrip", false}, {"rstrip", false}, {"single_word", false}});
+  json special = json::object();
+  json single = json::array();
+  if (d.add_bos && d.bos_id >= 0) {
+    single.push_back({{"SpecialToken", {{"id", d.tokens[d.bos_id]}, {"type_id", 0}}}});
+    special[d.tokens[d.bos_id]] = {{"id", d.tokens[d.bos_id]}, {"ids", {d.bos_id}}, {"tokens", {d.tokens[d.bos_id]}}};
+  }
+  single.push_back({{"Sequence", {{"id", "A"}, {"type_id", 0}}}});
+  if (d.add_eos && d.eos_id >= 0) {
+    single.push_back({{"SpecialToken", {{"id", d.tokens[d.eos_id]}, {"type_id", 0}}}});
+    special[d.tokens[d.eos_id]] = {{"id", d.tokens[d.eos_id]}, {"ids", {d.eos_id}}, {"tokens", {d.tokens[d.eos_id]}}};
+  }
+  j["post_processor"] = {{"type", "TemplateProcessing"}, {"single", single}, {"special_tokens", special}};
+  json cfg = json::object();
+  if (d.bos_id >= 0) cfg["bos_token"] = d.tokens[d.bos_id];
+  if (d.eos_id >= 0) cfg["eos_token"] = d.tokens[d.eos_id];
+  if (!d.chat_template.empty()) cfg["chat_template"] = d.chat_template;
+  return Tokenizer::from_hf_json(j.dump(), cfg.dump());
+}
+
+}  // namespace
+
+void TokenizerData::validate() const {
+  if (model != "llama" && model != "gpt2")
+    fail(ErrorCode::kUnsupported, kComponent, "unsupported tokenizer model '{}' (corelm reads llama and gpt2)", model);
+  if (tokens.empty()) fail(ErrorCode::kCorrupt, kComponent, "the tokenizer has no tokens");
+  if (!scores.empty() && scores.size() != tokens.size())
+    fail(ErrorCode::kCorrupt, kComponent, "{} scores for {} tokens", scores.size(), tokens.size());
+  if (!token_types.empty() && token_types.size() != tokens.size())
+    fail(ErrorCode::kCorrupt, kComponent, "{} token types for {} tokens", token_types.size(), tokens.size());
+  const auto n = static_cast<int32_t>(tokens.size());
+  for (auto [name, id] : {std::pair{"bos", bos_id}, {"eos", eos_id}, {"unk", unk_id}, {"pad", pad_id}})
+    if (id >= n) fail(ErrorCode::kCorrupt, kComponent, "{} token id {} is outside the {} tokens", name, id, n);
+  if (model == "gpt2" && merges.empty()) fail(ErrorCode::kCorrupt, kComponent, "a gpt2 tokenizer needs merges");
+}
+
+json TokenizerData::to_json() const {
+  json j = {{"model", model}, {"tokens", tokens}, {"scores", scores}, {"token_types", token_types}, {"merges", merges},
+            {"bos_id", bos_id}, {"eos_id", eos_id}, {"unk_id", unk_id}, {"pad_id", pad_id}, {"add_bos", add_bos},
+            {"add_eos", add_eos}, {"add_space_prefix", add_space_prefix},
+            {"remove_extra_whitespaces", remove_extra_whitespaces}, {"pre", pre}, {"chat_template", chat_template}};
+  return j;
+}
+
+TokenizerData TokenizerData::from_json(const json& j) {
+  TokenizerData d;
+  try {
+    d.model = j.at("model").get<std::string>();
+    d.tokens = j.at("tokens").get<std::vector<std::string>>();
+    d.scores = j.value("scores", std::vector<float>());
+    d.token_types = j.value("token_types", std::vector<int32_t>());
+    d.merges = j.value("merges", std::vector<std::string>());
+    d.bos_id = j.value("bos_id", -1);
+    d.eos_id = j.value("eos_id", -1);
+    d.unk_id = j.value("unk_id", -1);
+    d.pad_id = j.value("pad_id", -1);
+    d.add_bos = j.value("add_bos", true);
+    d.add_eos = j.value("add_eos", false);
+    d.add_space_prefix = j.value("add_space_prefix", true);
+    d.remove_extra_whitespaces = j.value("remove_extra_whitespaces", false);
+    d.pre = j.value("pre", std::string("gpt-2"));
+    d.chat_template = j.value("chat_template", std::string());
+  } catch (const json::exception& e) {
+    fail(ErrorCode::kCorrupt, kComponent, "malformed tokenizer data: {}", e.what());
+  }
+  return d;
+}
+
+std::shared_ptr<Tokenizer> tokenizer_from_data(const TokenizerData& d) {
+  d.validate();
+  return d.model == "llama" ? build_llama(d) : build_gpt2(d);
+}
+
+}  // namespace corelm
