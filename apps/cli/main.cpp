@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   add(corelm::cli::add_inspect);
   add(corelm::cli::add_tokenize);
   add(corelm::cli::add_chat_template);
+  add(corelm::cli::add_bench);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

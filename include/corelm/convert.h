@@ -23,6 +23,7 @@ struct ConvertOptions {
   std::string output;               // .clm path (written atomically)
   std::string quant = "q4s32";      // q4s32 | q8s32 | f16 | bf16 | f32
   bool quantize_embeddings = false;  // store embed_tokens in `quant` too (else f16)
+  bool interleave = true;            // q4s32 matrices in the SIMD-friendly interleaved8 layout
   int max_context = 0;              // default context stored in the package (0: min(2048, model))
   std::string model_id;             // source model id (default: config _name_or_path or folder)
   int n_threads = 0;

@@ -47,13 +47,12 @@ void ThreadPool::run(FunctionRef<void(int, int)> task) {
   generation_.fetch_add(1, std::memory_order_acq_rel);
   generation_.notify_all();
   task(0, n_threads_);
+  // The caller's share is done; the others finish within microseconds on their own cores.
+  // Yielding would only add a system call (and oversubscribed machines still progress).
   int spins = 0;
   while (pending_.load(std::memory_order_acquire) != 0) {
-    if (++spins < kSpinIterations) {
-      CORELM_CPU_RELAX();
-    } else {
-      std::this_thread::yield();
-    }
+    if (++spins % 1024 == 0) std::this_thread::yield();
+    CORELM_CPU_RELAX();
   }
   task_ = nullptr;
 }
@@ -90,6 +89,25 @@ void ThreadPool::parallel_for(size_t n, size_t grain, FunctionRef<void(size_t, s
     size_t begin = chunks * t / nt * grain;
     size_t end = std::min(n, chunks * (t + 1) / nt * grain);
     if (begin < end) body(begin, end);
+  });
+}
+
+void ThreadPool::parallel_for_dynamic(size_t n, size_t grain, FunctionRef<void(size_t, size_t)> body) {
+  if (n == 0) return;
+  grain = std::max<size_t>(grain, 1);
+  const size_t tasks = (n + grain - 1) / grain;
+  if (n_threads_ == 1 || tasks == 1) {
+    body(0, n);
+    return;
+  }
+  next_task_.store(0, std::memory_order_relaxed);
+  run([&](int, int) {
+    for (;;) {
+      size_t task = next_task_.fetch_add(1, std::memory_order_relaxed);
+      if (task >= tasks) return;
+      size_t begin = task * grain;
+      body(begin, std::min(n, begin + grain));
+    }
   });
 }
 

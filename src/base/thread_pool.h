@@ -30,6 +30,10 @@ class ThreadPool {
   // the last) and calls body(begin, end) for the non-empty ones.
   void parallel_for(size_t n, size_t grain, FunctionRef<void(size_t, size_t)> body);
 
+  // Splits [0, n) into tasks of `grain` items handed out on demand (an atomic counter), so a
+  // thread slowed by another process's load does not hold the others up.
+  void parallel_for_dynamic(size_t n, size_t grain, FunctionRef<void(size_t, size_t)> body);
+
   // Physical cores available to this process (hyper-threads not counted), at least 1.
   static int default_thread_count();
 
@@ -42,6 +46,7 @@ class ThreadPool {
   std::atomic<uint64_t> generation_{0};
   std::atomic<int> pending_{0};
   std::atomic<bool> stop_{false};
+  alignas(64) std::atomic<size_t> next_task_{0};
 };
 
 }  // namespace corelm

@@ -16,6 +16,7 @@
 #include "convert/tensor_plan.h"
 #include "corelm/convert.h"
 #include "package/writer.h"
+#include "tensor/layout.h"
 #include "tensor/quant.h"
 
 namespace corelm {
@@ -63,7 +64,7 @@ ConvertReport convert_model(const ConvertOptions& o) {
   if (in.tokenizer->vocab_size() > in.config.vocab_size)
     fail(ErrorCode::kCorrupt, kComponent, "the tokenizer has {} tokens but the model's vocab_size is {}",
          in.tokenizer->vocab_size(), in.config.vocab_size);
-  TensorPlan plan = make_tensor_plan(in.config, in.lookup, in.names, *quant, o.quantize_embeddings);
+  TensorPlan plan = make_tensor_plan(in.config, in.lookup, in.names, *quant, o.quantize_embeddings, o.interleave);
 
   std::string model_id = !o.model_id.empty() ? o.model_id : in.model_id;
   if (model_id.empty()) model_id = fs::absolute(o.source).lexically_normal().filename().string();
@@ -85,13 +86,26 @@ ConvertReport convert_model(const ConvertOptions& o) {
   meta["functions"] = json::array({{{"name", "main"}, {"adapters", json::array()}}});
 
   std::vector<PlannedTensor> planned;
-  for (const auto& e : plan.entries) planned.push_back({e.name, e.dtype, e.shape});
+  for (const auto& e : plan.entries) planned.push_back({e.name, e.dtype, e.shape, e.layout});
   PackageWriter writer(o.output, meta, planned, in.tokenizer_blobs);
 
   ThreadPool pool(o.n_threads);
   struct Scratch {
     std::vector<float> row, back;
+    std::vector<BlockQ4> group;  // 8 quantized rows before interleaving
     double err2 = 0.0, ref2 = 0.0;
+    // Quantizes one row into `dst` and accumulates the error it adds.
+    void convert(const PlanEntry& e, uint64_t r, uint64_t cols, uint8_t* dst) {
+      e.source.read_row(r, row.data());
+      quantize_row(e.dtype, row.data(), dst, cols);
+      if (e.dtype == DType::kF32) return;
+      dequantize_row(e.dtype, dst, back.data(), cols);
+      for (uint64_t c = 0; c < cols; ++c) {
+        const double d = static_cast<double>(back[c]) - row[c];
+        err2 += d * d;
+        ref2 += static_cast<double>(row[c]) * row[c];
+      }
+    }
   };
   std::vector<Scratch> scratch(static_cast<size_t>(pool.size()));
   std::vector<uint8_t> chunk;
@@ -102,28 +116,35 @@ ConvertReport convert_model(const ConvertOptions& o) {
     const PlanEntry& e = plan.entries[i];
     const uint64_t n_rows = e.shape.size() == 2 ? e.shape[0] : 1, cols = e.shape.back();
     const uint64_t out_row = dtype_row_bytes(e.dtype, cols);
-    const uint64_t rows_per_chunk = std::max<uint64_t>(1, kChunkBytes / std::max<uint64_t>(out_row, 1));
-    const bool lossy = e.dtype != DType::kF32;
-    for (auto& s : scratch) s.err2 = s.ref2 = 0.0;
+    const bool interleaved = e.layout == Layout::kInterleaved8;
+    const uint64_t unit = interleaved ? kInterleaveRows : 1;  // rows converted together
+    const uint64_t rows_per_chunk = std::max<uint64_t>(1, kChunkBytes / std::max<uint64_t>(out_row, 1) / unit) * unit;
+    for (auto& s : scratch) {
+      s.err2 = s.ref2 = 0.0;
+      s.row.resize(cols);
+      s.back.resize(cols);
+      s.group.resize(interleaved ? kInterleaveRows * cols / kQuantBlock : 0);
+    }
     if (o.on_progress) o.on_progress({i, plan.entries.size(), e.name, done, writer.total_bytes(), elapsed()});
     for (uint64_t r0 = 0; r0 < n_rows; r0 += rows_per_chunk) {
       const uint64_t r1 = std::min(n_rows, r0 + rows_per_chunk);
       chunk.resize((r1 - r0) * out_row);
       pool.run([&](int thread, int n_threads) {
         Scratch& s = scratch[static_cast<size_t>(thread)];
-        s.row.resize(cols);
-        s.back.resize(cols);
-        for (uint64_t r = r0 + static_cast<uint64_t>(thread); r < r1; r += static_cast<uint64_t>(n_threads)) {
-          e.source.read_row(r, s.row.data());
-          uint8_t* dst = chunk.data() + (r - r0) * out_row;
-          quantize_row(e.dtype, s.row.data(), dst, cols);
-          if (!lossy) continue;
-          dequantize_row(e.dtype, dst, s.back.data(), cols);
-          for (uint64_t c = 0; c < cols; ++c) {
-            const double d = static_cast<double>(s.back[c]) - s.row[c];
-            s.err2 += d * d;
-            s.ref2 += static_cast<double>(s.row[c]) * s.row[c];
+        for (uint64_t u = r0 + unit * static_cast<uint64_t>(thread); u < r1; u += unit * static_cast<uint64_t>(n_threads)) {
+          uint8_t* dst = chunk.data() + (u - r0) * out_row;
+          if (!interleaved) {
+            s.convert(e, u, cols, dst);
+            continue;
           }
+          const size_t blocks = cols / kQuantBlock;
+          const BlockQ4* rows[kInterleaveRows];
+          for (uint64_t r = 0; r < kInterleaveRows; ++r) {
+            BlockQ4* q = s.group.data() + r * blocks;
+            s.convert(e, u + r, cols, reinterpret_cast<uint8_t*>(q));
+            rows[r] = q;
+          }
+          interleave_q4_group(rows, blocks, dst);
         }
       });
       writer.write(chunk.data(), chunk.size());

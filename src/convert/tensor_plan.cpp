@@ -18,7 +18,8 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 }  // namespace
 
 TensorPlan make_tensor_plan(const ModelConfig& c, const SourceLookup& lookup,
-                            const std::vector<std::string>& all_source_names, DType quant, bool quantize_embeddings) {
+                            const std::vector<std::string>& all_source_names, DType quant, bool quantize_embeddings,
+                            bool interleave) {
   TensorPlan plan;
   const bool with_lm_head = !c.tie_word_embeddings;
   const bool float_quant = !dtype_traits(quant).quantized;
@@ -63,7 +64,10 @@ TensorPlan make_tensor_plan(const ModelConfig& c, const SourceLookup& lookup,
       fallback_cols = expect.back();
       dtype = DType::kF16;
     }
-    plan.entries.push_back({name, std::move(*t), dtype, expect});
+    Layout layout = interleave && expect.size() == 2 && layout_fits(dtype, Layout::kInterleaved8, expect[0], expect[1])
+                        ? Layout::kInterleaved8
+                        : Layout::kRows;
+    plan.entries.push_back({name, std::move(*t), dtype, expect, layout});
   }
   if (!fallback.empty())
     plan.notes.push_back(fmt::format(

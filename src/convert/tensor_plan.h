@@ -8,6 +8,7 @@
 #include "convert/source.h"
 #include "corelm/model.h"
 #include "tensor/dtype.h"
+#include "tensor/layout.h"
 
 namespace corelm {
 
@@ -16,6 +17,7 @@ struct PlanEntry {
   SourceTensor source;
   DType dtype;       // stored as
   std::vector<uint64_t> shape;
+  Layout layout = Layout::kRows;
 };
 
 struct TensorPlan {
@@ -26,8 +28,9 @@ struct TensorPlan {
 // `quant` is the dtype of linear layers; embeddings use it only when `quantize_embeddings` (or
 // when it is a float type); norms are always f32. Rows that do not fill whole blocks fall back
 // to f16 with a note. `all_source_names` (HF names) lets the plan reject tensors it would drop.
+// q4s32 matrices use the interleaved8 layout when `interleave` and their rows allow it.
 TensorPlan make_tensor_plan(const ModelConfig& config, const SourceLookup& lookup,
                             const std::vector<std::string>& all_source_names, DType quant,
-                            bool quantize_embeddings);
+                            bool quantize_embeddings, bool interleave = true);
 
 }  // namespace corelm

@@ -7,7 +7,10 @@
 
 #include "base/half.h"
 #include "kernels/kernel_table.h"
+#include "tensor/layout.h"
 #include "tensor/quant.h"
+
+#include <cstring>
 
 namespace corelm {
 
@@ -67,6 +70,36 @@ void matmul_quant(const uint8_t* w, size_t row_bytes, const void* x, size_t x_st
           reinterpret_cast<const BlockQ8A*>(static_cast<const uint8_t*>(x) + t * x_stride);
       float acc = 0.0f;
       for (size_t b = 0; b < nb; ++b) acc += kDot(wr[b], xt[b]);
+      y[t * y_stride + r] = acc;
+    }
+  }
+}
+
+// The interleaved8 layout (see tensor/layout.h): the same exact integer dot products, reading
+// each weight from its place in the group.
+void matmul_q4_interleaved(const uint8_t* w, size_t row_bytes, const void* x, size_t x_stride, size_t n,
+                           size_t k, float* y, size_t y_stride, size_t r0, size_t r1) {
+  const size_t nb = k / kQuantBlock;
+  for (size_t r = r0; r < r1; ++r) {
+    const uint8_t* group = w + (r / kInterleaveRows) * kInterleaveRows * row_bytes;
+    const size_t lane = r % kInterleaveRows;
+    for (size_t t = 0; t < n; ++t) {
+      const BlockQ8A* xt = reinterpret_cast<const BlockQ8A*>(static_cast<const uint8_t*>(x) + t * x_stride);
+      float acc = 0.0f;
+      for (size_t b = 0; b < nb; ++b) {
+        const uint8_t* blk = group + b * kInterleavedBlockBytes;
+        uint16_t scale;
+        std::memcpy(&scale, blk + 2 * lane, 2);
+        const uint8_t* q = blk + 16;
+        int isum = 0;
+        for (size_t c = 0; c < 4; ++c)
+          for (size_t m = 0; m < 4; ++m) {
+            const uint8_t byte = q[32 * c + 4 * lane + m];
+            isum += ((byte & 0xF) - 8) * xt[b].qs[4 * c + m];
+            isum += ((byte >> 4) - 8) * xt[b].qs[16 + 4 * c + m];
+          }
+        acc += fp16_to_float(scale) * xt[b].scale * static_cast<float>(isum);
+      }
       y[t * y_stride + r] = acc;
     }
   }
@@ -136,6 +169,29 @@ void axpy_i8(float a, const int8_t* x, float* y, size_t n) {
   for (size_t i = 0; i < n; ++i) y[i] += a * static_cast<float>(x[i]);
 }
 
+void attn_scores(const float* q, const float* k, size_t ld, size_t n, size_t head_dim, float scale, const float* mask,
+                 float* scores) {
+  for (size_t j = 0; j < n; ++j) {
+    if (mask[j] == -std::numeric_limits<float>::infinity()) {
+      scores[j] = mask[j];
+      continue;
+    }
+    scores[j] = dot_f32(q, k + j * ld, head_dim) * scale + mask[j];
+  }
+}
+
+void attn_weighted_sum(const float* p, const float* v, size_t ld, size_t n, size_t head_dim, float* out) {
+  std::fill(out, out + head_dim, 0.0f);
+  for (size_t j = 0; j < n; ++j)
+    if (p[j] != 0.0f) axpy_f32(p[j], v + j * ld, out, head_dim);
+}
+
+float sum_f32(const float* x, size_t n) {
+  float acc = 0.0f;
+  for (size_t i = 0; i < n; ++i) acc += x[i];
+  return acc;
+}
+
 void f32_to_f16(const float* x, uint16_t* y, size_t n) {
   for (size_t i = 0; i < n; ++i) y[i] = float_to_fp16(x[i]);
 }
@@ -158,6 +214,7 @@ KernelTable make_reference() {
   set(DType::kQ4_0, matmul_quant<BlockQ4, dot_block_q4>, ActivationFormat::kQ8A);
   set(DType::kQ8S32, matmul_quant<BlockQ8, dot_block_q8>, ActivationFormat::kQ8A);
   set(DType::kQ8_0, matmul_quant<BlockQ8, dot_block_q8>, ActivationFormat::kQ8A);
+  t.matmul_q4_interleaved = matmul_q4_interleaved;
   t.quantize_q8a = quantize_row_q8a;
   t.rmsnorm = rmsnorm;
   t.silu_mul = silu_mul;
@@ -169,6 +226,9 @@ KernelTable make_reference() {
   t.axpy_f16 = axpy_f16;
   t.dot_i8 = dot_i8;
   t.axpy_i8 = axpy_i8;
+  t.sum_f32 = sum_f32;
+  t.attn_scores = attn_scores;
+  t.attn_weighted_sum = attn_weighted_sum;
   t.f32_to_f16 = f32_to_f16;
   t.f16_to_f32 = f16_to_f32;
   return t;

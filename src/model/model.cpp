@@ -41,7 +41,7 @@ std::unique_ptr<Model::Impl> load_package_model(const std::string& path) {
   impl->weights = bind_weights(impl->config, [&](const std::string& name) -> std::optional<TensorRef> {
     const PackageTensor* t = reader->find_tensor(name);
     if (!t) return std::nullopt;
-    return TensorRef{t->name, t->dtype, t->shape, t->data, t->bytes};
+    return TensorRef{t->name, t->dtype, t->shape, t->data, t->bytes, t->layout};
   });
   info.weight_bytes = impl->weights.bytes;
   info.parameter_count = impl->weights.parameters;

@@ -47,6 +47,10 @@ Weights bind_weights(const ModelConfig& c, const TensorLookup& lookup) {
     WeightView v;
     v.name = name;
     v.dtype = t.dtype;
+    v.layout = t.layout;
+    if (!layout_fits(t.dtype, t.layout, rows, cols))
+      fail(ErrorCode::kCorrupt, kComponent, "tensor '{}' cannot be stored as {} in layout {}", name, dtype_name(t.dtype),
+           layout_name(t.layout));
     v.data = t.data;
     v.rows = rows;
     v.cols = cols;

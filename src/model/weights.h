@@ -19,6 +19,7 @@ struct TensorRef {
   std::vector<uint64_t> shape;
   const uint8_t* data = nullptr;
   uint64_t bytes = 0;
+  Layout layout = Layout::kRows;
 };
 
 struct LayerWeights {

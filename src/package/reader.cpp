@@ -122,9 +122,10 @@ PackageReader::PackageReader(const std::string& path) : file_(path, kComponent) 
     if (!dt) fail(ErrorCode::kCorrupt, kComponent, "{} has an unknown dtype {}", what,
                   e.value("dtype", json()).dump());
     t.dtype = *dt;
-    if (e.value("layout", std::string("rows")) != "rows")
-      fail(ErrorCode::kUnsupported, kComponent, "{} has unknown layout '{}'", what,
-           e.value("layout", std::string()));
+    auto layout = layout_from_name(e.value("layout", std::string("rows")));
+    if (!layout)
+      fail(ErrorCode::kUnsupported, kComponent, "{} has unknown layout '{}'", what, e.value("layout", std::string()));
+    t.layout = *layout;
     if (!e.contains("shape") || !e["shape"].is_array() || e["shape"].empty() ||
         e["shape"].size() > 2)
       fail(ErrorCode::kCorrupt, kComponent, "{} needs a shape of 1 or 2 dimensions", what);
@@ -136,6 +137,9 @@ PackageReader::PackageReader(const std::string& path) : file_(path, kComponent) 
     if (!dtype_fits_row(t.dtype, t.cols()))
       fail(ErrorCode::kCorrupt, kComponent, "{} rows of {} elements cannot be stored as {}", what,
            t.cols(), dtype_name(t.dtype));
+    if (!layout_fits(t.dtype, t.layout, t.rows(), t.cols()))
+      fail(ErrorCode::kCorrupt, kComponent, "{} ({} x {} {}) cannot use layout {}", what, t.rows(), t.cols(),
+           dtype_name(t.dtype), layout_name(t.layout));
     t.offset = get_u64(e, "offset", what);
     t.bytes = get_u64(e, "bytes", what);
     uint64_t expect = checked_mul(t.rows(), dtype_row_bytes(t.dtype, t.cols()), what + " size");

@@ -14,6 +14,7 @@
 
 #include "base/mapped_file.h"
 #include "tensor/dtype.h"
+#include "tensor/layout.h"
 
 namespace corelm {
 
@@ -21,6 +22,7 @@ struct PackageTensor {
   std::string name;
   DType dtype;
   std::vector<uint64_t> shape;  // [rows, cols] for matrices, [n] for vectors
+  Layout layout = Layout::kRows;
   uint64_t offset = 0;          // from data_offset
   uint64_t bytes = 0;
   uint32_t crc32 = 0;

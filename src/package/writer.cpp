@@ -66,7 +66,7 @@ std::string PackageWriter::serialize_header() const {
     tensors.push_back({{"name", plan_[i].name},
                        {"dtype", dtype_name(plan_[i].dtype)},
                        {"shape", plan_[i].shape},
-                       {"layout", "rows"},
+                       {"layout", layout_name(plan_[i].layout)},
                        {"offset", offsets_[i]},
                        {"bytes", sizes_[i]},
                        {"crc32", crc32_hex(crcs_[i])}});

@@ -13,6 +13,7 @@
 
 #include "base/atomic_file.h"
 #include "tensor/dtype.h"
+#include "tensor/layout.h"
 
 namespace corelm {
 
@@ -20,6 +21,7 @@ struct PlannedTensor {
   std::string name;
   DType dtype;
   std::vector<uint64_t> shape;
+  Layout layout = Layout::kRows;
 };
 
 struct PlannedBlob {

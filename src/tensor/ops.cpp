@@ -6,18 +6,21 @@
 
 #include "base/check.h"
 #include "base/half.h"
+#include "tensor/layout.h"
 #include "tensor/quant.h"
 
 namespace corelm {
 
-ComputeContext::ComputeContext(int n_threads, size_t max_tokens, size_t max_k, size_t max_context)
+ComputeContext::ComputeContext(int n_threads, size_t max_tokens, size_t max_k, size_t max_context, size_t head_dim)
     : pool_(n_threads),
       kernels_(&active_kernels()),
       max_tokens_(max_tokens),
       max_k_(max_k),
       max_context_(max_context),
+      head_dim_(head_dim),
       q8_(max_tokens * ((max_k + kQuantBlock - 1) / kQuantBlock)),
-      scores_(static_cast<size_t>(pool_.size()) * max_context) {}
+      scores_(static_cast<size_t>(pool_.size()) * max_context),
+      kv_f32_(static_cast<size_t>(pool_.size()) * 2 * max_context * head_dim) {}
 
 struct OpsAccess {
   static BlockQ8A* q8(ComputeContext& c) { return c.q8_.data(); }
@@ -25,6 +28,10 @@ struct OpsAccess {
     return c.scores_.data() + static_cast<size_t>(thread) * c.max_context_;
   }
   static size_t max_k(const ComputeContext& c) { return c.max_k_; }
+  static float* kv_f32(ComputeContext& c, int thread) {
+    return c.kv_f32_.data() + static_cast<size_t>(thread) * 2 * c.max_context_ * c.head_dim_;
+  }
+  static size_t head_dim(const ComputeContext& c) { return c.head_dim_; }
   static size_t max_context(const ComputeContext& c) { return c.max_context_; }
 };
 
@@ -55,14 +62,18 @@ Prepared prepare(ComputeContext& ctx, ActivationFormat format, const float* x, s
   return {q, blocks * sizeof(BlockQ8A)};
 }
 
+MatmulFn kernel_for(const KernelTable& k, const WeightView& w) {
+  return w.layout == Layout::kInterleaved8 ? k.matmul_q4_interleaved : k.matmul[static_cast<size_t>(w.dtype)];
+}
+
 void check_weight(const ComputeContext& ctx, const WeightView& w) {
-  if (ctx.kernels().matmul[static_cast<size_t>(w.dtype)] == nullptr)
+  if (kernel_for(ctx.kernels(), w) == nullptr)
     fail(ErrorCode::kUnsupported, kComponent, "no {} matmul kernel for '{}' in the {} table",
          dtype_name(w.dtype), w.name, ctx.kernels().name);
 }
 
-// Row grain: enough rows per task that a thread's share is contiguous and SIMD-friendly.
-constexpr size_t kRowGrain = 16;
+// Rows per task: a multiple of the interleave width, small enough for dynamic balancing.
+constexpr size_t kRowGrain = 64;
 
 }  // namespace
 
@@ -96,13 +107,13 @@ void linear_multi(ComputeContext& ctx, const float* x, size_t n, const WeightVie
     total += ws[i]->rows;
   }
   first_row[count] = total;
-  ctx.pool().parallel_for(total, kRowGrain, [&](size_t r0, size_t r1) {
+  ctx.pool().parallel_for_dynamic(total, kRowGrain, [&](size_t r0, size_t r1) {
     for (size_t i = 0; i < count; ++i) {
       size_t b = std::max(r0, first_row[i]), e = std::min(r1, first_row[i + 1]);
       if (b >= e) continue;
       const WeightView& w = *ws[i];
-      k.matmul[static_cast<size_t>(w.dtype)](w.data, w.row_bytes, p.data, p.stride, n, w.cols,
-                                              ys[i], w.rows, b - first_row[i], e - first_row[i]);
+      kernel_for(k, w)(w.data, w.row_bytes, p.data, p.stride, n, w.cols, ys[i], w.rows, b - first_row[i],
+                       e - first_row[i]);
     }
   });
 }
@@ -133,8 +144,8 @@ void embed(ComputeContext& ctx, const WeightView& table, std::span<const int32_t
     if (id < 0 || static_cast<size_t>(id) >= table.rows)
       fail(ErrorCode::kOutOfRange, "model", "token id {} is outside the vocabulary [0, {})", id,
            table.rows);
-    dequantize_row(table.dtype, table.data + static_cast<size_t>(id) * table.row_bytes,
-                   out + t * table.cols, table.cols);
+    dequantize_matrix_row(table.dtype, table.layout, table.data, static_cast<size_t>(id), table.cols,
+                          out + t * table.cols);
   }
 }
 
@@ -214,64 +225,71 @@ void kv_store(ComputeContext& ctx, const KvLayerView& cache, const float* k, con
   }
 }
 
+namespace {
+
+// Keys or values of one KV head, slots [0, n), as f32 rows of head_dim.
+void kv_to_f32(const KernelTable& kt, const KvLayerView& c, const uint8_t* data, const float* scales, size_t kvh,
+               size_t n, size_t head_dim, float* out) {
+  const size_t base = kvh * c.head_stride;
+  switch (c.dtype) {
+    case KvDType::kF32:
+      std::copy_n(reinterpret_cast<const float*>(data) + base, n * head_dim, out);
+      break;
+    case KvDType::kF16:
+      kt.f16_to_f32(reinterpret_cast<const uint16_t*>(data) + base, out, n * head_dim);
+      break;
+    case KvDType::kQ8: {
+      const int8_t* q = reinterpret_cast<const int8_t*>(data) + base;
+      const float* s = scales + kvh * c.max_context;
+      for (size_t j = 0; j < n; ++j)
+        for (size_t d = 0; d < head_dim; ++d) out[j * head_dim + d] = s[j] * static_cast<float>(q[j * head_dim + d]);
+      break;
+    }
+  }
+}
+
+}  // namespace
+
 void attention(ComputeContext& ctx, const AttentionArgs& a) {
-  if (a.end > OpsAccess::max_context(ctx))
-    fail(ErrorCode::kInternal, kComponent, "attention span {} exceeds scratch {}", a.end,
-         OpsAccess::max_context(ctx));
+  if (a.end > OpsAccess::max_context(ctx) || a.head_dim > OpsAccess::head_dim(ctx))
+    fail(ErrorCode::kInternal, kComponent, "attention span {} (head_dim {}) exceeds the scratch", a.end, a.head_dim);
   const KernelTable& kt = ctx.kernels();
-  const size_t group = a.n_heads / a.n_kv_heads;
-  const size_t items = a.batch * a.q_len * a.n_heads;
+  const size_t group = a.n_heads / a.n_kv_heads, hd = a.head_dim;
+  // Work items: (sequence, KV head, chunk of query tokens). The query heads that share a KV head
+  // are done together, so its keys and values are converted to f32 once per item. Items go to
+  // threads round-robin: later chunks see more keys, so neighbours share the load.
+  const size_t chunk = 16;
+  const size_t chunks = (a.q_len + chunk - 1) / chunk;
+  const size_t items = a.batch * a.n_kv_heads * chunks;
   const float neg_inf = -std::numeric_limits<float>::infinity();
   ctx.pool().run([&](int thread, int n_threads) {
     float* scores = OpsAccess::scores(ctx, thread);
-    size_t begin = items * static_cast<size_t>(thread) / static_cast<size_t>(n_threads);
-    size_t end_item = items * static_cast<size_t>(thread + 1) / static_cast<size_t>(n_threads);
-    for (size_t item = begin; item < end_item; ++item) {
-      const size_t h = item % a.n_heads;
-      const size_t t = (item / a.n_heads) % a.q_len;
-      const size_t b = item / (a.n_heads * a.q_len);
-      const KvLayerView& c = a.caches[b];
-      const size_t kvh = h / group;
-      const float* q = a.q + ((b * a.q_len + t) * a.n_heads + h) * a.head_dim;
-      float* out = a.out + ((b * a.q_len + t) * a.n_heads + h) * a.head_dim;
-      const float* mask = a.mask + (b * a.q_len + t) * a.end;
-      const size_t base = kvh * c.head_stride;
-      const float* ksc = c.k_scale ? c.k_scale + kvh * c.max_context : nullptr;
-      const float* vsc = c.v_scale ? c.v_scale + kvh * c.max_context : nullptr;
-      for (size_t j = 0; j < a.end; ++j) {
-        if (mask[j] == neg_inf) {
-          scores[j] = neg_inf;
-          continue;
-        }
-        float d;
-        switch (c.dtype) {
-          case KvDType::kF32:
-            d = kt.dot_f32(reinterpret_cast<const float*>(c.k) + base + j * a.head_dim, q, a.head_dim);
-            break;
-          case KvDType::kF16:
-            d = kt.dot_f16(reinterpret_cast<const uint16_t*>(c.k) + base + j * a.head_dim, q, a.head_dim);
-            break;
-          default:
-            d = kt.dot_i8(reinterpret_cast<const int8_t*>(c.k) + base + j * a.head_dim, q, a.head_dim) * ksc[j];
-            break;
-        }
-        scores[j] = d * a.scale + mask[j];
+    float* k32 = OpsAccess::kv_f32(ctx, thread);
+    float* v32 = k32 + OpsAccess::max_context(ctx) * hd;
+    for (size_t item = static_cast<size_t>(thread); item < items; item += static_cast<size_t>(n_threads)) {
+      const size_t c = item % chunks;
+      const size_t kvh = (item / chunks) % a.n_kv_heads;
+      const size_t b = item / (chunks * a.n_kv_heads);
+      const size_t t0 = c * chunk, t1 = std::min(a.q_len, t0 + chunk);
+      // Keys past the last visible one of this chunk's queries are never read.
+      size_t span = 0;
+      for (size_t t = t0; t < t1; ++t) {
+        const float* mask = a.mask + (b * a.q_len + t) * a.end;
+        size_t last = a.end;
+        while (last > span && mask[last - 1] == neg_inf) --last;
+        span = std::max(span, last);
       }
-      kt.softmax(scores, a.end);
-      std::fill(out, out + a.head_dim, 0.0f);
-      for (size_t j = 0; j < a.end; ++j) {
-        float p = scores[j];
-        if (p == 0.0f) continue;
-        switch (c.dtype) {
-          case KvDType::kF32:
-            kt.axpy_f32(p, reinterpret_cast<const float*>(c.v) + base + j * a.head_dim, out, a.head_dim);
-            break;
-          case KvDType::kF16:
-            kt.axpy_f16(p, reinterpret_cast<const uint16_t*>(c.v) + base + j * a.head_dim, out, a.head_dim);
-            break;
-          default:
-            kt.axpy_i8(p * vsc[j], reinterpret_cast<const int8_t*>(c.v) + base + j * a.head_dim, out, a.head_dim);
-            break;
+      const KvLayerView& cv = a.caches[b];
+      kv_to_f32(kt, cv, cv.k, cv.k_scale, kvh, span, hd, k32);
+      kv_to_f32(kt, cv, cv.v, cv.v_scale, kvh, span, hd, v32);
+      for (size_t t = t0; t < t1; ++t) {
+        const float* mask = a.mask + (b * a.q_len + t) * a.end;
+        for (size_t g = 0; g < group; ++g) {
+          const size_t h = kvh * group + g;
+          const size_t row = (b * a.q_len + t) * a.n_heads + h;
+          kt.attn_scores(a.q + row * hd, k32, hd, span, hd, a.scale, mask, scores);
+          kt.softmax(scores, span);
+          kt.attn_weighted_sum(scores, v32, hd, span, hd, a.out + row * hd);
         }
       }
     }

@@ -11,6 +11,7 @@
 #include "base/thread_pool.h"
 #include "kernels/kernel_table.h"
 #include "tensor/dtype.h"
+#include "tensor/layout.h"
 
 namespace corelm {
 
@@ -18,16 +19,18 @@ namespace corelm {
 struct WeightView {
   std::string name;
   DType dtype = DType::kF32;
+  Layout layout = Layout::kRows;
   const uint8_t* data = nullptr;
-  size_t rows = 0, cols = 0, row_bytes = 0;
+  size_t rows = 0, cols = 0;
+  size_t row_bytes = 0;  // bytes per row (an interleaved group of 8 rows takes 8 * row_bytes)
 };
 
 // Threads, kernels and the scratch the ops need, sized once for the largest call.
 class ComputeContext {
  public:
   // max_tokens: rows of activations per call; max_k: the widest weight input; max_context:
-  // the longest attention span.
-  ComputeContext(int n_threads, size_t max_tokens, size_t max_k, size_t max_context);
+  // the longest attention span; head_dim: of the attention heads.
+  ComputeContext(int n_threads, size_t max_tokens, size_t max_k, size_t max_context, size_t head_dim = 0);
   ThreadPool& pool() { return pool_; }
   const KernelTable& kernels() const { return *kernels_; }
   size_t max_tokens() const { return max_tokens_; }
@@ -37,8 +40,10 @@ class ComputeContext {
   ThreadPool pool_;
   const KernelTable* kernels_;
   size_t max_tokens_, max_k_, max_context_;
+  size_t head_dim_;
   AlignedBuffer<BlockQ8A> q8_;       // [max_tokens, max_k / 32] quantized activations
   AlignedBuffer<float> scores_;      // [n_threads, max_context] attention scores
+  AlignedBuffer<float> kv_f32_;      // [n_threads, 2, max_context, head_dim] keys and values as f32
 };
 
 enum class KvDType { kF32, kF16, kQ8 };

@@ -83,7 +83,7 @@ void quantize_row_q8a(const float* x, BlockQ8A* out, size_t n) {
       sum += q;
     }
     out[b].scale = s;
-    out[b].sum = s * static_cast<float>(sum);
+    out[b].qsum = sum;
   }
 }
 

@@ -25,11 +25,11 @@ struct BlockQ8 {
 static_assert(sizeof(BlockQ8) == 34, "BlockQ8 must be 34 bytes: 8.5 bits per weight");
 
 // Activations quantized on the fly for integer dot products (never stored on disk):
-// element i is scale * qs[i]; `sum` = scale * sum(qs), so a dot product with a q4 block can fold
-// the -8 offset into one multiply.
+// element i is scale * qs[i]; `qsum` = sum(qs), so a dot product with unsigned q4 nibbles can
+// subtract the -8 offset as one integer: sum((n - 8) * q) = sum(n * q) - 8 * qsum.
 struct BlockQ8A {
   float scale;
-  float sum;
+  int32_t qsum;
   int8_t qs[kQuantBlock];
 };
 static_assert(sizeof(BlockQ8A) == 40, "BlockQ8A must be 40 bytes");

@@ -140,7 +140,7 @@ TEST(QuantQ8A, ActivationBlocksKeepScaleAndSum) {
   EXPECT_EQ(b.qs[0], -127);
   EXPECT_EQ(b.qs[1], 1);
   EXPECT_EQ(b.qs[2], 50);
-  EXPECT_FLOAT_EQ(b.sum, 0.01f * (-127 + 1 + 50));
+  EXPECT_EQ(b.qsum, -127 + 1 + 50);
 }
 
 }  // namespace

@@ -1,0 +1,89 @@
+// Kernel micro-benchmarks (report only): GB/s of weights and GMAC/s for the matmul kernels at
+// the shapes of a 1.1B Llama, decode (n = 1) and prefill (n = 64) on one thread.
+//   build/bench/kernels_bench [--benchmark_filter=q4]
+#include <benchmark/benchmark.h>
+
+#include <random>
+#include <vector>
+
+#include "base/aligned_buffer.h"
+#include "kernels/kernel_table.h"
+#include "tensor/layout.h"
+#include "tensor/quant.h"
+
+namespace {
+
+using namespace corelm;
+
+struct Problem {
+  size_t rows, cols;
+  DType dtype;
+  Layout layout;
+  AlignedBuffer<uint8_t> w;
+  size_t row_bytes;
+  Problem(size_t r, size_t c, DType d, Layout l) : rows(r), cols(c), dtype(d), layout(l) {
+    row_bytes = dtype_row_bytes(d, c);
+    w.allocate(rows * row_bytes);
+    std::mt19937 rng(1);
+    std::normal_distribution<float> nd(0.0f, 0.02f);
+    std::vector<float> row(c);
+    std::vector<BlockQ4> q(8 * c / 32);
+    for (size_t r0 = 0; r0 < rows; r0 += (l == Layout::kInterleaved8 ? 8 : 1)) {
+      if (l == Layout::kInterleaved8) {
+        const BlockQ4* ptrs[8];
+        for (size_t i = 0; i < 8; ++i) {
+          for (auto& v : row) v = nd(rng);
+          quantize_row_q4s32(row.data(), q.data() + i * c / 32, c);
+          ptrs[i] = q.data() + i * c / 32;
+        }
+        interleave_q4_group(ptrs, c / 32, w.data() + r0 * row_bytes);
+      } else {
+        for (auto& v : row) v = nd(rng);
+        quantize_row(d, row.data(), w.data() + r0 * row_bytes, c);
+      }
+    }
+  }
+};
+
+void run(benchmark::State& state, const KernelTable& k, DType dtype, Layout layout) {
+  const size_t rows = static_cast<size_t>(state.range(0)), cols = static_cast<size_t>(state.range(1));
+  const size_t n = static_cast<size_t>(state.range(2));
+  Problem p(rows, cols, dtype, layout);
+  std::vector<float> x(n * cols), y(n * rows);
+  std::mt19937 rng(2);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  for (auto& v : x) v = nd(rng);
+  const bool quantized = k.activation[static_cast<size_t>(dtype)] == ActivationFormat::kQ8A;
+  std::vector<BlockQ8A> xq(n * cols / 32);
+  for (size_t t = 0; t < n; ++t) k.quantize_q8a(x.data() + t * cols, xq.data() + t * cols / 32, cols);
+  const void* xp = quantized ? static_cast<const void*>(xq.data()) : x.data();
+  const size_t stride = quantized ? cols / 32 * sizeof(BlockQ8A) : cols * sizeof(float);
+  MatmulFn fn = layout == Layout::kInterleaved8 ? k.matmul_q4_interleaved : k.matmul[static_cast<size_t>(dtype)];
+  for (auto _ : state) {
+    fn(p.w.data(), p.row_bytes, xp, stride, n, cols, y.data(), rows, 0, rows);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.counters["GB/s"] = benchmark::Counter(static_cast<double>(rows * p.row_bytes) * static_cast<double>(state.iterations()),
+                                              benchmark::Counter::kIsRate);
+  state.counters["GMAC/s"] = benchmark::Counter(static_cast<double>(rows * cols * n) * static_cast<double>(state.iterations()) / 1e9,
+                                                benchmark::Counter::kIsRate);
+}
+
+const KernelTable& best() { return avx2_kernels() ? *avx2_kernels() : reference_kernels(); }
+
+void q4_interleaved(benchmark::State& s) { run(s, best(), DType::kQ4S32, Layout::kInterleaved8); }
+void q4_rows(benchmark::State& s) { run(s, best(), DType::kQ4S32, Layout::kRows); }
+void q8_rows(benchmark::State& s) { run(s, best(), DType::kQ8S32, Layout::kRows); }
+void f16_rows(benchmark::State& s) { run(s, best(), DType::kF16, Layout::kRows); }
+void q4_interleaved_ref(benchmark::State& s) { run(s, reference_kernels(), DType::kQ4S32, Layout::kInterleaved8); }
+
+// (rows, cols, tokens): the gate projection of a 1.1B model.
+BENCHMARK(q4_interleaved)->Args({5632, 2048, 1})->Args({5632, 2048, 64})->Unit(benchmark::kMicrosecond);
+BENCHMARK(q4_rows)->Args({5632, 2048, 1})->Args({5632, 2048, 64})->Unit(benchmark::kMicrosecond);
+BENCHMARK(q8_rows)->Args({5632, 2048, 1})->Unit(benchmark::kMicrosecond);
+BENCHMARK(f16_rows)->Args({5632, 2048, 1})->Args({5632, 2048, 64})->Unit(benchmark::kMicrosecond);
+BENCHMARK(q4_interleaved_ref)->Args({512, 2048, 1})->Unit(benchmark::kMicrosecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();

@@ -1,0 +1,37 @@
+// Weight layouts. "rows": each row stored contiguously. "interleaved8" (q4s32 and q4_0 only):
+// rows in groups of 8, each 32-column block of a group stored as 8 fp16 scales then 128 bytes of
+// nibbles arranged so that one 32-byte load and two masks give, for every row of the group, four
+// consecutive weights side by side (docs/package-format.md has the byte map). The AVX2 kernel
+// then multiplies 8 rows by one activation block with no horizontal sums. Chosen at conversion
+// time; the bytes are used as they are at run time.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "tensor/dtype.h"
+#include "tensor/quant_blocks.h"
+
+namespace corelm {
+
+enum class Layout : uint8_t { kRows, kInterleaved8 };
+
+inline constexpr size_t kInterleaveRows = 8;
+inline constexpr size_t kInterleavedBlockBytes = 8 * 2 + 8 * 16;  // 144: 8 scales + 8 x 16 bytes of nibbles
+static_assert(kInterleavedBlockBytes == 8 * sizeof(BlockQ4), "an interleaved block holds 8 q4 blocks");
+
+const char* layout_name(Layout layout);
+std::optional<Layout> layout_from_name(std::string_view name);
+// True if a [rows, cols] tensor of `dtype` can be stored in `layout`.
+bool layout_fits(DType dtype, Layout layout, size_t rows, size_t cols);
+
+// Packs 8 rows of q4 blocks (rows[r] points at that row's cols/32 blocks) into one group.
+void interleave_q4_group(const BlockQ4* const rows[kInterleaveRows], size_t blocks, uint8_t* group);
+// Row r (0..7) of a group as plain q4 blocks.
+void deinterleave_q4_row(const uint8_t* group, size_t blocks, size_t r, BlockQ4* out);
+// Dequantizes row `row` of a matrix stored in `layout` starting at `base`.
+void dequantize_matrix_row(DType dtype, Layout layout, const uint8_t* base, size_t row, size_t cols, float* out);
+
+}  // namespace corelm
