@@ -1,0 +1,221 @@
+// Every SIMD kernel against the scalar reference (the spec) on random inputs with awkward sizes:
+// one row, one block, tails, k not a multiple of the vector width. Tolerances are relative to
+// the size of the result (float sums in a different order, FMA contraction).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "base/half.h"
+#include "kernels/kernel_table.h"
+#include "tensor/layout.h"
+#include "tensor/quant.h"
+
+namespace corelm {
+namespace {
+
+const KernelTable* simd() { return avx2_kernels(); }
+
+#define REQUIRE_SIMD()                                                               \
+  if (simd() == nullptr) {                                                           \
+    GTEST_SKIP() << "this CPU has no SIMD kernel table to compare (only ref runs)"; \
+  }
+
+std::vector<float> random_floats(size_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> nd(0.0f, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = nd(rng);
+  return v;
+}
+
+void expect_close(const std::vector<float>& a, const std::vector<float>& b, float rel, const std::string& what) {
+  ASSERT_EQ(a.size(), b.size());
+  float scale = 1e-6f;
+  for (float x : b) scale = std::max(scale, std::fabs(x));
+  for (size_t i = 0; i < a.size(); ++i)
+    ASSERT_NEAR(a[i], b[i], rel * scale) << what << " at " << i << " (scale " << scale << ")";
+}
+
+struct Weights {
+  std::vector<uint8_t> bytes;
+  size_t row_bytes;
+};
+
+Weights make_weights(DType dtype, Layout layout, size_t rows, size_t cols, uint32_t seed) {
+  Weights w;
+  w.row_bytes = dtype_row_bytes(dtype, cols);
+  w.bytes.resize(rows * w.row_bytes);
+  auto values = random_floats(rows * cols, seed, 0.05f);
+  if (layout == Layout::kRows) {
+    for (size_t r = 0; r < rows; ++r) quantize_row(dtype, &values[r * cols], w.bytes.data() + r * w.row_bytes, cols);
+    return w;
+  }
+  const size_t nb = cols / 32;
+  std::vector<BlockQ4> tmp(8 * nb);
+  for (size_t g = 0; g < rows / 8; ++g) {
+    const BlockQ4* ptrs[8];
+    for (size_t r = 0; r < 8; ++r) {
+      quantize_row(dtype, &values[(8 * g + r) * cols], &tmp[r * nb], cols);
+      ptrs[r] = &tmp[r * nb];
+    }
+    interleave_q4_group(ptrs, nb, w.bytes.data() + g * 8 * w.row_bytes);
+  }
+  return w;
+}
+
+std::vector<float> run_matmul(const KernelTable& k, DType dtype, Layout layout, const Weights& w, const std::vector<float>& x,
+                              size_t rows, size_t cols, size_t n, size_t r0, size_t r1) {
+  std::vector<float> y(n * rows, 0.0f);
+  MatmulFn fn = layout == Layout::kInterleaved8 ? k.matmul_q4_interleaved : k.matmul[static_cast<size_t>(dtype)];
+  if (k.activation[static_cast<size_t>(dtype)] == ActivationFormat::kQ8A) {
+    // Both tables see the same activation blocks (made by the reference quantizer).
+    std::vector<BlockQ8A> q(n * cols / 32);
+    for (size_t t = 0; t < n; ++t) quantize_row_q8a(&x[t * cols], &q[t * cols / 32], cols);
+    fn(w.bytes.data(), w.row_bytes, q.data(), cols / 32 * sizeof(BlockQ8A), n, cols, y.data(), rows, r0, r1);
+  } else {
+    fn(w.bytes.data(), w.row_bytes, x.data(), cols * sizeof(float), n, cols, y.data(), rows, r0, r1);
+  }
+  return y;
+}
+
+struct Shape {
+  size_t rows, cols, n;
+};
+
+TEST(SimdKernels, MatmulEveryDtypeAndLayout) {
+  REQUIRE_SIMD();
+  struct Case {
+    DType dtype;
+    Layout layout;
+  };
+  const Case cases[] = {{DType::kF32, Layout::kRows},   {DType::kF16, Layout::kRows},         {DType::kBF16, Layout::kRows},
+                        {DType::kQ8S32, Layout::kRows}, {DType::kQ4S32, Layout::kRows},       {DType::kQ4_0, Layout::kRows},
+                        {DType::kQ8_0, Layout::kRows},  {DType::kQ4S32, Layout::kInterleaved8}, {DType::kQ4_0, Layout::kInterleaved8}};
+  for (const auto& c : cases) {
+    const bool blocked = dtype_traits(c.dtype).quantized;
+    // One row / one block / tails in rows, columns and tokens.
+    std::vector<Shape> shapes = blocked ? std::vector<Shape>{{8, 32, 1}, {16, 64, 3}, {24, 96, 5}, {40, 160, 9}, {8, 2048, 2}}
+                                        : std::vector<Shape>{{1, 1, 1}, {3, 7, 2}, {5, 17, 3}, {9, 33, 5}, {4, 64, 4}, {13, 100, 1}};
+    if (c.layout == Layout::kRows && blocked) shapes.push_back({1, 32, 1}), shapes.push_back({3, 64, 4});
+    for (const auto& s : shapes) {
+      auto w = make_weights(c.dtype, c.layout, s.rows, s.cols, 7);
+      auto x = random_floats(s.n * s.cols, 9);
+      auto ref = run_matmul(reference_kernels(), c.dtype, c.layout, w, x, s.rows, s.cols, s.n, 0, s.rows);
+      auto got = run_matmul(*simd(), c.dtype, c.layout, w, x, s.rows, s.cols, s.n, 0, s.rows);
+      expect_close(got, ref, 2e-5f, std::string(dtype_name(c.dtype)) + "/" + layout_name(c.layout) + " " +
+                                        std::to_string(s.rows) + "x" + std::to_string(s.cols) + "x" + std::to_string(s.n));
+      if (s.rows >= 16) {  // a sub-range of rows (multiples of 8) leaves the rest untouched
+        auto part = run_matmul(*simd(), c.dtype, c.layout, w, x, s.rows, s.cols, s.n, 8, 16);
+        for (size_t t = 0; t < s.n; ++t)
+          for (size_t r = 0; r < s.rows; ++r) {
+            if (r >= 8 && r < 16) ASSERT_NEAR(part[t * s.rows + r], ref[t * s.rows + r], 1e-3f);
+            else ASSERT_EQ(part[t * s.rows + r], 0.0f);
+          }
+      }
+    }
+  }
+}
+
+TEST(SimdKernels, ActivationQuantizationIsBitExact) {
+  REQUIRE_SIMD();
+  for (size_t k : {32u, 64u, 2048u}) {
+    auto x = random_floats(k, 3, 2.0f);
+    x[5] = 0.0f;
+    std::vector<BlockQ8A> a(k / 32), b(k / 32);
+    reference_kernels().quantize_q8a(x.data(), a.data(), k);
+    simd()->quantize_q8a(x.data(), b.data(), k);
+    for (size_t i = 0; i < k / 32; ++i) {
+      EXPECT_EQ(a[i].scale, b[i].scale);
+      EXPECT_EQ(a[i].qsum, b[i].qsum);
+      for (int j = 0; j < 32; ++j) ASSERT_EQ(a[i].qs[j], b[i].qs[j]) << "block " << i << " element " << j;
+    }
+  }
+  std::vector<float> zeros(32, 0.0f);
+  BlockQ8A z;
+  simd()->quantize_q8a(zeros.data(), &z, 32);
+  EXPECT_EQ(z.scale, 0.0f);
+  EXPECT_EQ(z.qsum, 0);
+}
+
+TEST(SimdKernels, ElementWise) {
+  REQUIRE_SIMD();
+  const auto& r = reference_kernels();
+  const auto& s = *simd();
+  for (size_t n : {1u, 7u, 8u, 9u, 31u, 64u, 1000u}) {
+    auto x = random_floats(n, 11, 3.0f), w = random_floats(n, 12), u = random_floats(n, 13);
+    std::vector<float> a(n), b(n);
+    r.rmsnorm(x.data(), w.data(), a.data(), n, 1e-5f);
+    s.rmsnorm(x.data(), w.data(), b.data(), n, 1e-5f);
+    expect_close(b, a, 1e-5f, "rmsnorm " + std::to_string(n));
+    a = x, b = x;
+    r.silu_mul(a.data(), u.data(), n);
+    s.silu_mul(b.data(), u.data(), n);
+    expect_close(b, a, 1e-5f, "silu_mul " + std::to_string(n));
+    a = x, b = x;
+    r.add(a.data(), u.data(), n);
+    s.add(b.data(), u.data(), n);
+    expect_close(b, a, 0.0f, "add");
+    a = x, b = x;
+    if (n > 2) a[1] = b[1] = -std::numeric_limits<float>::infinity();
+    r.softmax(a.data(), n);
+    s.softmax(b.data(), n);
+    expect_close(b, a, 1e-6f, "softmax " + std::to_string(n));
+    if (n > 2) {
+      EXPECT_EQ(b[1], 0.0f);  // masked entries are exactly zero
+    }
+    EXPECT_NEAR(s.dot_f32(x.data(), u.data(), n), r.dot_f32(x.data(), u.data(), n), 1e-4f * n);
+    std::vector<uint16_t> h(n), h2(n);
+    r.f32_to_f16(x.data(), h.data(), n);
+    s.f32_to_f16(x.data(), h2.data(), n);
+    EXPECT_EQ(h, h2) << "f32_to_f16 is bit-exact";
+    std::vector<float> back(n), back2(n);
+    r.f16_to_f32(h.data(), back.data(), n);
+    s.f16_to_f32(h.data(), back2.data(), n);
+    EXPECT_EQ(back, back2);
+    EXPECT_NEAR(s.dot_f16(h.data(), u.data(), n), r.dot_f16(h.data(), u.data(), n), 1e-4f * n);
+    std::vector<int8_t> q(n);
+    for (size_t i = 0; i < n; ++i) q[i] = static_cast<int8_t>((i * 37) % 255 - 127);
+    EXPECT_NEAR(s.dot_i8(q.data(), u.data(), n), r.dot_i8(q.data(), u.data(), n), 1e-3f * n);
+    a = u, b = u;
+    r.axpy_f16(0.5f, h.data(), a.data(), n);
+    s.axpy_f16(0.5f, h.data(), b.data(), n);
+    expect_close(b, a, 1e-6f, "axpy_f16");
+    a = u, b = u;
+    r.axpy_i8(0.25f, q.data(), a.data(), n);
+    s.axpy_i8(0.25f, q.data(), b.data(), n);
+    expect_close(b, a, 1e-6f, "axpy_i8");
+    EXPECT_NEAR(s.sum_f32(x.data(), n), r.sum_f32(x.data(), n), 1e-4f * n);
+  }
+}
+
+TEST(SimdKernels, AttentionScoresAndWeightedSum) {
+  REQUIRE_SIMD();
+  for (size_t hd : {8u, 64u, 72u, 128u}) {
+    for (size_t n : {1u, 3u, 4u, 17u, 100u}) {
+      auto q = random_floats(hd, 21), k = random_floats(n * hd, 22), v = random_floats(n * hd, 23);
+      std::vector<float> mask(n, 0.0f);
+      for (size_t j = 0; j < n; j += 3) mask[j] = -std::numeric_limits<float>::infinity();
+      std::vector<float> a(n), b(n);
+      reference_kernels().attn_scores(q.data(), k.data(), hd, n, hd, 0.125f, mask.data(), a.data());
+      simd()->attn_scores(q.data(), k.data(), hd, n, hd, 0.125f, mask.data(), b.data());
+      for (size_t j = 0; j < n; ++j) {
+        if (j % 3 == 0) {
+          ASSERT_EQ(b[j], -std::numeric_limits<float>::infinity());
+        } else {
+          ASSERT_NEAR(b[j], a[j], 1e-4f) << hd << " " << n << " " << j;
+        }
+      }
+      reference_kernels().softmax(a.data(), n);
+      std::vector<float> o1(hd), o2(hd);
+      reference_kernels().attn_weighted_sum(a.data(), v.data(), hd, n, hd, o1.data());
+      simd()->attn_weighted_sum(a.data(), v.data(), hd, n, hd, o2.data());
+      expect_close(o2, o1, 1e-5f, "weighted sum");
+    }
+  }
+}
+
+}  // namespace
+}  // namespace corelm
