@@ -133,6 +133,47 @@ inline void q4_interleaved_tile(const uint8_t* group, size_t nb, const BlockQ8A*
   for (int t = 0; t < T; ++t) _mm256_storeu_ps(y[t], _mm256_load_ps(acc[t]));
 }
 
+// One token against one group of 8 rows (decode): accumulators in registers, two of them on
+// alternating blocks so the adds do not wait on each other, and the weights prefetched ahead.
+inline __m256i q4_block_isum(const uint8_t* blk, const BlockQ8A& a, __m256i mask, __m256i ones) {
+  const int8_t* q = a.qs;
+  __m256i s = _mm256_setzero_si256();
+  for (int c = 0; c < 4; ++c) {
+    const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16 + 32 * c));
+    const __m256i lo = _mm256_and_si256(raw, mask), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), mask);
+    s = _mm256_add_epi16(s, _mm256_maddubs_epi16(lo, _mm256_set1_epi32(load_i32(q + 4 * c))));
+    s = _mm256_add_epi16(s, _mm256_maddubs_epi16(hi, _mm256_set1_epi32(load_i32(q + 16 + 4 * c))));
+  }
+  return _mm256_sub_epi32(_mm256_madd_epi16(s, ones), _mm256_slli_epi32(_mm256_set1_epi32(a.qsum), 3));
+}
+
+inline void q4_interleaved_gemv(const uint8_t* group, size_t nb, const BlockQ8A* x, float* y) {
+  const __m256i mask = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  size_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    const uint8_t* blk = group + b * kInterleavedBlockBytes;
+    _mm_prefetch(reinterpret_cast<const char*>(blk) + 2048, _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(blk) + 2048 + 64, _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(blk) + 2048 + 128, _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(blk) + 2048 + 192, _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(blk) + 2048 + 256, _MM_HINT_T0);
+    const __m256i i0 = q4_block_isum(blk, x[b], mask, ones);
+    const __m256i i1 = q4_block_isum(blk + kInterleavedBlockBytes, x[b + 1], mask, ones);
+    const __m256 d0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
+    const __m256 d1 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + kInterleavedBlockBytes)));
+    acc0 = _mm256_fmadd_ps(_mm256_mul_ps(d0, _mm256_set1_ps(x[b].scale)), _mm256_cvtepi32_ps(i0), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_mul_ps(d1, _mm256_set1_ps(x[b + 1].scale)), _mm256_cvtepi32_ps(i1), acc1);
+  }
+  for (; b < nb; ++b) {
+    const uint8_t* blk = group + b * kInterleavedBlockBytes;
+    const __m256i i0 = q4_block_isum(blk, x[b], mask, ones);
+    const __m256 d0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
+    acc0 = _mm256_fmadd_ps(_mm256_mul_ps(d0, _mm256_set1_ps(x[b].scale)), _mm256_cvtepi32_ps(i0), acc0);
+  }
+  _mm256_storeu_ps(y, _mm256_add_ps(acc0, acc1));
+}
+
 void matmul_q4_interleaved(const uint8_t* w, size_t row_bytes, const void* x, size_t x_stride, size_t n, size_t k,
                            float* y, size_t y_stride, size_t r0, size_t r1) {
   const size_t nb = k / kQuantBlock;
@@ -157,11 +198,7 @@ void matmul_q4_interleaved(const uint8_t* w, size_t row_bytes, const void* x, si
         float* ys[2] = {y + t * y_stride + r, y + (t + 1) * y_stride + r};
         q4_interleaved_tile<2>(group, nb, xs, ys);
       }
-      for (; t < t1; ++t) {
-        const BlockQ8A* xs[1] = {act(t)};
-        float* ys[1] = {y + t * y_stride + r};
-        q4_interleaved_tile<1>(group, nb, xs, ys);
-      }
+      for (; t < t1; ++t) q4_interleaved_gemv(group, nb, act(t), y + t * y_stride + r);
     }
   }
 }
