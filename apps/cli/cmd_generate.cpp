@@ -6,6 +6,7 @@
 
 #include "base/check.h"
 #include "base/file_util.h"
+#include "base/memory_info.h"
 #include "commands.h"
 #include "corelm/generate.h"
 #include "corelm/model.h"
@@ -111,9 +112,9 @@ Action add_generate(CLI::App& app) {
     } else {
       std::printf("\n");
       std::fflush(stdout);
-      std::fprintf(stderr, "prefill: %zu tokens, %.2f tokens/s | decode: %zu tokens, %.2f tokens/s | stop: %s\n",
+      std::fprintf(stderr, "prefill: %zu tokens, %.2f tokens/s | decode: %zu tokens, %.2f tokens/s | stop: %s | peak RSS %s\n",
                    st.prompt_tokens, st.prefill_tokens_per_s(), st.generated_tokens, st.decode_tokens_per_s(),
-                   st.stop_reason.c_str());
+                   st.stop_reason.c_str(), format_bytes(static_cast<double>(peak_rss_bytes())).c_str());
     }
     return 0;
   };

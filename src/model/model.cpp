@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "base/check.h"
+#include "base/memory_info.h"
 #include "model/model_impl.h"
 #include "package/reader.h"
 #include "tokenizer/tokenizer_data.h"
@@ -66,6 +67,17 @@ std::unique_ptr<Model::Impl> load_package_model(const std::string& path) {
 Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Model::~Model() = default;
 
+namespace {
+// Every weight is read for every token, so it must fit in memory (as page cache): check before
+// anything runs rather than thrash or be killed midway.
+void check_memory(const ModelInfo& info) {
+  const uint64_t available = available_memory_bytes();
+  if (available > 0 && info.weight_bytes > available)
+    fail(ErrorCode::kResourceExhausted, kComponent, "'{}' needs {} of memory for its weights but only {} is available",
+         info.path, format_bytes(static_cast<double>(info.weight_bytes)), format_bytes(static_cast<double>(available)));
+}
+}  // namespace
+
 std::shared_ptr<Model> Model::load(const std::string& path) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec))
@@ -75,9 +87,15 @@ std::shared_ptr<Model> Model::load(const std::string& path) {
   if (FILE* f = std::fopen(path.c_str(), "rb")) {
     size_t n = std::fread(magic, 1, 4, f);
     std::fclose(f);
-    if (n == 4 && std::memcmp(magic, "GGUF", 4) == 0) return std::shared_ptr<Model>(new Model(load_gguf_model(path)));
+    if (n == 4 && std::memcmp(magic, "GGUF", 4) == 0) {
+      auto impl = load_gguf_model(path);
+      check_memory(impl->info);
+      return std::shared_ptr<Model>(new Model(std::move(impl)));
+    }
   }
-  return std::shared_ptr<Model>(new Model(load_package_model(path)));
+  auto impl = load_package_model(path);
+  check_memory(impl->info);
+  return std::shared_ptr<Model>(new Model(std::move(impl)));
 }
 
 const ModelConfig& Model::config() const { return impl_->config; }

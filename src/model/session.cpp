@@ -32,8 +32,11 @@ struct Session::Impl {
   RopeTable rope;
   int past = 0;
 
-  // Activations, [max_tokens, width] each.
-  AlignedBuffer<float> x, xn, q, k, v, attn, gate, up;
+  // Activations. x and xn [max_tokens, hidden] live through the whole pass; the attention block's
+  // q, k, v, attn and the MLP's gate, up are never live at once, so they share one arena.
+  AlignedBuffer<float> x, xn, arena;
+  float *q = nullptr, *k = nullptr, *v = nullptr, *attn = nullptr;  // [max_tokens, q_dim / kv_dim / kv_dim / q_dim]
+  float *gate = nullptr, *up = nullptr;                              // [max_tokens, intermediate]
   AlignedBuffer<float> last;    // [max_batch, hidden]: final hidden state of each sequence
   AlignedBuffer<float> logits;  // [max_tokens or max_batch, vocab]
   std::vector<int32_t> positions;
@@ -56,12 +59,14 @@ struct Session::Impl {
     const size_t hidden = cfg.hidden_size, inter = cfg.intermediate_size;
     x.allocate(max_tokens * hidden);
     xn.allocate(max_tokens * hidden);
-    q.allocate(max_tokens * q_dim);
-    k.allocate(max_tokens * kv_dim);
-    v.allocate(max_tokens * kv_dim);
-    attn.allocate(max_tokens * q_dim);
-    gate.allocate(max_tokens * inter);
-    up.allocate(max_tokens * inter);
+    const size_t attention_floats = max_tokens * (2 * q_dim + 2 * kv_dim), mlp_floats = max_tokens * 2 * inter;
+    arena.allocate(std::max(attention_floats, mlp_floats));
+    q = arena.data();
+    k = q + max_tokens * q_dim;
+    v = k + max_tokens * kv_dim;
+    attn = v + max_tokens * kv_dim;
+    gate = arena.data();
+    up = gate + max_tokens * inter;
     last.allocate(static_cast<size_t>(o.max_batch) * hidden);
     logits.allocate((o.all_logits ? max_tokens : static_cast<size_t>(o.max_batch)) * cfg.vocab_size);
     positions.resize(max_tokens);
@@ -71,22 +76,22 @@ struct Session::Impl {
   void attention_block(int layer, const LayerWeights& lw, size_t batch, size_t q_len) {
     const size_t n = batch * q_len, hd = cfg.head_dim;
     ops::rmsnorm(ctx, x.data(), lw.input_layernorm, xn.data(), n, cfg.hidden_size, cfg.rms_norm_eps);
-    ops::linear_multi(ctx, xn.data(), n, lw.q_proj, q.data(), &lw.k_proj, k.data(), &lw.v_proj, v.data());
-    ops::rope(ctx, q.data(), n, cfg.num_attention_heads, hd, positions.data(), rope.cos.data(), rope.sin.data(),
+    ops::linear_multi(ctx, xn.data(), n, lw.q_proj, q, &lw.k_proj, k, &lw.v_proj, v);
+    ops::rope(ctx, q, n, cfg.num_attention_heads, hd, positions.data(), rope.cos.data(), rope.sin.data(),
               cfg.rope_interleaved);
-    ops::rope(ctx, k.data(), n, cfg.num_key_value_heads, hd, positions.data(), rope.cos.data(), rope.sin.data(),
+    ops::rope(ctx, k, n, cfg.num_key_value_heads, hd, positions.data(), rope.cos.data(), rope.sin.data(),
               cfg.rope_interleaved);
     for (size_t b = 0; b < batch; ++b)
-      ops::kv_store(ctx, cache.view(static_cast<int>(b), layer), k.data() + b * q_len * kv_dim,
-                    v.data() + b * q_len * kv_dim, q_len, cfg.num_key_value_heads, hd,
+      ops::kv_store(ctx, cache.view(static_cast<int>(b), layer), k + b * q_len * kv_dim,
+                    v + b * q_len * kv_dim, q_len, cfg.num_key_value_heads, hd,
                     static_cast<size_t>(past));
   }
 
   void mlp_block(const LayerWeights& lw, size_t n) {
     ops::rmsnorm(ctx, x.data(), lw.post_attention_layernorm, xn.data(), n, cfg.hidden_size, cfg.rms_norm_eps);
-    ops::linear_multi(ctx, xn.data(), n, lw.gate_proj, gate.data(), &lw.up_proj, up.data(), nullptr, nullptr);
-    ops::silu_mul(ctx, gate.data(), up.data(), n * cfg.intermediate_size);
-    ops::linear(ctx, lw.down_proj, gate.data(), n, xn.data());
+    ops::linear_multi(ctx, xn.data(), n, lw.gate_proj, gate, &lw.up_proj, up, nullptr, nullptr);
+    ops::silu_mul(ctx, gate, up, n * cfg.intermediate_size);
+    ops::linear(ctx, lw.down_proj, gate, n, xn.data());
     ops::add(ctx, x.data(), xn.data(), n * cfg.hidden_size);
   }
 
@@ -114,12 +119,12 @@ struct Session::Impl {
     for (int l = 0; l < cfg.num_hidden_layers; ++l) {
       const LayerWeights& lw = w.layers[l];
       attention_block(l, lw, batch, q_len);
-      ops::AttentionArgs a{q.data(), attn.data(), cache.layer_views(l), causal_mask.data(), batch, q_len,
+      ops::AttentionArgs a{q, attn, cache.layer_views(l), causal_mask.data(), batch, q_len,
                            end, static_cast<size_t>(cfg.num_attention_heads),
                            static_cast<size_t>(cfg.num_key_value_heads), static_cast<size_t>(cfg.head_dim),
                            1.0f / std::sqrt(static_cast<float>(cfg.head_dim))};
       ops::attention(ctx, a);
-      ops::linear(ctx, lw.o_proj, attn.data(), n, xn.data());
+      ops::linear(ctx, lw.o_proj, attn, n, xn.data());
       ops::add(ctx, x.data(), xn.data(), n * cfg.hidden_size);
       mlp_block(lw, n);
     }
