@@ -159,7 +159,7 @@ Action add_bench(CLI::App& app) {
     };
     if (!pp.empty()) row("pp" + std::to_string(a->p), sp);
     if (!tg.empty()) row("tg" + std::to_string(a->n), st);
-    std::printf("\npeak RSS %s; decode reads %s per token = %.2f GB/s", format_bytes(static_cast<double>(peak)).c_str(),
+    std::printf("\npeak RSS %s; decode reads %s per token = %.2f GB/s", format_mem(static_cast<double>(peak)).c_str(),
                 format_bytes(per_token).c_str(), effective);
     if (bw > 0.0) std::printf(" of %.2f GB/s measured (%.0f%%)", bw, 100.0 * fraction);
     std::printf("\n");

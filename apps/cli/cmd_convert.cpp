@@ -60,7 +60,7 @@ Action add_convert(CLI::App& app) {
     std::fprintf(stderr, "wrote %s: %zu tensors, %.2f M parameters, %s, %.2f bits/weight, %.1f s\n",
                  r.output.c_str(), r.tensors, static_cast<double>(r.parameters) / 1e6,
                  format_bytes(static_cast<double>(r.file_bytes)).c_str(), r.bits_per_weight, r.seconds);
-    std::fprintf(stderr, "peak RSS: %s\n", format_bytes(static_cast<double>(peak_rss_bytes())).c_str());
+    std::fprintf(stderr, "peak RSS: %s\n", format_mem(static_cast<double>(peak_rss_bytes())).c_str());
     std::fprintf(stderr, "added error: %.3f%% RMS of the %s weights (worst: %.3f%% in %s)\n", 100.0 * r.relative_rms_error,
                  r.source_format.c_str(), 100.0 * r.worst_relative_rms_error,
                  r.worst_tensor.empty() ? "-" : r.worst_tensor.c_str());

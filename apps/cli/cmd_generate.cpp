@@ -114,7 +114,7 @@ Action add_generate(CLI::App& app) {
       std::fflush(stdout);
       std::fprintf(stderr, "prefill: %zu tokens, %.2f tokens/s | decode: %zu tokens, %.2f tokens/s | stop: %s | peak RSS %s\n",
                    st.prompt_tokens, st.prefill_tokens_per_s(), st.generated_tokens, st.decode_tokens_per_s(),
-                   st.stop_reason.c_str(), format_bytes(static_cast<double>(peak_rss_bytes())).c_str());
+                   st.stop_reason.c_str(), format_mem(static_cast<double>(peak_rss_bytes())).c_str());
     }
     return 0;
   };

@@ -16,7 +16,9 @@ template <typename... Args>
                         fmt::format(format, std::forward<Args>(args)...));
 }
 
-// Human-readable byte counts for messages: "512 B", "3.9 MB", "4.1 GB".
+// Human-readable byte counts for messages: "512 B", "3.9 MB", "4.1 GB" (powers of 1000, for files).
 std::string format_bytes(double bytes);
+// Memory sizes in powers of 1024: "812.3 MiB", "3.75 GiB".
+std::string format_mem(double bytes);
 
 }  // namespace corelm

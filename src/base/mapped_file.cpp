@@ -92,6 +92,12 @@ void MappedFile::advise_sequential() const {
   if (data_) ::madvise(const_cast<uint8_t*>(data_), size_, MADV_SEQUENTIAL);
 }
 
+void MappedFile::advise_random(size_t offset, size_t length) const {
+  size_t begin = 0, bytes = 0;
+  if (data_ && page_range(size_, offset, length, &begin, &bytes))
+    ::madvise(const_cast<uint8_t*>(data_) + begin, bytes, MADV_RANDOM);
+}
+
 void MappedFile::drop_pages(size_t offset, size_t length) const {
   size_t begin = 0, bytes = 0;
   if (data_ && page_range(size_, offset, length, &begin, &bytes))

@@ -26,6 +26,9 @@ class MappedFile {
   // Tells the kernel the range [offset, offset+length) will be read soon / sequentially.
   void advise_willneed(size_t offset, size_t length) const;
   void advise_sequential() const;
+  // Marks [offset, offset+length) as randomly accessed: no readahead and no fault-around, so a
+  // lookup table (the embedding) costs resident memory only for the rows actually read.
+  void advise_random(size_t offset, size_t length) const;
   // Drops the pages of [offset, offset+length) from this process's resident set. The file
   // stays mapped; later reads fault the pages back in from the page cache or disk.
   void drop_pages(size_t offset, size_t length) const;

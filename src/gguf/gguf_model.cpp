@@ -179,6 +179,7 @@ std::unique_ptr<Model::Impl> load_gguf_model(const std::string& path) {
       ref.dtype = *direct;
       ref.data = t->data;
       ref.bytes = t->bytes;
+      ref.file_backed = true;
       return ref;
     }
     if (!type->readable)
@@ -215,6 +216,9 @@ std::unique_ptr<Model::Impl> load_gguf_model(const std::string& path) {
   if (impl->config.bos_token_id >= 0) gen["bos_token_id"] = impl->config.bos_token_id;
   if (!impl->config.eos_token_ids.empty()) gen["eos_token_id"] = impl->config.eos_token_ids[0];
   info.generation_config_json = gen.dump();
+  if (!impl->config.tie_word_embeddings)
+    if (const gguf::TensorInfo* e = g.find_tensor("token_embd.weight"))
+      g.file().advise_random(static_cast<size_t>(e->data - g.file().data()), e->bytes);
   info.weight_bytes = impl->weights.bytes;
   info.parameter_count = impl->weights.parameters;
   impl->storage = storage;

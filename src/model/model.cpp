@@ -42,10 +42,16 @@ std::unique_ptr<Model::Impl> load_package_model(const std::string& path) {
   impl->weights = bind_weights(impl->config, [&](const std::string& name) -> std::optional<TensorRef> {
     const PackageTensor* t = reader->find_tensor(name);
     if (!t) return std::nullopt;
-    return TensorRef{t->name, t->dtype, t->shape, t->data, t->bytes, t->layout};
+    return TensorRef{t->name, t->dtype, t->shape, t->data, t->bytes, t->layout, true};
   });
   info.weight_bytes = impl->weights.bytes;
   info.parameter_count = impl->weights.parameters;
+  // The embedding table is read a row per token: keep the OS from mapping its neighbours too
+  // (unless it is also the output projection, which reads all of it).
+  if (!impl->config.tie_word_embeddings) {
+    const PackageTensor& e = reader->tensor("model.embed_tokens.weight");
+    reader->file().advise_random(reader->data_offset() + e.offset, e.bytes);
+  }
 
   auto tc = reader->blob("tokenizer_config.json");
   if (auto tj = reader->blob("tokenizer.json"))

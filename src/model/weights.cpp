@@ -39,8 +39,10 @@ Weights bind_weights(const ModelConfig& c, const TensorLookup& lookup) {
     w.parameters += n;
     return *t;
   };
+  bool embed_file_backed = false;
   auto matrix = [&](const std::string& name, uint64_t rows, uint64_t cols) -> WeightView {
     TensorRef t = get(name);
+    if (name == "model.embed_tokens.weight") embed_file_backed = t.file_backed;
     if (t.shape.size() != 2 || t.shape[0] != rows || t.shape[1] != cols)
       fail(ErrorCode::kCorrupt, kComponent, "tensor '{}' has shape [{}] but the config needs [{}, {}]",
            name, fmt::join(t.shape, ", "), rows, cols);
@@ -74,6 +76,8 @@ Weights bind_weights(const ModelConfig& c, const TensorLookup& lookup) {
   const uint64_t q_dim = static_cast<uint64_t>(c.num_attention_heads) * c.head_dim;
   const uint64_t kv_dim = static_cast<uint64_t>(c.num_key_value_heads) * c.head_dim;
   w.embed_tokens = matrix("model.embed_tokens.weight", c.vocab_size, hidden);
+  // An untied embedding table is read a row per token: do not let it pile up in memory.
+  w.embed_tokens.release_after_lookup = embed_file_backed && !c.tie_word_embeddings;
   for (int i = 0; i < c.num_hidden_layers; ++i) {
     LayerWeights l;
     l.input_layernorm = vector(layer_name(i, "input_layernorm.weight"), hidden);

@@ -20,6 +20,7 @@ struct TensorRef {
   const uint8_t* data = nullptr;
   uint64_t bytes = 0;
   Layout layout = Layout::kRows;
+  bool file_backed = false;  // `data` points into a read-only file mapping
 };
 
 struct LayerWeights {

@@ -1,5 +1,7 @@
 #include "tensor/ops.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -139,13 +141,18 @@ void silu_mul(ComputeContext& ctx, float* gate, const float* up, size_t count) {
 
 void embed(ComputeContext& ctx, const WeightView& table, std::span<const int32_t> ids, float* out) {
   (void)ctx;
-  for (size_t t = 0; t < ids.size(); ++t) {
-    int32_t id = ids[t];
+  for (int32_t id : ids)
     if (id < 0 || static_cast<size_t>(id) >= table.rows)
-      fail(ErrorCode::kOutOfRange, "model", "token id {} is outside the vocabulary [0, {})", id,
-           table.rows);
-    dequantize_matrix_row(table.dtype, table.layout, table.data, static_cast<size_t>(id), table.cols,
-                          out + t * table.cols);
+      fail(ErrorCode::kOutOfRange, "model", "token id {} is outside the vocabulary [0, {})", id, table.rows);
+  for (size_t t = 0; t < ids.size(); ++t) {
+    const size_t row = static_cast<size_t>(ids[t]);
+    dequantize_matrix_row(table.dtype, table.layout, table.data, row, table.cols, out + t * table.cols);
+    if (!table.release_after_lookup) continue;
+    const size_t unit = table.layout == Layout::kInterleaved8 ? kInterleaveRows : 1;
+    const uintptr_t begin = reinterpret_cast<uintptr_t>(table.data + row / unit * unit * table.row_bytes);
+    const uintptr_t end = begin + unit * table.row_bytes;
+    const uintptr_t page = 4096, first = begin / page * page, last = (end + page - 1) / page * page;
+    ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
   }
 }
 

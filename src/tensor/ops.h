@@ -23,6 +23,10 @@ struct WeightView {
   const uint8_t* data = nullptr;
   size_t rows = 0, cols = 0;
   size_t row_bytes = 0;  // bytes per row (an interleaved group of 8 rows takes 8 * row_bytes)
+  // A lookup table in a read-only file mapping: after a row is copied out, its pages are
+  // unmapped from this process (they stay in the page cache), so the table never accumulates
+  // in the resident set. Never set on owned (anonymous) memory.
+  bool release_after_lookup = false;
 };
 
 // Threads, kernels and the scratch the ops need, sized once for the largest call.
