@@ -54,6 +54,7 @@ struct KernelTable {
   float (*sum_f32)(const float* x, size_t n);  // memory-bandwidth probe: a plain read of n floats
   void (*f32_to_f16)(const float* x, uint16_t* y, size_t n);
   void (*f16_to_f32)(const uint16_t* x, float* y, size_t n);
+  void (*i8_to_f32)(const int8_t* x, float scale, float* y, size_t n);  // y = scale * x
 };
 
 // The scalar reference table.

@@ -186,6 +186,10 @@ void attn_weighted_sum(const float* p, const float* v, size_t ld, size_t n, size
     if (p[j] != 0.0f) axpy_f32(p[j], v + j * ld, out, head_dim);
 }
 
+void i8_to_f32(const int8_t* x, float scale, float* y, size_t n) {
+  for (size_t i = 0; i < n; ++i) y[i] = scale * static_cast<float>(x[i]);
+}
+
 float sum_f32(const float* x, size_t n) {
   float acc = 0.0f;
   for (size_t i = 0; i < n; ++i) acc += x[i];
@@ -227,6 +231,7 @@ KernelTable make_reference() {
   t.dot_i8 = dot_i8;
   t.axpy_i8 = axpy_i8;
   t.sum_f32 = sum_f32;
+  t.i8_to_f32 = i8_to_f32;
   t.attn_scores = attn_scores;
   t.attn_weighted_sum = attn_weighted_sum;
   t.f32_to_f16 = f32_to_f16;

@@ -560,6 +560,16 @@ void f32_to_f16(const float* x, uint16_t* y, size_t n) {
   for (; i < n; ++i) y[i] = _cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT);
 }
 
+void i8_to_f32(const int8_t* x, float scale, float* y, size_t n) {
+  const __m256 s = _mm256_set1_ps(scale);
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 v = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(x + i))));
+    _mm256_storeu_ps(y + i, _mm256_mul_ps(s, v));
+  }
+  for (; i < n; ++i) y[i] = scale * static_cast<float>(x[i]);
+}
+
 void f16_to_f32(const uint16_t* x, float* y, size_t n) {
   size_t i = 0;
   for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i))));
@@ -590,6 +600,7 @@ KernelTable make_avx2() {
   t.axpy_f16 = axpy_f16;
   t.axpy_i8 = axpy_i8;
   t.sum_f32 = sum_f32;
+  t.i8_to_f32 = i8_to_f32;
   t.attn_scores = attn_scores;
   t.attn_weighted_sum = attn_weighted_sum;
   t.f32_to_f16 = f32_to_f16;

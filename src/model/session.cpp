@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "base/check.h"
+#include "base/memory_info.h"
 #include "model/kv_cache.h"
 #include "model/model_impl.h"
 #include "model/rope.h"
@@ -17,6 +18,31 @@ namespace corelm {
 namespace {
 constexpr const char* kComponent = "model";
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+// Everything a Session allocates, summed before any of it is: a context that cannot fit is a
+// clear error up front, not an allocation failure (or an OOM kill) midway.
+void check_session_memory(const ModelConfig& c, const SessionOptions& o) {
+  const double tokens = static_cast<double>(o.max_batch) * o.max_chunk, ctx = o.max_context;
+  const double threads = o.n_threads > 0 ? o.n_threads : 2.0;
+  const double elem = o.kv_cache == KvCacheType::kF32 ? 4.0 : o.kv_cache == KvCacheType::kF16 ? 2.0 : 1.0;
+  const double slots = static_cast<double>(o.max_batch) * c.num_hidden_layers * c.num_key_value_heads * ctx;
+  const double kv = 2.0 * slots * (c.head_dim * elem + (o.kv_cache == KvCacheType::kQ8 ? 4.0 : 0.0));
+  const double q_dim = static_cast<double>(c.num_attention_heads) * c.head_dim;
+  const double kv_dim = static_cast<double>(c.num_key_value_heads) * c.head_dim;
+  const double activations =
+      4.0 * tokens * (2.0 * c.hidden_size + std::max(2.0 * q_dim + 2.0 * kv_dim, 2.0 * c.intermediate_size)) +
+      40.0 / 32.0 * tokens * std::max<double>({static_cast<double>(c.hidden_size), static_cast<double>(c.intermediate_size), q_dim});
+  const double attention = threads * 4.0 * ctx * (1.0 + 2.0 * c.head_dim) + 4.0 * ctx * c.head_dim;  // scratch + RoPE
+  const double logits = 4.0 * (o.all_logits ? tokens : o.max_batch) * c.vocab_size;
+  const double need = kv + activations + attention + logits + 4.0 * o.max_batch * ctx;
+  const uint64_t available = available_memory_bytes();
+  if (available > 0 && need > static_cast<double>(available))
+    fail(ErrorCode::kResourceExhausted, kComponent,
+         "a session with a {} KV cache for {} tokens needs {} ({} for the cache) but only {} of memory is available "
+         "(lower --max-context or use --kv-cache q8)",
+         kv_cache_type_name(o.kv_cache), o.max_context, format_mem(need), format_mem(kv),
+         format_mem(static_cast<double>(available)));
+}
+
 }  // namespace
 
 struct Session::Impl {
@@ -70,7 +96,8 @@ struct Session::Impl {
     last.allocate(static_cast<size_t>(o.max_batch) * hidden);
     logits.allocate((o.all_logits ? max_tokens : static_cast<size_t>(o.max_batch)) * cfg.vocab_size);
     positions.resize(max_tokens);
-    mask.reserve(max_tokens * static_cast<size_t>(context));
+    // Enough for every decode step (q = 1); a prefill chunk's larger mask may grow it once.
+    mask.reserve(static_cast<size_t>(o.max_batch) * static_cast<size_t>(context));
   }
 
   void attention_block(int layer, const LayerWeights& lw, size_t batch, size_t q_len) {
@@ -159,6 +186,7 @@ Session::Session(std::shared_ptr<const Model> model, const SessionOptions& optio
   SessionOptions o = options;
   o.max_chunk = std::min(o.max_chunk, context);
   o.max_context = context;
+  check_session_memory(cfg, o);
   impl_ = std::make_unique<Impl>(std::move(model), o, context);
 }
 

@@ -248,8 +248,7 @@ void kv_to_f32(const KernelTable& kt, const KvLayerView& c, const uint8_t* data,
     case KvDType::kQ8: {
       const int8_t* q = reinterpret_cast<const int8_t*>(data) + base;
       const float* s = scales + kvh * c.max_context;
-      for (size_t j = 0; j < n; ++j)
-        for (size_t d = 0; d < head_dim; ++d) out[j * head_dim + d] = s[j] * static_cast<float>(q[j * head_dim + d]);
+      for (size_t j = 0; j < n; ++j) kt.i8_to_f32(q + j * head_dim, s[j], out + j * head_dim, head_dim);
       break;
     }
   }

@@ -188,6 +188,10 @@ TEST(SimdKernels, ElementWise) {
     s.axpy_i8(0.25f, q.data(), b.data(), n);
     expect_close(b, a, 1e-6f, "axpy_i8");
     EXPECT_NEAR(s.sum_f32(x.data(), n), r.sum_f32(x.data(), n), 1e-4f * n);
+    a.assign(n, 0.0f), b.assign(n, 0.0f);
+    r.i8_to_f32(q.data(), 0.03f, a.data(), n);
+    s.i8_to_f32(q.data(), 0.03f, b.data(), n);
+    expect_close(b, a, 0.0f, "i8_to_f32");
   }
 }
 
