@@ -46,7 +46,8 @@ struct Problem {
 };
 
 void run(benchmark::State& state, const KernelTable& k, DType dtype, Layout layout) {
-  const size_t rows = static_cast<size_t>(state.range(0)), cols = static_cast<size_t>(state.range(1));
+  const size_t rows = static_cast<size_t>(state.range(0)),
+               cols = static_cast<size_t>(state.range(1));
   const size_t n = static_cast<size_t>(state.range(2));
   Problem p(rows, cols, dtype, layout);
   std::vector<float> x(n * cols), y(n * rows);
@@ -55,30 +56,49 @@ void run(benchmark::State& state, const KernelTable& k, DType dtype, Layout layo
   for (auto& v : x) v = nd(rng);
   const bool quantized = k.activation[static_cast<size_t>(dtype)] == ActivationFormat::kQ8A;
   std::vector<BlockQ8A> xq(n * cols / 32);
-  for (size_t t = 0; t < n; ++t) k.quantize_q8a(x.data() + t * cols, xq.data() + t * cols / 32, cols);
+  for (size_t t = 0; t < n; ++t)
+    k.quantize_q8a(x.data() + t * cols, xq.data() + t * cols / 32, cols);
   const void* xp = quantized ? static_cast<const void*>(xq.data()) : x.data();
   const size_t stride = quantized ? cols / 32 * sizeof(BlockQ8A) : cols * sizeof(float);
-  MatmulFn fn = layout == Layout::kInterleaved8 ? k.matmul_q4_interleaved : k.matmul[static_cast<size_t>(dtype)];
+  MatmulFn fn = layout == Layout::kInterleaved8 ? k.matmul_q4_interleaved
+                                                : k.matmul[static_cast<size_t>(dtype)];
   for (auto _ : state) {
     fn(p.w.data(), p.row_bytes, xp, stride, n, cols, y.data(), rows, 0, rows);
     benchmark::DoNotOptimize(y.data());
   }
-  state.counters["GB/s"] = benchmark::Counter(static_cast<double>(rows * p.row_bytes) * static_cast<double>(state.iterations()),
-                                              benchmark::Counter::kIsRate);
-  state.counters["GMAC/s"] = benchmark::Counter(static_cast<double>(rows * cols * n) * static_cast<double>(state.iterations()) / 1e9,
-                                                benchmark::Counter::kIsRate);
+  state.counters["GB/s"] = benchmark::Counter(
+      static_cast<double>(rows * p.row_bytes) * static_cast<double>(state.iterations()),
+      benchmark::Counter::kIsRate);
+  state.counters["GMAC/s"] = benchmark::Counter(
+      static_cast<double>(rows * cols * n) * static_cast<double>(state.iterations()) / 1e9,
+      benchmark::Counter::kIsRate);
 }
 
-const KernelTable& best() { return avx2_kernels() ? *avx2_kernels() : reference_kernels(); }
+const KernelTable& best() {
+  return avx2_kernels() ? *avx2_kernels() : reference_kernels();
+}
 
-void q4_interleaved(benchmark::State& s) { run(s, best(), DType::kQ4S32, Layout::kInterleaved8); }
-void q4_rows(benchmark::State& s) { run(s, best(), DType::kQ4S32, Layout::kRows); }
-void q8_rows(benchmark::State& s) { run(s, best(), DType::kQ8S32, Layout::kRows); }
-void f16_rows(benchmark::State& s) { run(s, best(), DType::kF16, Layout::kRows); }
-void q4_interleaved_ref(benchmark::State& s) { run(s, reference_kernels(), DType::kQ4S32, Layout::kInterleaved8); }
+void q4_interleaved(benchmark::State& s) {
+  run(s, best(), DType::kQ4S32, Layout::kInterleaved8);
+}
+void q4_rows(benchmark::State& s) {
+  run(s, best(), DType::kQ4S32, Layout::kRows);
+}
+void q8_rows(benchmark::State& s) {
+  run(s, best(), DType::kQ8S32, Layout::kRows);
+}
+void f16_rows(benchmark::State& s) {
+  run(s, best(), DType::kF16, Layout::kRows);
+}
+void q4_interleaved_ref(benchmark::State& s) {
+  run(s, reference_kernels(), DType::kQ4S32, Layout::kInterleaved8);
+}
 
 // (rows, cols, tokens): the gate projection of a 1.1B model.
-BENCHMARK(q4_interleaved)->Args({5632, 2048, 1})->Args({5632, 2048, 64})->Unit(benchmark::kMicrosecond);
+BENCHMARK(q4_interleaved)
+    ->Args({5632, 2048, 1})
+    ->Args({5632, 2048, 64})
+    ->Unit(benchmark::kMicrosecond);
 BENCHMARK(q4_rows)->Args({5632, 2048, 1})->Args({5632, 2048, 64})->Unit(benchmark::kMicrosecond);
 BENCHMARK(q8_rows)->Args({5632, 2048, 1})->Unit(benchmark::kMicrosecond);
 BENCHMARK(f16_rows)->Args({5632, 2048, 1})->Args({5632, 2048, 64})->Unit(benchmark::kMicrosecond);

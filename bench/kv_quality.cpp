@@ -58,10 +58,11 @@ int main(int argc, char** argv) {
       }
     }
     while (prefix < ref_ids.size() && ref_ids[prefix] == free_ids[prefix]) ++prefix;
-    std::printf("%s: %s vs f32 KV over %d tokens: top-1 agreement %.4f, max |logit error| %.4f, mean %.5f "
-                "(mean |logit| %.4f), free-running greedy equal for %zu tokens\n",
-                argv[1], kv_cache_type_name(kv), n, static_cast<double>(agree) / n, max_err,
-                sum / (static_cast<double>(n) * vocab), scale / (static_cast<double>(n) * vocab), prefix);
+    std::printf(
+        "%s: %s vs f32 KV over %d tokens: top-1 agreement %.4f, max |logit error| %.4f, mean %.5f "
+        "(mean |logit| %.4f), free-running greedy equal for %zu tokens\n",
+        argv[1], kv_cache_type_name(kv), n, static_cast<double>(agree) / n, max_err,
+        sum / (static_cast<double>(n) * vocab), scale / (static_cast<double>(n) * vocab), prefix);
   }
   return 0;
 }

@@ -1,6 +1,7 @@
 // Tokenizer throughput (report only): encoding WikiText-2's test split with the Mistral v0.1
 // (SentencePiece-style BPE) and GPT-2 (byte-level BPE) tokenizers, one thread.
-//   build/bench/tokenizer_bench [--benchmark_min_time=2]   (CORELM_TEST_DATA overrides ../shared/data)
+//   build/bench/tokenizer_bench [--benchmark_min_time=2]   (CORELM_TEST_DATA overrides
+//   ../shared/data)
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
@@ -39,13 +40,19 @@ void encode(benchmark::State& state, const std::string& tokenizer_path) {
     benchmark::DoNotOptimize(ids.data());
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * text.size()));
-  state.counters["tokens/s"] = benchmark::Counter(static_cast<double>(tokens * state.iterations()), benchmark::Counter::kIsRate);
+  state.counters["tokens/s"] = benchmark::Counter(static_cast<double>(tokens * state.iterations()),
+                                                  benchmark::Counter::kIsRate);
   state.counters["tokens"] = static_cast<double>(tokens);
 }
 
-BENCHMARK_CAPTURE(encode, mistral_v1_tokenizer_json, std::string("mistral-7b-v0.1-hf/tokenizer.json"))->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(encode, mistral_v3_sentencepiece, std::string("mistral-spm-models/mistral_instruct_tokenizer_240323.model.v3"))->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(encode, gpt2_byte_level, std::string("gpt2-tokenizer/tokenizer.json"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(encode, mistral_v1_tokenizer_json,
+                  std::string("mistral-7b-v0.1-hf/tokenizer.json"))
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(encode, mistral_v3_sentencepiece,
+                  std::string("mistral-spm-models/mistral_instruct_tokenizer_240323.model.v3"))
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(encode, gpt2_byte_level, std::string("gpt2-tokenizer/tokenizer.json"))
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

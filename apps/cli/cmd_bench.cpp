@@ -48,7 +48,8 @@ double measure_bandwidth(int threads, int reps) {
   volatile float sink = 0.0f;
   for (int r = 0; r < reps; ++r) {
     auto t0 = Clock::now();
-    pool.parallel_for(n, 1 << 16, [&](size_t b, size_t e) { sink = sink + sum(buf.data() + b, e - b); });
+    pool.parallel_for(n, 1 << 16,
+                      [&](size_t b, size_t e) { sink = sink + sum(buf.data() + b, e - b); });
     double s = std::chrono::duration<double>(Clock::now() - t0).count();
     best = std::max(best, static_cast<double>(n * sizeof(float)) / s / 1e9);
   }
@@ -67,15 +68,18 @@ Action add_bench(CLI::App& app) {
   };
   auto a = std::make_shared<Args>();
   cmd->add_option("model", a->model, "Model package (.clm) or GGUF file")->required();
-  cmd->add_option("-p,--prompt", a->p, "Prompt tokens for the prefill test (0: skip)")->capture_default_str();
+  cmd->add_option("-p,--prompt", a->p, "Prompt tokens for the prefill test (0: skip)")
+      ->capture_default_str();
   cmd->add_option("-n,--gen", a->n, "Tokens for the decode test (0: skip)")->capture_default_str();
   cmd->add_option("-t,--threads", a->threads, "Threads (default: physical cores)");
   cmd->add_option("-r,--reps", a->reps, "Repetitions per test")->capture_default_str();
-  cmd->add_option("--kv-cache", a->kv_cache, "KV cache format: f16, q8, f32")->capture_default_str();
+  cmd->add_option("--kv-cache", a->kv_cache, "KV cache format: f16, q8, f32")
+      ->capture_default_str();
   cmd->add_flag("--no-bandwidth", a->no_bandwidth, "Skip the memory bandwidth measurement");
   cmd->add_flag("--json", a->json, "Print one JSON line");
   return [a]() {
-    if (a->reps < 1 || a->p < 0 || a->n < 0) fail(ErrorCode::kInvalidArgument, "cli", "bench needs -r >= 1, -p >= 0, -n >= 0");
+    if (a->reps < 1 || a->p < 0 || a->n < 0)
+      fail(ErrorCode::kInvalidArgument, "cli", "bench needs -r >= 1, -p >= 0, -n >= 0");
     auto kv = kv_cache_type_from_name(a->kv_cache);
     if (!kv) fail(ErrorCode::kInvalidArgument, "cli", "unknown --kv-cache '{}'", a->kv_cache);
     auto model = Model::load(a->model);
@@ -97,9 +101,11 @@ Action add_bench(CLI::App& app) {
       auto t0 = Clock::now();
       for (size_t pos = 0; pos < prompt.size(); pos += static_cast<size_t>(so.max_chunk)) {
         size_t len = std::min(prompt.size() - pos, static_cast<size_t>(so.max_chunk));
-        session.forward(std::span<const int32_t>(prompt).subspan(pos, len), 1, static_cast<int>(len));
+        session.forward(std::span<const int32_t>(prompt).subspan(pos, len), 1,
+                        static_cast<int>(len));
       }
-      return static_cast<double>(prompt.size()) / std::chrono::duration<double>(Clock::now() - t0).count();
+      return static_cast<double>(prompt.size()) /
+             std::chrono::duration<double>(Clock::now() - t0).count();
     };
     auto run_tg = [&]() {
       session.reset();
@@ -107,7 +113,8 @@ Action add_bench(CLI::App& app) {
       auto t0 = Clock::now();
       for (int i = 0; i < a->n; ++i) {
         auto logits = session.forward(one, 1, 1);
-        one[0] = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+        one[0] =
+            static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
       }
       return static_cast<double>(a->n) / std::chrono::duration<double>(Clock::now() - t0).count();
     };
@@ -130,8 +137,11 @@ Action add_bench(CLI::App& app) {
     const double embed_bytes = static_cast<double>(w.embed_tokens.rows * w.embed_tokens.row_bytes);
     const bool tied = w.lm_head.data == w.embed_tokens.data;
     double per_token = static_cast<double>(w.bytes) - (tied ? 0.0 : embed_bytes);
-    const double kv_per_token = 2.0 * cfg.num_hidden_layers * cfg.num_key_value_heads * cfg.head_dim *
-                                (*kv == KvCacheType::kF32 ? 4.0 : *kv == KvCacheType::kF16 ? 2.0 : 1.0);
+    const double kv_per_token = 2.0 * cfg.num_hidden_layers * cfg.num_key_value_heads *
+                                cfg.head_dim *
+                                (*kv == KvCacheType::kF32   ? 4.0
+                                 : *kv == KvCacheType::kF16 ? 2.0
+                                                            : 1.0);
     per_token += kv_per_token * a->n / 2.0;
     const double bw = a->no_bandwidth ? 0.0 : measure_bandwidth(threads, 5);
     Stats sp = pp.empty() ? Stats{} : stats(pp), st = tg.empty() ? Stats{} : stats(tg);
@@ -139,28 +149,39 @@ Action add_bench(CLI::App& app) {
     const double fraction = bw > 0.0 ? effective / bw : 0.0;
     const auto& info = model->info();
     if (a->json) {
-      std::printf("{\"model\": %s, \"format\": %s, \"quantization\": %s, \"isa\": \"%s\", \"threads\": %d, \"p\": %d, "
-                  "\"n\": %d, \"reps\": %d, \"pp_tokens_per_s\": %.3f, \"pp_sd\": %.3f, \"tg_tokens_per_s\": %.3f, "
-                  "\"tg_sd\": %.3f, \"peak_rss_bytes\": %llu, \"bytes_per_token\": %.0f, \"effective_gb_per_s\": %.3f, "
-                  "\"bandwidth_gb_per_s\": %.3f, \"bandwidth_fraction\": %.4f}\n",
-                  json_quote(a->model).c_str(), json_quote(info.format).c_str(), json_quote(info.quantization).c_str(),
-                  active_kernels().name, threads, a->p, a->n, a->reps, sp.mean, sp.sd, st.mean, st.sd,
-                  static_cast<unsigned long long>(peak), per_token, effective, bw, fraction);
+      std::printf(
+          "{\"model\": %s, \"format\": %s, \"quantization\": %s, \"isa\": \"%s\", \"threads\": %d, "
+          "\"p\": %d, "
+          "\"n\": %d, \"reps\": %d, \"pp_tokens_per_s\": %.3f, \"pp_sd\": %.3f, "
+          "\"tg_tokens_per_s\": %.3f, "
+          "\"tg_sd\": %.3f, \"peak_rss_bytes\": %llu, \"bytes_per_token\": %.0f, "
+          "\"effective_gb_per_s\": %.3f, "
+          "\"bandwidth_gb_per_s\": %.3f, \"bandwidth_fraction\": %.4f}\n",
+          json_quote(a->model).c_str(), json_quote(info.format).c_str(),
+          json_quote(info.quantization).c_str(), active_kernels().name, threads, a->p, a->n,
+          a->reps, sp.mean, sp.sd, st.mean, st.sd, static_cast<unsigned long long>(peak), per_token,
+          effective, bw, fraction);
       return 0;
     }
-    std::printf("| %-28s | %10s | %8s | %-5s | %7s | %-6s | %16s |\n", "model", "size", "params", "isa", "threads", "test", "t/s");
-    std::printf("|%s|%s|%s|%s|%s|%s|%s|\n", std::string(30, '-').c_str(), std::string(12, '-').c_str(), std::string(10, '-').c_str(),
-                std::string(7, '-').c_str(), std::string(9, '-').c_str(), std::string(8, '-').c_str(), std::string(18, '-').c_str());
+    std::printf("| %-28s | %10s | %8s | %-5s | %7s | %-6s | %16s |\n", "model", "size", "params",
+                "isa", "threads", "test", "t/s");
+    std::printf("|%s|%s|%s|%s|%s|%s|%s|\n", std::string(30, '-').c_str(),
+                std::string(12, '-').c_str(), std::string(10, '-').c_str(),
+                std::string(7, '-').c_str(), std::string(9, '-').c_str(),
+                std::string(8, '-').c_str(), std::string(18, '-').c_str());
     std::string name = info.source_model_id + " " + info.quantization;
     auto row = [&](const std::string& test, const Stats& s) {
-      std::printf("| %-28s | %10s | %7.2fB | %-5s | %7d | %-6s | %7.2f ± %6.2f |\n", name.substr(0, 28).c_str(),
-                  format_bytes(static_cast<double>(info.weight_bytes)).c_str(), static_cast<double>(info.parameter_count) / 1e9,
-                  active_kernels().name, threads, test.c_str(), s.mean, s.sd);
+      std::printf("| %-28s | %10s | %7.2fB | %-5s | %7d | %-6s | %7.2f ± %6.2f |\n",
+                  name.substr(0, 28).c_str(),
+                  format_bytes(static_cast<double>(info.weight_bytes)).c_str(),
+                  static_cast<double>(info.parameter_count) / 1e9, active_kernels().name, threads,
+                  test.c_str(), s.mean, s.sd);
     };
     if (!pp.empty()) row("pp" + std::to_string(a->p), sp);
     if (!tg.empty()) row("tg" + std::to_string(a->n), st);
-    std::printf("\npeak RSS %s; decode reads %s per token = %.2f GB/s", format_mem(static_cast<double>(peak)).c_str(),
-                format_bytes(per_token).c_str(), effective);
+    std::printf("\npeak RSS %s; decode reads %s per token = %.2f GB/s",
+                format_mem(static_cast<double>(peak)).c_str(), format_bytes(per_token).c_str(),
+                effective);
     if (bw > 0.0) std::printf(" of %.2f GB/s measured (%.0f%%)", bw, 100.0 * fraction);
     std::printf("\n");
     return 0;

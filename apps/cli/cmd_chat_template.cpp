@@ -12,10 +12,12 @@
 
 namespace corelm::cli {
 
-std::string render_chat(const Tokenizer& tok, const std::string& template_source, const std::string& messages_json,
-                        const std::string& tools_json, bool add_generation_prompt) {
+std::string render_chat(const Tokenizer& tok, const std::string& template_source,
+                        const std::string& messages_json, const std::string& tools_json,
+                        bool add_generation_prompt) {
   if (template_source.empty())
-    fail(ErrorCode::kNotFound, "chat", "the model has no chat template; pass one with --template FILE.jinja");
+    fail(ErrorCode::kNotFound, "chat",
+         "the model has no chat template; pass one with --template FILE.jinja");
   ChatTemplateOptions o;
   o.add_generation_prompt = add_generation_prompt;
   o.bos_token = tok.bos_token();
@@ -25,33 +27,42 @@ std::string render_chat(const Tokenizer& tok, const std::string& template_source
 }
 
 Action add_chat_template(CLI::App& app) {
-  auto* cmd = app.add_subcommand("chat-template", "Render a conversation with the model's chat template");
+  auto* cmd =
+      app.add_subcommand("chat-template", "Render a conversation with the model's chat template");
   struct Args {
     std::string tokenizer, messages, template_file, tools;
     bool add_generation_prompt = false, json = false;
   };
   auto a = std::make_shared<Args>();
-  cmd->add_option("tokenizer", a->tokenizer, "A .clm package, a Hugging Face folder or a tokenizer file")->required();
+  cmd->add_option("tokenizer", a->tokenizer,
+                  "A .clm package, a Hugging Face folder or a tokenizer file")
+      ->required();
   cmd->add_option("--messages", a->messages,
-                  "JSON file: a list of {role, content} messages, or {\"messages\": [...], \"tools\": [...]}")
+                  "JSON file: a list of {role, content} messages, or {\"messages\": [...], "
+                  "\"tools\": [...]}")
       ->required();
   cmd->add_option("--template", a->template_file, "Jinja template file (default: the model's own)");
   cmd->add_option("--tools", a->tools, "JSON file with a list of tools");
-  cmd->add_flag("--add-generation-prompt", a->add_generation_prompt, "End with the assistant turn's opening");
+  cmd->add_flag("--add-generation-prompt", a->add_generation_prompt,
+                "End with the assistant turn's opening");
   cmd->add_flag("--json", a->json, "Print {\"text\": ..., \"ids\": [...]}");
   return [a]() {
     auto tok = Tokenizer::from_path(a->tokenizer);
-    nlohmann::ordered_json doc = nlohmann::ordered_json::parse(read_file(a->messages, "chat"), nullptr, false);
-    if (doc.is_discarded()) fail(ErrorCode::kInvalidArgument, "chat", "'{}' is not valid JSON", a->messages);
+    nlohmann::ordered_json doc =
+        nlohmann::ordered_json::parse(read_file(a->messages, "chat"), nullptr, false);
+    if (doc.is_discarded())
+      fail(ErrorCode::kInvalidArgument, "chat", "'{}' is not valid JSON", a->messages);
     nlohmann::ordered_json messages = doc, tools;
     if (doc.is_object()) {
       messages = doc.value("messages", nlohmann::ordered_json::array());
       if (doc.contains("tools") && !doc["tools"].empty()) tools = doc["tools"];
     }
-    if (!a->tools.empty()) tools = nlohmann::ordered_json::parse(read_file(a->tools, "chat"), nullptr, false);
-    std::string source = a->template_file.empty() ? tok->chat_template() : read_file(a->template_file, "chat");
-    std::string text = render_chat(*tok, source, messages.dump(), tools.is_null() ? "" : tools.dump(),
-                                   a->add_generation_prompt);
+    if (!a->tools.empty())
+      tools = nlohmann::ordered_json::parse(read_file(a->tools, "chat"), nullptr, false);
+    std::string source =
+        a->template_file.empty() ? tok->chat_template() : read_file(a->template_file, "chat");
+    std::string text = render_chat(*tok, source, messages.dump(),
+                                   tools.is_null() ? "" : tools.dump(), a->add_generation_prompt);
     if (!a->json) {
       std::fwrite(text.data(), 1, text.size(), stdout);
       std::printf("\n");

@@ -19,34 +19,41 @@ std::string clock_text(double s) {
 }
 
 void draw_progress(const ConvertProgress& p) {
-  const double frac = p.bytes_total ? static_cast<double>(p.bytes_done) / static_cast<double>(p.bytes_total) : 0.0;
+  const double frac =
+      p.bytes_total ? static_cast<double>(p.bytes_done) / static_cast<double>(p.bytes_total) : 0.0;
   const int width = 28, filled = static_cast<int>(frac * width);
   std::string bar(static_cast<size_t>(filled), '#');
   bar.resize(width, '.');
   std::string eta = frac > 0.02 ? clock_text(p.seconds / frac - p.seconds) : "--:--";
-  std::string name = p.tensor_name.size() > 40 ? "…" + p.tensor_name.substr(p.tensor_name.size() - 39) : p.tensor_name;
-  std::fprintf(stderr, "\r[%s] %3d%% %s/%s %s ETA %s %-40s", bar.c_str(), static_cast<int>(frac * 100),
+  std::string name = p.tensor_name.size() > 40
+                         ? "…" + p.tensor_name.substr(p.tensor_name.size() - 39)
+                         : p.tensor_name;
+  std::fprintf(stderr, "\r[%s] %3d%% %s/%s %s ETA %s %-40s", bar.c_str(),
+               static_cast<int>(frac * 100),
                format_bytes(static_cast<double>(p.bytes_done)).c_str(),
-               format_bytes(static_cast<double>(p.bytes_total)).c_str(), clock_text(p.seconds).c_str(),
-               eta.c_str(), name.c_str());
+               format_bytes(static_cast<double>(p.bytes_total)).c_str(),
+               clock_text(p.seconds).c_str(), eta.c_str(), name.c_str());
   std::fflush(stderr);
 }
 
 }  // namespace
 
 Action add_convert(CLI::App& app) {
-  auto* cmd = app.add_subcommand("convert", "Convert a Hugging Face model folder into a .clm package");
+  auto* cmd =
+      app.add_subcommand("convert", "Convert a Hugging Face model folder into a .clm package");
   auto o = std::make_shared<ConvertOptions>();
   auto quiet = std::make_shared<bool>(false);
-  cmd->add_option("source", o->source,
-                  "Hugging Face model folder (config.json, *.safetensors, tokenizer.json) or a GGUF file")
+  cmd->add_option(
+         "source", o->source,
+         "Hugging Face model folder (config.json, *.safetensors, tokenizer.json) or a GGUF file")
       ->required();
   cmd->add_option("-o,--output", o->output, "Output package path (.clm)")->required();
   cmd->add_option("--quant", o->quant, "Weight format: q4s32 (default), q8s32, f16, bf16, f32")
       ->capture_default_str();
   cmd->add_flag("--quantize-embeddings", o->quantize_embeddings,
                 "Store the embedding table in --quant too (default f16)");
-  cmd->add_option("--max-context", o->max_context, "Default context length stored in the package (default min(2048, model))");
+  cmd->add_option("--max-context", o->max_context,
+                  "Default context length stored in the package (default min(2048, model))");
   cmd->add_option("--model-id", o->model_id, "Source model id recorded in the package");
   cmd->add_option("-t,--threads", o->n_threads, "Threads (default: physical cores)");
   cmd->add_flag("-q,--quiet", *quiet, "No progress bar");
@@ -59,10 +66,13 @@ Action add_convert(CLI::App& app) {
     for (const auto& note : r.notes) std::fprintf(stderr, "note: %s\n", note.c_str());
     std::fprintf(stderr, "wrote %s: %zu tensors, %.2f M parameters, %s, %.2f bits/weight, %.1f s\n",
                  r.output.c_str(), r.tensors, static_cast<double>(r.parameters) / 1e6,
-                 format_bytes(static_cast<double>(r.file_bytes)).c_str(), r.bits_per_weight, r.seconds);
-    std::fprintf(stderr, "peak RSS: %s\n", format_mem(static_cast<double>(peak_rss_bytes())).c_str());
-    std::fprintf(stderr, "added error: %.3f%% RMS of the %s weights (worst: %.3f%% in %s)\n", 100.0 * r.relative_rms_error,
-                 r.source_format.c_str(), 100.0 * r.worst_relative_rms_error,
+                 format_bytes(static_cast<double>(r.file_bytes)).c_str(), r.bits_per_weight,
+                 r.seconds);
+    std::fprintf(stderr, "peak RSS: %s\n",
+                 format_mem(static_cast<double>(peak_rss_bytes())).c_str());
+    std::fprintf(stderr, "added error: %.3f%% RMS of the %s weights (worst: %.3f%% in %s)\n",
+                 100.0 * r.relative_rms_error, r.source_format.c_str(),
+                 100.0 * r.worst_relative_rms_error,
                  r.worst_tensor.empty() ? "-" : r.worst_tensor.c_str());
     return 0;
   };

@@ -43,27 +43,35 @@ Action add_generate(CLI::App& app) {
   auto a = std::make_shared<GenerateArgs>();
   cmd->add_option("prompt", a->prompt, "Prompt text")->required();
   cmd->add_option("model", a->model, "Model package (.clm)")->required();
-  cmd->add_option("--max-length", a->max_length, "Total tokens, prompt included (0: until EOS or the context is full)")
+  cmd->add_option("--max-length", a->max_length,
+                  "Total tokens, prompt included (0: until EOS or the context is full)")
       ->capture_default_str();
-  cmd->add_option("--max-new-tokens", a->max_new_tokens, "Generated tokens at most (default: no limit beyond --max-length)");
-  cmd->add_option("--max-context", a->max_context, "KV cache length in tokens (default: the package's)");
+  cmd->add_option("--max-new-tokens", a->max_new_tokens,
+                  "Generated tokens at most (default: no limit beyond --max-length)");
+  cmd->add_option("--max-context", a->max_context,
+                  "KV cache length in tokens (default: the package's)");
   cmd->add_option("--temperature", a->temperature, "0 = greedy (default)")->capture_default_str();
   cmd->add_option("--top-k", a->top_k, "Keep the K most likely tokens (0 = off)");
   cmd->add_option("--top-p", a->top_p, "Nucleus sampling mass (1 = off)");
   cmd->add_option("--min-p", a->min_p, "Drop tokens below MIN_P x the top probability (0 = off)");
-  cmd->add_option("--repetition-penalty", a->repetition_penalty, "Penalty on tokens already in the context (1 = off)");
+  cmd->add_option("--repetition-penalty", a->repetition_penalty,
+                  "Penalty on tokens already in the context (1 = off)");
   cmd->add_option("--seed", a->seed, "Random seed (default: random)");
   cmd->add_option("--stop", a->stop, "Stop when this text appears (repeatable)");
   cmd->add_flag("--ignore-eos", a->ignore_eos, "Keep going past end-of-sequence tokens");
   cmd->add_option("-t,--threads", a->threads, "Threads (default: physical cores)");
-  cmd->add_option("--kv-cache", a->kv_cache, "KV cache format: f16 (default), q8, f32")->capture_default_str();
+  cmd->add_option("--kv-cache", a->kv_cache, "KV cache format: f16 (default), q8, f32")
+      ->capture_default_str();
   cmd->add_flag("--json", a->json, "Print one JSON line with ids, text and speeds");
   cmd->add_flag("--chat", a->chat, "Wrap PROMPT as a user message in the model's chat template");
   cmd->add_option("--system", a->system, "System message (with --chat)");
-  cmd->add_option("--template", a->template_file, "Chat template file (with --chat; default: the model's)");
+  cmd->add_option("--template", a->template_file,
+                  "Chat template file (with --chat; default: the model's)");
   return [a]() {
     auto kv = kv_cache_type_from_name(a->kv_cache);
-    if (!kv) fail(ErrorCode::kInvalidArgument, "cli", "unknown --kv-cache '{}' (f16, q8 or f32)", a->kv_cache);
+    if (!kv)
+      fail(ErrorCode::kInvalidArgument, "cli", "unknown --kv-cache '{}' (f16, q8 or f32)",
+           a->kv_cache);
     auto model = Model::load(a->model);
     SessionOptions so;
     so.max_context = a->max_context;
@@ -95,7 +103,7 @@ Action add_generate(CLI::App& app) {
       if (!a->system.empty()) messages.push_back({{"role", "system"}, {"content", a->system}});
       messages.push_back({{"role", "user"}, {"content", a->prompt}});
       const Tokenizer& tok = model->tokenizer();
-      std::string source = !a->template_file.empty()          ? read_file(a->template_file, "chat")
+      std::string source = !a->template_file.empty() ? read_file(a->template_file, "chat")
                            : !model->info().chat_template.empty() ? model->info().chat_template
                                                                   : tok.chat_template();
       std::string text = render_chat(tok, source, messages.dump(), "", true);
@@ -105,16 +113,20 @@ Action add_generate(CLI::App& app) {
     }
     const auto& st = r.stats;
     if (a->json) {
-      std::printf("{\"prompt_ids\": %s, \"ids\": %s, \"text\": %s, \"prefill_tokens_per_s\": %.3f, "
-                  "\"decode_tokens_per_s\": %.3f, \"stop_reason\": %s}\n",
-                  ids_json(r.prompt_ids).c_str(), ids_json(r.ids).c_str(), json_quote(r.text).c_str(),
-                  st.prefill_tokens_per_s(), st.decode_tokens_per_s(), json_quote(st.stop_reason).c_str());
+      std::printf(
+          "{\"prompt_ids\": %s, \"ids\": %s, \"text\": %s, \"prefill_tokens_per_s\": %.3f, "
+          "\"decode_tokens_per_s\": %.3f, \"stop_reason\": %s}\n",
+          ids_json(r.prompt_ids).c_str(), ids_json(r.ids).c_str(), json_quote(r.text).c_str(),
+          st.prefill_tokens_per_s(), st.decode_tokens_per_s(), json_quote(st.stop_reason).c_str());
     } else {
       std::printf("\n");
       std::fflush(stdout);
-      std::fprintf(stderr, "prefill: %zu tokens, %.2f tokens/s | decode: %zu tokens, %.2f tokens/s | stop: %s | peak RSS %s\n",
-                   st.prompt_tokens, st.prefill_tokens_per_s(), st.generated_tokens, st.decode_tokens_per_s(),
-                   st.stop_reason.c_str(), format_mem(static_cast<double>(peak_rss_bytes())).c_str());
+      std::fprintf(stderr,
+                   "prefill: %zu tokens, %.2f tokens/s | decode: %zu tokens, %.2f tokens/s | stop: "
+                   "%s | peak RSS %s\n",
+                   st.prompt_tokens, st.prefill_tokens_per_s(), st.generated_tokens,
+                   st.decode_tokens_per_s(), st.stop_reason.c_str(),
+                   format_mem(static_cast<double>(peak_rss_bytes())).c_str());
     }
     return 0;
   };

@@ -12,7 +12,8 @@ Action add_tokenize(CLI::App& app) {
   auto text = std::make_shared<std::string>();
   auto no_special = std::make_shared<bool>(false);
   auto json = std::make_shared<bool>(false);
-  cmd->add_option("tokenizer", *path, "A .clm package, a Hugging Face folder or a tokenizer.json")->required();
+  cmd->add_option("tokenizer", *path, "A .clm package, a Hugging Face folder or a tokenizer.json")
+      ->required();
   cmd->add_option("text", *text, "Text to tokenize")->required();
   cmd->add_flag("--no-special", *no_special, "Do not add special tokens (BOS/EOS)");
   cmd->add_flag("--json", *json, "Print {\"ids\": [...]}");
@@ -20,7 +21,8 @@ Action add_tokenize(CLI::App& app) {
     auto tok = Tokenizer::from_path(*path);
     auto ids = tok->encode(*text, !*no_special);
     std::string out = *json ? "{\"ids\": [" : "";
-    for (size_t i = 0; i < ids.size(); ++i) out += (i ? (*json ? ", " : " ") : "") + std::to_string(ids[i]);
+    for (size_t i = 0; i < ids.size(); ++i)
+      out += (i ? (*json ? ", " : " ") : "") + std::to_string(ids[i]);
     out += *json ? "]}" : "";
     std::printf("%s\n", out.c_str());
     return 0;

@@ -22,8 +22,9 @@ Action add_chat_template(CLI::App& app);
 Action add_bench(CLI::App& app);
 
 // Renders `messages_json` with a chat template; errors if `template_source` is empty.
-std::string render_chat(const Tokenizer& tok, const std::string& template_source, const std::string& messages_json,
-                        const std::string& tools_json, bool add_generation_prompt);
+std::string render_chat(const Tokenizer& tok, const std::string& template_source,
+                        const std::string& messages_json, const std::string& tools_json,
+                        bool add_generation_prompt);
 
 // Writes `s` as a JSON string literal (UTF-8 kept, invalid bytes replaced).
 std::string json_quote(std::string_view s);

@@ -18,8 +18,9 @@ struct ChatTemplateOptions {
   bool add_generation_prompt = false;
   std::string bos_token;
   std::string eos_token;
-  std::string tools_json;          // a JSON array of tools; empty: `tools` is undefined
-  std::string extra_context_json;  // a JSON object of extra variables (e.g. {"enable_thinking": false})
+  std::string tools_json;  // a JSON array of tools; empty: `tools` is undefined
+  std::string
+      extra_context_json;  // a JSON object of extra variables (e.g. {"enable_thinking": false})
 };
 
 class ChatTemplate {
@@ -32,7 +33,8 @@ class ChatTemplate {
   // `messages_json` is a JSON array of message objects (role, content, tool_calls, ...).
   // raise_exception() in the template becomes Error(kInvalidArgument, "[chat] <its message>").
   std::string render(const std::string& messages_json, const ChatTemplateOptions& options) const;
-  std::string render(const std::vector<ChatMessage>& messages, const ChatTemplateOptions& options) const;
+  std::string render(const std::vector<ChatMessage>& messages,
+                     const ChatTemplateOptions& options) const;
 
   struct Impl;
 

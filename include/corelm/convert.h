@@ -15,17 +15,17 @@ struct ConvertProgress {
   std::string tensor_name;
   uint64_t bytes_done = 0;  // output bytes written so far
   uint64_t bytes_total = 0;
-  double seconds = 0.0;     // since the start
+  double seconds = 0.0;  // since the start
 };
 
 struct ConvertOptions {
-  std::string source;               // Hugging Face folder or GGUF file
-  std::string output;               // .clm path (written atomically)
-  std::string quant = "q4s32";      // q4s32 | q8s32 | f16 | bf16 | f32
+  std::string source;                // Hugging Face folder or GGUF file
+  std::string output;                // .clm path (written atomically)
+  std::string quant = "q4s32";       // q4s32 | q8s32 | f16 | bf16 | f32
   bool quantize_embeddings = false;  // store embed_tokens in `quant` too (else f16)
   bool interleave = true;            // q4s32 matrices in the SIMD-friendly interleaved8 layout
-  int max_context = 0;              // default context stored in the package (0: min(2048, model))
-  std::string model_id;             // source model id (default: config _name_or_path or folder)
+  int max_context = 0;               // default context stored in the package (0: min(2048, model))
+  std::string model_id;              // source model id (default: config _name_or_path or folder)
   int n_threads = 0;
   std::function<void(const ConvertProgress&)> on_progress;
 };
@@ -40,7 +40,8 @@ struct ConvertReport {
   std::vector<std::string> notes;  // e.g. tensors kept in f16 because rows do not fit blocks
   std::string source_format;       // "safetensors" or "gguf"
   // The error conversion adds to the weights, measured against the source's (dequantized)
-  // values: sqrt(sum (stored - source)^2 / sum source^2), over all weights and for the worst tensor.
+  // values: sqrt(sum (stored - source)^2 / sum source^2), over all weights and for the worst
+  // tensor.
   double relative_rms_error = 0.0;
   double worst_relative_rms_error = 0.0;
   std::string worst_tensor;

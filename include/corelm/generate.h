@@ -22,7 +22,7 @@ struct SamplingOptions {
   float repetition_penalty = 1.0f;  // 1: off (transformers' semantics, over the whole context)
   float presence_penalty = 0.0f;    // OpenAI semantics, over generated tokens
   float frequency_penalty = 0.0f;
-  std::optional<uint64_t> seed;     // unset: a random seed
+  std::optional<uint64_t> seed;  // unset: a random seed
 };
 
 // The random source: xorshift64* as in llama2.c's run.c, so a given seed reproduces its samples.
@@ -43,12 +43,14 @@ class Sampler {
   explicit Sampler(const SamplingOptions& options);
   // Picks the next token. `logits` [vocab] is modified in place. `context` holds every token
   // of the sequence so far (prompt and generated); `prompt_length` of them are the prompt.
-  int32_t sample(std::span<float> logits, std::span<const int32_t> context, size_t prompt_length = 0);
+  int32_t sample(std::span<float> logits, std::span<const int32_t> context,
+                 size_t prompt_length = 0);
   const SamplingOptions& options() const { return options_; }
   uint64_t seed() const { return seed_; }
 
   // The processors, exposed for tests. Each works on raw logits; masked tokens become -inf.
-  static void apply_repetition_penalty(std::span<float> logits, std::span<const int32_t> tokens, float penalty);
+  static void apply_repetition_penalty(std::span<float> logits, std::span<const int32_t> tokens,
+                                       float penalty);
   static void apply_presence_frequency(std::span<float> logits, std::span<const int32_t> tokens,
                                        float presence, float frequency);
   static void apply_temperature(std::span<float> logits, float temperature);
@@ -78,10 +80,10 @@ struct GenerateOptions {
 struct GenerationStats {
   size_t prompt_tokens = 0;
   size_t generated_tokens = 0;
-  size_t reused_tokens = 0;   // prompt tokens already in the KV cache
+  size_t reused_tokens = 0;  // prompt tokens already in the KV cache
   double prefill_seconds = 0.0;
   double decode_seconds = 0.0;
-  std::string stop_reason;    // "eos", "length", "stop_string", "context", "callback"
+  std::string stop_reason;  // "eos", "length", "stop_string", "context", "callback"
   double prefill_tokens_per_s() const;
   double decode_tokens_per_s() const;
 };

@@ -59,9 +59,9 @@ const char* kv_cache_type_name(KvCacheType type);
 std::optional<KvCacheType> kv_cache_type_from_name(const std::string& name);
 
 struct SessionOptions {
-  int max_context = 0;   // tokens the KV cache holds; 0: the package's default
-  int max_batch = 1;     // sequences per forward call
-  int max_chunk = 128;   // tokens per sequence per forward call (prefill chunk); sizes the scratch
+  int max_context = 0;  // tokens the KV cache holds; 0: the package's default
+  int max_batch = 1;    // sequences per forward call
+  int max_chunk = 128;  // tokens per sequence per forward call (prefill chunk); sizes the scratch
   KvCacheType kv_cache = KvCacheType::kF16;
   bool all_logits = false;  // keep logits of every position (else the last of each sequence)
   int n_threads = 0;        // 0: one per physical core

@@ -24,7 +24,9 @@ class AlignedBuffer {
   explicit AlignedBuffer(size_t count) { allocate(count); }
   ~AlignedBuffer() { release(); }
   AlignedBuffer(AlignedBuffer&& o) noexcept
-      : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)), mapped_(std::exchange(o.mapped_, 0)) {}
+      : data_(std::exchange(o.data_, nullptr)),
+        size_(std::exchange(o.size_, 0)),
+        mapped_(std::exchange(o.mapped_, 0)) {}
   AlignedBuffer& operator=(AlignedBuffer&& o) noexcept {
     if (this != &o) {
       release();
@@ -71,8 +73,10 @@ class AlignedBuffer {
  private:
   void release() {
     if (data_ == nullptr) return;
-    if (mapped_) ::munmap(static_cast<void*>(data_), mapped_);
-    else std::free(data_);
+    if (mapped_)
+      ::munmap(static_cast<void*>(data_), mapped_);
+    else
+      std::free(data_);
     data_ = nullptr;
     size_ = 0;
     mapped_ = 0;

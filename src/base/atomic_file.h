@@ -17,7 +17,7 @@ class AtomicFile {
   AtomicFile(const AtomicFile&) = delete;
   AtomicFile& operator=(const AtomicFile&) = delete;
 
-  void write(const void* data, size_t bytes);           // at the current end
+  void write(const void* data, size_t bytes);                    // at the current end
   void pwrite(const void* data, size_t bytes, uint64_t offset);  // anywhere (no size change)
   void write_zeros(uint64_t bytes);
   uint64_t size() const { return size_; }

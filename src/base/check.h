@@ -12,8 +12,8 @@ namespace corelm {
 template <typename... Args>
 [[noreturn]] void fail(ErrorCode code, const char* component, fmt::format_string<Args...> format,
                        Args&&... args) {
-  throw Error(code, fmt::format("[{}] ", component) +
-                        fmt::format(format, std::forward<Args>(args)...));
+  throw Error(code,
+              fmt::format("[{}] ", component) + fmt::format(format, std::forward<Args>(args)...));
 }
 
 // Human-readable byte counts for messages: "512 B", "3.9 MB", "4.1 GB" (powers of 1000, for files).

@@ -54,7 +54,9 @@ inline uint16_t float_to_fp16(float f) {
   return static_cast<uint16_t>(sign | (abs >> 13));
 }
 
-inline float bf16_to_float(uint16_t b) { return bits_float(static_cast<uint32_t>(b) << 16); }
+inline float bf16_to_float(uint16_t b) {
+  return bits_float(static_cast<uint32_t>(b) << 16);
+}
 
 inline uint16_t float_to_bf16(float f) {
   uint32_t u = float_bits(f);

@@ -22,8 +22,14 @@ uint64_t read_kib(const char* file, const std::string& key) {
 }
 }  // namespace
 
-uint64_t available_memory_bytes() { return read_kib("/proc/meminfo", "MemAvailable:"); }
-uint64_t peak_rss_bytes() { return read_kib("/proc/self/status", "VmHWM:"); }
-uint64_t current_rss_bytes() { return read_kib("/proc/self/status", "VmRSS:"); }
+uint64_t available_memory_bytes() {
+  return read_kib("/proc/meminfo", "MemAvailable:");
+}
+uint64_t peak_rss_bytes() {
+  return read_kib("/proc/self/status", "VmHWM:");
+}
+uint64_t current_rss_bytes() {
+  return read_kib("/proc/self/status", "VmRSS:");
+}
 
 }  // namespace corelm

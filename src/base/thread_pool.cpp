@@ -92,7 +92,8 @@ void ThreadPool::parallel_for(size_t n, size_t grain, FunctionRef<void(size_t, s
   });
 }
 
-void ThreadPool::parallel_for_dynamic(size_t n, size_t grain, FunctionRef<void(size_t, size_t)> body) {
+void ThreadPool::parallel_for_dynamic(size_t n, size_t grain,
+                                      FunctionRef<void(size_t, size_t)> body) {
   if (n == 0) return;
   grain = std::max<size_t>(grain, 1);
   const size_t tasks = (n + grain - 1) / grain;

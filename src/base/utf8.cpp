@@ -59,7 +59,9 @@ size_t first_invalid(std::string_view s) {
   return std::string_view::npos;
 }
 
-bool is_valid(std::string_view s) { return first_invalid(s) == std::string_view::npos; }
+bool is_valid(std::string_view s) {
+  return first_invalid(s) == std::string_view::npos;
+}
 
 std::string sanitize(std::string_view s) {
   std::string out;

@@ -19,29 +19,57 @@ using Body = std::vector<StmtPtr>;
 
 struct Expr {
   enum class Kind {
-    kLiteral, kName, kList, kTuple, kDict, kAttr, kItem, kSlice, kCall, kFilter, kTest, kUnary, kBinary, kCond
+    kLiteral,
+    kName,
+    kList,
+    kTuple,
+    kDict,
+    kAttr,
+    kItem,
+    kSlice,
+    kCall,
+    kFilter,
+    kTest,
+    kUnary,
+    kBinary,
+    kCond
   };
   Kind kind;
   int line = 0, column = 0;
-  Value literal;                     // kLiteral
-  std::string name;                  // kName, kAttr (attribute), kFilter / kTest (filter or test), kUnary / kBinary (operator)
-  ExprPtr a, b, c;                   // operands: object / left / condition ...
-  std::vector<ExprPtr> items;        // kList, kTuple, kDict (key, value alternating), kCall / kFilter / kTest args
+  Value literal;     // kLiteral
+  std::string name;  // kName, kAttr (attribute), kFilter / kTest (filter or test), kUnary / kBinary
+                     // (operator)
+  ExprPtr a, b, c;   // operands: object / left / condition ...
+  std::vector<ExprPtr>
+      items;  // kList, kTuple, kDict (key, value alternating), kCall / kFilter / kTest args
   std::vector<std::pair<std::string, ExprPtr>> kwargs;  // kCall / kFilter / kTest
-  bool negated = false;              // kTest: "is not"
+  bool negated = false;                                 // kTest: "is not"
 };
 
 struct Stmt {
-  enum class Kind { kText, kOutput, kIf, kFor, kSet, kSetBlock, kMacro, kBreak, kContinue, kBlock, kFilterBlock };
+  enum class Kind {
+    kText,
+    kOutput,
+    kIf,
+    kFor,
+    kSet,
+    kSetBlock,
+    kMacro,
+    kBreak,
+    kContinue,
+    kBlock,
+    kFilterBlock
+  };
   Kind kind;
   int line = 0, column = 0;
-  std::string text;                          // kText; kMacro name; kFilterBlock filter name
-  ExprPtr expr;                              // kOutput, kFor iterable, kSet value
-  std::vector<std::pair<ExprPtr, Body>> branches;  // kIf: (condition, body)..., condition null for else
-  std::vector<std::string> targets;          // kFor loop variables; kSet / kSetBlock: [name] or [ns, attr]
-  ExprPtr filter;                            // kFor: "if" condition
-  Body body;                                 // kFor, kSetBlock, kMacro, kBlock, kFilterBlock
-  Body else_body;                            // kFor
+  std::string text;  // kText; kMacro name; kFilterBlock filter name
+  ExprPtr expr;      // kOutput, kFor iterable, kSet value
+  std::vector<std::pair<ExprPtr, Body>>
+      branches;                      // kIf: (condition, body)..., condition null for else
+  std::vector<std::string> targets;  // kFor loop variables; kSet / kSetBlock: [name] or [ns, attr]
+  ExprPtr filter;                    // kFor: "if" condition
+  Body body;                         // kFor, kSetBlock, kMacro, kBlock, kFilterBlock
+  Body else_body;                    // kFor
   std::vector<std::pair<std::string, ExprPtr>> params;  // kMacro: (name, default or null)
 };
 

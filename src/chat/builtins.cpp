@@ -17,7 +17,9 @@ namespace {
 
 using std::invalid_argument;
 
-bool is_py_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+bool is_py_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
 
 std::string strip(const std::string& s, const Value* chars, bool left, bool right) {
   auto drop = [&](char c) {
@@ -56,7 +58,8 @@ std::string title(const std::string& s) {
   return out;
 }
 
-std::string replace_all(const std::string& s, const std::string& from, const std::string& to, int64_t count) {
+std::string replace_all(const std::string& s, const std::string& from, const std::string& to,
+                        int64_t count) {
   if (from.empty()) return s;
   std::string out;
   size_t pos = 0, at;
@@ -111,7 +114,8 @@ int64_t int_arg(const Value* v, int64_t def) {
 
 List as_list(const Value& v) {
   switch (v.kind()) {
-    case Value::Kind::kList: return v.as_list();
+    case Value::Kind::kList:
+      return v.as_list();
     case Value::Kind::kDict: {
       List keys;
       for (const auto& [k, _] : v.as_dict().items) keys.emplace_back(k);
@@ -128,8 +132,10 @@ List as_list(const Value& v) {
       }
       return chars;
     }
-    case Value::Kind::kUndefined: return {};
-    default: throw invalid_argument(std::string("'") + v.type_name() + "' object is not iterable");
+    case Value::Kind::kUndefined:
+      return {};
+    default:
+      throw invalid_argument(std::string("'") + v.type_name() + "' object is not iterable");
   }
 }
 
@@ -215,11 +221,16 @@ std::string percent_format(const std::string& fmt, const List& args) {
     }
     if (ai >= args.size()) throw invalid_argument("not enough arguments for format string");
     const Value& a = args[ai++];
-    if (c == 's') out += a.str();
-    else if (c == 'r') out += a.repr();
-    else if (c == 'd' || c == 'i') out += std::to_string(parse_int(a, nullptr, 10).as_int());
-    else if (c == 'f') out += std::to_string(parse_float(a, nullptr).as_double());
-    else throw invalid_argument(std::string("unsupported format character '") + c + "'");
+    if (c == 's')
+      out += a.str();
+    else if (c == 'r')
+      out += a.repr();
+    else if (c == 'd' || c == 'i')
+      out += std::to_string(parse_int(a, nullptr, 10).as_int());
+    else if (c == 'f')
+      out += std::to_string(parse_float(a, nullptr).as_double());
+    else
+      throw invalid_argument(std::string("unsupported format character '") + c + "'");
   }
   return out;
 }
@@ -246,7 +257,8 @@ std::string brace_format(const std::string& fmt, CallArgs& args) {
     if (close == std::string::npos) throw invalid_argument("single '{' in format string");
     std::string field = fmt.substr(i + 1, close - i - 1);
     const Value* v = nullptr;
-    if (field.empty()) v = auto_index < args.positional.size() ? &args.positional[auto_index++] : nullptr;
+    if (field.empty())
+      v = auto_index < args.positional.size() ? &args.positional[auto_index++] : nullptr;
     else if (std::all_of(field.begin(), field.end(), ::isdigit)) {
       size_t k = std::stoul(field);
       v = k < args.positional.size() ? &args.positional[k] : nullptr;
@@ -292,8 +304,11 @@ bool run_test(const std::string& name, const Value& v, CallArgs& a, bool* known)
   if (name == "ge" || name == ">=") return compare(v, need()) >= 0;
   if (name == "in") {
     const Value& c = need();
-    if (c.is_string()) return v.is_string() && c.as_string().find(v.as_string()) != std::string::npos;
-    if (c.is_list()) return std::any_of(c.as_list().begin(), c.as_list().end(), [&](const Value& x) { return x == v; });
+    if (c.is_string())
+      return v.is_string() && c.as_string().find(v.as_string()) != std::string::npos;
+    if (c.is_list())
+      return std::any_of(c.as_list().begin(), c.as_list().end(),
+                         [&](const Value& x) { return x == v; });
     if (c.is_dict()) return v.is_string() && c.as_dict().find(v.as_string());
     return false;
   }
@@ -306,25 +321,32 @@ bool run_test(const std::string& name, const Value& v, CallArgs& a, bool* known)
 
 const std::unordered_set<std::string>& filter_names() {
   static const std::unordered_set<std::string> names = {
-      "trim", "strip", "length", "count", "tojson", "items", "selectattr", "rejectattr", "select", "reject", "map",
-      "join", "default", "d", "upper", "lower", "capitalize", "title", "replace", "first", "last", "list", "string",
-      "int", "float", "abs", "round", "safe", "escape", "e", "unique", "reverse", "sort", "sum", "min", "max",
-      "indent", "wordcount", "dictsort", "format", "attr", "batch", "center", "truncate", "forceescape", "pprint"};
+      "trim",       "strip",    "length",      "count",    "tojson",  "items",   "selectattr",
+      "rejectattr", "select",   "reject",      "map",      "join",    "default", "d",
+      "upper",      "lower",    "capitalize",  "title",    "replace", "first",   "last",
+      "list",       "string",   "int",         "float",    "abs",     "round",   "safe",
+      "escape",     "e",        "unique",      "reverse",  "sort",    "sum",     "min",
+      "max",        "indent",   "wordcount",   "dictsort", "format",  "attr",    "batch",
+      "center",     "truncate", "forceescape", "pprint"};
   return names;
 }
 
 }  // namespace
 
-bool has_filter(const std::string& name) { return filter_names().count(name) > 0; }
+bool has_filter(const std::string& name) {
+  return filter_names().count(name) > 0;
+}
 
 bool apply_test(const std::string& name, const Value& input, CallArgs& args, bool* known) {
   return run_test(name, input, args, known);
 }
 
-Value apply_filter(const std::string& name, const Value& v, CallArgs& a,
-                   const std::function<Value(const std::string&, const Value&, CallArgs&)>& filter_by_name) {
+Value apply_filter(
+    const std::string& name, const Value& v, CallArgs& a,
+    const std::function<Value(const std::string&, const Value&, CallArgs&)>& filter_by_name) {
   const Value* a0 = a.positional.size() > 0 ? &a.positional[0] : nullptr;
-  if (name == "trim" || name == "strip") return Value(strip(v.str(), a.get(0, "chars"), true, true));
+  if (name == "trim" || name == "strip")
+    return Value(strip(v.str(), a.get(0, "chars"), true, true));
   if (name == "length" || name == "count") {
     if (v.is_string()) {
       size_t n = 0;
@@ -340,7 +362,8 @@ Value apply_filter(const std::string& name, const Value& v, CallArgs& a,
     int indent = static_cast<int>(int_arg(a.get(0, "indent"), -1));
     bool sort_keys = a.kwarg("sort_keys") && a.kwarg("sort_keys")->truthy();
     std::string item_sep = indent >= 0 ? "," : ", ", key_sep = ": ";
-    if (const Value* seps = a.kwarg("separators"); seps && seps->is_list() && seps->as_list().size() == 2) {
+    if (const Value* seps = a.kwarg("separators");
+        seps && seps->is_list() && seps->as_list().size() == 2) {
       item_sep = seps->as_list()[0].str();
       key_sep = seps->as_list()[1].str();
     }
@@ -365,7 +388,8 @@ Value apply_filter(const std::string& name, const Value& v, CallArgs& a,
     }
     std::string test = next < a.positional.size() ? a.positional[next].str() : "";
     CallArgs targs;
-    for (size_t k = next + 1; k < a.positional.size(); ++k) targs.positional.push_back(a.positional[k]);
+    for (size_t k = next + 1; k < a.positional.size(); ++k)
+      targs.positional.push_back(a.positional[k]);
     List out;
     for (const auto& item : as_list(v)) {
       Value x = by_attr ? attribute_of(item, attr) : item;
@@ -423,7 +447,8 @@ Value apply_filter(const std::string& name, const Value& v, CallArgs& a,
   if (name == "title") return Value(title(v.str()));
   if (name == "replace") {
     if (a.positional.size() < 2) throw invalid_argument("replace needs old and new");
-    return Value(replace_all(v.str(), a.positional[0].str(), a.positional[1].str(), int_arg(a.get(2, "count"), -1)));
+    return Value(replace_all(v.str(), a.positional[0].str(), a.positional[1].str(),
+                             int_arg(a.get(2, "count"), -1)));
   }
   if (name == "first" || name == "last") {
     List l = as_list(v);
@@ -450,12 +475,23 @@ Value apply_filter(const std::string& name, const Value& v, CallArgs& a,
     std::string out;
     for (char c : v.str()) {
       switch (c) {
-        case '&': out += "&amp;"; break;
-        case '<': out += "&lt;"; break;
-        case '>': out += "&gt;"; break;
-        case '"': out += "&#34;"; break;
-        case '\'': out += "&#39;"; break;
-        default: out.push_back(c);
+        case '&':
+          out += "&amp;";
+          break;
+        case '<':
+          out += "&lt;";
+          break;
+        case '>':
+          out += "&gt;";
+          break;
+        case '"':
+          out += "&#34;";
+          break;
+        case '\'':
+          out += "&#39;";
+          break;
+        default:
+          out.push_back(c);
       }
     }
     return Value(out);
@@ -463,7 +499,8 @@ Value apply_filter(const std::string& name, const Value& v, CallArgs& a,
   if (name == "unique") {
     List out;
     for (const auto& item : as_list(v))
-      if (std::none_of(out.begin(), out.end(), [&](const Value& x) { return x == item; })) out.push_back(item);
+      if (std::none_of(out.begin(), out.end(), [&](const Value& x) { return x == item; }))
+        out.push_back(item);
     return Value(std::move(out));
   }
   if (name == "reverse") {
@@ -482,7 +519,8 @@ Value apply_filter(const std::string& name, const Value& v, CallArgs& a,
     bool reverse = a.get(0, "reverse") && a.get(0, "reverse")->truthy();
     const Value* attr = a.get(2, "attribute");
     std::stable_sort(l.begin(), l.end(), [&](const Value& x, const Value& y) {
-      Value kx = attr ? attribute_of(x, attr->str()) : x, ky = attr ? attribute_of(y, attr->str()) : y;
+      Value kx = attr ? attribute_of(x, attr->str()) : x,
+            ky = attr ? attribute_of(y, attr->str()) : y;
       return reverse ? compare(ky, kx) < 0 : compare(kx, ky) < 0;
     });
     return Value(std::move(l));
@@ -492,8 +530,10 @@ Value apply_filter(const std::string& name, const Value& v, CallArgs& a,
     Value total = a.get(1, "start") ? *a.get(1, "start") : Value(0);
     for (const auto& item : as_list(v)) {
       Value x = attr ? attribute_of(item, attr->str()) : item;
-      if (total.kind() == Value::Kind::kInt && x.kind() == Value::Kind::kInt) total = Value(total.as_int() + x.as_int());
-      else total = Value(total.as_double() + x.as_double());
+      if (total.kind() == Value::Kind::kInt && x.kind() == Value::Kind::kInt)
+        total = Value(total.as_int() + x.as_int());
+      else
+        total = Value(total.as_double() + x.as_double());
     }
     return total;
   }
@@ -528,7 +568,8 @@ Value apply_filter(const std::string& name, const Value& v, CallArgs& a,
   if (name == "dictsort") {
     if (!v.is_dict()) throw invalid_argument("dictsort needs a mapping");
     auto items = v.as_dict().items;
-    std::stable_sort(items.begin(), items.end(), [](auto& x, auto& y) { return x.first < y.first; });
+    std::stable_sort(items.begin(), items.end(),
+                     [](auto& x, auto& y) { return x.first < y.first; });
     List out;
     for (auto& [k, x] : items) out.emplace_back(List{Value(k), x});
     return Value(std::move(out));
@@ -576,7 +617,9 @@ Value method(const Value& obj, const std::string& name) {
         return Value(strip(s, a.get(0, "chars"), name != "rstrip", name != "lstrip"));
       });
     if (name == "split")
-      return Value::function(name, [s](CallArgs& a) { return Value(split(s, a.get(0, "sep"), int_arg(a.get(1, "maxsplit"), -1))); });
+      return Value::function(name, [s](CallArgs& a) {
+        return Value(split(s, a.get(0, "sep"), int_arg(a.get(1, "maxsplit"), -1)));
+      });
     if (name == "startswith" || name == "endswith")
       return Value::function(name, [s, name](CallArgs& a) {
         const Value* p = a.get(0, "prefix");
@@ -584,22 +627,28 @@ Value method(const Value& obj, const std::string& name) {
         List options = p->is_list() ? p->as_list() : List{*p};
         for (const auto& o : options) {
           const std::string& x = o.as_string();
-          bool hit = name == "startswith" ? s.rfind(x, 0) == 0
-                                          : s.size() >= x.size() && s.compare(s.size() - x.size(), x.size(), x) == 0;
+          bool hit = name == "startswith"
+                         ? s.rfind(x, 0) == 0
+                         : s.size() >= x.size() && s.compare(s.size() - x.size(), x.size(), x) == 0;
           if (hit) return Value(true);
         }
         return Value(false);
       });
-    if (name == "upper") return Value::function(name, [s](CallArgs&) { return Value(to_upper(s)); });
-    if (name == "lower") return Value::function(name, [s](CallArgs&) { return Value(to_lower(s)); });
+    if (name == "upper")
+      return Value::function(name, [s](CallArgs&) { return Value(to_upper(s)); });
+    if (name == "lower")
+      return Value::function(name, [s](CallArgs&) { return Value(to_lower(s)); });
     if (name == "title") return Value::function(name, [s](CallArgs&) { return Value(title(s)); });
-    if (name == "capitalize") return Value::function(name, [s](CallArgs&) { return Value(capitalize(s)); });
+    if (name == "capitalize")
+      return Value::function(name, [s](CallArgs&) { return Value(capitalize(s)); });
     if (name == "replace")
       return Value::function(name, [s](CallArgs& a) {
         if (a.positional.size() < 2) throw invalid_argument("replace needs old and new");
-        return Value(replace_all(s, a.positional[0].str(), a.positional[1].str(), int_arg(a.get(2, "count"), -1)));
+        return Value(replace_all(s, a.positional[0].str(), a.positional[1].str(),
+                                 int_arg(a.get(2, "count"), -1)));
       });
-    if (name == "format") return Value::function(name, [s](CallArgs& a) { return Value(brace_format(s, a)); });
+    if (name == "format")
+      return Value::function(name, [s](CallArgs& a) { return Value(brace_format(s, a)); });
     if (name == "join")
       return Value::function(name, [s](CallArgs& a) {
         std::string out;
@@ -618,15 +667,19 @@ Value method(const Value& obj, const std::string& name) {
           return Value(at == std::string::npos ? int64_t{-1} : static_cast<int64_t>(at));
         }
         int64_t n = 0;
-        for (size_t at = s.find(sub); !sub.empty() && at != std::string::npos; at = s.find(sub, at + sub.size())) ++n;
+        for (size_t at = s.find(sub); !sub.empty() && at != std::string::npos;
+             at = s.find(sub, at + sub.size()))
+          ++n;
         return Value(n);
       });
     if (name == "isdigit" || name == "isalpha" || name == "isspace" || name == "isalnum")
       return Value::function(name, [s, name](CallArgs&) {
         if (s.empty()) return Value(false);
         for (unsigned char c : s) {
-          bool ok = name == "isdigit" ? std::isdigit(c) : name == "isalpha" ? std::isalpha(c)
-                                      : name == "isspace" ? std::isspace(c) : std::isalnum(c);
+          bool ok = name == "isdigit"   ? std::isdigit(c)
+                    : name == "isalpha" ? std::isalpha(c)
+                    : name == "isspace" ? std::isspace(c)
+                                        : std::isalnum(c);
           if (!ok) return Value(false);
         }
         return Value(true);
@@ -662,9 +715,12 @@ Value method(const Value& obj, const std::string& name) {
     return Value::undefined(name);
   }
   if (obj.is_list()) {
-    if (name == "append" || name == "extend" || name == "pop" || name == "insert" || name == "remove")
+    if (name == "append" || name == "extend" || name == "pop" || name == "insert" ||
+        name == "remove")
       return Value::function(name, [name](CallArgs&) -> Value {
-        throw invalid_argument("lists are immutable in chat templates (as in transformers' sandbox): cannot call " + name);
+        throw invalid_argument(
+            "lists are immutable in chat templates (as in transformers' sandbox): cannot call " +
+            name);
       });
     if (name == "index" || name == "count")
       return Value::function(name, [obj, name](CallArgs& a) {
@@ -686,7 +742,8 @@ Value method(const Value& obj, const std::string& name) {
 
 void add_global_functions(Dict& g) {
   g.set("raise_exception", Value::function("raise_exception", [](CallArgs& a) -> Value {
-          throw TemplateRaised(a.positional.empty() ? "raise_exception() called" : a.positional[0].str());
+          throw TemplateRaised(a.positional.empty() ? "raise_exception() called"
+                                                    : a.positional[0].str());
         }));
   g.set("namespace", Value::function("namespace", [](CallArgs& a) {
           Dict d;
@@ -697,7 +754,8 @@ void add_global_functions(Dict& g) {
         }));
   g.set("range", Value::function("range", [](CallArgs& a) {
           int64_t start = 0, stop = 0, step = 1;
-          if (a.positional.size() == 1) stop = int_arg(&a.positional[0], 0);
+          if (a.positional.size() == 1)
+            stop = int_arg(&a.positional[0], 0);
           else if (a.positional.size() >= 2) {
             start = int_arg(&a.positional[0], 0);
             stop = int_arg(&a.positional[1], 0);

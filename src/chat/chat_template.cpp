@@ -35,17 +35,20 @@ std::shared_ptr<const ChatTemplate> ChatTemplate::compile(const std::string& sou
   try {
     impl->program = jinja::parse(source);
   } catch (const jinja::TemplateError& e) {
-    fail(ErrorCode::kInvalidArgument, kComponent, "template error at line {}, column {}: {}", e.line, e.column, e.what());
+    fail(ErrorCode::kInvalidArgument, kComponent, "template error at line {}, column {}: {}",
+         e.line, e.column, e.what());
   }
   std::shared_ptr<const ChatTemplate> t(new ChatTemplate(std::move(impl)));
   cache[source] = t;
   return t;
 }
 
-std::string ChatTemplate::render(const std::string& messages_json, const ChatTemplateOptions& o) const {
+std::string ChatTemplate::render(const std::string& messages_json,
+                                 const ChatTemplateOptions& o) const {
   json messages = json::parse(messages_json, nullptr, false);
   if (messages.is_discarded() || !messages.is_array())
-    fail(ErrorCode::kInvalidArgument, kComponent, "messages must be a JSON array of message objects");
+    fail(ErrorCode::kInvalidArgument, kComponent,
+         "messages must be a JSON array of message objects");
   jinja::Dict g;
   g.set("messages", jinja::Value::from_json(messages));
   g.set("add_generation_prompt", jinja::Value(o.add_generation_prompt));
@@ -53,7 +56,8 @@ std::string ChatTemplate::render(const std::string& messages_json, const ChatTem
   g.set("eos_token", jinja::Value(o.eos_token));
   if (!o.tools_json.empty()) {
     json tools = json::parse(o.tools_json, nullptr, false);
-    if (tools.is_discarded()) fail(ErrorCode::kInvalidArgument, kComponent, "tools must be valid JSON");
+    if (tools.is_discarded())
+      fail(ErrorCode::kInvalidArgument, kComponent, "tools must be valid JSON");
     g.set("tools", jinja::Value::from_json(tools));
   }
   if (!o.extra_context_json.empty()) {
@@ -67,11 +71,13 @@ std::string ChatTemplate::render(const std::string& messages_json, const ChatTem
   } catch (const jinja::TemplateRaised& e) {
     fail(ErrorCode::kInvalidArgument, kComponent, "{}", e.what());
   } catch (const jinja::TemplateError& e) {
-    fail(ErrorCode::kInvalidArgument, kComponent, "template error at line {}, column {}: {}", e.line, e.column, e.what());
+    fail(ErrorCode::kInvalidArgument, kComponent, "template error at line {}, column {}: {}",
+         e.line, e.column, e.what());
   }
 }
 
-std::string ChatTemplate::render(const std::vector<ChatMessage>& messages, const ChatTemplateOptions& o) const {
+std::string ChatTemplate::render(const std::vector<ChatMessage>& messages,
+                                 const ChatTemplateOptions& o) const {
   json arr = json::array();
   for (const auto& m : messages) arr.push_back({{"role", m.role}, {"content", m.content}});
   return render(arr.dump(), o);

@@ -28,7 +28,9 @@ class Interpreter {
  private:
   using Scope = std::unordered_map<std::string, Value>;
 
-  [[noreturn]] static void error(const std::string& msg, int line, int col) { throw TemplateError(msg, line, col); }
+  [[noreturn]] static void error(const std::string& msg, int line, int col) {
+    throw TemplateError(msg, line, col);
+  }
 
   Value lookup(const std::string& name) const {
     for (auto it = scopes_.rbegin(); it != scopes_.rend(); ++it) {
@@ -48,24 +50,36 @@ class Interpreter {
 
   Flow exec(const Stmt& st, std::string& out) {
     switch (st.kind) {
-      case Stmt::Kind::kText: out += st.text; return Flow::kNormal;
-      case Stmt::Kind::kOutput: out += eval(*st.expr).str(); return Flow::kNormal;
+      case Stmt::Kind::kText:
+        out += st.text;
+        return Flow::kNormal;
+      case Stmt::Kind::kOutput:
+        out += eval(*st.expr).str();
+        return Flow::kNormal;
       case Stmt::Kind::kIf:
         for (const auto& [cond, body] : st.branches)
           if (!cond || eval(*cond).truthy()) return exec(body, out);
         return Flow::kNormal;
-      case Stmt::Kind::kFor: return exec_for(st, out);
-      case Stmt::Kind::kSet: assign(st, eval(*st.expr)); return Flow::kNormal;
+      case Stmt::Kind::kFor:
+        return exec_for(st, out);
+      case Stmt::Kind::kSet:
+        assign(st, eval(*st.expr));
+        return Flow::kNormal;
       case Stmt::Kind::kSetBlock: {
         std::string captured;
         exec(st.body, captured);
         assign(st, Value(captured));
         return Flow::kNormal;
       }
-      case Stmt::Kind::kMacro: define_macro(st); return Flow::kNormal;
-      case Stmt::Kind::kBreak: return Flow::kBreak;
-      case Stmt::Kind::kContinue: return Flow::kContinue;
-      case Stmt::Kind::kBlock: return exec(st.body, out);
+      case Stmt::Kind::kMacro:
+        define_macro(st);
+        return Flow::kNormal;
+      case Stmt::Kind::kBreak:
+        return Flow::kBreak;
+      case Stmt::Kind::kContinue:
+        return Flow::kContinue;
+      case Stmt::Kind::kBlock:
+        return exec(st.body, out);
       case Stmt::Kind::kFilterBlock: {
         std::string captured;
         Flow f = exec(st.body, captured);
@@ -84,14 +98,16 @@ class Interpreter {
     }
     Value ns = lookup(st.targets[0]);
     if (!ns.is_namespace())
-      error("cannot assign attribute '" + st.targets[1] + "' of '" + st.targets[0] + "': not a namespace()", st.line,
-            st.column);
+      error("cannot assign attribute '" + st.targets[1] + "' of '" + st.targets[0] +
+                "': not a namespace()",
+            st.line, st.column);
     ns.mutable_dict().set(st.targets[1], std::move(v));
   }
 
   static List iterate(const Value& v, int line, int col) {
     switch (v.kind()) {
-      case Value::Kind::kList: return v.as_list();
+      case Value::Kind::kList:
+        return v.as_list();
       case Value::Kind::kDict: {
         List keys;
         for (const auto& [k, _] : v.as_dict().items) keys.emplace_back(k);
@@ -113,7 +129,8 @@ class Interpreter {
         if (v.is_undefined()) return {};
         [[fallthrough]];
       default:
-        throw TemplateError(std::string("'") + v.type_name() + "' object is not iterable", line, col);
+        throw TemplateError(std::string("'") + v.type_name() + "' object is not iterable", line,
+                            col);
     }
   }
 
@@ -146,8 +163,10 @@ class Interpreter {
       loop.set("length", Value(n));
       loop.set("depth", Value(1));
       loop.set("depth0", Value(0));
-      loop.set("previtem", i > 0 ? items[static_cast<size_t>(i - 1)] : Value::undefined("previtem"));
-      loop.set("nextitem", i + 1 < n ? items[static_cast<size_t>(i + 1)] : Value::undefined("nextitem"));
+      loop.set("previtem",
+               i > 0 ? items[static_cast<size_t>(i - 1)] : Value::undefined("previtem"));
+      loop.set("nextitem",
+               i + 1 < n ? items[static_cast<size_t>(i + 1)] : Value::undefined("nextitem"));
       loop.set("cycle", Value::function("cycle", [i](CallArgs& a) {
                  if (a.positional.empty()) return Value::undefined("cycle");
                  return a.positional[static_cast<size_t>(i) % a.positional.size()];
@@ -167,8 +186,8 @@ class Interpreter {
     }
     List parts = iterate(item, st.line, st.column);
     if (parts.size() != st.targets.size())
-      error("cannot unpack " + std::to_string(parts.size()) + " values into " + std::to_string(st.targets.size()) +
-                " loop variables",
+      error("cannot unpack " + std::to_string(parts.size()) + " values into " +
+                std::to_string(st.targets.size()) + " loop variables",
             st.line, st.column);
     for (size_t k = 0; k < parts.size(); ++k) scopes_.back()[st.targets[k]] = parts[k];
   }
@@ -208,12 +227,14 @@ class Interpreter {
     });
   }
 
-  Value call_filter(const std::string& name, const Value& input, CallArgs& args, int line, int col) {
+  Value call_filter(const std::string& name, const Value& input, CallArgs& args, int line,
+                    int col) {
     if (!has_filter(name)) error("unsupported filter '" + name + "'", line, col);
     try {
-      return apply_filter(name, input, args, [&](const std::string& n, const Value& v, CallArgs& a) {
-        return call_filter(n, v, a, line, col);
-      });
+      return apply_filter(name, input, args,
+                          [&](const std::string& n, const Value& v, CallArgs& a) {
+                            return call_filter(n, v, a, line, col);
+                          });
     } catch (const TemplateError&) {
       throw;
     } catch (const TemplateRaised&) {
@@ -244,8 +265,10 @@ class Interpreter {
 
   Value eval_inner(const Expr& e) {
     switch (e.kind) {
-      case Expr::Kind::kLiteral: return e.literal;
-      case Expr::Kind::kName: return lookup(e.name);
+      case Expr::Kind::kLiteral:
+        return e.literal;
+      case Expr::Kind::kName:
+        return lookup(e.name);
       case Expr::Kind::kList:
       case Expr::Kind::kTuple: {
         List l;
@@ -256,14 +279,18 @@ class Interpreter {
         Dict d;
         for (size_t k = 0; k + 1 < e.items.size(); k += 2) {
           Value key = eval(*e.items[k]);
-          if (!key.is_string()) error("dict keys must be strings in chat templates", e.line, e.column);
+          if (!key.is_string())
+            error("dict keys must be strings in chat templates", e.line, e.column);
           d.set(key.as_string(), eval(*e.items[k + 1]));
         }
         return Value(std::move(d));
       }
-      case Expr::Kind::kAttr: return get_attr(eval(*e.a), e.name, e);
-      case Expr::Kind::kItem: return get_item(eval(*e.a), eval(*e.b), e);
-      case Expr::Kind::kSlice: return slice(e);
+      case Expr::Kind::kAttr:
+        return get_attr(eval(*e.a), e.name, e);
+      case Expr::Kind::kItem:
+        return get_item(eval(*e.a), eval(*e.b), e);
+      case Expr::Kind::kSlice:
+        return slice(e);
       case Expr::Kind::kCall: {
         Value fn = eval(*e.a);
         if (!fn.is_function()) {
@@ -279,7 +306,8 @@ class Interpreter {
         return call_filter(e.name, input, args, e.line, e.column);
       }
       case Expr::Kind::kTest: {
-        Value input = e.name == "defined" || e.name == "undefined" ? eval_lenient(*e.a) : eval(*e.a);
+        Value input =
+            e.name == "defined" || e.name == "undefined" ? eval_lenient(*e.a) : eval(*e.a);
         CallArgs args = eval_args(e);
         bool known = true;
         bool r = apply_test(e.name, input, args, &known);
@@ -290,10 +318,13 @@ class Interpreter {
         Value v = eval(*e.a);
         if (e.name == "not") return Value(!v.truthy());
         if (v.kind() == Value::Kind::kInt) return Value(e.name == "-" ? -v.as_int() : v.as_int());
-        if (v.kind() == Value::Kind::kFloat) return Value(e.name == "-" ? -v.as_double() : v.as_double());
-        error(std::string("bad operand type for unary ") + e.name + ": '" + v.type_name() + "'", e.line, e.column);
+        if (v.kind() == Value::Kind::kFloat)
+          return Value(e.name == "-" ? -v.as_double() : v.as_double());
+        error(std::string("bad operand type for unary ") + e.name + ": '" + v.type_name() + "'",
+              e.line, e.column);
       }
-      case Expr::Kind::kBinary: return binary(e);
+      case Expr::Kind::kBinary:
+        return binary(e);
       case Expr::Kind::kCond:
         if (eval(*e.a).truthy()) return eval(*e.b);
         return e.c ? eval(*e.c) : Value::undefined();
@@ -335,7 +366,8 @@ class Interpreter {
       return Value::undefined(key.str());
     }
     if ((obj.is_list() || obj.is_string()) && key.kind() == Value::Kind::kInt) {
-      int64_t n = obj.is_list() ? static_cast<int64_t>(obj.as_list().size()) : static_cast<int64_t>(obj.as_string().size());
+      int64_t n = obj.is_list() ? static_cast<int64_t>(obj.as_list().size())
+                                : static_cast<int64_t>(obj.as_string().size());
       int64_t i = key.as_int() < 0 ? key.as_int() + n : key.as_int();
       if (i < 0 || i >= n) return Value::undefined("index " + key.str());
       if (obj.is_list()) return obj.as_list()[static_cast<size_t>(i)];
@@ -358,9 +390,12 @@ class Interpreter {
     int64_t step = step_opt.value_or(1);
     if (step == 0) error("slice step cannot be zero", e.line, e.column);
     List src;
-    if (obj.is_list()) src = obj.as_list();
-    else if (obj.is_string()) src = iterate(obj, e.line, e.column);
-    else error(std::string("'") + obj.type_name() + "' object is not subscriptable", e.line, e.column);
+    if (obj.is_list())
+      src = obj.as_list();
+    else if (obj.is_string())
+      src = iterate(obj, e.line, e.column);
+    else
+      error(std::string("'") + obj.type_name() + "' object is not subscriptable", e.line, e.column);
     const int64_t n = static_cast<int64_t>(src.size());
     auto clamp = [&](std::optional<int64_t> v, int64_t def) {
       if (!v) return def;
@@ -370,7 +405,8 @@ class Interpreter {
     };
     int64_t b = clamp(start, step > 0 ? 0 : n - 1), en = clamp(stop, step > 0 ? n : -1);
     List out;
-    for (int64_t i = b; step > 0 ? i < en : i > en; i += step) out.push_back(src[static_cast<size_t>(i)]);
+    for (int64_t i = b; step > 0 ? i < en : i > en; i += step)
+      out.push_back(src[static_cast<size_t>(i)]);
     if (obj.is_string()) {
       std::string s;
       for (const auto& c : out) s += c.as_string();
@@ -391,8 +427,9 @@ class Interpreter {
     }
     Value l = eval(*e.a), r = eval(*e.b);
     auto type_error = [&] {
-      error("unsupported operand types for " + op + ": '" + l.type_name() + "' and '" + r.type_name() + "'", e.line,
-            e.column);
+      error("unsupported operand types for " + op + ": '" + l.type_name() + "' and '" +
+                r.type_name() + "'",
+            e.line, e.column);
     };
     if (op == "==") return Value(l == r);
     if (op == "!=") return Value(!(l == r));
@@ -435,21 +472,29 @@ class Interpreter {
           return Value(out);
         }
         List out;
-        for (int64_t i = 0; i < r.as_int(); ++i) out.insert(out.end(), l.as_list().begin(), l.as_list().end());
+        for (int64_t i = 0; i < r.as_int(); ++i)
+          out.insert(out.end(), l.as_list().begin(), l.as_list().end());
         return Value(std::move(out));
       }
     }
     if (op == "%" && l.is_string()) {
       CallArgs a;
-      if (r.is_list()) a.positional = r.as_list();
-      else a.positional.push_back(r);
+      if (r.is_list())
+        a.positional = r.as_list();
+      else
+        a.positional.push_back(r);
       return apply_filter("format", l, a, nullptr);
     }
-    bool num = (l.is_number() || l.kind() == Value::Kind::kBool) && (r.is_number() || r.kind() == Value::Kind::kBool);
+    bool num = (l.is_number() || l.kind() == Value::Kind::kBool) &&
+               (r.is_number() || r.kind() == Value::Kind::kBool);
     if (!num) type_error();
-    auto as_num = [](const Value& v) { return v.kind() == Value::Kind::kBool ? (v.as_bool() ? 1.0 : 0.0) : v.as_double(); };
+    auto as_num = [](const Value& v) {
+      return v.kind() == Value::Kind::kBool ? (v.as_bool() ? 1.0 : 0.0) : v.as_double();
+    };
     bool ints = l.kind() != Value::Kind::kFloat && r.kind() != Value::Kind::kFloat;
-    auto ival = [](const Value& v) { return v.kind() == Value::Kind::kBool ? int64_t(v.as_bool()) : v.as_int(); };
+    auto ival = [](const Value& v) {
+      return v.kind() == Value::Kind::kBool ? int64_t(v.as_bool()) : v.as_int();
+    };
     if (op == "+") return ints ? Value(ival(l) + ival(r)) : Value(as_num(l) + as_num(r));
     if (op == "-") return ints ? Value(ival(l) - ival(r)) : Value(as_num(l) - as_num(r));
     if (op == "*") return ints ? Value(ival(l) * ival(r)) : Value(as_num(l) * as_num(r));

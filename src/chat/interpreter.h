@@ -18,8 +18,9 @@ struct TemplateRaised : std::runtime_error {
 std::string render(const Program& program, const Dict& globals);
 
 // Builtins (builtins.cpp): filters, tests, attribute methods and global functions.
-Value apply_filter(const std::string& name, const Value& input, CallArgs& args,
-                   const std::function<Value(const std::string&, const Value&, CallArgs&)>& filter_by_name);
+Value apply_filter(
+    const std::string& name, const Value& input, CallArgs& args,
+    const std::function<Value(const std::string&, const Value&, CallArgs&)>& filter_by_name);
 bool has_filter(const std::string& name);
 bool apply_test(const std::string& name, const Value& input, CallArgs& args, bool* known);
 // A bound method of a str/dict/list value, or undefined if there is none.

@@ -26,17 +26,21 @@ class Positions {
   std::vector<size_t> starts_;
 };
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
 
-std::vector<Token> tokenize(const std::string& src, size_t begin, size_t end, const Positions& pos) {
+std::vector<Token> tokenize(const std::string& src, size_t begin, size_t end,
+                            const Positions& pos) {
   std::vector<Token> out;
   size_t i = begin;
   auto error = [&](const std::string& msg, size_t at) {
     auto [l, c] = pos.at(at);
     throw TemplateError(msg, l, c);
   };
-  static const char* kOps[] = {"**", "//", "==", "!=", "<=", ">=", "+", "-", "*", "/", "%", "~", "<", ">",
-                               "=",  "(",  ")",  "[",  "]",  "{",  "}", ",", ".", ":", "|"};
+  static const char* kOps[] = {"**", "//", "==", "!=", "<=", ">=", "+", "-", "*",
+                               "/",  "%",  "~",  "<",  ">",  "=",  "(", ")", "[",
+                               "]",  "{",  "}",  ",",  ".",  ":",  "|"};
   while (i < end) {
     char c = src[i];
     if (is_space(c)) {
@@ -91,14 +95,31 @@ std::vector<Token> tokenize(const std::string& src, size_t begin, size_t end, co
         if (src[j] == '\\' && j + 1 < end) {
           char e = src[j + 1];
           switch (e) {
-            case 'n': s += '\n'; break;
-            case 't': s += '\t'; break;
-            case 'r': s += '\r'; break;
-            case '\\': s += '\\'; break;
-            case '\'': s += '\''; break;
-            case '"': s += '"'; break;
-            case '0': s += '\0'; break;
-            default: s += '\\'; s += e; break;
+            case 'n':
+              s += '\n';
+              break;
+            case 't':
+              s += '\t';
+              break;
+            case 'r':
+              s += '\r';
+              break;
+            case '\\':
+              s += '\\';
+              break;
+            case '\'':
+              s += '\'';
+              break;
+            case '"':
+              s += '"';
+              break;
+            case '0':
+              s += '\0';
+              break;
+            default:
+              s += '\\';
+              s += e;
+              break;
           }
           j += 2;
           continue;
@@ -138,14 +159,20 @@ size_t find_close(const std::string& s, size_t from, const char* close) {
   for (size_t i = from; i + 1 < s.size(); ++i) {
     char c = s[i];
     if (quote) {
-      if (c == '\\') ++i;
-      else if (c == quote) quote = 0;
+      if (c == '\\')
+        ++i;
+      else if (c == quote)
+        quote = 0;
       continue;
     }
-    if (c == '\'' || c == '"') quote = c;
-    else if (c == '{') ++depth;
-    else if (c == '}' && depth > 0) --depth;
-    else if (c == close[0] && s[i + 1] == close[1]) return i;
+    if (c == '\'' || c == '"')
+      quote = c;
+    else if (c == '{')
+      ++depth;
+    else if (c == '}' && depth > 0)
+      --depth;
+    else if (c == close[0] && s[i + 1] == close[1])
+      return i;
   }
   return std::string::npos;
 }
@@ -169,14 +196,16 @@ std::vector<Segment> lex(const std::string& src, bool trim_blocks, bool lstrip_b
     if (strip_next_left) {
       while (i < src.size() && is_space(src[i])) ++i;
     } else if (trim_next_newline) {
-      if (src.compare(i, 2, "\r\n") == 0) i += 2;
-      else if (i < src.size() && (src[i] == '\n' || src[i] == '\r')) ++i;
+      if (src.compare(i, 2, "\r\n") == 0)
+        i += 2;
+      else if (i < src.size() && (src[i] == '\n' || src[i] == '\r'))
+        ++i;
     }
     strip_next_left = trim_next_newline = false;
     const bool line_starting = i == 0 || src[i - 1] == '\n';
     size_t open = src.find('{', i);
-    while (open != std::string::npos && open + 1 < src.size() && src[open + 1] != '{' && src[open + 1] != '%' &&
-           src[open + 1] != '#')
+    while (open != std::string::npos && open + 1 < src.size() && src[open + 1] != '{' &&
+           src[open + 1] != '%' && src[open + 1] != '#')
       open = src.find('{', open + 1);
     if (open == std::string::npos || open + 1 >= src.size()) {
       push_text(src.substr(i), i);

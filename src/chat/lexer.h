@@ -35,6 +35,7 @@ struct Segment {
   int line = 0, column = 0;
 };
 
-std::vector<Segment> lex(const std::string& source, bool trim_blocks = true, bool lstrip_blocks = true);
+std::vector<Segment> lex(const std::string& source, bool trim_blocks = true,
+                         bool lstrip_blocks = true);
 
 }  // namespace corelm::jinja

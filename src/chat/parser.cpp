@@ -49,7 +49,8 @@ class Parser {
         continue;
       }
       const Token& kw = s.tokens[0];
-      if (kw.type != Token::Type::kName) throw TemplateError("expected a statement keyword", kw.line, kw.column);
+      if (kw.type != Token::Type::kName)
+        throw TemplateError("expected a statement keyword", kw.line, kw.column);
       if (stops.count(kw.text)) return body;
       begin(s);
       ++tok_;
@@ -63,8 +64,8 @@ class Parser {
         names += "'";
       }
       const Token& opener = *open_.back();
-      throw TemplateError("'" + opener.text + "' is never closed (expected " + names + ")", opener.line,
-                          opener.column);
+      throw TemplateError("'" + opener.text + "' is never closed (expected " + names + ")",
+                          opener.line, opener.column);
     }
     return body;
   }
@@ -92,7 +93,8 @@ class Parser {
     if (k == "break" || k == "continue") {
       expect_end();
       ++seg_;
-      return make_stmt(k == "break" ? Stmt::Kind::kBreak : Stmt::Kind::kContinue, kw.line, kw.column);
+      return make_stmt(k == "break" ? Stmt::Kind::kBreak : Stmt::Kind::kContinue, kw.line,
+                       kw.column);
     }
     if (k == "generation") {  // transformers' assistant-mask marker: renders its body
       expect_end();
@@ -157,13 +159,15 @@ class Parser {
       st->targets.push_back(expect_name());
     }
     const Token& in = next();
-    if (in.type != Token::Type::kName || in.text != "in") throw TemplateError("expected 'in'", in.line, in.column);
+    if (in.type != Token::Type::kName || in.text != "in")
+      throw TemplateError("expected 'in'", in.line, in.column);
     st->expr = parse_expression(/*allow_conditional=*/false);
     if (peek_name("if")) {
       next();
       st->filter = parse_expression(false);
     }
-    if (peek_name("recursive")) throw TemplateError("recursive loops are not supported", kw.line, kw.column);
+    if (peek_name("recursive"))
+      throw TemplateError("recursive loops are not supported", kw.line, kw.column);
     expect_end();
     ++seg_;
     st->body = parse_body({"else", "endfor"});
@@ -270,7 +274,8 @@ class Parser {
   ExprPtr parse_compare() {
     ExprPtr e = parse_math1();
     for (;;) {
-      if (peek_op("==") || peek_op("!=") || peek_op("<") || peek_op(">") || peek_op("<=") || peek_op(">=")) {
+      if (peek_op("==") || peek_op("!=") || peek_op("<") || peek_op(">") || peek_op("<=") ||
+          peek_op(">=")) {
         const Token& t = next();
         e = binary(t.text, std::move(e), t, &Parser::parse_math1);
       } else if (peek_name("in")) {
@@ -347,9 +352,12 @@ class Parser {
       }
       case Token::Type::kName: {
         auto e = make_expr(Expr::Kind::kLiteral, t);
-        if (t.text == "true" || t.text == "True") e->literal = Value(true);
-        else if (t.text == "false" || t.text == "False") e->literal = Value(false);
-        else if (t.text == "none" || t.text == "None") e->literal = Value::none();
+        if (t.text == "true" || t.text == "True")
+          e->literal = Value(true);
+        else if (t.text == "false" || t.text == "False")
+          e->literal = Value(false);
+        else if (t.text == "none" || t.text == "None")
+          e->literal = Value::none();
         else {
           e->kind = Expr::Kind::kName;
           e->name = t.text;
@@ -403,7 +411,8 @@ class Parser {
       default:
         break;
     }
-    throw TemplateError(t.type == Token::Type::kEnd ? "unexpected end of expression" : "unexpected '" + t.text + "'",
+    throw TemplateError(t.type == Token::Type::kEnd ? "unexpected end of expression"
+                                                    : "unexpected '" + t.text + "'",
                         t.line, t.column);
   }
 
@@ -489,7 +498,8 @@ class Parser {
           test->negated = true;
         }
         const Token& n = next();
-        if (n.type != Token::Type::kName) throw TemplateError("expected a test name after 'is'", n.line, n.column);
+        if (n.type != Token::Type::kName)
+          throw TemplateError("expected a test name after 'is'", n.line, n.column);
         test->name = n.text;
         test->a = std::move(e);
         if (peek_op("(")) {
@@ -498,8 +508,8 @@ class Parser {
         } else if (peek().type == Token::Type::kString || peek().type == Token::Type::kInt ||
                    peek().type == Token::Type::kFloat ||
                    (peek().type == Token::Type::kName && !peek_name("and") && !peek_name("or") &&
-                    !peek_name("else") && !peek_name("if") && !peek_name("in") && !peek_name("not") &&
-                    !peek_name("is"))) {
+                    !peek_name("else") && !peek_name("if") && !peek_name("in") &&
+                    !peek_name("not") && !peek_name("is"))) {
           test->items.push_back(parse_primary());  // "is divisibleby 3", "is sameas x"
         }
         e = std::move(test);
@@ -529,8 +539,10 @@ class Parser {
   }
   const Token& next() {
     const Token& t = peek();
-    if (tok_ + 1 < toks_->size()) ++tok_;
-    else tok_ = toks_->size() - 1;
+    if (tok_ + 1 < toks_->size())
+      ++tok_;
+    else
+      tok_ = toks_->size() - 1;
     return t;
   }
   bool peek_op(const char* op, size_t ahead = 0) const {
@@ -555,7 +567,8 @@ class Parser {
   }
   void expect_end() {
     const Token& t = peek();
-    if (t.type != Token::Type::kEnd) throw TemplateError("unexpected '" + t.text + "'", t.line, t.column);
+    if (t.type != Token::Type::kEnd)
+      throw TemplateError("unexpected '" + t.text + "'", t.line, t.column);
   }
 
   static ExprPtr make_expr(Expr::Kind kind, const Token& at) {
@@ -582,6 +595,8 @@ class Parser {
 
 }  // namespace
 
-Program parse(const std::string& source) { return Parser(lex(source)).run(); }
+Program parse(const std::string& source) {
+  return Parser(lex(source)).run();
+}
 
 }  // namespace corelm::jinja

@@ -70,12 +70,18 @@ Value Value::namespace_object(Dict d) {
 
 Value Value::from_json(const nlohmann::ordered_json& j) {
   switch (j.type()) {
-    case nlohmann::ordered_json::value_t::null: return none();
-    case nlohmann::ordered_json::value_t::boolean: return Value(j.get<bool>());
-    case nlohmann::ordered_json::value_t::number_integer: return Value(j.get<int64_t>());
-    case nlohmann::ordered_json::value_t::number_unsigned: return Value(static_cast<int64_t>(j.get<uint64_t>()));
-    case nlohmann::ordered_json::value_t::number_float: return Value(j.get<double>());
-    case nlohmann::ordered_json::value_t::string: return Value(j.get<std::string>());
+    case nlohmann::ordered_json::value_t::null:
+      return none();
+    case nlohmann::ordered_json::value_t::boolean:
+      return Value(j.get<bool>());
+    case nlohmann::ordered_json::value_t::number_integer:
+      return Value(j.get<int64_t>());
+    case nlohmann::ordered_json::value_t::number_unsigned:
+      return Value(static_cast<int64_t>(j.get<uint64_t>()));
+    case nlohmann::ordered_json::value_t::number_float:
+      return Value(j.get<double>());
+    case nlohmann::ordered_json::value_t::string:
+      return Value(j.get<std::string>());
     case nlohmann::ordered_json::value_t::array: {
       List l;
       for (const auto& e : j) l.push_back(from_json(e));
@@ -86,21 +92,30 @@ Value Value::from_json(const nlohmann::ordered_json& j) {
       for (const auto& [k, e] : j.items()) d.items.emplace_back(k, from_json(e));
       return Value(std::move(d));
     }
-    default: return none();
+    default:
+      return none();
   }
 }
 
 bool Value::truthy() const {
   switch (kind_) {
     case Kind::kUndefined:
-    case Kind::kNone: return false;
-    case Kind::kBool: return b_;
-    case Kind::kInt: return i_ != 0;
-    case Kind::kFloat: return f_ != 0.0;
-    case Kind::kString: return !s_.empty();
-    case Kind::kList: return !list_->empty();
-    case Kind::kDict: return !dict_->items.empty();
-    case Kind::kFunction: return true;
+    case Kind::kNone:
+      return false;
+    case Kind::kBool:
+      return b_;
+    case Kind::kInt:
+      return i_ != 0;
+    case Kind::kFloat:
+      return f_ != 0.0;
+    case Kind::kString:
+      return !s_.empty();
+    case Kind::kList:
+      return !list_->empty();
+    case Kind::kDict:
+      return !dict_->items.empty();
+    case Kind::kFunction:
+      return true;
   }
   return false;
 }
@@ -126,7 +141,8 @@ std::string format_float(double v) {
     } else if (static_cast<int>(digits.size()) <= exp + 1) {
       out = digits + std::string(static_cast<size_t>(exp + 1) - digits.size(), '0') + ".0";
     } else {
-      out = digits.substr(0, static_cast<size_t>(exp + 1)) + "." + digits.substr(static_cast<size_t>(exp + 1));
+      out = digits.substr(0, static_cast<size_t>(exp + 1)) + "." +
+            digits.substr(static_cast<size_t>(exp + 1));
     }
   } else {
     out = digits.substr(0, 1);
@@ -141,20 +157,27 @@ std::string format_float(double v) {
 namespace {
 
 std::string py_quote(const std::string& s) {
-  bool has_single = s.find('\'') != std::string::npos, has_double = s.find('"') != std::string::npos;
+  bool has_single = s.find('\'') != std::string::npos,
+       has_double = s.find('"') != std::string::npos;
   char q = (has_single && !has_double) ? '"' : '\'';
   std::string out(1, q);
   for (unsigned char c : s) {
-    if (c == '\\') out += "\\\\";
-    else if (c == static_cast<unsigned char>(q)) out += std::string("\\") + q;
-    else if (c == '\n') out += "\\n";
-    else if (c == '\r') out += "\\r";
-    else if (c == '\t') out += "\\t";
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == static_cast<unsigned char>(q))
+      out += std::string("\\") + q;
+    else if (c == '\n')
+      out += "\\n";
+    else if (c == '\r')
+      out += "\\r";
+    else if (c == '\t')
+      out += "\\t";
     else if (c < 0x20 || c == 0x7F) {
       char b[8];
       std::snprintf(b, sizeof(b), "\\x%02x", c);
       out += b;
-    } else out.push_back(static_cast<char>(c));
+    } else
+      out.push_back(static_cast<char>(c));
   }
   out.push_back(q);
   return out;
@@ -164,13 +187,27 @@ void json_string(std::string& out, const std::string& s) {
   out.push_back('"');
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
       default:
         if (c < 0x20) {
           char b[8];
@@ -194,15 +231,25 @@ void to_json_into(const Value& v, std::string& out, int indent, int depth, bool 
   switch (v.kind()) {
     case Value::Kind::kUndefined:
       throw std::invalid_argument("Object of type Undefined is not JSON serializable");
-    case Value::Kind::kNone: out += "null"; return;
-    case Value::Kind::kBool: out += v.as_bool() ? "true" : "false"; return;
-    case Value::Kind::kInt: out += std::to_string(v.as_int()); return;
+    case Value::Kind::kNone:
+      out += "null";
+      return;
+    case Value::Kind::kBool:
+      out += v.as_bool() ? "true" : "false";
+      return;
+    case Value::Kind::kInt:
+      out += std::to_string(v.as_int());
+      return;
     case Value::Kind::kFloat: {
       double d = v.as_double();
-      out += std::isnan(d) ? "NaN" : std::isinf(d) ? (d > 0 ? "Infinity" : "-Infinity") : format_float(d);
+      out += std::isnan(d)   ? "NaN"
+             : std::isinf(d) ? (d > 0 ? "Infinity" : "-Infinity")
+                             : format_float(d);
       return;
     }
-    case Value::Kind::kString: json_string(out, v.as_string()); return;
+    case Value::Kind::kString:
+      json_string(out, v.as_string());
+      return;
     case Value::Kind::kList: {
       const auto& l = v.as_list();
       if (l.empty()) {
@@ -226,7 +273,8 @@ void to_json_into(const Value& v, std::string& out, int indent, int depth, bool 
         return;
       }
       if (sort_keys)
-        std::stable_sort(items.begin(), items.end(), [](auto& a, auto& b) { return a.first < b.first; });
+        std::stable_sort(items.begin(), items.end(),
+                         [](auto& a, auto& b) { return a.first < b.first; });
       out.push_back('{');
       for (size_t i = 0; i < items.size(); ++i) {
         if (i) out += item_sep;
@@ -255,7 +303,8 @@ std::string Value::to_json(int indent, bool sort_keys, const std::string& item_s
 
 std::string Value::repr() const {
   switch (kind_) {
-    case Kind::kString: return py_quote(s_);
+    case Kind::kString:
+      return py_quote(s_);
     case Kind::kList: {
       std::string out = "[";
       for (size_t i = 0; i < list_->size(); ++i) out += (i ? ", " : "") + (*list_)[i].repr();
@@ -264,61 +313,87 @@ std::string Value::repr() const {
     case Kind::kDict: {
       std::string out = "{";
       for (size_t i = 0; i < dict_->items.size(); ++i)
-        out += (i ? ", " : "") + py_quote(dict_->items[i].first) + ": " + dict_->items[i].second.repr();
+        out += (i ? ", " : "") + py_quote(dict_->items[i].first) + ": " +
+               dict_->items[i].second.repr();
       return out + "}";
     }
-    default: return str();
+    default:
+      return str();
   }
 }
 
 std::string Value::str() const {
   switch (kind_) {
-    case Kind::kUndefined: return "";
-    case Kind::kNone: return "None";
-    case Kind::kBool: return b_ ? "True" : "False";
-    case Kind::kInt: return std::to_string(i_);
-    case Kind::kFloat: return format_float(f_);
-    case Kind::kString: return s_;
+    case Kind::kUndefined:
+      return "";
+    case Kind::kNone:
+      return "None";
+    case Kind::kBool:
+      return b_ ? "True" : "False";
+    case Kind::kInt:
+      return std::to_string(i_);
+    case Kind::kFloat:
+      return format_float(f_);
+    case Kind::kString:
+      return s_;
     case Kind::kList:
-    case Kind::kDict: return repr();
-    case Kind::kFunction: return "<function " + s_ + ">";
+    case Kind::kDict:
+      return repr();
+    case Kind::kFunction:
+      return "<function " + s_ + ">";
   }
   return "";
 }
 
 const char* Value::type_name() const {
   switch (kind_) {
-    case Kind::kUndefined: return "undefined";
-    case Kind::kNone: return "NoneType";
-    case Kind::kBool: return "bool";
-    case Kind::kInt: return "int";
-    case Kind::kFloat: return "float";
-    case Kind::kString: return "str";
-    case Kind::kList: return "list";
-    case Kind::kDict: return is_namespace() ? "Namespace" : "dict";
-    case Kind::kFunction: return "function";
+    case Kind::kUndefined:
+      return "undefined";
+    case Kind::kNone:
+      return "NoneType";
+    case Kind::kBool:
+      return "bool";
+    case Kind::kInt:
+      return "int";
+    case Kind::kFloat:
+      return "float";
+    case Kind::kString:
+      return "str";
+    case Kind::kList:
+      return "list";
+    case Kind::kDict:
+      return is_namespace() ? "Namespace" : "dict";
+    case Kind::kFunction:
+      return "function";
   }
   return "?";
 }
 
 bool operator==(const Value& a, const Value& b) {
   if (a.is_number() && b.is_number()) {
-    if (a.kind() == Value::Kind::kInt && b.kind() == Value::Kind::kInt) return a.as_int() == b.as_int();
+    if (a.kind() == Value::Kind::kInt && b.kind() == Value::Kind::kInt)
+      return a.as_int() == b.as_int();
     return a.as_double() == b.as_double();
   }
   if ((a.kind() == Value::Kind::kBool) != (b.kind() == Value::Kind::kBool)) {
     // Python: True == 1
-    if (a.kind() == Value::Kind::kBool && b.is_number()) return (a.as_bool() ? 1.0 : 0.0) == b.as_double();
-    if (b.kind() == Value::Kind::kBool && a.is_number()) return (b.as_bool() ? 1.0 : 0.0) == a.as_double();
+    if (a.kind() == Value::Kind::kBool && b.is_number())
+      return (a.as_bool() ? 1.0 : 0.0) == b.as_double();
+    if (b.kind() == Value::Kind::kBool && a.is_number())
+      return (b.as_bool() ? 1.0 : 0.0) == a.as_double();
     return false;
   }
   if (a.kind() != b.kind()) return false;
   switch (a.kind()) {
     case Value::Kind::kUndefined:
-    case Value::Kind::kNone: return true;
-    case Value::Kind::kBool: return a.as_bool() == b.as_bool();
-    case Value::Kind::kString: return a.as_string() == b.as_string();
-    case Value::Kind::kList: return a.as_list() == b.as_list();
+    case Value::Kind::kNone:
+      return true;
+    case Value::Kind::kBool:
+      return a.as_bool() == b.as_bool();
+    case Value::Kind::kString:
+      return a.as_string() == b.as_string();
+    case Value::Kind::kList:
+      return a.as_list() == b.as_list();
     case Value::Kind::kDict: {
       const auto& x = a.as_dict().items;
       const auto& y = b.as_dict();
@@ -329,13 +404,16 @@ bool operator==(const Value& a, const Value& b) {
       }
       return true;
     }
-    case Value::Kind::kFunction: return &a.as_function() == &b.as_function();
-    default: return false;
+    case Value::Kind::kFunction:
+      return &a.as_function() == &b.as_function();
+    default:
+      return false;
   }
 }
 
 int compare(const Value& a, const Value& b) {
-  if ((a.is_number() || a.kind() == Value::Kind::kBool) && (b.is_number() || b.kind() == Value::Kind::kBool)) {
+  if ((a.is_number() || a.kind() == Value::Kind::kBool) &&
+      (b.is_number() || b.kind() == Value::Kind::kBool)) {
     double x = a.kind() == Value::Kind::kBool ? a.as_bool() : a.as_double();
     double y = b.kind() == Value::Kind::kBool ? b.as_bool() : b.as_double();
     return x < y ? -1 : x > y ? 1 : 0;
@@ -351,8 +429,8 @@ int compare(const Value& a, const Value& b) {
       if (int c = compare(x[i], y[i])) return c;
     return x.size() < y.size() ? -1 : x.size() > y.size() ? 1 : 0;
   }
-  throw std::invalid_argument(std::string("'<' not supported between instances of '") + a.type_name() +
-                              "' and '" + b.type_name() + "'");
+  throw std::invalid_argument(std::string("'<' not supported between instances of '") +
+                              a.type_name() + "' and '" + b.type_name() + "'");
 }
 
 }  // namespace corelm::jinja

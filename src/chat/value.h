@@ -95,7 +95,8 @@ class Value {
   std::shared_ptr<Function> fn_;
 };
 
-// Python's ordering for numbers and strings (and lists, element-wise); throws std::invalid_argument otherwise.
+// Python's ordering for numbers and strings (and lists, element-wise); throws std::invalid_argument
+// otherwise.
 int compare(const Value& a, const Value& b);
 // Python repr() of a float.
 std::string format_float(double v);

@@ -26,7 +26,7 @@ struct ConversionInput {
   std::string chat_template;
   nlohmann::json named_templates = nlohmann::json::object();
   std::string model_id;
-  std::string source_format;     // "safetensors" or "gguf"
+  std::string source_format;         // "safetensors" or "gguf"
   std::shared_ptr<void> keep_alive;  // the readers the row functions use
 };
 

@@ -43,15 +43,20 @@ bool is_gguf(const std::string& path) {
 
 ConvertReport convert_model(const ConvertOptions& o) {
   const auto start = std::chrono::steady_clock::now();
-  auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+  auto elapsed = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
   auto quant = dtype_from_name(o.quant);
   if (!quant || *quant == DType::kQ4_0 || *quant == DType::kQ8_0)
-    fail(ErrorCode::kInvalidArgument, kComponent, "unknown --quant '{}' (choose q4s32, q8s32, f16, bf16 or f32)", o.quant);
-  if (o.output.empty()) fail(ErrorCode::kInvalidArgument, kComponent, "no output path (-o OUT.clm)");
+    fail(ErrorCode::kInvalidArgument, kComponent,
+         "unknown --quant '{}' (choose q4s32, q8s32, f16, bf16 or f32)", o.quant);
+  if (o.output.empty())
+    fail(ErrorCode::kInvalidArgument, kComponent, "no output path (-o OUT.clm)");
   std::error_code ec;
   const fs::path out_dir = fs::absolute(o.output).parent_path();
   if (!fs::is_directory(out_dir, ec))
-    fail(ErrorCode::kNotFound, kComponent, "the output folder '{}' does not exist", out_dir.string());
+    fail(ErrorCode::kNotFound, kComponent, "the output folder '{}' does not exist",
+         out_dir.string());
 
   ConversionInput in;
   if (is_gguf(o.source)) {
@@ -59,21 +64,28 @@ ConvertReport convert_model(const ConvertOptions& o) {
   } else if (fs::is_directory(o.source, ec)) {
     in = read_hf_folder(o);
   } else {
-    fail(ErrorCode::kNotFound, kComponent, "'{}' is not a Hugging Face model folder or a GGUF file", o.source);
+    fail(ErrorCode::kNotFound, kComponent, "'{}' is not a Hugging Face model folder or a GGUF file",
+         o.source);
   }
   if (in.tokenizer->vocab_size() > in.config.vocab_size)
-    fail(ErrorCode::kCorrupt, kComponent, "the tokenizer has {} tokens but the model's vocab_size is {}",
-         in.tokenizer->vocab_size(), in.config.vocab_size);
-  TensorPlan plan = make_tensor_plan(in.config, in.lookup, in.names, *quant, o.quantize_embeddings, o.interleave);
+    fail(ErrorCode::kCorrupt, kComponent,
+         "the tokenizer has {} tokens but the model's vocab_size is {}", in.tokenizer->vocab_size(),
+         in.config.vocab_size);
+  TensorPlan plan =
+      make_tensor_plan(in.config, in.lookup, in.names, *quant, o.quantize_embeddings, o.interleave);
 
   std::string model_id = !o.model_id.empty() ? o.model_id : in.model_id;
   if (model_id.empty()) model_id = fs::absolute(o.source).lexically_normal().filename().string();
-  if (model_id.empty()) model_id = fs::absolute(o.source).lexically_normal().parent_path().filename().string();
-  int max_context = o.max_context > 0 ? o.max_context : std::min(2048, in.config.max_position_embeddings);
+  if (model_id.empty())
+    model_id = fs::absolute(o.source).lexically_normal().parent_path().filename().string();
+  int max_context =
+      o.max_context > 0 ? o.max_context : std::min(2048, in.config.max_position_embeddings);
   if (max_context <= 0) fail(ErrorCode::kOutOfRange, kComponent, "--max-context must be positive");
 
   json meta;
-  meta["source"] = {{"co.huggingface.exporters.name", model_id}, {"format", in.source_format}, {"converter", "corelm convert"}};
+  meta["source"] = {{"co.huggingface.exporters.name", model_id},
+                    {"format", in.source_format},
+                    {"converter", "corelm convert"}};
   meta["config"] = json::parse(in.config.to_hf_json());
   meta["quantization"] = {{"default", dtype_name(*quant)},
                           {"mode", "linear_symmetric"},
@@ -118,20 +130,23 @@ ConvertReport convert_model(const ConvertOptions& o) {
     const uint64_t out_row = dtype_row_bytes(e.dtype, cols);
     const bool interleaved = e.layout == Layout::kInterleaved8;
     const uint64_t unit = interleaved ? kInterleaveRows : 1;  // rows converted together
-    const uint64_t rows_per_chunk = std::max<uint64_t>(1, kChunkBytes / std::max<uint64_t>(out_row, 1) / unit) * unit;
+    const uint64_t rows_per_chunk =
+        std::max<uint64_t>(1, kChunkBytes / std::max<uint64_t>(out_row, 1) / unit) * unit;
     for (auto& s : scratch) {
       s.err2 = s.ref2 = 0.0;
       s.row.resize(cols);
       s.back.resize(cols);
       s.group.resize(interleaved ? kInterleaveRows * cols / kQuantBlock : 0);
     }
-    if (o.on_progress) o.on_progress({i, plan.entries.size(), e.name, done, writer.total_bytes(), elapsed()});
+    if (o.on_progress)
+      o.on_progress({i, plan.entries.size(), e.name, done, writer.total_bytes(), elapsed()});
     for (uint64_t r0 = 0; r0 < n_rows; r0 += rows_per_chunk) {
       const uint64_t r1 = std::min(n_rows, r0 + rows_per_chunk);
       chunk.resize((r1 - r0) * out_row);
       pool.run([&](int thread, int n_threads) {
         Scratch& s = scratch[static_cast<size_t>(thread)];
-        for (uint64_t u = r0 + unit * static_cast<uint64_t>(thread); u < r1; u += unit * static_cast<uint64_t>(n_threads)) {
+        for (uint64_t u = r0 + unit * static_cast<uint64_t>(thread); u < r1;
+             u += unit * static_cast<uint64_t>(n_threads)) {
           uint8_t* dst = chunk.data() + (u - r0) * out_row;
           if (!interleaved) {
             s.convert(e, u, cols, dst);
@@ -161,14 +176,17 @@ ConvertReport convert_model(const ConvertOptions& o) {
     params += n_rows * cols;
     weight_bytes += n_rows * out_row;
   }
-  if (o.on_progress) o.on_progress({plan.entries.size(), plan.entries.size(), "", done, writer.total_bytes(), elapsed()});
+  if (o.on_progress)
+    o.on_progress(
+        {plan.entries.size(), plan.entries.size(), "", done, writer.total_bytes(), elapsed()});
   writer.commit();
 
   ConvertReport report;
   report.output = o.output;
   report.file_bytes = writer.total_bytes();
   report.parameters = params;
-  report.bits_per_weight = params ? 8.0 * static_cast<double>(weight_bytes) / static_cast<double>(params) : 0.0;
+  report.bits_per_weight =
+      params ? 8.0 * static_cast<double>(weight_bytes) / static_cast<double>(params) : 0.0;
   report.seconds = elapsed();
   report.tensors = plan.entries.size();
   report.notes = plan.notes;

@@ -21,7 +21,8 @@ ConversionInput read_gguf_input(const ConvertOptions& o) {
   in.chat_template = td.chat_template;
   if (in.config.bos_token_id >= 0) in.generation["bos_token_id"] = in.config.bos_token_id;
   if (!in.config.eos_token_ids.empty()) in.generation["eos_token_id"] = in.config.eos_token_ids[0];
-  in.model_id = file->get_string("general.name").value_or(std::filesystem::path(o.source).stem().string());
+  in.model_id =
+      file->get_string("general.name").value_or(std::filesystem::path(o.source).stem().string());
   for (const auto& t : file->tensors()) {
     std::string hf = gguf::hf_name(t.name);
     in.names.push_back(hf.empty() ? t.name : hf);
@@ -33,14 +34,18 @@ ConversionInput read_gguf_input(const ConvertOptions& o) {
     if (!t) return std::nullopt;
     const gguf::GgmlTypeInfo* type = gguf::ggml_type_info(t->type);
     if (!type->readable)
-      fail(ErrorCode::kUnsupported, "gguf", "tensor '{}' has type {}, which corelm cannot read", t->name, type->name);
+      fail(ErrorCode::kUnsupported, "gguf", "tensor '{}' has type {}, which corelm cannot read",
+           t->name, type->name);
     SourceTensor s;
     s.name = name;
-    s.shape = t->dims.size() == 1 ? std::vector<uint64_t>{t->dims[0]} : std::vector<uint64_t>{t->rows(), t->cols()};
+    s.shape = t->dims.size() == 1 ? std::vector<uint64_t>{t->dims[0]}
+                                  : std::vector<uint64_t>{t->rows(), t->cols()};
     s.type_name = type->name;
     s.quantized = type->block_elements > 1;
-    const bool permuted = name.find("q_proj") != std::string::npos || name.find("k_proj") != std::string::npos;
-    const uint64_t head_dim = static_cast<uint64_t>(cfg.head_dim), row_bytes = t->row_bytes(), cols = t->cols();
+    const bool permuted =
+        name.find("q_proj") != std::string::npos || name.find("k_proj") != std::string::npos;
+    const uint64_t head_dim = static_cast<uint64_t>(cfg.head_dim), row_bytes = t->row_bytes(),
+                   cols = t->cols();
     const uint32_t ty = t->type;
     const uint8_t* data = t->data;
     s.read_row = [=](uint64_t r, float* out) {

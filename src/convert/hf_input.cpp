@@ -25,7 +25,9 @@ json parse_json_file(const fs::path& p) {
   }
 }
 
-const char* safetensors_type(DType d) { return d == DType::kF32 ? "F32" : d == DType::kF16 ? "F16" : "BF16"; }
+const char* safetensors_type(DType d) {
+  return d == DType::kF32 ? "F32" : d == DType::kF16 ? "F16" : "BF16";
+}
 
 }  // namespace
 
@@ -54,16 +56,22 @@ ConversionInput read_hf_folder(const ConvertOptions& o) {
     in.tokenizer = Tokenizer::from_sentencepiece(bytes, tokenizer_config);
     in.tokenizer_blobs.push_back({"tokenizer.model", std::move(bytes)});
   } else {
-    fail(ErrorCode::kNotFound, kComponent,
-         "'{}' has no tokenizer.json (nor tokenizer.model): the package needs the model's tokenizer", o.source);
+    fail(
+        ErrorCode::kNotFound, kComponent,
+        "'{}' has no tokenizer.json (nor tokenizer.model): the package needs the model's tokenizer",
+        o.source);
   }
-  if (!tokenizer_config.empty()) in.tokenizer_blobs.push_back({"tokenizer_config.json", tokenizer_config});
+  if (!tokenizer_config.empty())
+    in.tokenizer_blobs.push_back({"tokenizer_config.json", tokenizer_config});
 
-  if (fs::exists(dir / "generation_config.json")) in.generation = parse_json_file(dir / "generation_config.json");
+  if (fs::exists(dir / "generation_config.json"))
+    in.generation = parse_json_file(dir / "generation_config.json");
   in.chat_template = in.tokenizer->chat_template();
-  if (tokenizer_config_json.contains("chat_template") && tokenizer_config_json["chat_template"].is_array())
+  if (tokenizer_config_json.contains("chat_template") &&
+      tokenizer_config_json["chat_template"].is_array())
     for (const auto& e : tokenizer_config_json["chat_template"])
-      if (e.is_object() && e.contains("name") && e.contains("template")) in.named_templates[e["name"].get<std::string>()] = e["template"];
+      if (e.is_object() && e.contains("name") && e.contains("template"))
+        in.named_templates[e["name"].get<std::string>()] = e["template"];
   if (in.chat_template.empty() && fs::exists(dir / "chat_template.jinja"))
     in.chat_template = read_file((dir / "chat_template.jinja").string(), kComponent);
 
@@ -81,8 +89,12 @@ ConversionInput read_hf_folder(const ConvertOptions& o) {
     s.type_name = safetensors_type(t->dtype);
     const uint64_t cols = t->shape.empty() ? 1 : t->shape.back();
     const uint64_t row_bytes = cols * dtype_traits(t->dtype).block_bytes;
-    s.read_row = [t, cols, row_bytes](uint64_t r, float* out) { dequantize_row(t->dtype, t->data + r * row_bytes, out, cols); };
-    s.release = [t, row_bytes](uint64_t r0, uint64_t r1) { t->file->drop_pages(t->file_offset + r0 * row_bytes, (r1 - r0) * row_bytes); };
+    s.read_row = [t, cols, row_bytes](uint64_t r, float* out) {
+      dequantize_row(t->dtype, t->data + r * row_bytes, out, cols);
+    };
+    s.release = [t, row_bytes](uint64_t r0, uint64_t r1) {
+      t->file->drop_pages(t->file_offset + r0 * row_bytes, (r1 - r0) * row_bytes);
+    };
     return s;
   };
   in.keep_alive = reader;

@@ -100,12 +100,13 @@ void SafetensorsReader::add_file(const std::string& path,
   auto file = std::make_unique<MappedFile>(path, kComponent);
   const uint64_t size = file->size();
   if (size < 8)
-    fail(ErrorCode::kCorrupt, kComponent, "'{}' is {} bytes, too small for safetensors", path, size);
+    fail(ErrorCode::kCorrupt, kComponent, "'{}' is {} bytes, too small for safetensors", path,
+         size);
   uint64_t header_len = 0;
   std::memcpy(&header_len, file->data(), 8);
   if (header_len == 0 || header_len > size - 8 || header_len > (100ull << 20))
-    fail(ErrorCode::kCorrupt, kComponent,
-         "'{}' declares a {}-byte header but the file is {} bytes", path, header_len, size);
+    fail(ErrorCode::kCorrupt, kComponent, "'{}' declares a {}-byte header but the file is {} bytes",
+         path, header_len, size);
   const char* hb = reinterpret_cast<const char*>(file->data()) + 8;
   json header;
   try {

@@ -13,13 +13,14 @@ namespace {
 constexpr const char* kComponent = "convert";
 
 bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 }  // namespace
 
 TensorPlan make_tensor_plan(const ModelConfig& c, const SourceLookup& lookup,
-                            const std::vector<std::string>& all_source_names, DType quant, bool quantize_embeddings,
-                            bool interleave) {
+                            const std::vector<std::string>& all_source_names, DType quant,
+                            bool quantize_embeddings, bool interleave) {
   TensorPlan plan;
   const bool with_lm_head = !c.tie_word_embeddings;
   const bool float_quant = !dtype_traits(quant).quantized;
@@ -57,14 +58,16 @@ TensorPlan make_tensor_plan(const ModelConfig& c, const SourceLookup& lookup,
       expect = {hidden, inter};
     }
     if (t->shape != expect)
-      fail(ErrorCode::kCorrupt, kComponent, "tensor '{}' has shape [{}] but config.json implies [{}]",
-           name, fmt::join(t->shape, ", "), fmt::join(expect, ", "));
+      fail(ErrorCode::kCorrupt, kComponent,
+           "tensor '{}' has shape [{}] but config.json implies [{}]", name,
+           fmt::join(t->shape, ", "), fmt::join(expect, ", "));
     if (!dtype_fits_row(dtype, expect.back())) {
       fallback.push_back(name);
       fallback_cols = expect.back();
       dtype = DType::kF16;
     }
-    Layout layout = interleave && expect.size() == 2 && layout_fits(dtype, Layout::kInterleaved8, expect[0], expect[1])
+    Layout layout = interleave && expect.size() == 2 &&
+                            layout_fits(dtype, Layout::kInterleaved8, expect[0], expect[1])
                         ? Layout::kInterleaved8
                         : Layout::kRows;
     plan.entries.push_back({name, std::move(*t), dtype, expect, layout});
@@ -81,7 +84,8 @@ TensorPlan make_tensor_plan(const ModelConfig& c, const SourceLookup& lookup,
       continue;
     }
     fail(ErrorCode::kUnsupported, kComponent,
-         "unexpected tensor '{}' for {} (biases and extra modules are not supported)", name, c.architecture);
+         "unexpected tensor '{}' for {} (biases and extra modules are not supported)", name,
+         c.architecture);
   }
   return plan;
 }

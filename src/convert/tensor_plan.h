@@ -15,7 +15,7 @@ namespace corelm {
 struct PlanEntry {
   std::string name;  // HF name, also the package name
   SourceTensor source;
-  DType dtype;       // stored as
+  DType dtype;  // stored as
   std::vector<uint64_t> shape;
   Layout layout = Layout::kRows;
 };

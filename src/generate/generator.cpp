@@ -84,7 +84,8 @@ GenerationResult Generator::generate(std::string_view prompt, const GenerateOpti
   return generate(ids, options, on_text);
 }
 
-GenerationResult Generator::generate(std::span<const int32_t> prompt_ids, const GenerateOptions& options,
+GenerationResult Generator::generate(std::span<const int32_t> prompt_ids,
+                                     const GenerateOptions& options,
                                      const std::function<bool(std::string_view)>& on_text) {
   GenerationResult result;
   result.prompt_ids.assign(prompt_ids.begin(), prompt_ids.end());
@@ -99,14 +100,16 @@ GenerationResult Generator::generate(std::span<const int32_t> prompt_ids, const 
          prompt_ids.size(), context);
   for (int32_t id : prompt_ids)
     if (id < 0 || id >= session_.vocab_size())
-      fail(ErrorCode::kOutOfRange, kComponent, "prompt token id {} is outside the vocabulary [0, {})",
-           id, session_.vocab_size());
+      fail(ErrorCode::kOutOfRange, kComponent,
+           "prompt token id {} is outside the vocabulary [0, {})", id, session_.vocab_size());
   Sampler sampler(options.sampling);
   std::vector<int32_t> eos = options.eos_ids.empty() ? default_eos_ids() : options.eos_ids;
 
   // Reuse the cached prefix; always feed at least the last prompt token to get logits.
   size_t reuse = 0;
-  while (reuse < cached_.size() && reuse + 1 < prompt_ids.size() && cached_[reuse] == prompt_ids[reuse]) ++reuse;
+  while (reuse < cached_.size() && reuse + 1 < prompt_ids.size() &&
+         cached_[reuse] == prompt_ids[reuse])
+    ++reuse;
   session_.truncate(static_cast<int>(reuse));
   cached_.assign(prompt_ids.begin(), prompt_ids.begin() + static_cast<std::ptrdiff_t>(reuse));
   st.reused_tokens = reuse;
@@ -125,7 +128,8 @@ GenerationResult Generator::generate(std::span<const int32_t> prompt_ids, const 
   std::vector<int32_t> sequence(prompt_ids.begin(), prompt_ids.end());
   StreamDecoder stream(tokenizer_, prompt_ids);
   std::string pending;  // decoded text not yet handed to on_text
-  size_t max_new = options.max_new_tokens >= 0 ? static_cast<size_t>(options.max_new_tokens) : SIZE_MAX;
+  size_t max_new =
+      options.max_new_tokens >= 0 ? static_cast<size_t>(options.max_new_tokens) : SIZE_MAX;
   if (options.max_length > 0)
     max_new = std::min(max_new, options.max_length > static_cast<int>(prompt_ids.size())
                                     ? static_cast<size_t>(options.max_length) - prompt_ids.size()
@@ -167,7 +171,8 @@ GenerationResult Generator::generate(std::span<const int32_t> prompt_ids, const 
         if (at != std::string::npos) cut = std::min(cut, at);
       }
       if (cut != std::string::npos) {
-        pending = (result.text + pending).substr(result.text.size(), cut - std::min(cut, result.text.size()));
+        pending = (result.text + pending)
+                      .substr(result.text.size(), cut - std::min(cut, result.text.size()));
         emit(true);
         st.stop_reason = "stop_string";
         break;

@@ -10,17 +10,22 @@ namespace corelm::gguf {
 namespace {
 
 constexpr GgmlTypeInfo kTypes[] = {
-    {0, "F32", 1, 4, true},        {1, "F16", 1, 2, true},        {2, "Q4_0", 32, 18, true},
-    {3, "Q4_1", 32, 20, true},     {6, "Q5_0", 32, 22, true},     {7, "Q5_1", 32, 24, true},
-    {8, "Q8_0", 32, 34, true},     {9, "Q8_1", 32, 36, false},    {10, "Q2_K", 256, 84, false},
-    {11, "Q3_K", 256, 110, false}, {12, "Q4_K", 256, 144, true},  {13, "Q5_K", 256, 176, true},
-    {14, "Q6_K", 256, 210, true},  {15, "Q8_K", 256, 292, false}, {16, "IQ2_XXS", 256, 66, false},
-    {17, "IQ2_XS", 256, 74, false}, {18, "IQ3_XXS", 256, 98, false}, {19, "IQ1_S", 256, 50, false},
-    {20, "IQ4_NL", 32, 18, false}, {21, "IQ3_S", 256, 110, false}, {22, "IQ2_S", 256, 82, false},
-    {23, "IQ4_XS", 256, 136, false}, {24, "I8", 1, 1, false},     {25, "I16", 1, 2, false},
-    {26, "I32", 1, 4, false},      {27, "I64", 1, 8, false},      {28, "F64", 1, 8, false},
-    {29, "IQ1_M", 256, 56, false}, {30, "BF16", 1, 2, true},      {34, "TQ1_0", 256, 54, false},
-    {35, "TQ2_0", 256, 66, false}, {39, "MXFP4", 32, 17, false},
+    {0, "F32", 1, 4, true},          {1, "F16", 1, 2, true},
+    {2, "Q4_0", 32, 18, true},       {3, "Q4_1", 32, 20, true},
+    {6, "Q5_0", 32, 22, true},       {7, "Q5_1", 32, 24, true},
+    {8, "Q8_0", 32, 34, true},       {9, "Q8_1", 32, 36, false},
+    {10, "Q2_K", 256, 84, false},    {11, "Q3_K", 256, 110, false},
+    {12, "Q4_K", 256, 144, true},    {13, "Q5_K", 256, 176, true},
+    {14, "Q6_K", 256, 210, true},    {15, "Q8_K", 256, 292, false},
+    {16, "IQ2_XXS", 256, 66, false}, {17, "IQ2_XS", 256, 74, false},
+    {18, "IQ3_XXS", 256, 98, false}, {19, "IQ1_S", 256, 50, false},
+    {20, "IQ4_NL", 32, 18, false},   {21, "IQ3_S", 256, 110, false},
+    {22, "IQ2_S", 256, 82, false},   {23, "IQ4_XS", 256, 136, false},
+    {24, "I8", 1, 1, false},         {25, "I16", 1, 2, false},
+    {26, "I32", 1, 4, false},        {27, "I64", 1, 8, false},
+    {28, "F64", 1, 8, false},        {29, "IQ1_M", 256, 56, false},
+    {30, "BF16", 1, 2, true},        {34, "TQ1_0", 256, 54, false},
+    {35, "TQ2_0", 256, 66, false},   {39, "MXFP4", 32, 17, false},
 };
 
 constexpr int kQK = 256;
@@ -73,8 +78,10 @@ void dequant_q5_k(const uint8_t* b, float* y) {  // d, dmin, scales[12], qh[32],
     const float d1 = d * sc, m1 = dmin * m;
     scale_min_k4(is + 1, scales, &sc, &m);
     const float d2 = d * sc, m2 = dmin * m;
-    for (int l = 0; l < 32; ++l) *y++ = d1 * static_cast<float>((ql[l] & 0xF) + (qh[l] & u1 ? 16 : 0)) - m1;
-    for (int l = 0; l < 32; ++l) *y++ = d2 * static_cast<float>((ql[l] >> 4) + (qh[l] & u2 ? 16 : 0)) - m2;
+    for (int l = 0; l < 32; ++l)
+      *y++ = d1 * static_cast<float>((ql[l] & 0xF) + (qh[l] & u1 ? 16 : 0)) - m1;
+    for (int l = 0; l < 32; ++l)
+      *y++ = d2 * static_cast<float>((ql[l] >> 4) + (qh[l] & u2 ? 16 : 0)) - m2;
     ql += 32;
     is += 2;
     u1 = static_cast<uint8_t>(u1 << 2);
@@ -114,7 +121,8 @@ void dequant_q4_1(const uint8_t* b, float* y) {  // d, m, qs[16]
   }
 }
 
-void dequant_q5(const uint8_t* b, float* y, bool with_min) {  // Q5_0: d, qh[4], qs[16]; Q5_1: d, m, qh, qs
+void dequant_q5(const uint8_t* b, float* y,
+                bool with_min) {  // Q5_0: d, qh[4], qs[16]; Q5_1: d, m, qh, qs
   const float d = fp16_to_float(load16(b));
   const float m = with_min ? fp16_to_float(load16(b + 2)) : 0.0f;
   const uint8_t* p = b + (with_min ? 4 : 2);
@@ -144,12 +152,18 @@ const GgmlTypeInfo* ggml_type_info(uint32_t id) {
 
 std::optional<DType> direct_dtype(uint32_t id) {
   switch (id) {
-    case kGgmlF32: return DType::kF32;
-    case kGgmlF16: return DType::kF16;
-    case kGgmlBF16: return DType::kBF16;
-    case kGgmlQ4_0: return DType::kQ4_0;
-    case kGgmlQ8_0: return DType::kQ8_0;
-    default: return std::nullopt;
+    case kGgmlF32:
+      return DType::kF32;
+    case kGgmlF16:
+      return DType::kF16;
+    case kGgmlBF16:
+      return DType::kBF16;
+    case kGgmlQ4_0:
+      return DType::kQ4_0;
+    case kGgmlQ8_0:
+      return DType::kQ8_0;
+    default:
+      return std::nullopt;
   }
 }
 
@@ -164,13 +178,26 @@ void dequantize_ggml(uint32_t type, const uint8_t* in, float* out, size_t n) {
     const uint8_t* block = in + b * t->block_bytes;
     float* y = out + b * t->block_elements;
     switch (type) {
-      case kGgmlQ4_1: dequant_q4_1(block, y); break;
-      case kGgmlQ5_0: dequant_q5(block, y, false); break;
-      case kGgmlQ5_1: dequant_q5(block, y, true); break;
-      case kGgmlQ4_K: dequant_q4_k(block, y); break;
-      case kGgmlQ5_K: dequant_q5_k(block, y); break;
-      case kGgmlQ6_K: dequant_q6_k(block, y); break;
-      default: break;
+      case kGgmlQ4_1:
+        dequant_q4_1(block, y);
+        break;
+      case kGgmlQ5_0:
+        dequant_q5(block, y, false);
+        break;
+      case kGgmlQ5_1:
+        dequant_q5(block, y, true);
+        break;
+      case kGgmlQ4_K:
+        dequant_q4_k(block, y);
+        break;
+      case kGgmlQ5_K:
+        dequant_q5_k(block, y);
+        break;
+      case kGgmlQ6_K:
+        dequant_q6_k(block, y);
+        break;
+      default:
+        break;
     }
   }
 }

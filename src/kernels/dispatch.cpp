@@ -48,6 +48,8 @@ void set_active_kernels(const KernelTable& table) {
   slot().store(&table, std::memory_order_release);
 }
 
-const char* available_isas() { return avx2_kernels() != nullptr ? "ref, avx2" : "ref"; }
+const char* available_isas() {
+  return avx2_kernels() != nullptr ? "ref, avx2" : "ref";
+}
 
 }  // namespace corelm

@@ -43,14 +43,15 @@ struct KernelTable {
   float (*dot_f16)(const uint16_t* a, const float* b, size_t n);
   void (*axpy_f32)(float a, const float* x, float* y, size_t n);  // y += a * x
   void (*axpy_f16)(float a, const uint16_t* x, float* y, size_t n);
-  float (*dot_i8)(const int8_t* a, const float* b, size_t n);           // sum a[i] * b[i]
+  float (*dot_i8)(const int8_t* a, const float* b, size_t n);  // sum a[i] * b[i]
   // Attention over keys/values already in f32, `ld` floats apart:
   //   scores[j] = dot(q, k_j) * scale + mask[j], or -inf where mask[j] is -inf (k_j not read)
-  void (*attn_scores)(const float* q, const float* k, size_t ld, size_t n, size_t head_dim, float scale,
-                      const float* mask, float* scores);
+  void (*attn_scores)(const float* q, const float* k, size_t ld, size_t n, size_t head_dim,
+                      float scale, const float* mask, float* scores);
   //   out = sum_j p[j] * v_j over the j with p[j] != 0
-  void (*attn_weighted_sum)(const float* p, const float* v, size_t ld, size_t n, size_t head_dim, float* out);
-  void (*axpy_i8)(float a, const int8_t* x, float* y, size_t n);        // y += a * x
+  void (*attn_weighted_sum)(const float* p, const float* v, size_t ld, size_t n, size_t head_dim,
+                            float* out);
+  void (*axpy_i8)(float a, const int8_t* x, float* y, size_t n);  // y += a * x
   float (*sum_f32)(const float* x, size_t n);  // memory-bandwidth probe: a plain read of n floats
   void (*f32_to_f16)(const float* x, uint16_t* y, size_t n);
   void (*f16_to_f32)(const uint16_t* x, float* y, size_t n);

@@ -21,7 +21,8 @@ void matmul_f32(const uint8_t* w, size_t row_bytes, const void* x, size_t x_stri
   for (size_t r = r0; r < r1; ++r) {
     const float* wr = reinterpret_cast<const float*>(w + r * row_bytes);
     for (size_t t = 0; t < n; ++t) {
-      const float* xt = reinterpret_cast<const float*>(static_cast<const uint8_t*>(x) + t * x_stride);
+      const float* xt =
+          reinterpret_cast<const float*>(static_cast<const uint8_t*>(x) + t * x_stride);
       float acc = 0.0f;
       for (size_t i = 0; i < k; ++i) acc += wr[i] * xt[i];
       y[t * y_stride + r] = acc;
@@ -35,7 +36,8 @@ void matmul_half(const uint8_t* w, size_t row_bytes, const void* x, size_t x_str
   for (size_t r = r0; r < r1; ++r) {
     const uint16_t* wr = reinterpret_cast<const uint16_t*>(w + r * row_bytes);
     for (size_t t = 0; t < n; ++t) {
-      const float* xt = reinterpret_cast<const float*>(static_cast<const uint8_t*>(x) + t * x_stride);
+      const float* xt =
+          reinterpret_cast<const float*>(static_cast<const uint8_t*>(x) + t * x_stride);
       float acc = 0.0f;
       for (size_t i = 0; i < k; ++i) acc += kToFloat(wr[i]) * xt[i];
       y[t * y_stride + r] = acc;
@@ -77,14 +79,15 @@ void matmul_quant(const uint8_t* w, size_t row_bytes, const void* x, size_t x_st
 
 // The interleaved8 layout (see tensor/layout.h): the same exact integer dot products, reading
 // each weight from its place in the group.
-void matmul_q4_interleaved(const uint8_t* w, size_t row_bytes, const void* x, size_t x_stride, size_t n,
-                           size_t k, float* y, size_t y_stride, size_t r0, size_t r1) {
+void matmul_q4_interleaved(const uint8_t* w, size_t row_bytes, const void* x, size_t x_stride,
+                           size_t n, size_t k, float* y, size_t y_stride, size_t r0, size_t r1) {
   const size_t nb = k / kQuantBlock;
   for (size_t r = r0; r < r1; ++r) {
     const uint8_t* group = w + (r / kInterleaveRows) * kInterleaveRows * row_bytes;
     const size_t lane = r % kInterleaveRows;
     for (size_t t = 0; t < n; ++t) {
-      const BlockQ8A* xt = reinterpret_cast<const BlockQ8A*>(static_cast<const uint8_t*>(x) + t * x_stride);
+      const BlockQ8A* xt =
+          reinterpret_cast<const BlockQ8A*>(static_cast<const uint8_t*>(x) + t * x_stride);
       float acc = 0.0f;
       for (size_t b = 0; b < nb; ++b) {
         const uint8_t* blk = group + b * kInterleavedBlockBytes;
@@ -169,8 +172,8 @@ void axpy_i8(float a, const int8_t* x, float* y, size_t n) {
   for (size_t i = 0; i < n; ++i) y[i] += a * static_cast<float>(x[i]);
 }
 
-void attn_scores(const float* q, const float* k, size_t ld, size_t n, size_t head_dim, float scale, const float* mask,
-                 float* scores) {
+void attn_scores(const float* q, const float* k, size_t ld, size_t n, size_t head_dim, float scale,
+                 const float* mask, float* scores) {
   for (size_t j = 0; j < n; ++j) {
     if (mask[j] == -std::numeric_limits<float>::infinity()) {
       scores[j] = mask[j];
@@ -180,7 +183,8 @@ void attn_scores(const float* q, const float* k, size_t ld, size_t n, size_t hea
   }
 }
 
-void attn_weighted_sum(const float* p, const float* v, size_t ld, size_t n, size_t head_dim, float* out) {
+void attn_weighted_sum(const float* p, const float* v, size_t ld, size_t n, size_t head_dim,
+                       float* out) {
   std::fill(out, out + head_dim, 0.0f);
   for (size_t j = 0; j < n; ++j)
     if (p[j] != 0.0f) axpy_f32(p[j], v + j * ld, out, head_dim);

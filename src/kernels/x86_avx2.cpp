@@ -40,7 +40,9 @@ inline int32_t hsum_epi32(__m256i v) {
   return _mm_cvtsi128_si32(s);
 }
 
-inline float half(uint16_t h) { return _cvtsh_ss(h); }
+inline float half(uint16_t h) {
+  return _cvtsh_ss(h);
+}
 
 inline int32_t load_i32(const void* p) {
   int32_t v;
@@ -54,7 +56,8 @@ inline __m256 exp256(__m256 x) {
   const __m256 hi = _mm256_set1_ps(88.3762626647949f), lo = _mm256_set1_ps(-87.3365447504f);
   const __m256 underflow = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
   x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
-  __m256 fx = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 fx = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                              _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
   x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
   __m256 y = _mm256_set1_ps(1.9875691500e-4f);
@@ -64,7 +67,8 @@ inline __m256 exp256(__m256 x) {
   y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
   y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
   y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
-  __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
+  __m256i e =
+      _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
   y = _mm256_mul_ps(y, _mm256_castsi256_ps(e));
   return _mm256_andnot_ps(underflow, y);
 }
@@ -75,19 +79,24 @@ void quantize_q8a(const float* x, BlockQ8A* out, size_t k) {
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
   const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
   for (size_t b = 0; b < k / kQuantBlock; ++b, x += kQuantBlock) {
-    __m256 v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8), v2 = _mm256_loadu_ps(x + 16), v3 = _mm256_loadu_ps(x + 24);
-    __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_and_ps(v0, abs_mask), _mm256_and_ps(v1, abs_mask)),
-                             _mm256_max_ps(_mm256_and_ps(v2, abs_mask), _mm256_and_ps(v3, abs_mask)));
+    __m256 v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8), v2 = _mm256_loadu_ps(x + 16),
+           v3 = _mm256_loadu_ps(x + 24);
+    __m256 m =
+        _mm256_max_ps(_mm256_max_ps(_mm256_and_ps(v0, abs_mask), _mm256_and_ps(v1, abs_mask)),
+                      _mm256_max_ps(_mm256_and_ps(v2, abs_mask), _mm256_and_ps(v3, abs_mask)));
     const float amax = hmax(m);
     const float s = amax / 127.0f;
     const float inv = s > 0.0f ? 127.0f / amax : 0.0f;
     const __m256 mul = _mm256_set1_ps(inv);
     // cvtps rounds half to even under the default rounding mode, as the reference's nearbyint.
-    __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(v0, mul)), i1 = _mm256_cvtps_epi32(_mm256_mul_ps(v1, mul));
-    __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(v2, mul)), i3 = _mm256_cvtps_epi32(_mm256_mul_ps(v3, mul));
+    __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(v0, mul)),
+            i1 = _mm256_cvtps_epi32(_mm256_mul_ps(v1, mul));
+    __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(v2, mul)),
+            i3 = _mm256_cvtps_epi32(_mm256_mul_ps(v3, mul));
     out[b].qsum = hsum_epi32(_mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3)));
     __m256i packed = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out[b].qs), _mm256_permutevar8x32_epi32(packed, order));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out[b].qs),
+                        _mm256_permutevar8x32_epi32(packed, order));
     out[b].scale = s;
   }
 }
@@ -99,7 +108,8 @@ void quantize_q8a(const float* x, BlockQ8A* out, size_t k) {
 // live in a small array (L1) rather than registers: the 8 weights, the chain and the constants
 // already fill the 16 ymm registers.
 template <int T>
-inline void q4_interleaved_tile(const uint8_t* group, size_t nb, const BlockQ8A* const* x, float* const* y) {
+inline void q4_interleaved_tile(const uint8_t* group, size_t nb, const BlockQ8A* const* x,
+                                float* const* y) {
   const __m256i mask = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
   alignas(32) float acc[T][8] = {};
   for (size_t b = 0; b < nb; ++b) {
@@ -108,10 +118,14 @@ inline void q4_interleaved_tile(const uint8_t* group, size_t nb, const BlockQ8A*
     const __m256i r1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 48));
     const __m256i r2 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 80));
     const __m256i r3 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 112));
-    const __m256i v0 = _mm256_and_si256(r0, mask), v4 = _mm256_and_si256(_mm256_srli_epi16(r0, 4), mask);
-    const __m256i v1 = _mm256_and_si256(r1, mask), v5 = _mm256_and_si256(_mm256_srli_epi16(r1, 4), mask);
-    const __m256i v2 = _mm256_and_si256(r2, mask), v6 = _mm256_and_si256(_mm256_srli_epi16(r2, 4), mask);
-    const __m256i v3 = _mm256_and_si256(r3, mask), v7 = _mm256_and_si256(_mm256_srli_epi16(r3, 4), mask);
+    const __m256i v0 = _mm256_and_si256(r0, mask),
+                  v4 = _mm256_and_si256(_mm256_srli_epi16(r0, 4), mask);
+    const __m256i v1 = _mm256_and_si256(r1, mask),
+                  v5 = _mm256_and_si256(_mm256_srli_epi16(r1, 4), mask);
+    const __m256i v2 = _mm256_and_si256(r2, mask),
+                  v6 = _mm256_and_si256(_mm256_srli_epi16(r2, 4), mask);
+    const __m256i v3 = _mm256_and_si256(r3, mask),
+                  v7 = _mm256_and_si256(_mm256_srli_epi16(r3, 4), mask);
     const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
     for (int t = 0; t < T; ++t) {
       const BlockQ8A& a = x[t][b];
@@ -125,9 +139,11 @@ inline void q4_interleaved_tile(const uint8_t* group, size_t nb, const BlockQ8A*
       s = _mm256_add_epi16(s, _mm256_maddubs_epi16(v5, _mm256_set1_epi32(load_i32(q + 20))));
       s = _mm256_add_epi16(s, _mm256_maddubs_epi16(v6, _mm256_set1_epi32(load_i32(q + 24))));
       s = _mm256_add_epi16(s, _mm256_maddubs_epi16(v7, _mm256_set1_epi32(load_i32(q + 28))));
-      const __m256i isum = _mm256_sub_epi32(_mm256_madd_epi16(s, ones), _mm256_slli_epi32(_mm256_set1_epi32(a.qsum), 3));
+      const __m256i isum = _mm256_sub_epi32(_mm256_madd_epi16(s, ones),
+                                            _mm256_slli_epi32(_mm256_set1_epi32(a.qsum), 3));
       const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(a.scale));
-      _mm256_store_ps(acc[t], _mm256_add_ps(_mm256_load_ps(acc[t]), _mm256_mul_ps(scale, _mm256_cvtepi32_ps(isum))));
+      _mm256_store_ps(acc[t], _mm256_add_ps(_mm256_load_ps(acc[t]),
+                                            _mm256_mul_ps(scale, _mm256_cvtepi32_ps(isum))));
     }
   }
   for (int t = 0; t < T; ++t) _mm256_storeu_ps(y[t], _mm256_load_ps(acc[t]));
@@ -140,11 +156,13 @@ inline __m256i q4_block_isum(const uint8_t* blk, const BlockQ8A& a, __m256i mask
   __m256i s = _mm256_setzero_si256();
   for (int c = 0; c < 4; ++c) {
     const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16 + 32 * c));
-    const __m256i lo = _mm256_and_si256(raw, mask), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), mask);
+    const __m256i lo = _mm256_and_si256(raw, mask),
+                  hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), mask);
     s = _mm256_add_epi16(s, _mm256_maddubs_epi16(lo, _mm256_set1_epi32(load_i32(q + 4 * c))));
     s = _mm256_add_epi16(s, _mm256_maddubs_epi16(hi, _mm256_set1_epi32(load_i32(q + 16 + 4 * c))));
   }
-  return _mm256_sub_epi32(_mm256_madd_epi16(s, ones), _mm256_slli_epi32(_mm256_set1_epi32(a.qsum), 3));
+  return _mm256_sub_epi32(_mm256_madd_epi16(s, ones),
+                          _mm256_slli_epi32(_mm256_set1_epi32(a.qsum), 3));
 }
 
 inline void q4_interleaved_gemv(const uint8_t* group, size_t nb, const BlockQ8A* x, float* y) {
@@ -161,27 +179,34 @@ inline void q4_interleaved_gemv(const uint8_t* group, size_t nb, const BlockQ8A*
     const __m256i i0 = q4_block_isum(blk, x[b], mask, ones);
     const __m256i i1 = q4_block_isum(blk + kInterleavedBlockBytes, x[b + 1], mask, ones);
     const __m256 d0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
-    const __m256 d1 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + kInterleavedBlockBytes)));
-    acc0 = _mm256_fmadd_ps(_mm256_mul_ps(d0, _mm256_set1_ps(x[b].scale)), _mm256_cvtepi32_ps(i0), acc0);
-    acc1 = _mm256_fmadd_ps(_mm256_mul_ps(d1, _mm256_set1_ps(x[b + 1].scale)), _mm256_cvtepi32_ps(i1), acc1);
+    const __m256 d1 = _mm256_cvtph_ps(
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + kInterleavedBlockBytes)));
+    acc0 = _mm256_fmadd_ps(_mm256_mul_ps(d0, _mm256_set1_ps(x[b].scale)), _mm256_cvtepi32_ps(i0),
+                           acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_mul_ps(d1, _mm256_set1_ps(x[b + 1].scale)),
+                           _mm256_cvtepi32_ps(i1), acc1);
   }
   for (; b < nb; ++b) {
     const uint8_t* blk = group + b * kInterleavedBlockBytes;
     const __m256i i0 = q4_block_isum(blk, x[b], mask, ones);
     const __m256 d0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
-    acc0 = _mm256_fmadd_ps(_mm256_mul_ps(d0, _mm256_set1_ps(x[b].scale)), _mm256_cvtepi32_ps(i0), acc0);
+    acc0 = _mm256_fmadd_ps(_mm256_mul_ps(d0, _mm256_set1_ps(x[b].scale)), _mm256_cvtepi32_ps(i0),
+                           acc0);
   }
   _mm256_storeu_ps(y, _mm256_add_ps(acc0, acc1));
 }
 
-void matmul_q4_interleaved(const uint8_t* w, size_t row_bytes, const void* x, size_t x_stride, size_t n, size_t k,
-                           float* y, size_t y_stride, size_t r0, size_t r1) {
+void matmul_q4_interleaved(const uint8_t* w, size_t row_bytes, const void* x, size_t x_stride,
+                           size_t n, size_t k, float* y, size_t y_stride, size_t r0, size_t r1) {
   const size_t nb = k / kQuantBlock;
   const size_t group_bytes = kInterleaveRows * row_bytes;
-  auto act = [&](size_t t) { return reinterpret_cast<const BlockQ8A*>(static_cast<const uint8_t*>(x) + t * x_stride); };
+  auto act = [&](size_t t) {
+    return reinterpret_cast<const BlockQ8A*>(static_cast<const uint8_t*>(x) + t * x_stride);
+  };
   // Tokens in chunks small enough for their activations to stay in L2 while every row group of
   // this thread passes over them.
-  const size_t chunk = std::max<size_t>(4, (256u << 10) / std::max<size_t>(nb * sizeof(BlockQ8A), 1) / 4 * 4);
+  const size_t chunk =
+      std::max<size_t>(4, (256u << 10) / std::max<size_t>(nb * sizeof(BlockQ8A), 1) / 4 * 4);
   for (size_t t0 = 0; t0 < n; t0 += chunk) {
     const size_t t1 = std::min(n, t0 + chunk);
     for (size_t r = r0; r < r1; r += kInterleaveRows) {
@@ -189,8 +214,8 @@ void matmul_q4_interleaved(const uint8_t* w, size_t row_bytes, const void* x, si
       size_t t = t0;
       for (; t + 4 <= t1; t += 4) {
         const BlockQ8A* xs[4] = {act(t), act(t + 1), act(t + 2), act(t + 3)};
-        float* ys[4] = {y + t * y_stride + r, y + (t + 1) * y_stride + r, y + (t + 2) * y_stride + r,
-                        y + (t + 3) * y_stride + r};
+        float* ys[4] = {y + t * y_stride + r, y + (t + 1) * y_stride + r,
+                        y + (t + 2) * y_stride + r, y + (t + 3) * y_stride + r};
         q4_interleaved_tile<4>(group, nb, xs, ys);
       }
       for (; t + 2 <= t1; t += 2) {
@@ -205,19 +230,21 @@ void matmul_q4_interleaved(const uint8_t* w, size_t row_bytes, const void* x, si
 
 // ---- q4 and q8 rows (GGUF Q4_0 / Q8_0 in place, rows that cannot be interleaved) ------------
 
-void matmul_q4_rows(const uint8_t* w, size_t row_bytes, const void* x, size_t x_stride, size_t n, size_t k, float* y,
-                    size_t y_stride, size_t r0, size_t r1) {
+void matmul_q4_rows(const uint8_t* w, size_t row_bytes, const void* x, size_t x_stride, size_t n,
+                    size_t k, float* y, size_t y_stride, size_t r0, size_t r1) {
   const size_t nb = k / kQuantBlock;
   const __m256i mask = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
   for (size_t r = r0; r < r1; ++r) {
     const BlockQ4* wr = reinterpret_cast<const BlockQ4*>(w + r * row_bytes);
     for (size_t t = 0; t < n; ++t) {
-      const BlockQ8A* a = reinterpret_cast<const BlockQ8A*>(static_cast<const uint8_t*>(x) + t * x_stride);
+      const BlockQ8A* a =
+          reinterpret_cast<const BlockQ8A*>(static_cast<const uint8_t*>(x) + t * x_stride);
       __m256 acc = _mm256_setzero_ps();
       for (size_t b = 0; b < nb; ++b) {
         __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(wr[b].qs));
         __m256i nib = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), mask);
-        __m256i s16 = _mm256_maddubs_epi16(nib, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].qs)));
+        __m256i s16 = _mm256_maddubs_epi16(
+            nib, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].qs)));
         __m256i isum = _mm256_madd_epi16(s16, ones);
         // The offset as one lane's worth: lanes sum to sum(n * q) - 8 * qsum.
         isum = _mm256_sub_epi32(isum, _mm256_setr_epi32(8 * a[b].qsum, 0, 0, 0, 0, 0, 0, 0));
@@ -229,14 +256,15 @@ void matmul_q4_rows(const uint8_t* w, size_t row_bytes, const void* x, size_t x_
   }
 }
 
-void matmul_q8_rows(const uint8_t* w, size_t row_bytes, const void* x, size_t x_stride, size_t n, size_t k, float* y,
-                    size_t y_stride, size_t r0, size_t r1) {
+void matmul_q8_rows(const uint8_t* w, size_t row_bytes, const void* x, size_t x_stride, size_t n,
+                    size_t k, float* y, size_t y_stride, size_t r0, size_t r1) {
   const size_t nb = k / kQuantBlock;
   const __m256i ones = _mm256_set1_epi16(1);
   for (size_t r = r0; r < r1; ++r) {
     const BlockQ8* wr = reinterpret_cast<const BlockQ8*>(w + r * row_bytes);
     for (size_t t = 0; t < n; ++t) {
-      const BlockQ8A* a = reinterpret_cast<const BlockQ8A*>(static_cast<const uint8_t*>(x) + t * x_stride);
+      const BlockQ8A* a =
+          reinterpret_cast<const BlockQ8A*>(static_cast<const uint8_t*>(x) + t * x_stride);
       __m256 acc = _mm256_setzero_ps();
       for (size_t b = 0; b < nb; ++b) {
         __m256i wq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wr[b].qs));
@@ -255,14 +283,18 @@ void matmul_q8_rows(const uint8_t* w, size_t row_bytes, const void* x, size_t x_
 // ---- float weights -----------------------------------------------------------------------
 
 template <typename Load>
-void matmul_float_rows(const uint8_t* w, size_t row_bytes, const void* x, size_t x_stride, size_t n, size_t k,
-                       float* y, size_t y_stride, size_t r0, size_t r1, Load load, float (*scalar)(const uint8_t*, size_t)) {
+void matmul_float_rows(const uint8_t* w, size_t row_bytes, const void* x, size_t x_stride, size_t n,
+                       size_t k, float* y, size_t y_stride, size_t r0, size_t r1, Load load,
+                       float (*scalar)(const uint8_t*, size_t)) {
   const size_t kv = k / 8 * 8;
-  auto xrow = [&](size_t t) { return reinterpret_cast<const float*>(static_cast<const uint8_t*>(x) + t * x_stride); };
+  auto xrow = [&](size_t t) {
+    return reinterpret_cast<const float*>(static_cast<const uint8_t*>(x) + t * x_stride);
+  };
   size_t r = r0;
   // 4 rows x 2 tokens per step: each converted weight vector serves two tokens.
   for (; r + 4 <= r1; r += 4) {
-    const uint8_t* wr[4] = {w + r * row_bytes, w + (r + 1) * row_bytes, w + (r + 2) * row_bytes, w + (r + 3) * row_bytes};
+    const uint8_t* wr[4] = {w + r * row_bytes, w + (r + 1) * row_bytes, w + (r + 2) * row_bytes,
+                            w + (r + 3) * row_bytes};
     size_t t = 0;
     for (; t + 2 <= n; t += 2) {
       const float* x0 = xrow(t);
@@ -316,7 +348,8 @@ void matmul_float_rows(const uint8_t* w, size_t row_bytes, const void* x, size_t
     for (size_t t = 0; t < n; ++t) {
       const float* x0 = xrow(t);
       __m256 a = _mm256_setzero_ps();
-      for (size_t i = 0; i < kv; i += 8) a = _mm256_fmadd_ps(load(wr, i), _mm256_loadu_ps(x0 + i), a);
+      for (size_t i = 0; i < kv; i += 8)
+        a = _mm256_fmadd_ps(load(wr, i), _mm256_loadu_ps(x0 + i), a);
       float s = hsum(a);
       for (size_t i = kv; i < k; ++i) s += scalar(wr, i) * x0[i];
       y[t * y_stride + r] = s;
@@ -324,7 +357,9 @@ void matmul_float_rows(const uint8_t* w, size_t row_bytes, const void* x, size_t
   }
 }
 
-inline __m256 load_f32(const uint8_t* row, size_t i) { return _mm256_loadu_ps(reinterpret_cast<const float*>(row) + i); }
+inline __m256 load_f32(const uint8_t* row, size_t i) {
+  return _mm256_loadu_ps(reinterpret_cast<const float*>(row) + i);
+}
 inline __m256 load_f16(const uint8_t* row, size_t i) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * i)));
 }
@@ -332,7 +367,9 @@ inline __m256 load_bf16(const uint8_t* row, size_t i) {
   __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * i)));
   return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
 }
-float scalar_f32(const uint8_t* row, size_t i) { return reinterpret_cast<const float*>(row)[i]; }
+float scalar_f32(const uint8_t* row, size_t i) {
+  return reinterpret_cast<const float*>(row)[i];
+}
 float scalar_f16(const uint8_t* row, size_t i) {
   uint16_t h;
   std::memcpy(&h, row + 2 * i, 2);
@@ -347,16 +384,16 @@ float scalar_bf16(const uint8_t* row, size_t i) {
   return f;
 }
 
-void matmul_f32(const uint8_t* w, size_t rb, const void* x, size_t xs, size_t n, size_t k, float* y, size_t ys, size_t r0,
-                size_t r1) {
+void matmul_f32(const uint8_t* w, size_t rb, const void* x, size_t xs, size_t n, size_t k, float* y,
+                size_t ys, size_t r0, size_t r1) {
   matmul_float_rows(w, rb, x, xs, n, k, y, ys, r0, r1, load_f32, scalar_f32);
 }
-void matmul_f16(const uint8_t* w, size_t rb, const void* x, size_t xs, size_t n, size_t k, float* y, size_t ys, size_t r0,
-                size_t r1) {
+void matmul_f16(const uint8_t* w, size_t rb, const void* x, size_t xs, size_t n, size_t k, float* y,
+                size_t ys, size_t r0, size_t r1) {
   matmul_float_rows(w, rb, x, xs, n, k, y, ys, r0, r1, load_f16, scalar_f16);
 }
-void matmul_bf16(const uint8_t* w, size_t rb, const void* x, size_t xs, size_t n, size_t k, float* y, size_t ys, size_t r0,
-                 size_t r1) {
+void matmul_bf16(const uint8_t* w, size_t rb, const void* x, size_t xs, size_t n, size_t k,
+                 float* y, size_t ys, size_t r0, size_t r1) {
   matmul_float_rows(w, rb, x, xs, n, k, y, ys, r0, r1, load_bf16, scalar_bf16);
 }
 
@@ -374,7 +411,8 @@ void rmsnorm(const float* x, const float* w, float* y, size_t n, float eps) {
   const float inv = 1.0f / std::sqrt(ss / static_cast<float>(n) + eps);
   const __m256 vinv = _mm256_set1_ps(inv);
   for (i = 0; i + 8 <= n; i += 8)
-    _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), vinv), _mm256_loadu_ps(w + i)));
+    _mm256_storeu_ps(
+        y + i, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), vinv), _mm256_loadu_ps(w + i)));
   for (; i < n; ++i) y[i] = x[i] * inv * w[i];
 }
 
@@ -391,7 +429,8 @@ void silu_mul(float* gate, const float* up, size_t n) {
 
 void add(float* y, const float* x, size_t n) {
   size_t i = 0;
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_add_ps(_mm256_loadu_ps(y + i), _mm256_loadu_ps(x + i)));
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(y + i, _mm256_add_ps(_mm256_loadu_ps(y + i), _mm256_loadu_ps(x + i)));
   for (; i < n; ++i) y[i] += x[i];
 }
 
@@ -420,14 +459,16 @@ void softmax(float* x, size_t n) {
   }
   const float inv = 1.0f / sum;
   const __m256 vinv = _mm256_set1_ps(inv);
-  for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), vinv));
+  for (i = 0; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), vinv));
   for (; i < n; ++i) x[i] *= inv;
 }
 
 float dot_f32(const float* a, const float* b, size_t n) {
   __m256 acc = _mm256_setzero_ps();
   size_t i = 0;
-  for (; i + 8 <= n; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
+  for (; i + 8 <= n; i += 8)
+    acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
   float s = hsum(acc);
   for (; i < n; ++i) s += a[i] * b[i];
   return s;
@@ -437,7 +478,8 @@ float dot_f16(const uint16_t* a, const float* b, size_t n) {
   __m256 acc = _mm256_setzero_ps();
   size_t i = 0;
   for (; i + 8 <= n; i += 8)
-    acc = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i))), _mm256_loadu_ps(b + i), acc);
+    acc = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i))),
+                          _mm256_loadu_ps(b + i), acc);
   float s = hsum(acc);
   for (; i < n; ++i) s += half(a[i]) * b[i];
   return s;
@@ -447,7 +489,8 @@ float dot_i8(const int8_t* a, const float* b, size_t n) {
   __m256 acc = _mm256_setzero_ps();
   size_t i = 0;
   for (; i + 8 <= n; i += 8) {
-    __m256 av = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(a + i))));
+    __m256 av = _mm256_cvtepi32_ps(
+        _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(a + i))));
     acc = _mm256_fmadd_ps(av, _mm256_loadu_ps(b + i), acc);
   }
   float s = hsum(acc);
@@ -455,14 +498,15 @@ float dot_i8(const int8_t* a, const float* b, size_t n) {
   return s;
 }
 
-void attn_scores(const float* q, const float* k, size_t ld, size_t n, size_t head_dim, float scale, const float* mask,
-                 float* scores) {
+void attn_scores(const float* q, const float* k, size_t ld, size_t n, size_t head_dim, float scale,
+                 const float* mask, float* scores) {
   const float neg_inf = -std::numeric_limits<float>::infinity();
   const size_t hv = head_dim / 8 * 8;
   size_t j = 0;
   // Four keys per pass: one load of q serves four dot products.
   for (; j + 4 <= n; j += 4) {
-    if (mask[j] == neg_inf && mask[j + 1] == neg_inf && mask[j + 2] == neg_inf && mask[j + 3] == neg_inf) {
+    if (mask[j] == neg_inf && mask[j + 1] == neg_inf && mask[j + 2] == neg_inf &&
+        mask[j + 3] == neg_inf) {
       scores[j] = scores[j + 1] = scores[j + 2] = scores[j + 3] = neg_inf;
       continue;
     }
@@ -481,10 +525,12 @@ void attn_scores(const float* q, const float* k, size_t ld, size_t n, size_t hea
       scores[j + u] = mask[j + u] == neg_inf ? neg_inf : s[u] * scale + mask[j + u];
     }
   }
-  for (; j < n; ++j) scores[j] = mask[j] == neg_inf ? neg_inf : dot_f32(q, k + j * ld, head_dim) * scale + mask[j];
+  for (; j < n; ++j)
+    scores[j] = mask[j] == neg_inf ? neg_inf : dot_f32(q, k + j * ld, head_dim) * scale + mask[j];
 }
 
-void attn_weighted_sum(const float* p, const float* v, size_t ld, size_t n, size_t head_dim, float* out) {
+void attn_weighted_sum(const float* p, const float* v, size_t ld, size_t n, size_t head_dim,
+                       float* out) {
   // Accumulate 32 output dimensions in registers across all keys, then the next 32.
   size_t d0 = 0;
   for (; d0 + 32 <= head_dim; d0 += 32) {
@@ -514,7 +560,8 @@ void attn_weighted_sum(const float* p, const float* v, size_t ld, size_t n, size
 void axpy_f32(float a, const float* x, float* y, size_t n) {
   const __m256 va = _mm256_set1_ps(a);
   size_t i = 0;
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
   for (; i < n; ++i) y[i] += a * x[i];
 }
 
@@ -532,7 +579,8 @@ void axpy_i8(float a, const int8_t* x, float* y, size_t n) {
   const __m256 va = _mm256_set1_ps(a);
   size_t i = 0;
   for (; i + 8 <= n; i += 8) {
-    __m256 xv = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(x + i))));
+    __m256 xv = _mm256_cvtepi32_ps(
+        _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(x + i))));
     _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, xv, _mm256_loadu_ps(y + i)));
   }
   for (; i < n; ++i) y[i] += a * static_cast<float>(x[i]);
@@ -556,7 +604,8 @@ float sum_f32(const float* x, size_t n) {
 void f32_to_f16(const float* x, uint16_t* y, size_t n) {
   size_t i = 0;
   for (; i + 8 <= n; i += 8)
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i),
+                     _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
   for (; i < n; ++i) y[i] = _cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT);
 }
 
@@ -564,7 +613,8 @@ void i8_to_f32(const int8_t* x, float scale, float* y, size_t n) {
   const __m256 s = _mm256_set1_ps(scale);
   size_t i = 0;
   for (; i + 8 <= n; i += 8) {
-    __m256 v = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(x + i))));
+    __m256 v = _mm256_cvtepi32_ps(
+        _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(x + i))));
     _mm256_storeu_ps(y + i, _mm256_mul_ps(s, v));
   }
   for (; i < n; ++i) y[i] = scale * static_cast<float>(x[i]);
@@ -572,7 +622,9 @@ void i8_to_f32(const int8_t* x, float scale, float* y, size_t n) {
 
 void f16_to_f32(const uint16_t* x, float* y, size_t n) {
   size_t i = 0;
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i))));
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(y + i,
+                     _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i))));
   for (; i < n; ++i) y[i] = half(x[i]);
 }
 
@@ -611,8 +663,8 @@ KernelTable make_avx2() {
 }  // namespace
 
 const KernelTable* avx2_kernels() {
-  static const bool supported =
-      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  static const bool supported = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                                __builtin_cpu_supports("f16c");
   if (!supported) return nullptr;
   static const KernelTable table = make_avx2();
   return &table;

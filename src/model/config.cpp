@@ -56,8 +56,8 @@ ModelConfig ModelConfig::from_hf_json(const std::string& json_text) {
   json j = parse_json(json_text);
   if (!j.is_object()) fail(ErrorCode::kCorrupt, kComponent, "config.json must be a JSON object");
   ModelConfig c;
-  if (auto it = j.find("architectures"); it != j.end() && it->is_array() && !it->empty() &&
-                                         (*it)[0].is_string()) {
+  if (auto it = j.find("architectures");
+      it != j.end() && it->is_array() && !it->empty() && (*it)[0].is_string()) {
     c.architecture = (*it)[0].get<std::string>();
   }
   c.model_type = j.value("model_type", std::string());
@@ -71,7 +71,8 @@ ModelConfig ModelConfig::from_hf_json(const std::string& json_text) {
          "MistralForCausalLM",
          c.architecture.empty() ? "(none)" : c.architecture, c.model_type);
   }
-  if (c.model_type.empty()) c.model_type = c.architecture == "MistralForCausalLM" ? "mistral" : "llama";
+  if (c.model_type.empty())
+    c.model_type = c.architecture == "MistralForCausalLM" ? "mistral" : "llama";
 
   c.hidden_size = get_int(j, "hidden_size", true);
   c.intermediate_size = get_int(j, "intermediate_size", true);
@@ -80,7 +81,8 @@ ModelConfig ModelConfig::from_hf_json(const std::string& json_text) {
   c.num_key_value_heads = get_int(j, "num_key_value_heads", false, c.num_attention_heads);
   c.vocab_size = get_int(j, "vocab_size", true);
   c.head_dim = get_int(j, "head_dim", false, 0);
-  if (c.head_dim == 0 && c.num_attention_heads > 0) c.head_dim = c.hidden_size / c.num_attention_heads;
+  if (c.head_dim == 0 && c.num_attention_heads > 0)
+    c.head_dim = c.hidden_size / c.num_attention_heads;
   c.max_position_embeddings = get_int(j, "max_position_embeddings", false, 2048);
   c.rms_norm_eps = get_float(j, "rms_norm_eps", 1e-6f);
   c.rope_theta = get_float(j, "rope_theta", 10000.0f);
@@ -106,8 +108,7 @@ ModelConfig ModelConfig::from_hf_json(const std::string& json_text) {
       c.rope_scaling_factor = get_float(*it, "factor", 1.0f);
       c.rope_low_freq_factor = get_float(*it, "low_freq_factor", 1.0f);
       c.rope_high_freq_factor = get_float(*it, "high_freq_factor", 4.0f);
-      c.rope_original_max_position =
-          get_int(*it, "original_max_position_embeddings", false, 8192);
+      c.rope_original_max_position = get_int(*it, "original_max_position_embeddings", false, 8192);
     } else if (type != "default" && !type.empty()) {
       fail(ErrorCode::kUnsupported, kComponent, "rope_scaling type '{}' is not supported", type);
     }
@@ -147,7 +148,8 @@ void ModelConfig::validate() const {
   if (hidden_size > (1 << 20) || intermediate_size > (1 << 22) || num_hidden_layers > 4096 ||
       num_attention_heads > 4096 || head_dim > 4096 || vocab_size > (1 << 24))
     fail(ErrorCode::kCorrupt, kComponent,
-         "implausible sizes (hidden {}, intermediate {}, layers {}, heads {}, head_dim {}, vocab {})",
+         "implausible sizes (hidden {}, intermediate {}, layers {}, heads {}, head_dim {}, vocab "
+         "{})",
          hidden_size, intermediate_size, num_hidden_layers, num_attention_heads, head_dim,
          vocab_size);
   if (!(rms_norm_eps > 0.0f) || !(rope_theta > 0.0f))
@@ -189,9 +191,12 @@ std::string ModelConfig::to_hf_json() const {
 
 const char* kv_cache_type_name(KvCacheType type) {
   switch (type) {
-    case KvCacheType::kF32: return "f32";
-    case KvCacheType::kF16: return "f16";
-    case KvCacheType::kQ8: return "q8";
+    case KvCacheType::kF32:
+      return "f32";
+    case KvCacheType::kF16:
+      return "f16";
+    case KvCacheType::kQ8:
+      return "q8";
   }
   return "?";
 }

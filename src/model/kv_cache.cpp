@@ -14,12 +14,16 @@ KvCache::KvCache(int batch, int n_layers, int n_kv_heads, int max_context, int h
   const size_t total = static_cast<size_t>(batch) * n_layers * per_layer;
   // The cache is committed lazily (zero pages), but it must fit once the context fills up.
   const double need = 2.0 * static_cast<double>(total * elem) +
-                      (type == KvCacheType::kQ8 ? 8.0 * static_cast<double>(batch) * n_layers * n_kv_heads * max_context : 0.0);
+                      (type == KvCacheType::kQ8
+                           ? 8.0 * static_cast<double>(batch) * n_layers * n_kv_heads * max_context
+                           : 0.0);
   const uint64_t available = available_memory_bytes();
   if (available > 0 && need > static_cast<double>(available))
     fail(ErrorCode::kResourceExhausted, "model",
-         "a {} KV cache for {} tokens needs {} but only {} of memory is available (lower --max-context or use --kv-cache q8)",
-         kv_cache_type_name(type), max_context, format_bytes(need), format_bytes(static_cast<double>(available)));
+         "a {} KV cache for {} tokens needs {} but only {} of memory is available (lower "
+         "--max-context or use --kv-cache q8)",
+         kv_cache_type_name(type), max_context, format_bytes(need),
+         format_bytes(static_cast<double>(available)));
   try {
     k_.allocate(total * elem);
     v_.allocate(total * elem);
@@ -28,10 +32,11 @@ KvCache::KvCache(int batch, int n_layers, int n_kv_heads, int max_context, int h
       v_scale_.allocate(k_scale_.size());
     }
   } catch (const std::bad_alloc&) {
-    fail(ErrorCode::kResourceExhausted, "model", "cannot allocate a {} KV cache of {} for {} tokens",
-         kv_cache_type_name(type), format_bytes(2.0 * static_cast<double>(total * elem)), max_context);
+    fail(ErrorCode::kResourceExhausted, "model",
+         "cannot allocate a {} KV cache of {} for {} tokens", kv_cache_type_name(type),
+         format_bytes(2.0 * static_cast<double>(total * elem)), max_context);
   }
-  const KvDType dt = type == KvCacheType::kF32 ? KvDType::kF32
+  const KvDType dt = type == KvCacheType::kF32   ? KvDType::kF32
                      : type == KvCacheType::kF16 ? KvDType::kF16
                                                  : KvDType::kQ8;
   views_.resize(static_cast<size_t>(batch) * n_layers);
@@ -42,8 +47,10 @@ KvCache::KvCache(int batch, int n_layers, int n_kv_heads, int max_context, int h
       v.dtype = dt;
       v.k = k_.data() + seq_layer * per_layer * elem;
       v.v = v_.data() + seq_layer * per_layer * elem;
-      v.k_scale = type == KvCacheType::kQ8 ? k_scale_.data() + seq_layer * n_kv_heads * max_context : nullptr;
-      v.v_scale = type == KvCacheType::kQ8 ? v_scale_.data() + seq_layer * n_kv_heads * max_context : nullptr;
+      v.k_scale = type == KvCacheType::kQ8 ? k_scale_.data() + seq_layer * n_kv_heads * max_context
+                                           : nullptr;
+      v.v_scale = type == KvCacheType::kQ8 ? v_scale_.data() + seq_layer * n_kv_heads * max_context
+                                           : nullptr;
       v.head_stride = head_stride;
       v.max_context = static_cast<size_t>(max_context);
     }

@@ -17,9 +17,13 @@ class KvCache {
   KvCache(int batch, int n_layers, int n_kv_heads, int max_context, int head_dim, KvCacheType type);
 
   // The view of (sequence b, layer l).
-  const KvLayerView& view(int b, int layer) const { return views_[static_cast<size_t>(layer) * batch_ + b]; }
+  const KvLayerView& view(int b, int layer) const {
+    return views_[static_cast<size_t>(layer) * batch_ + b];
+  }
   // The views of every sequence for one layer, contiguous.
-  const KvLayerView* layer_views(int layer) const { return &views_[static_cast<size_t>(layer) * batch_]; }
+  const KvLayerView* layer_views(int layer) const {
+    return &views_[static_cast<size_t>(layer) * batch_];
+  }
   const void* data() const { return k_.data(); }
   size_t bytes() const { return k_.bytes() + v_.bytes() + k_scale_.bytes() + v_scale_.bytes(); }
   KvCacheType type() const { return type_; }

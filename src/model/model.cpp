@@ -32,18 +32,20 @@ std::unique_ptr<Model::Impl> load_package_model(const std::string& path) {
   if (h.contains("quantization") && h["quantization"].is_object())
     info.quantization = h["quantization"].value("default", std::string());
   info.default_max_context = h.value("max_context", 2048);
-  if (info.default_max_context <= 0 || info.default_max_context > impl->config.max_position_embeddings)
+  if (info.default_max_context <= 0 ||
+      info.default_max_context > impl->config.max_position_embeddings)
     info.default_max_context = std::min(2048, impl->config.max_position_embeddings);
   if (h.contains("generation") && h["generation"].is_object())
     info.generation_config_json = h["generation"].dump();
   if (h.contains("chat_template") && h["chat_template"].is_string())
     info.chat_template = h["chat_template"].get<std::string>();
 
-  impl->weights = bind_weights(impl->config, [&](const std::string& name) -> std::optional<TensorRef> {
-    const PackageTensor* t = reader->find_tensor(name);
-    if (!t) return std::nullopt;
-    return TensorRef{t->name, t->dtype, t->shape, t->data, t->bytes, t->layout, true};
-  });
+  impl->weights =
+      bind_weights(impl->config, [&](const std::string& name) -> std::optional<TensorRef> {
+        const PackageTensor* t = reader->find_tensor(name);
+        if (!t) return std::nullopt;
+        return TensorRef{t->name, t->dtype, t->shape, t->data, t->bytes, t->layout, true};
+      });
   info.weight_bytes = impl->weights.bytes;
   info.parameter_count = impl->weights.parameters;
   // The embedding table is read a row per token: keep the OS from mapping its neighbours too
@@ -61,7 +63,8 @@ std::unique_ptr<Model::Impl> load_package_model(const std::string& path) {
   else if (auto td = reader->blob("tokenizer_data.json"))
     impl->tokenizer = tokenizer_from_data(TokenizerData::from_json(nlohmann::json::parse(*td)));
   else
-    fail(ErrorCode::kCorrupt, "package", "'{}' holds no tokenizer (tokenizer.json or tokenizer.model)", path);
+    fail(ErrorCode::kCorrupt, "package",
+         "'{}' holds no tokenizer (tokenizer.json or tokenizer.model)", path);
   if (info.chat_template.empty()) info.chat_template = impl->tokenizer->chat_template();
   if (impl->tokenizer->vocab_size() > impl->config.vocab_size)
     fail(ErrorCode::kCorrupt, kComponent, "the tokenizer has {} tokens but the model only {}",
@@ -79,8 +82,10 @@ namespace {
 void check_memory(const ModelInfo& info) {
   const uint64_t available = available_memory_bytes();
   if (available > 0 && info.weight_bytes > available)
-    fail(ErrorCode::kResourceExhausted, kComponent, "'{}' needs {} of memory for its weights but only {} is available",
-         info.path, format_bytes(static_cast<double>(info.weight_bytes)), format_bytes(static_cast<double>(available)));
+    fail(ErrorCode::kResourceExhausted, kComponent,
+         "'{}' needs {} of memory for its weights but only {} is available", info.path,
+         format_bytes(static_cast<double>(info.weight_bytes)),
+         format_bytes(static_cast<double>(available)));
 }
 }  // namespace
 
@@ -104,8 +109,14 @@ std::shared_ptr<Model> Model::load(const std::string& path) {
   return std::shared_ptr<Model>(new Model(std::move(impl)));
 }
 
-const ModelConfig& Model::config() const { return impl_->config; }
-const ModelInfo& Model::info() const { return impl_->info; }
-const Tokenizer& Model::tokenizer() const { return *impl_->tokenizer; }
+const ModelConfig& Model::config() const {
+  return impl_->config;
+}
+const ModelInfo& Model::info() const {
+  return impl_->info;
+}
+const Tokenizer& Model::tokenizer() const {
+  return *impl_->tokenizer;
+}
 
 }  // namespace corelm

@@ -32,8 +32,10 @@ RopeTable make_rope_table(const ModelConfig& c, int positions) {
   for (int p = 0; p < positions; ++p) {
     for (int i = 0; i < half; ++i) {
       float angle = static_cast<float>(p) * inv_freq[i];
-      t.cos[static_cast<size_t>(p) * half + i] = static_cast<float>(std::cos(static_cast<double>(angle)));
-      t.sin[static_cast<size_t>(p) * half + i] = static_cast<float>(std::sin(static_cast<double>(angle)));
+      t.cos[static_cast<size_t>(p) * half + i] =
+          static_cast<float>(std::cos(static_cast<double>(angle)));
+      t.sin[static_cast<size_t>(p) * half + i] =
+          static_cast<float>(std::sin(static_cast<double>(angle)));
     }
   }
   return t;

@@ -17,10 +17,10 @@ std::string layer_name(int i, const char* suffix) {
 std::vector<std::string> expected_tensor_names(const ModelConfig& c, bool with_lm_head) {
   std::vector<std::string> names{"model.embed_tokens.weight"};
   for (int i = 0; i < c.num_hidden_layers; ++i) {
-    for (const char* s : {"input_layernorm.weight", "self_attn.q_proj.weight",
-                          "self_attn.k_proj.weight", "self_attn.v_proj.weight",
-                          "self_attn.o_proj.weight", "post_attention_layernorm.weight",
-                          "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight"})
+    for (const char* s :
+         {"input_layernorm.weight", "self_attn.q_proj.weight", "self_attn.k_proj.weight",
+          "self_attn.v_proj.weight", "self_attn.o_proj.weight", "post_attention_layernorm.weight",
+          "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight"})
       names.push_back(layer_name(i, s));
   }
   names.push_back("model.norm.weight");
@@ -44,22 +44,23 @@ Weights bind_weights(const ModelConfig& c, const TensorLookup& lookup) {
     TensorRef t = get(name);
     if (name == "model.embed_tokens.weight") embed_file_backed = t.file_backed;
     if (t.shape.size() != 2 || t.shape[0] != rows || t.shape[1] != cols)
-      fail(ErrorCode::kCorrupt, kComponent, "tensor '{}' has shape [{}] but the config needs [{}, {}]",
-           name, fmt::join(t.shape, ", "), rows, cols);
+      fail(ErrorCode::kCorrupt, kComponent,
+           "tensor '{}' has shape [{}] but the config needs [{}, {}]", name,
+           fmt::join(t.shape, ", "), rows, cols);
     WeightView v;
     v.name = name;
     v.dtype = t.dtype;
     v.layout = t.layout;
     if (!layout_fits(t.dtype, t.layout, rows, cols))
-      fail(ErrorCode::kCorrupt, kComponent, "tensor '{}' cannot be stored as {} in layout {}", name, dtype_name(t.dtype),
-           layout_name(t.layout));
+      fail(ErrorCode::kCorrupt, kComponent, "tensor '{}' cannot be stored as {} in layout {}", name,
+           dtype_name(t.dtype), layout_name(t.layout));
     v.data = t.data;
     v.rows = rows;
     v.cols = cols;
     v.row_bytes = dtype_row_bytes(t.dtype, cols);
     if (!dtype_fits_row(t.dtype, cols) || v.row_bytes * rows != t.bytes)
-      fail(ErrorCode::kCorrupt, kComponent, "tensor '{}' holds {} bytes, not {} rows of {} {}", name,
-           t.bytes, rows, cols, dtype_name(t.dtype));
+      fail(ErrorCode::kCorrupt, kComponent, "tensor '{}' holds {} bytes, not {} rows of {} {}",
+           name, t.bytes, rows, cols, dtype_name(t.dtype));
     return v;
   };
   auto vector = [&](const std::string& name, uint64_t n) -> const float* {
@@ -67,8 +68,8 @@ Weights bind_weights(const ModelConfig& c, const TensorLookup& lookup) {
     uint64_t elements = 1;
     for (auto d : t.shape) elements *= d;
     if (elements != n || t.dtype != DType::kF32 || t.bytes != n * 4)
-      fail(ErrorCode::kCorrupt, kComponent, "tensor '{}' must be {} f32 values (has {} {})", name, n,
-           elements, dtype_name(t.dtype));
+      fail(ErrorCode::kCorrupt, kComponent, "tensor '{}' must be {} f32 values (has {} {})", name,
+           n, elements, dtype_name(t.dtype));
     return reinterpret_cast<const float*>(t.data);
   };
 

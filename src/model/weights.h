@@ -24,23 +24,23 @@ struct TensorRef {
 };
 
 struct LayerWeights {
-  const float* input_layernorm;  // [hidden]
-  WeightView q_proj;             // [heads * head_dim, hidden]
-  WeightView k_proj;             // [kv_heads * head_dim, hidden]
-  WeightView v_proj;             // [kv_heads * head_dim, hidden]
-  WeightView o_proj;             // [hidden, heads * head_dim]
+  const float* input_layernorm;           // [hidden]
+  WeightView q_proj;                      // [heads * head_dim, hidden]
+  WeightView k_proj;                      // [kv_heads * head_dim, hidden]
+  WeightView v_proj;                      // [kv_heads * head_dim, hidden]
+  WeightView o_proj;                      // [hidden, heads * head_dim]
   const float* post_attention_layernorm;  // [hidden]
-  WeightView gate_proj;          // [intermediate, hidden]
-  WeightView up_proj;            // [intermediate, hidden]
-  WeightView down_proj;          // [hidden, intermediate]
+  WeightView gate_proj;                   // [intermediate, hidden]
+  WeightView up_proj;                     // [intermediate, hidden]
+  WeightView down_proj;                   // [hidden, intermediate]
 };
 
 struct Weights {
   WeightView embed_tokens;  // [vocab, hidden]
   std::vector<LayerWeights> layers;
-  const float* norm;        // [hidden]
-  WeightView lm_head;       // [vocab, hidden]; the embedding table when tied
-  uint64_t bytes = 0;       // all weight bytes
+  const float* norm;   // [hidden]
+  WeightView lm_head;  // [vocab, hidden]; the embedding table when tied
+  uint64_t bytes = 0;  // all weight bytes
   uint64_t parameters = 0;
 };
 

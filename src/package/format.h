@@ -17,8 +17,8 @@ static_assert(std::endian::native == std::endian::little, "corelm packages are l
 
 inline constexpr char kMagic[8] = {'C', 'O', 'R', 'E', 'L', 'M', 'P', 'K'};
 inline constexpr uint32_t kFormatVersion = 1;
-inline constexpr uint64_t kDataAlignment = 4096;   // data_offset
-inline constexpr uint64_t kTensorAlignment = 64;   // every tensor and blob inside the data
+inline constexpr uint64_t kDataAlignment = 4096;  // data_offset
+inline constexpr uint64_t kTensorAlignment = 64;  // every tensor and blob inside the data
 inline constexpr uint64_t kMaxHeaderBytes = 1ull << 30;
 
 struct FixedHeader {
@@ -33,6 +33,8 @@ struct FixedHeader {
 };
 static_assert(sizeof(FixedHeader) == 64, "FixedHeader is 64 bytes");
 
-inline uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+inline uint64_t align_up(uint64_t v, uint64_t a) {
+  return (v + a - 1) / a * a;
+}
 
 }  // namespace corelm::package

@@ -48,7 +48,9 @@ uint32_t crc32_of(const void* data, size_t bytes, uint32_t crc) {
       ::crc32_z(crc, static_cast<const Bytef*>(data), static_cast<z_size_t>(bytes)));
 }
 
-std::string crc32_hex(uint32_t crc) { return fmt::format("{:08x}", crc); }
+std::string crc32_hex(uint32_t crc) {
+  return fmt::format("{:08x}", crc);
+}
 
 PackageReader::PackageReader(const std::string& path) : file_(path, kComponent) {
   const uint64_t size = file_.size();
@@ -119,12 +121,14 @@ PackageReader::PackageReader(const std::string& path) : file_(path, kComponent) 
     auto dt = e.contains("dtype") && e["dtype"].is_string()
                   ? dtype_from_name(e["dtype"].get<std::string>())
                   : std::nullopt;
-    if (!dt) fail(ErrorCode::kCorrupt, kComponent, "{} has an unknown dtype {}", what,
-                  e.value("dtype", json()).dump());
+    if (!dt)
+      fail(ErrorCode::kCorrupt, kComponent, "{} has an unknown dtype {}", what,
+           e.value("dtype", json()).dump());
     t.dtype = *dt;
     auto layout = layout_from_name(e.value("layout", std::string("rows")));
     if (!layout)
-      fail(ErrorCode::kUnsupported, kComponent, "{} has unknown layout '{}'", what, e.value("layout", std::string()));
+      fail(ErrorCode::kUnsupported, kComponent, "{} has unknown layout '{}'", what,
+           e.value("layout", std::string()));
     t.layout = *layout;
     if (!e.contains("shape") || !e["shape"].is_array() || e["shape"].empty() ||
         e["shape"].size() > 2)
@@ -138,8 +142,8 @@ PackageReader::PackageReader(const std::string& path) : file_(path, kComponent) 
       fail(ErrorCode::kCorrupt, kComponent, "{} rows of {} elements cannot be stored as {}", what,
            t.cols(), dtype_name(t.dtype));
     if (!layout_fits(t.dtype, t.layout, t.rows(), t.cols()))
-      fail(ErrorCode::kCorrupt, kComponent, "{} ({} x {} {}) cannot use layout {}", what, t.rows(), t.cols(),
-           dtype_name(t.dtype), layout_name(t.layout));
+      fail(ErrorCode::kCorrupt, kComponent, "{} ({} x {} {}) cannot use layout {}", what, t.rows(),
+           t.cols(), dtype_name(t.dtype), layout_name(t.layout));
     t.offset = get_u64(e, "offset", what);
     t.bytes = get_u64(e, "bytes", what);
     uint64_t expect = checked_mul(t.rows(), dtype_row_bytes(t.dtype, t.cols()), what + " size");
@@ -202,8 +206,8 @@ void PackageReader::verify_checksums() const {
            b.name);
   for (const auto& t : tensors_)
     if (crc32_of(t.data, t.bytes) != t.crc32)
-      fail(ErrorCode::kCorrupt, kComponent,
-           "tensor '{}' fails its checksum: the file is corrupted", t.name);
+      fail(ErrorCode::kCorrupt, kComponent, "tensor '{}' fails its checksum: the file is corrupted",
+           t.name);
 }
 
 }  // namespace corelm

@@ -23,7 +23,7 @@ struct PackageTensor {
   DType dtype;
   std::vector<uint64_t> shape;  // [rows, cols] for matrices, [n] for vectors
   Layout layout = Layout::kRows;
-  uint64_t offset = 0;          // from data_offset
+  uint64_t offset = 0;  // from data_offset
   uint64_t bytes = 0;
   uint32_t crc32 = 0;
   const uint8_t* data = nullptr;  // into the mapping

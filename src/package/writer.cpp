@@ -35,15 +35,16 @@ PackageWriter::PackageWriter(std::string path, json metadata, std::vector<Planne
   crcs_.assign(plan_.size(), 0);
   data_bytes_ = offset;
   header_bytes_ = serialize_header().size();
-  data_offset_ = package::align_up(sizeof(package::FixedHeader) + header_bytes_,
-                                   package::kDataAlignment);
+  data_offset_ =
+      package::align_up(sizeof(package::FixedHeader) + header_bytes_, package::kDataAlignment);
   file_bytes_ = data_offset_ + data_bytes_;
 
   uint64_t free_bytes = AtomicFile::free_space(path);
   if (free_bytes < file_bytes_ + (64ull << 20))
     fail(ErrorCode::kResourceExhausted, kComponent,
          "not enough disk space for '{}': it needs {} and {} is free", path,
-         format_bytes(static_cast<double>(file_bytes_)), format_bytes(static_cast<double>(free_bytes)));
+         format_bytes(static_cast<double>(file_bytes_)),
+         format_bytes(static_cast<double>(free_bytes)));
 
   file_ = std::make_unique<AtomicFile>(std::move(path), kComponent);
   // Placeholder header and padding; blobs go first since they are already in memory.
@@ -73,10 +74,11 @@ std::string PackageWriter::serialize_header() const {
   }
   json blobs = json::array();
   for (size_t i = 0; i < blobs_.size(); ++i) {
-    blobs.push_back({{"name", blobs_[i].name},
-                     {"offset", blob_offsets_[i]},
-                     {"bytes", static_cast<uint64_t>(blobs_[i].bytes.size())},
-                     {"crc32", crc32_hex(crc32_of(blobs_[i].bytes.data(), blobs_[i].bytes.size()))}});
+    blobs.push_back(
+        {{"name", blobs_[i].name},
+         {"offset", blob_offsets_[i]},
+         {"bytes", static_cast<uint64_t>(blobs_[i].bytes.size())},
+         {"crc32", crc32_hex(crc32_of(blobs_[i].bytes.data(), blobs_[i].bytes.size()))}});
   }
   h["tensors"] = std::move(tensors);
   h["blobs"] = std::move(blobs);

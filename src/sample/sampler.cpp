@@ -34,15 +34,20 @@ uint32_t Rng::next_u32() {
   return static_cast<uint32_t>((state_ * 0x2545F4914F6CDD1Dull) >> 32);
 }
 
-float Rng::next_float() { return static_cast<float>(next_u32() >> 8) / 16777216.0f; }
+float Rng::next_float() {
+  return static_cast<float>(next_u32() >> 8) / 16777216.0f;
+}
 
 Sampler::Sampler(const SamplingOptions& options)
     : options_(options),
-      seed_(options.seed ? *options.seed : std::random_device{}() * 0x100000001ull + std::random_device{}()),
+      seed_(options.seed ? *options.seed
+                         : std::random_device{}() * 0x100000001ull + std::random_device{}()),
       rng_(seed_) {
   if (!(options.temperature >= 0.0f) || !std::isfinite(options.temperature))
-    fail(ErrorCode::kInvalidArgument, kComponent, "temperature must be >= 0, got {}", options.temperature);
-  if (options.top_k < 0) fail(ErrorCode::kInvalidArgument, kComponent, "top_k must be >= 0, got {}", options.top_k);
+    fail(ErrorCode::kInvalidArgument, kComponent, "temperature must be >= 0, got {}",
+         options.temperature);
+  if (options.top_k < 0)
+    fail(ErrorCode::kInvalidArgument, kComponent, "top_k must be >= 0, got {}", options.top_k);
   if (!(options.top_p > 0.0f && options.top_p <= 1.0f))
     fail(ErrorCode::kInvalidArgument, kComponent, "top_p must be in (0, 1], got {}", options.top_p);
   if (!(options.min_p >= 0.0f && options.min_p <= 1.0f))
@@ -52,7 +57,8 @@ Sampler::Sampler(const SamplingOptions& options)
          options.repetition_penalty);
 }
 
-void Sampler::apply_repetition_penalty(std::span<float> logits, std::span<const int32_t> tokens, float penalty) {
+void Sampler::apply_repetition_penalty(std::span<float> logits, std::span<const int32_t> tokens,
+                                       float penalty) {
   if (penalty == 1.0f) return;
   std::vector<bool> seen(logits.size(), false);
   for (int32_t t : tokens) {
@@ -95,7 +101,9 @@ void Sampler::apply_top_p(std::span<float> logits, float p) {
   std::vector<std::pair<float, int32_t>> cand;
   for (size_t i = 0; i < probs.size(); ++i)
     if (probs[i] >= cutoff) cand.emplace_back(probs[i], static_cast<int32_t>(i));
-  std::sort(cand.begin(), cand.end(), [](auto& a, auto& b) { return a.first != b.first ? a.first > b.first : a.second < b.second; });
+  std::sort(cand.begin(), cand.end(), [](auto& a, auto& b) {
+    return a.first != b.first ? a.first > b.first : a.second < b.second;
+  });
   std::vector<bool> keep(logits.size(), false);
   float cum = 0.0f;
   for (const auto& [prob, id] : cand) {
@@ -122,7 +130,9 @@ int32_t Sampler::draw(std::span<const float> logits, float u) {
   std::vector<std::pair<float, int32_t>> cand;
   for (size_t i = 0; i < probs.size(); ++i)
     if (probs[i] > 0.0f) cand.emplace_back(probs[i], static_cast<int32_t>(i));
-  std::sort(cand.begin(), cand.end(), [](auto& a, auto& b) { return a.first != b.first ? a.first > b.first : a.second < b.second; });
+  std::sort(cand.begin(), cand.end(), [](auto& a, auto& b) {
+    return a.first != b.first ? a.first > b.first : a.second < b.second;
+  });
   float total = 0.0f;
   for (const auto& c : cand) total += c.first;
   float r = u * total, cdf = 0.0f;
@@ -133,7 +143,8 @@ int32_t Sampler::draw(std::span<const float> logits, float u) {
   return cand.empty() ? 0 : cand.back().second;  // rounding: the least likely kept token
 }
 
-int32_t Sampler::sample(std::span<float> logits, std::span<const int32_t> context, size_t prompt_length) {
+int32_t Sampler::sample(std::span<float> logits, std::span<const int32_t> context,
+                        size_t prompt_length) {
   apply_repetition_penalty(logits, context, options_.repetition_penalty);
   if (prompt_length <= context.size())
     apply_presence_frequency(logits, context.subspan(prompt_length), options_.presence_penalty,

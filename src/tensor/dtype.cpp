@@ -16,7 +16,9 @@ constexpr DTypeTraits kTraits[] = {
 };
 }  // namespace
 
-const DTypeTraits& dtype_traits(DType dtype) { return kTraits[static_cast<size_t>(dtype)]; }
+const DTypeTraits& dtype_traits(DType dtype) {
+  return kTraits[static_cast<size_t>(dtype)];
+}
 
 std::optional<DType> dtype_from_name(std::string_view name) {
   for (const auto& t : kTraits)

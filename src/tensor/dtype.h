@@ -22,14 +22,16 @@ enum class DType : uint8_t {
 
 struct DTypeTraits {
   DType dtype;
-  const char* name;        // as written in packages and on the command line
-  size_t block_elements;   // elements per block (1 for plain types)
-  size_t block_bytes;      // bytes per block
+  const char* name;       // as written in packages and on the command line
+  size_t block_elements;  // elements per block (1 for plain types)
+  size_t block_bytes;     // bytes per block
   bool quantized;
 };
 
 const DTypeTraits& dtype_traits(DType dtype);
-inline const char* dtype_name(DType dtype) { return dtype_traits(dtype).name; }
+inline const char* dtype_name(DType dtype) {
+  return dtype_traits(dtype).name;
+}
 std::optional<DType> dtype_from_name(std::string_view name);
 
 // Bytes of one row of `cols` elements; requires cols % block_elements == 0.

@@ -7,7 +7,9 @@
 
 namespace corelm {
 
-const char* layout_name(Layout layout) { return layout == Layout::kRows ? "rows" : "interleaved8"; }
+const char* layout_name(Layout layout) {
+  return layout == Layout::kRows ? "rows" : "interleaved8";
+}
 
 std::optional<Layout> layout_from_name(std::string_view name) {
   if (name == "rows") return Layout::kRows;
@@ -22,20 +24,25 @@ bool layout_fits(DType dtype, Layout layout, size_t rows, size_t cols) {
 }
 
 namespace {
-inline int nibble(const BlockQ4& b, size_t e) { return e < 16 ? (b.qs[e] & 0xF) : (b.qs[e - 16] >> 4); }
+inline int nibble(const BlockQ4& b, size_t e) {
+  return e < 16 ? (b.qs[e] & 0xF) : (b.qs[e - 16] >> 4);
+}
 }  // namespace
 
-void interleave_q4_group(const BlockQ4* const rows[kInterleaveRows], size_t blocks, uint8_t* group) {
+void interleave_q4_group(const BlockQ4* const rows[kInterleaveRows], size_t blocks,
+                         uint8_t* group) {
   for (size_t b = 0; b < blocks; ++b) {
     uint8_t* out = group + b * kInterleavedBlockBytes;
     for (size_t r = 0; r < kInterleaveRows; ++r) std::memcpy(out + 2 * r, &rows[r][b].scale, 2);
     uint8_t* q = out + 16;
-    // Chunk c, byte 4r + m: low nibble = element 4c + m of row r, high nibble = element 16 + 4c + m.
+    // Chunk c, byte 4r + m: low nibble = element 4c + m of row r, high nibble = element 16 + 4c +
+    // m.
     for (size_t c = 0; c < 4; ++c)
       for (size_t r = 0; r < kInterleaveRows; ++r)
         for (size_t m = 0; m < 4; ++m) {
           const BlockQ4& src = rows[r][b];
-          q[32 * c + 4 * r + m] = static_cast<uint8_t>(nibble(src, 4 * c + m) | (nibble(src, 16 + 4 * c + m) << 4));
+          q[32 * c + 4 * r + m] =
+              static_cast<uint8_t>(nibble(src, 4 * c + m) | (nibble(src, 16 + 4 * c + m) << 4));
         }
   }
 }
@@ -52,11 +59,13 @@ void deinterleave_q4_row(const uint8_t* group, size_t blocks, size_t r, BlockQ4*
         elements[4 * c + m] = byte & 0xF;
         elements[16 + 4 * c + m] = byte >> 4;
       }
-    for (size_t i = 0; i < 16; ++i) out[b].qs[i] = static_cast<uint8_t>(elements[i] | (elements[i + 16] << 4));
+    for (size_t i = 0; i < 16; ++i)
+      out[b].qs[i] = static_cast<uint8_t>(elements[i] | (elements[i + 16] << 4));
   }
 }
 
-void dequantize_matrix_row(DType dtype, Layout layout, const uint8_t* base, size_t row, size_t cols, float* out) {
+void dequantize_matrix_row(DType dtype, Layout layout, const uint8_t* base, size_t row, size_t cols,
+                           float* out) {
   if (layout == Layout::kRows) {
     dequantize_row(dtype, base + row * dtype_row_bytes(dtype, cols), out, cols);
     return;

@@ -19,8 +19,10 @@ namespace corelm {
 enum class Layout : uint8_t { kRows, kInterleaved8 };
 
 inline constexpr size_t kInterleaveRows = 8;
-inline constexpr size_t kInterleavedBlockBytes = 8 * 2 + 8 * 16;  // 144: 8 scales + 8 x 16 bytes of nibbles
-static_assert(kInterleavedBlockBytes == 8 * sizeof(BlockQ4), "an interleaved block holds 8 q4 blocks");
+inline constexpr size_t kInterleavedBlockBytes =
+    8 * 2 + 8 * 16;  // 144: 8 scales + 8 x 16 bytes of nibbles
+static_assert(kInterleavedBlockBytes == 8 * sizeof(BlockQ4),
+              "an interleaved block holds 8 q4 blocks");
 
 const char* layout_name(Layout layout);
 std::optional<Layout> layout_from_name(std::string_view name);
@@ -32,6 +34,7 @@ void interleave_q4_group(const BlockQ4* const rows[kInterleaveRows], size_t bloc
 // Row r (0..7) of a group as plain q4 blocks.
 void deinterleave_q4_row(const uint8_t* group, size_t blocks, size_t r, BlockQ4* out);
 // Dequantizes row `row` of a matrix stored in `layout` starting at `base`.
-void dequantize_matrix_row(DType dtype, Layout layout, const uint8_t* base, size_t row, size_t cols, float* out);
+void dequantize_matrix_row(DType dtype, Layout layout, const uint8_t* base, size_t row, size_t cols,
+                           float* out);
 
 }  // namespace corelm

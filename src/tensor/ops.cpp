@@ -13,7 +13,8 @@
 
 namespace corelm {
 
-ComputeContext::ComputeContext(int n_threads, size_t max_tokens, size_t max_k, size_t max_context, size_t head_dim)
+ComputeContext::ComputeContext(int n_threads, size_t max_tokens, size_t max_k, size_t max_context,
+                               size_t head_dim)
     : pool_(n_threads),
       kernels_(&active_kernels()),
       max_tokens_(max_tokens),
@@ -59,13 +60,16 @@ Prepared prepare(ComputeContext& ctx, ActivationFormat format, const float* x, s
   auto body = [&](size_t t0, size_t t1) {
     for (size_t t = t0; t < t1; ++t) quantize(x + t * k, q + t * blocks, k);
   };
-  if (n >= 4) ctx.pool().parallel_for(n, 1, body);
-  else body(0, n);
+  if (n >= 4)
+    ctx.pool().parallel_for(n, 1, body);
+  else
+    body(0, n);
   return {q, blocks * sizeof(BlockQ8A)};
 }
 
 MatmulFn kernel_for(const KernelTable& k, const WeightView& w) {
-  return w.layout == Layout::kInterleaved8 ? k.matmul_q4_interleaved : k.matmul[static_cast<size_t>(w.dtype)];
+  return w.layout == Layout::kInterleaved8 ? k.matmul_q4_interleaved
+                                           : k.matmul[static_cast<size_t>(w.dtype)];
 }
 
 void check_weight(const ComputeContext& ctx, const WeightView& w) {
@@ -97,7 +101,8 @@ void linear_multi(ComputeContext& ctx, const float* x, size_t n, const WeightVie
            ws[i]->name, w1.cols, ws[i]->cols);
     if (k.activation[static_cast<size_t>(ws[i]->dtype)] != format) {
       // Mixed activation formats: run them one by one.
-      for (size_t j = 0; j < count; ++j) linear_multi(ctx, x, n, *ws[j], ys[j], nullptr, nullptr, nullptr, nullptr);
+      for (size_t j = 0; j < count; ++j)
+        linear_multi(ctx, x, n, *ws[j], ys[j], nullptr, nullptr, nullptr, nullptr);
       return;
     }
   }
@@ -114,8 +119,8 @@ void linear_multi(ComputeContext& ctx, const float* x, size_t n, const WeightVie
       size_t b = std::max(r0, first_row[i]), e = std::min(r1, first_row[i + 1]);
       if (b >= e) continue;
       const WeightView& w = *ws[i];
-      kernel_for(k, w)(w.data, w.row_bytes, p.data, p.stride, n, w.cols, ys[i], w.rows, b - first_row[i],
-                       e - first_row[i]);
+      kernel_for(k, w)(w.data, w.row_bytes, p.data, p.stride, n, w.cols, ys[i], w.rows,
+                       b - first_row[i], e - first_row[i]);
     }
   });
 }
@@ -143,13 +148,16 @@ void embed(ComputeContext& ctx, const WeightView& table, std::span<const int32_t
   (void)ctx;
   for (int32_t id : ids)
     if (id < 0 || static_cast<size_t>(id) >= table.rows)
-      fail(ErrorCode::kOutOfRange, "model", "token id {} is outside the vocabulary [0, {})", id, table.rows);
+      fail(ErrorCode::kOutOfRange, "model", "token id {} is outside the vocabulary [0, {})", id,
+           table.rows);
   for (size_t t = 0; t < ids.size(); ++t) {
     const size_t row = static_cast<size_t>(ids[t]);
-    dequantize_matrix_row(table.dtype, table.layout, table.data, row, table.cols, out + t * table.cols);
+    dequantize_matrix_row(table.dtype, table.layout, table.data, row, table.cols,
+                          out + t * table.cols);
     if (!table.release_after_lookup) continue;
     const size_t unit = table.layout == Layout::kInterleaved8 ? kInterleaveRows : 1;
-    const uintptr_t begin = reinterpret_cast<uintptr_t>(table.data + row / unit * unit * table.row_bytes);
+    const uintptr_t begin =
+        reinterpret_cast<uintptr_t>(table.data + row / unit * unit * table.row_bytes);
     const uintptr_t end = begin + unit * table.row_bytes;
     const uintptr_t page = 4096, first = begin / page * page, last = (end + page - 1) / page * page;
     ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
@@ -157,7 +165,8 @@ void embed(ComputeContext& ctx, const WeightView& table, std::span<const int32_t
 }
 
 void rope(ComputeContext& ctx, float* x, size_t n_tokens, size_t n_heads, size_t head_dim,
-          const int32_t* positions, const float* cos_table, const float* sin_table, bool interleaved) {
+          const int32_t* positions, const float* cos_table, const float* sin_table,
+          bool interleaved) {
   (void)ctx;
   const size_t half = head_dim / 2;
   if (interleaved) {
@@ -235,8 +244,8 @@ void kv_store(ComputeContext& ctx, const KvLayerView& cache, const float* k, con
 namespace {
 
 // Keys or values of one KV head, slots [0, n), as f32 rows of head_dim.
-void kv_to_f32(const KernelTable& kt, const KvLayerView& c, const uint8_t* data, const float* scales, size_t kvh,
-               size_t n, size_t head_dim, float* out) {
+void kv_to_f32(const KernelTable& kt, const KvLayerView& c, const uint8_t* data,
+               const float* scales, size_t kvh, size_t n, size_t head_dim, float* out) {
   const size_t base = kvh * c.head_stride;
   switch (c.dtype) {
     case KvDType::kF32:
@@ -248,7 +257,8 @@ void kv_to_f32(const KernelTable& kt, const KvLayerView& c, const uint8_t* data,
     case KvDType::kQ8: {
       const int8_t* q = reinterpret_cast<const int8_t*>(data) + base;
       const float* s = scales + kvh * c.max_context;
-      for (size_t j = 0; j < n; ++j) kt.i8_to_f32(q + j * head_dim, s[j], out + j * head_dim, head_dim);
+      for (size_t j = 0; j < n; ++j)
+        kt.i8_to_f32(q + j * head_dim, s[j], out + j * head_dim, head_dim);
       break;
     }
   }
@@ -258,7 +268,8 @@ void kv_to_f32(const KernelTable& kt, const KvLayerView& c, const uint8_t* data,
 
 void attention(ComputeContext& ctx, const AttentionArgs& a) {
   if (a.end > OpsAccess::max_context(ctx) || a.head_dim > OpsAccess::head_dim(ctx))
-    fail(ErrorCode::kInternal, kComponent, "attention span {} (head_dim {}) exceeds the scratch", a.end, a.head_dim);
+    fail(ErrorCode::kInternal, kComponent, "attention span {} (head_dim {}) exceeds the scratch",
+         a.end, a.head_dim);
   const KernelTable& kt = ctx.kernels();
   const size_t group = a.n_heads / a.n_kv_heads, hd = a.head_dim;
   // Work items: (sequence, KV head, chunk of query tokens). The query heads that share a KV head
@@ -272,7 +283,8 @@ void attention(ComputeContext& ctx, const AttentionArgs& a) {
     float* scores = OpsAccess::scores(ctx, thread);
     float* k32 = OpsAccess::kv_f32(ctx, thread);
     float* v32 = k32 + OpsAccess::max_context(ctx) * hd;
-    for (size_t item = static_cast<size_t>(thread); item < items; item += static_cast<size_t>(n_threads)) {
+    for (size_t item = static_cast<size_t>(thread); item < items;
+         item += static_cast<size_t>(n_threads)) {
       const size_t c = item % chunks;
       const size_t kvh = (item / chunks) % a.n_kv_heads;
       const size_t b = item / (chunks * a.n_kv_heads);

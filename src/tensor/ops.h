@@ -34,7 +34,8 @@ class ComputeContext {
  public:
   // max_tokens: rows of activations per call; max_k: the widest weight input; max_context:
   // the longest attention span; head_dim: of the attention heads.
-  ComputeContext(int n_threads, size_t max_tokens, size_t max_k, size_t max_context, size_t head_dim = 0);
+  ComputeContext(int n_threads, size_t max_tokens, size_t max_k, size_t max_context,
+                 size_t head_dim = 0);
   ThreadPool& pool() { return pool_; }
   const KernelTable& kernels() const { return *kernels_; }
   size_t max_tokens() const { return max_tokens_; }
@@ -45,9 +46,9 @@ class ComputeContext {
   const KernelTable* kernels_;
   size_t max_tokens_, max_k_, max_context_;
   size_t head_dim_;
-  AlignedBuffer<BlockQ8A> q8_;       // [max_tokens, max_k / 32] quantized activations
-  AlignedBuffer<float> scores_;      // [n_threads, max_context] attention scores
-  AlignedBuffer<float> kv_f32_;      // [n_threads, 2, max_context, head_dim] keys and values as f32
+  AlignedBuffer<BlockQ8A> q8_;   // [max_tokens, max_k / 32] quantized activations
+  AlignedBuffer<float> scores_;  // [n_threads, max_context] attention scores
+  AlignedBuffer<float> kv_f32_;  // [n_threads, 2, max_context, head_dim] keys and values as f32
 };
 
 enum class KvDType { kF32, kF16, kQ8 };
@@ -85,15 +86,16 @@ void embed(ComputeContext& ctx, const WeightView& table, std::span<const int32_t
 // `interleaved` (GGUF's layout). cos/sin tables are [positions, head_dim / 2]; token t uses row
 // positions[t].
 void rope(ComputeContext& ctx, float* x, size_t n_tokens, size_t n_heads, size_t head_dim,
-          const int32_t* positions, const float* cos_table, const float* sin_table, bool interleaved = false);
+          const int32_t* positions, const float* cos_table, const float* sin_table,
+          bool interleaved = false);
 // Writes keys/values [n_tokens, n_kv_heads * head_dim] of one sequence to cache slots
 // first_slot .. first_slot + n_tokens - 1.
 void kv_store(ComputeContext& ctx, const KvLayerView& cache, const float* k, const float* v,
               size_t n_tokens, size_t n_kv_heads, size_t head_dim, size_t first_slot);
 
 struct AttentionArgs {
-  const float* q;  // [batch, q_len, n_heads * head_dim]
-  float* out;      // [batch, q_len, n_heads * head_dim]
+  const float* q;             // [batch, q_len, n_heads * head_dim]
+  float* out;                 // [batch, q_len, n_heads * head_dim]
   const KvLayerView* caches;  // one per sequence
   const float* mask;          // [batch, 1, q_len, end] additive
   size_t batch, q_len, end, n_heads, n_kv_heads, head_dim;

@@ -17,7 +17,9 @@ float block_absmax(const float* x) {
 }
 
 // Round half to even: std::nearbyint under the default FE_TONEAREST mode.
-inline int round_even(float v) { return static_cast<int>(std::nearbyint(v)); }
+inline int round_even(float v) {
+  return static_cast<int>(std::nearbyint(v));
+}
 
 template <int kMax>
 uint16_t symmetric_scale(const float* x, float* inverse) {

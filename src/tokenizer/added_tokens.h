@@ -26,7 +26,8 @@ struct AddedToken {
 class AddedTokenMatcher {
  public:
   // `contents[i]` is what to match for `tokens[i]` (the normalized content for normalized ones).
-  void build(const std::vector<const AddedToken*>& tokens, const std::vector<std::string>& contents);
+  void build(const std::vector<const AddedToken*>& tokens,
+             const std::vector<std::string>& contents);
   bool empty() const { return tokens_.empty(); }
 
   struct Split {

@@ -16,10 +16,11 @@ BpeModel::BpeModel(const Vocab& vocab,
     const auto& [a, b] = merges[rank];
     if (a.empty() && b.empty()) continue;  // a merge that cannot apply (see make_bpe)
     auto ia = vocab_.find(a), ib = vocab_.find(b);
-    std::string merged = a + (b.size() >= prefix_len && prefix_len > 0 &&
-                                      b.compare(0, prefix_len, options_.continuing_subword_prefix) == 0
-                                  ? b.substr(prefix_len)
-                                  : b);
+    std::string merged =
+        a + (b.size() >= prefix_len && prefix_len > 0 &&
+                     b.compare(0, prefix_len, options_.continuing_subword_prefix) == 0
+                 ? b.substr(prefix_len)
+                 : b);
     auto im = vocab_.find(merged);
     if (!ia || !ib || !im)
       fail(ErrorCode::kCorrupt, "tokenizer", "merge {} ('{}' + '{}') uses a token not in the vocab",

@@ -30,7 +30,9 @@ const Tables& tables() {
 }
 }  // namespace
 
-const std::array<std::string, 256>& byte_to_unicode() { return tables().to_unicode; }
+const std::array<std::string, 256>& byte_to_unicode() {
+  return tables().to_unicode;
+}
 
 std::string bytes_to_unicode_string(std::string_view bytes) {
   const auto& t = tables().to_unicode;

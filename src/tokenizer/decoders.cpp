@@ -14,7 +14,8 @@ using nlohmann::json;
 
 class SequenceDecoder : public Decoder {
  public:
-  explicit SequenceDecoder(std::vector<std::unique_ptr<Decoder>> parts) : parts_(std::move(parts)) {}
+  explicit SequenceDecoder(std::vector<std::unique_ptr<Decoder>> parts)
+      : parts_(std::move(parts)) {}
   void decode_chain(std::vector<std::string>& tokens, bool raw) const override {
     for (const auto& p : parts_) p->decode_chain(tokens, raw);
   }
@@ -26,7 +27,8 @@ class SequenceDecoder : public Decoder {
 class ReplaceDecoder : public Decoder {
  public:
   explicit ReplaceDecoder(const json& j)
-      : pattern_(Pattern::from_json(j.at("pattern"))), content_(j.at("content").get<std::string>()) {}
+      : pattern_(Pattern::from_json(j.at("pattern"))),
+        content_(j.at("content").get<std::string>()) {}
   void decode_chain(std::vector<std::string>& tokens, bool) const override {
     for (auto& t : tokens) t = pattern_.replace_all(t, content_);
   }
@@ -69,7 +71,10 @@ class ByteFallbackDecoder : public Decoder {
   static int byte_token(const std::string& t) {
     if (t.size() != 6 || t[0] != '<' || t[1] != '0' || t[2] != 'x' || t[5] != '>') return -1;
     auto hex = [](char c) {
-      return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+      return c >= '0' && c <= '9'   ? c - '0'
+             : c >= 'A' && c <= 'F' ? c - 'A' + 10
+             : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                    : -1;
     };
     int hi = hex(t[3]), lo = hex(t[4]);
     return hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
@@ -146,8 +151,10 @@ class ByteLevelDecoder : public Decoder {
         size_t len = 0;
         int32_t cp = utf8::decode(t, pos, &len);
         int b = cp >= 0 ? unicode_to_byte(static_cast<uint32_t>(cp)) : -1;
-        if (b >= 0) bytes.push_back(static_cast<char>(b));
-        else bytes.append(t, pos, len);  // not a byte-level character: keep it as is
+        if (b >= 0)
+          bytes.push_back(static_cast<char>(b));
+        else
+          bytes.append(t, pos, len);  // not a byte-level character: keep it as is
         pos += len;
       }
     }
@@ -163,11 +170,14 @@ class WordPieceDecoder : public Decoder {
     for (size_t i = 0; i < tokens.size(); ++i) {
       auto& t = tokens[i];
       if (i != 0) {
-        if (t.rfind(prefix_, 0) == 0) t.erase(0, prefix_.size());
-        else t = " " + t;
+        if (t.rfind(prefix_, 0) == 0)
+          t.erase(0, prefix_.size());
+        else
+          t = " " + t;
       }
       if (cleanup_) {
-        for (const char* p : {" .", " ?", " !", " ,"}) t = Pattern::literal(p).replace_all(t, p + 1);
+        for (const char* p : {" .", " ?", " !", " ,"})
+          t = Pattern::literal(p).replace_all(t, p + 1);
         t = Pattern::literal(" ' ").replace_all(t, "'");
         t = Pattern::literal(" n't").replace_all(t, "n't");
         t = Pattern::literal(" 'm").replace_all(t, "'m");

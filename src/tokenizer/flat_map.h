@@ -33,7 +33,9 @@ class FlatMap {
 
  private:
   static constexpr uint64_t kEmpty = ~uint64_t{0};
-  size_t slot(uint64_t key) const { return static_cast<size_t>((key * 0x9E3779B97F4A7C15ull) >> shift_); }
+  size_t slot(uint64_t key) const {
+    return static_cast<size_t>((key * 0x9E3779B97F4A7C15ull) >> shift_);
+  }
   void grow() {
     std::vector<uint64_t> old_keys = std::move(keys_);
     std::vector<V> old_values = std::move(values_);

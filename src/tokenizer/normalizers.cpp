@@ -137,7 +137,8 @@ class StripNormalizer : public Normalizer {
 
 class PrecompiledNormalizer : public Normalizer {
  public:
-  explicit PrecompiledNormalizer(const std::string& base64) : map_(PrecompiledCharsMap::from_base64(base64)) {}
+  explicit PrecompiledNormalizer(const std::string& base64)
+      : map_(PrecompiledCharsMap::from_base64(base64)) {}
   std::string normalize(std::string_view text) const override { return map_.normalize(text); }
 
  private:
@@ -166,7 +167,8 @@ class BertNormalizer : public Normalizer {
       if (clean_text_) {
         if (cp == 0 || cp == 0xFFFD) continue;
         auto cat = utf8proc_category(cp);
-        bool ws = cp == ' ' || cp == '\t' || cp == '\n' || cp == '\r' || cat == UTF8PROC_CATEGORY_ZS;
+        bool ws =
+            cp == ' ' || cp == '\t' || cp == '\n' || cp == '\r' || cat == UTF8PROC_CATEGORY_ZS;
         if (ws) {
           out.push_back(' ');
           continue;
@@ -229,17 +231,22 @@ std::unique_ptr<Normalizer> make_normalizer(const json& j) {
       if (auto p = make_normalizer(n)) parts.push_back(std::move(p));
     return std::make_unique<SequenceNormalizer>(std::move(parts));
   }
-  if (type == "Prepend") return std::make_unique<PrependNormalizer>(j.at("prepend").get<std::string>());
+  if (type == "Prepend")
+    return std::make_unique<PrependNormalizer>(j.at("prepend").get<std::string>());
   if (type == "Replace") return std::make_unique<ReplaceNormalizer>(j);
   if (type == "NFC") return std::make_unique<UnicodeNormalizer>(UTF8PROC_STABLE | UTF8PROC_COMPOSE);
-  if (type == "NFD") return std::make_unique<UnicodeNormalizer>(UTF8PROC_STABLE | UTF8PROC_DECOMPOSE);
+  if (type == "NFD")
+    return std::make_unique<UnicodeNormalizer>(UTF8PROC_STABLE | UTF8PROC_DECOMPOSE);
   if (type == "NFKC")
-    return std::make_unique<UnicodeNormalizer>(UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT);
+    return std::make_unique<UnicodeNormalizer>(UTF8PROC_STABLE | UTF8PROC_COMPOSE |
+                                               UTF8PROC_COMPAT);
   if (type == "NFKD")
-    return std::make_unique<UnicodeNormalizer>(UTF8PROC_STABLE | UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT);
+    return std::make_unique<UnicodeNormalizer>(UTF8PROC_STABLE | UTF8PROC_DECOMPOSE |
+                                               UTF8PROC_COMPAT);
   if (type == "Lowercase") return std::make_unique<LowercaseNormalizer>();
   if (type == "Strip")
-    return std::make_unique<StripNormalizer>(j.value("strip_left", true), j.value("strip_right", true));
+    return std::make_unique<StripNormalizer>(j.value("strip_left", true),
+                                             j.value("strip_right", true));
   if (type == "Precompiled") {
     const auto& m = j.at("precompiled_charsmap");
     if (m.is_null()) return nullptr;

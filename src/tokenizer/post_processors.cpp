@@ -24,7 +24,8 @@ class TemplateProcessor : public PostProcessor {
         std::string id = item["SpecialToken"].at("id").get<std::string>();
         auto it = specials.find(id);
         if (it == specials.end())
-          fail(ErrorCode::kCorrupt, "tokenizer", "TemplateProcessing uses undefined special '{}'", id);
+          fail(ErrorCode::kCorrupt, "tokenizer", "TemplateProcessing uses undefined special '{}'",
+               id);
         parts_.push_back({false, it->second});
       } else if (item.contains("Sequence")) {
         parts_.push_back({true, {}});
@@ -37,8 +38,10 @@ class TemplateProcessor : public PostProcessor {
     std::vector<int32_t> out;
     out.reserve(ids.size() + 4);
     for (const auto& p : parts_) {
-      if (p.sequence) out.insert(out.end(), ids.begin(), ids.end());
-      else out.insert(out.end(), p.ids.begin(), p.ids.end());
+      if (p.sequence)
+        out.insert(out.end(), ids.begin(), ids.end());
+      else
+        out.insert(out.end(), p.ids.begin(), p.ids.end());
     }
     return out;
   }

@@ -59,8 +59,10 @@ std::vector<Range> split_ranges(size_t length, const std::vector<Range>& matches
     case Behavior::kMergedWithPrevious: {
       bool previous_match = false;
       for (auto& [r, is_match] : cover) {
-        if (is_match && !previous_match && !out.empty()) out.back().second = r.second;
-        else out.push_back(r);
+        if (is_match && !previous_match && !out.empty())
+          out.back().second = r.second;
+        else
+          out.push_back(r);
         previous_match = is_match;
       }
       break;
@@ -69,8 +71,10 @@ std::vector<Range> split_ranges(size_t length, const std::vector<Range>& matches
       bool previous_match = false;
       for (auto it = cover.rbegin(); it != cover.rend(); ++it) {
         auto& [r, is_match] = *it;
-        if (is_match && !previous_match && !out.empty()) out.back().first = r.first;
-        else out.push_back(r);
+        if (is_match && !previous_match && !out.empty())
+          out.back().first = r.first;
+        else
+          out.push_back(r);
         previous_match = is_match;
       }
       std::reverse(out.begin(), out.end());
@@ -79,8 +83,10 @@ std::vector<Range> split_ranges(size_t length, const std::vector<Range>& matches
     case Behavior::kContiguous: {
       bool previous_match = false;
       for (auto& [r, is_match] : cover) {
-        if (is_match == previous_match && !out.empty()) out.back().second = r.second;
-        else out.push_back(r);
+        if (is_match == previous_match && !out.empty())
+          out.back().second = r.second;
+        else
+          out.push_back(r);
         previous_match = is_match;
       }
       break;
@@ -165,7 +171,8 @@ class MetaspacePreTokenizer : public PreTokenizer {
     else if (j.contains("add_prefix_space") && !j.value("add_prefix_space", true))
       scheme = "never";
     if (scheme != "always" && scheme != "first" && scheme != "never")
-      fail(ErrorCode::kUnsupported, "tokenizer", "unsupported Metaspace prepend_scheme '{}'", scheme);
+      fail(ErrorCode::kUnsupported, "tokenizer", "unsupported Metaspace prepend_scheme '{}'",
+           scheme);
     scheme_ = scheme;
     split_ = j.value("split", true);
   }
@@ -212,7 +219,9 @@ class ByteLevelPreTokenizer : public PreTokenizer {
       // byte-level alphabet in the same pass.
       size_t prev = 0;
       auto emit = [&](size_t b, size_t e) {
-        if (e > b) out.push_back({bytes_to_unicode_string(std::string_view(p.text).substr(b, e - b)), p.offset + b});
+        if (e > b)
+          out.push_back(
+              {bytes_to_unicode_string(std::string_view(p.text).substr(b, e - b)), p.offset + b});
       };
       for (auto [b, e] : regex_.find_all(p.text)) {
         emit(prev, b);
@@ -236,7 +245,8 @@ class SplitPreTokenizer : public PreTokenizer {
         behavior_(parse_behavior(j.value("behavior", json("Isolated")))),
         invert_(j.value("invert", false)) {}
   void split(std::vector<Piece>& pieces) const override {
-    split_each(pieces, behavior_, invert_, [&](std::string_view s) { return pattern_.find_all(s); });
+    split_each(pieces, behavior_, invert_,
+               [&](std::string_view s) { return pattern_.find_all(s); });
   }
 
  private:
@@ -293,8 +303,9 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const json& j) {
     return std::make_unique<CharClassPreTokenizer>(
         is_punctuation, parse_behavior(j.value("behavior", json("Isolated"))));
   if (type == "Digits")
-    return std::make_unique<CharClassPreTokenizer>(
-        is_numeric, j.value("individual_digits", false) ? Behavior::kIsolated : Behavior::kContiguous);
+    return std::make_unique<CharClassPreTokenizer>(is_numeric, j.value("individual_digits", false)
+                                                                   ? Behavior::kIsolated
+                                                                   : Behavior::kContiguous);
   if (type == "BertPreTokenizer") {
     std::vector<std::unique_ptr<PreTokenizer>> parts;
     parts.push_back(std::make_unique<CharClassPreTokenizer>(is_whitespace, Behavior::kRemoved));

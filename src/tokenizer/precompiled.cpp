@@ -44,8 +44,8 @@ PrecompiledCharsMap PrecompiledCharsMap::from_bytes(std::string_view bytes) {
   uint32_t trie_bytes = 0;
   std::memcpy(&trie_bytes, bytes.data(), 4);
   if (trie_bytes % 4 != 0 || trie_bytes > bytes.size() - 4)
-    fail(ErrorCode::kCorrupt, "tokenizer", "precompiled charsmap declares a {}-byte trie in {} bytes",
-         trie_bytes, bytes.size());
+    fail(ErrorCode::kCorrupt, "tokenizer",
+         "precompiled charsmap declares a {}-byte trie in {} bytes", trie_bytes, bytes.size());
   m.units_.resize(trie_bytes / 4);
   std::memcpy(m.units_.data(), bytes.data() + 4, trie_bytes);
   m.normalized_ = std::string(bytes.substr(4 + trie_bytes));

@@ -20,7 +20,8 @@ class Wire {
   uint64_t varint() {
     uint64_t v = 0;
     for (int shift = 0; shift < 64; shift += 7) {
-      if (pos_ >= b_.size()) fail(ErrorCode::kCorrupt, kComponent, "SentencePiece model is truncated (varint)");
+      if (pos_ >= b_.size())
+        fail(ErrorCode::kCorrupt, kComponent, "SentencePiece model is truncated (varint)");
       auto c = static_cast<uint8_t>(b_[pos_++]);
       v |= static_cast<uint64_t>(c & 0x7F) << shift;
       if (!(c & 0x80)) return v;
@@ -29,13 +30,15 @@ class Wire {
   }
   std::string_view bytes() {
     uint64_t n = varint();
-    if (n > b_.size() - pos_) fail(ErrorCode::kCorrupt, kComponent, "SentencePiece model field runs past the end");
+    if (n > b_.size() - pos_)
+      fail(ErrorCode::kCorrupt, kComponent, "SentencePiece model field runs past the end");
     std::string_view s = b_.substr(pos_, n);
     pos_ += n;
     return s;
   }
   uint32_t fixed32() {
-    if (b_.size() - pos_ < 4) fail(ErrorCode::kCorrupt, kComponent, "SentencePiece model is truncated (fixed32)");
+    if (b_.size() - pos_ < 4)
+      fail(ErrorCode::kCorrupt, kComponent, "SentencePiece model is truncated (fixed32)");
     uint32_t v;
     std::memcpy(&v, b_.data() + pos_, 4);
     pos_ += 4;
@@ -43,11 +46,22 @@ class Wire {
   }
   void skip(int wire_type) {
     switch (wire_type) {
-      case 0: varint(); break;
-      case 1: if (b_.size() - pos_ < 8) fail(ErrorCode::kCorrupt, kComponent, "truncated fixed64"); pos_ += 8; break;
-      case 2: bytes(); break;
-      case 5: fixed32(); break;
-      default: fail(ErrorCode::kCorrupt, kComponent, "SentencePiece model has unknown wire type {}", wire_type);
+      case 0:
+        varint();
+        break;
+      case 1:
+        if (b_.size() - pos_ < 8) fail(ErrorCode::kCorrupt, kComponent, "truncated fixed64");
+        pos_ += 8;
+        break;
+      case 2:
+        bytes();
+        break;
+      case 5:
+        fixed32();
+        break;
+      default:
+        fail(ErrorCode::kCorrupt, kComponent, "SentencePiece model has unknown wire type {}",
+             wire_type);
     }
   }
 
@@ -62,10 +76,15 @@ SpmPiece parse_piece(std::string_view b) {
   while (!w.done()) {
     uint64_t key = w.varint();
     int field = static_cast<int>(key >> 3), type = static_cast<int>(key & 7);
-    if (field == 1 && type == 2) p.piece = std::string(w.bytes());
-    else if (field == 2 && type == 5) { uint32_t u = w.fixed32(); std::memcpy(&p.score, &u, 4); }
-    else if (field == 3 && type == 0) p.type = static_cast<PieceType>(w.varint());
-    else w.skip(type);
+    if (field == 1 && type == 2)
+      p.piece = std::string(w.bytes());
+    else if (field == 2 && type == 5) {
+      uint32_t u = w.fixed32();
+      std::memcpy(&p.score, &u, 4);
+    } else if (field == 3 && type == 0)
+      p.type = static_cast<PieceType>(w.varint());
+    else
+      w.skip(type);
   }
   return p;
 }
@@ -85,33 +104,49 @@ SpmModelProto parse_sentencepiece_model(std::string_view bytes) {
       while (!t.done()) {
         uint64_t k = t.varint();
         int f = static_cast<int>(k >> 3), ty = static_cast<int>(k & 7);
-        if (ty != 0) { t.skip(ty); continue; }
+        if (ty != 0) {
+          t.skip(ty);
+          continue;
+        }
         int64_t v = static_cast<int64_t>(t.varint());
-        if (f == 3) m.model_type = static_cast<int>(v);
-        else if (f == 35) m.byte_fallback = v != 0;
-        else if (f == 40) m.unk_id = static_cast<int>(v);
-        else if (f == 41) m.bos_id = static_cast<int>(v);
-        else if (f == 42) m.eos_id = static_cast<int>(v);
-        else if (f == 43) m.pad_id = static_cast<int>(static_cast<int32_t>(v));
+        if (f == 3)
+          m.model_type = static_cast<int>(v);
+        else if (f == 35)
+          m.byte_fallback = v != 0;
+        else if (f == 40)
+          m.unk_id = static_cast<int>(v);
+        else if (f == 41)
+          m.bos_id = static_cast<int>(v);
+        else if (f == 42)
+          m.eos_id = static_cast<int>(v);
+        else if (f == 43)
+          m.pad_id = static_cast<int>(static_cast<int32_t>(v));
       }
     } else if (field == 3 && type == 2) {  // NormalizerSpec
       Wire n(w.bytes());
       while (!n.done()) {
         uint64_t k = n.varint();
         int f = static_cast<int>(k >> 3), ty = static_cast<int>(k & 7);
-        if (f == 1 && ty == 2) m.normalizer_name = std::string(n.bytes());
-        else if (f == 2 && ty == 2) m.precompiled_charsmap = std::string(n.bytes());
-        else if (f == 3 && ty == 0) m.add_dummy_prefix = n.varint() != 0;
-        else if (f == 4 && ty == 0) m.remove_extra_whitespaces = n.varint() != 0;
-        else if (f == 5 && ty == 0) m.escape_whitespaces = n.varint() != 0;
-        else n.skip(ty);
+        if (f == 1 && ty == 2)
+          m.normalizer_name = std::string(n.bytes());
+        else if (f == 2 && ty == 2)
+          m.precompiled_charsmap = std::string(n.bytes());
+        else if (f == 3 && ty == 0)
+          m.add_dummy_prefix = n.varint() != 0;
+        else if (f == 4 && ty == 0)
+          m.remove_extra_whitespaces = n.varint() != 0;
+        else if (f == 5 && ty == 0)
+          m.escape_whitespaces = n.varint() != 0;
+        else
+          n.skip(ty);
       }
     } else {
       w.skip(type);
     }
   }
   if (m.pieces.empty()) fail(ErrorCode::kCorrupt, kComponent, "SentencePiece model has no pieces");
-  if (m.pieces.size() > (1u << 24)) fail(ErrorCode::kCorrupt, kComponent, "SentencePiece model has {} pieces", m.pieces.size());
+  if (m.pieces.size() > (1u << 24))
+    fail(ErrorCode::kCorrupt, kComponent, "SentencePiece model has {} pieces", m.pieces.size());
   return m;
 }
 
@@ -121,7 +156,8 @@ SpmBpeModel::SpmBpeModel(std::vector<SpmPiece> pieces, bool byte_fallback, int32
     const auto t = pieces_[i].type;
     // Merges may produce normal and user-defined pieces; control, unused and byte pieces are
     // never the result of a merge.
-    if (t == PieceType::kNormal || t == PieceType::kUserDefined) ids_.emplace(pieces_[i].piece, static_cast<int32_t>(i));
+    if (t == PieceType::kNormal || t == PieceType::kUserDefined)
+      ids_.emplace(pieces_[i].piece, static_cast<int32_t>(i));
   }
   std::vector<std::string> usable;
   for (const auto& [piece, id] : ids_) {
@@ -134,11 +170,13 @@ SpmBpeModel::SpmBpeModel(std::vector<SpmPiece> pieces, bool byte_fallback, int32
   // Every way of writing a piece as two pieces is a merge; the merged piece's score orders it.
   for (const auto& [piece, id] : ids_) {
     for (size_t k = 1; k < piece.size(); ++k) {
-      if ((static_cast<unsigned char>(piece[k]) & 0xC0) == 0x80) continue;  // not a character boundary
+      if ((static_cast<unsigned char>(piece[k]) & 0xC0) == 0x80)
+        continue;  // not a character boundary
       auto a = ids_.find(std::string_view(piece).substr(0, k));
       auto b = ids_.find(std::string_view(piece).substr(k));
       if (a == ids_.end() || b == ids_.end()) continue;
-      uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(a->second)) << 32) | static_cast<uint32_t>(b->second);
+      uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(a->second)) << 32) |
+                     static_cast<uint32_t>(b->second);
       merges_.insert(key, Merge{id, pieces_[static_cast<size_t>(id)].score});
     }
   }

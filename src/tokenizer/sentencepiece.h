@@ -16,7 +16,14 @@
 
 namespace corelm::tok {
 
-enum class PieceType : int { kNormal = 1, kUnknown = 2, kControl = 3, kUserDefined = 4, kUnused = 5, kByte = 6 };
+enum class PieceType : int {
+  kNormal = 1,
+  kUnknown = 2,
+  kControl = 3,
+  kUserDefined = 4,
+  kUnused = 5,
+  kByte = 6
+};
 
 struct SpmPiece {
   std::string piece;
@@ -66,7 +73,8 @@ class SpmBpeModel : public Model {
   int32_t byte_ids_[256];
 };
 
-// SentencePiece's whitespace handling: collapses runs of spaces and trims (remove_extra_whitespaces).
+// SentencePiece's whitespace handling: collapses runs of spaces and trims
+// (remove_extra_whitespaces).
 std::string spm_remove_extra_whitespaces(std::string_view text);
 
 }  // namespace corelm::tok

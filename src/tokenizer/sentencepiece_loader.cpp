@@ -16,7 +16,8 @@ std::shared_ptr<Tokenizer> tokenizer_from_sentencepiece(std::string_view model_b
   tok::SpmModelProto proto = tok::parse_sentencepiece_model(model_bytes);
   if (proto.model_type != 2)
     fail(ErrorCode::kUnsupported, "tokenizer",
-         "SentencePiece model type {} is not supported (corelm reads BPE models, type 2)", proto.model_type);
+         "SentencePiece model type {} is not supported (corelm reads BPE models, type 2)",
+         proto.model_type);
   nlohmann::json cfg = nlohmann::json::object();
   if (!tokenizer_config_json.empty()) {
     cfg = nlohmann::json::parse(tokenizer_config_json, nullptr, false);

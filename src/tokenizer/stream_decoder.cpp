@@ -20,7 +20,8 @@ StreamDecoder::StreamDecoder(const Tokenizer& tokenizer, std::span<const int32_t
 std::string StreamDecoder::push(int32_t id) {
   ids_.push_back(id);
   std::span<const int32_t> all(ids_);
-  std::string prefix = tokenizer_.decode_raw(all.subspan(prefix_offset_, read_offset_ - prefix_offset_));
+  std::string prefix =
+      tokenizer_.decode_raw(all.subspan(prefix_offset_, read_offset_ - prefix_offset_));
   std::string text = tokenizer_.decode_raw(all.subspan(prefix_offset_));
   if (text.size() <= prefix.size()) return {};  // nothing new yet (e.g. a skipped special id)
   std::string out = text.substr(prefix.size());
@@ -36,7 +37,8 @@ std::string StreamDecoder::push(int32_t id) {
 
 std::string StreamDecoder::flush() {
   std::span<const int32_t> all(ids_);
-  std::string prefix = tokenizer_.decode_raw(all.subspan(prefix_offset_, read_offset_ - prefix_offset_));
+  std::string prefix =
+      tokenizer_.decode_raw(all.subspan(prefix_offset_, read_offset_ - prefix_offset_));
   std::string text = tokenizer_.decode_raw(all.subspan(prefix_offset_));
   prefix_offset_ = read_offset_ = ids_.size();
   if (text.size() <= prefix.size()) return {};

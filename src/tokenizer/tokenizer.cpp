@@ -10,9 +10,9 @@
 #include "base/utf8.h"
 #include "gguf/gguf_model.h"
 #include "package/reader.h"
-#include "tokenizer/tokenizer_data.h"
 #include "tokenizer/bpe.h"
 #include "tokenizer/regex.h"
+#include "tokenizer/tokenizer_data.h"
 #include "tokenizer/tokenizer_impl.h"
 
 namespace corelm {
@@ -87,7 +87,8 @@ std::unique_ptr<tok::Model> make_bpe(const json& m, tok::Vocab& vocab) {
         }
         if (!any_space) fail(ErrorCode::kCorrupt, kComponent, "malformed merge '{}'", s);
         if (!found && std::count(s.begin(), s.end(), ' ') == 1)
-          fail(ErrorCode::kCorrupt, kComponent, "merge {} ('{}') uses a token not in the vocab", merges.size(), s);
+          fail(ErrorCode::kCorrupt, kComponent, "merge {} ('{}') uses a token not in the vocab",
+               merges.size(), s);
         // Several spaces and no split that names real tokens: a merge that can never apply
         // (seen in converted Llama vocabularies with space tokens). Keep its rank slot.
         if (!found) merges.emplace_back(std::string(), std::string());
@@ -99,7 +100,8 @@ std::unique_ptr<tok::Model> make_bpe(const json& m, tok::Vocab& vocab) {
     }
   }
   tok::BpeOptions o;
-  if (m.contains("unk_token") && m["unk_token"].is_string()) o.unk_token = m["unk_token"].get<std::string>();
+  if (m.contains("unk_token") && m["unk_token"].is_string())
+    o.unk_token = m["unk_token"].get<std::string>();
   auto str = [&](const char* k) {
     return m.contains(k) && m[k].is_string() ? m[k].get<std::string>() : std::string();
   };
@@ -121,7 +123,8 @@ std::string chat_template_from_config(const json& cfg) {
   if (t.is_string()) return t.get<std::string>();
   if (t.is_array())
     for (const auto& e : t)
-      if (e.is_object() && e.value("name", std::string()) == "default" && e.contains("template") && e["template"].is_string())
+      if (e.is_object() && e.value("name", std::string()) == "default" && e.contains("template") &&
+          e["template"].is_string())
         return e["template"].get<std::string>();
   return {};
 }
@@ -130,7 +133,8 @@ namespace tok {
 
 void Vocab::add(std::string token, int32_t id) {
   if (id < 0) return;
-  if (static_cast<size_t>(id) >= id_to_token_.size()) id_to_token_.resize(static_cast<size_t>(id) + 1);
+  if (static_cast<size_t>(id) >= id_to_token_.size())
+    id_to_token_.resize(static_cast<size_t>(id) + 1);
   id_to_token_[static_cast<size_t>(id)] = token;
   token_to_id_.insert_or_assign(std::move(token), id);
 }
@@ -189,22 +193,27 @@ std::vector<int32_t> Tokenizer::Impl::encode_plain(std::string_view input) const
       return;
     }
     for (const auto& s : normalized_matcher.split(normalized)) {
-      if (s.id >= 0) ids.push_back(s.id);
-      else run_model(std::string_view(normalized).substr(s.begin, s.end - s.begin), offset + s.begin);
+      if (s.id >= 0)
+        ids.push_back(s.id);
+      else
+        run_model(std::string_view(normalized).substr(s.begin, s.end - s.begin), offset + s.begin);
     }
   };
   if (raw_matcher.empty()) {
     encode_text(input, 0);
   } else {
     for (const auto& s : raw_matcher.split(input)) {
-      if (s.id >= 0) ids.push_back(s.id);
-      else encode_text(input.substr(s.begin, s.end - s.begin), s.begin);
+      if (s.id >= 0)
+        ids.push_back(s.id);
+      else
+        encode_text(input.substr(s.begin, s.end - s.begin), s.begin);
     }
   }
   return ids;
 }
 
-std::string Tokenizer::Impl::decode(std::span<const int32_t> ids, bool skip_special, bool raw) const {
+std::string Tokenizer::Impl::decode(std::span<const int32_t> ids, bool skip_special,
+                                    bool raw) const {
   std::vector<std::string> tokens;
   tokens.reserve(ids.size());
   for (int32_t id : ids) {
@@ -221,7 +230,8 @@ std::string Tokenizer::Impl::decode(std::span<const int32_t> ids, bool skip_spec
     for (size_t i = 0; i < tokens.size(); ++i) text += (i ? " " : "") + tokens[i];
   }
   if (clean_up_spaces) {
-    for (const char* p : {" .", " ?", " !", " ,"}) text = tok::Pattern::literal(p).replace_all(text, p + 1);
+    for (const char* p : {" .", " ?", " !", " ,"})
+      text = tok::Pattern::literal(p).replace_all(text, p + 1);
     text = tok::Pattern::literal(" ' ").replace_all(text, "'");
     for (const char* p : {" n't", " 'm", " 's", " 've", " 're"})
       text = tok::Pattern::literal(p).replace_all(text, p + 1);
@@ -240,7 +250,8 @@ std::shared_ptr<Tokenizer> Tokenizer::from_hf_json(std::string_view tokenizer_js
                                            : parse(tokenizer_config_json, "tokenizer_config.json");
   if (!j.is_object() || !j.contains("model") || !j["model"].is_object())
     fail(ErrorCode::kCorrupt, kComponent, "tokenizer.json lacks a 'model' object");
-  if (!cfg.is_object()) fail(ErrorCode::kCorrupt, kComponent, "tokenizer_config.json is not an object");
+  if (!cfg.is_object())
+    fail(ErrorCode::kCorrupt, kComponent, "tokenizer_config.json is not an object");
   auto impl = std::make_unique<Impl>();
   try {
     const json& m = j["model"];
@@ -283,8 +294,10 @@ std::shared_ptr<Tokenizer> Tokenizer::from_hf_json(std::string_view tokenizer_js
   };
   impl->bos_token = token_content(cfg.value("bos_token", json()));
   impl->eos_token = token_content(cfg.value("eos_token", json()));
-  if (impl->bos_token.empty() && lookup("<s>") >= 0 && !cfg.contains("bos_token")) impl->bos_token = "<s>";
-  if (impl->eos_token.empty() && lookup("</s>") >= 0 && !cfg.contains("eos_token")) impl->eos_token = "</s>";
+  if (impl->bos_token.empty() && lookup("<s>") >= 0 && !cfg.contains("bos_token"))
+    impl->bos_token = "<s>";
+  if (impl->eos_token.empty() && lookup("</s>") >= 0 && !cfg.contains("eos_token"))
+    impl->eos_token = "</s>";
   impl->bos_id = lookup(impl->bos_token);
   impl->eos_id = lookup(impl->eos_token);
   for (const char* key : {"bos_token", "eos_token", "unk_token", "pad_token"}) {
@@ -301,11 +314,10 @@ std::shared_ptr<Tokenizer> Tokenizer::from_hf_json(std::string_view tokenizer_js
   if (is_llama_class(cls)) {
     // transformers' LlamaTokenizerFast rebuilds its post-processor from these two flags.
     bool add_bos = cfg.value("add_bos_token", true), add_eos = cfg.value("add_eos_token", false);
-    impl->post_processor = std::make_unique<BosEosProcessor>(add_bos ? impl->bos_id : -1,
-                                                             add_eos ? impl->eos_id : -1);
-  } else {
     impl->post_processor =
-        tok::make_post_processor(j.value("post_processor", json()), impl->vocab);
+        std::make_unique<BosEosProcessor>(add_bos ? impl->bos_id : -1, add_eos ? impl->eos_id : -1);
+  } else {
+    impl->post_processor = tok::make_post_processor(j.value("post_processor", json()), impl->vocab);
   }
   if (impl->post_processor) {
     auto probe = impl->post_processor->process({});
@@ -315,7 +327,7 @@ std::shared_ptr<Tokenizer> Tokenizer::from_hf_json(std::string_view tokenizer_js
 }
 
 std::shared_ptr<Tokenizer> Tokenizer::from_sentencepiece(std::string_view model_bytes,
-                                                        std::string_view tokenizer_config_json) {
+                                                         std::string_view tokenizer_config_json) {
   return tokenizer_from_sentencepiece(model_bytes, tokenizer_config_json);
 }
 
@@ -323,18 +335,22 @@ std::shared_ptr<Tokenizer> Tokenizer::from_path(const std::string& path) {
   namespace fs = std::filesystem;
   std::error_code ec;
   auto config_beside = [](const fs::path& dir) {
-    return fs::exists(dir / "tokenizer_config.json") ? read_file((dir / "tokenizer_config.json").string(), kComponent)
-                                                     : std::string();
+    return fs::exists(dir / "tokenizer_config.json")
+               ? read_file((dir / "tokenizer_config.json").string(), kComponent)
+               : std::string();
   };
   if (fs::is_directory(path, ec)) {
     fs::path dir(path);
     std::shared_ptr<Tokenizer> t;
     if (fs::exists(dir / "tokenizer.json"))
-      t = from_hf_json(read_file((dir / "tokenizer.json").string(), kComponent), config_beside(dir));
+      t = from_hf_json(read_file((dir / "tokenizer.json").string(), kComponent),
+                       config_beside(dir));
     else if (fs::exists(dir / "tokenizer.model"))
-      t = from_sentencepiece(read_file((dir / "tokenizer.model").string(), kComponent), config_beside(dir));
+      t = from_sentencepiece(read_file((dir / "tokenizer.model").string(), kComponent),
+                             config_beside(dir));
     else
-      fail(ErrorCode::kNotFound, kComponent, "'{}' has neither tokenizer.json nor tokenizer.model", path);
+      fail(ErrorCode::kNotFound, kComponent, "'{}' has neither tokenizer.json nor tokenizer.model",
+           path);
     if (t->impl_->chat_template.empty() && fs::exists(dir / "chat_template.jinja"))
       t->impl_->chat_template = read_file((dir / "chat_template.jinja").string(), kComponent);
     return t;
@@ -351,20 +367,26 @@ std::shared_ptr<Tokenizer> Tokenizer::from_path(const std::string& path) {
   if (head.rfind("CORELMPK", 0) == 0) {
     PackageReader reader(path);
     auto tc = reader.blob("tokenizer_config.json");
-    if (auto tj = reader.blob("tokenizer.json")) return from_hf_json(*tj, tc ? *tc : std::string_view());
-    if (auto tm = reader.blob("tokenizer.model")) return from_sentencepiece(*tm, tc ? *tc : std::string_view());
+    if (auto tj = reader.blob("tokenizer.json"))
+      return from_hf_json(*tj, tc ? *tc : std::string_view());
+    if (auto tm = reader.blob("tokenizer.model"))
+      return from_sentencepiece(*tm, tc ? *tc : std::string_view());
     if (auto td = reader.blob("tokenizer_data.json"))
       return tokenizer_from_data(TokenizerData::from_json(parse(*td, "tokenizer_data.json")));
     fail(ErrorCode::kNotFound, kComponent, "package '{}' holds no tokenizer", path);
   }
-  if (head.rfind("GGUF", 0) == 0) return tokenizer_from_data(gguf::tokenizer_data(gguf::GgufFile(path)));
+  if (head.rfind("GGUF", 0) == 0)
+    return tokenizer_from_data(gguf::tokenizer_data(gguf::GgufFile(path)));
   size_t first = head.find_first_not_of(" \t\r\n");
-  if (first != std::string::npos && head[first] == '{') return from_hf_json(read_file(path, kComponent), config_beside(parent));
-  if (!head.empty() && head[0] == 0x0A) return from_sentencepiece(read_file(path, kComponent), config_beside(parent));
-  fail(ErrorCode::kUnsupported, kComponent,
-       "cannot read a tokenizer from '{}' (expected a .clm, a GGUF, a folder, a tokenizer.json or a "
-       "SentencePiece .model)",
-       path);
+  if (first != std::string::npos && head[first] == '{')
+    return from_hf_json(read_file(path, kComponent), config_beside(parent));
+  if (!head.empty() && head[0] == 0x0A)
+    return from_sentencepiece(read_file(path, kComponent), config_beside(parent));
+  fail(
+      ErrorCode::kUnsupported, kComponent,
+      "cannot read a tokenizer from '{}' (expected a .clm, a GGUF, a folder, a tokenizer.json or a "
+      "SentencePiece .model)",
+      path);
 }
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special_tokens) const {
@@ -381,17 +403,35 @@ std::string Tokenizer::decode_raw(std::span<const int32_t> ids, bool skip_specia
   return impl_->decode(ids, skip_special_tokens, true);
 }
 
-int Tokenizer::vocab_size() const { return impl_->vocab.size(); }
+int Tokenizer::vocab_size() const {
+  return impl_->vocab.size();
+}
 std::optional<int32_t> Tokenizer::token_to_id(std::string_view token) const {
   return impl_->vocab.find(token);
 }
-std::string Tokenizer::id_to_token(int32_t id) const { return impl_->vocab.token(id); }
-bool Tokenizer::is_special(int32_t id) const { return impl_->special_ids.count(id) > 0; }
-int32_t Tokenizer::bos_id() const { return impl_->bos_id; }
-int32_t Tokenizer::eos_id() const { return impl_->eos_id; }
-std::string Tokenizer::bos_token() const { return impl_->bos_token; }
-std::string Tokenizer::eos_token() const { return impl_->eos_token; }
-bool Tokenizer::adds_bos() const { return impl_->adds_bos; }
-const std::string& Tokenizer::chat_template() const { return impl_->chat_template; }
+std::string Tokenizer::id_to_token(int32_t id) const {
+  return impl_->vocab.token(id);
+}
+bool Tokenizer::is_special(int32_t id) const {
+  return impl_->special_ids.count(id) > 0;
+}
+int32_t Tokenizer::bos_id() const {
+  return impl_->bos_id;
+}
+int32_t Tokenizer::eos_id() const {
+  return impl_->eos_id;
+}
+std::string Tokenizer::bos_token() const {
+  return impl_->bos_token;
+}
+std::string Tokenizer::eos_token() const {
+  return impl_->eos_token;
+}
+bool Tokenizer::adds_bos() const {
+  return impl_->adds_bos;
+}
+const std::string& Tokenizer::chat_template() const {
+  return impl_->chat_template;
+}
 
 }  // namespace corelm

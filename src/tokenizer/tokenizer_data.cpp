@@ -65,28 +65,37 @@ std::shared_ptr<Tokenizer> build_llama(const TokenizerData& d) {
     }
   }
   tok::PrecompiledCharsMap map;
-  if (!d.precompiled_charsmap.empty()) map = tok::PrecompiledCharsMap::from_bytes(d.precompiled_charsmap);
+  if (!d.precompiled_charsmap.empty())
+    map = tok::PrecompiledCharsMap::from_bytes(d.precompiled_charsmap);
   if (!map.empty() || d.remove_extra_whitespaces)
     impl->normalizer = std::make_unique<SpmNormalizer>(std::move(map), d.remove_extra_whitespaces);
-  impl->pre_tokenizer = tok::make_pre_tokenizer({{"type", "Metaspace"},
-                                                 {"replacement", "\xE2\x96\x81"},
-                                                 {"prepend_scheme", d.add_space_prefix ? "first" : "never"},
-                                                 {"split", false}});
-  impl->model = std::make_unique<tok::SpmBpeModel>(std::move(pieces), has_bytes, d.unk_id >= 0 ? d.unk_id : 0);
+  impl->pre_tokenizer =
+      tok::make_pre_tokenizer({{"type", "Metaspace"},
+                               {"replacement", "\xE2\x96\x81"},
+                               {"prepend_scheme", d.add_space_prefix ? "first" : "never"},
+                               {"split", false}});
+  impl->model = std::make_unique<tok::SpmBpeModel>(std::move(pieces), has_bytes,
+                                                   d.unk_id >= 0 ? d.unk_id : 0);
   impl->decoder = tok::make_decoder(
       {{"type", "Sequence"},
        {"decoders",
         {{{"type", "Replace"}, {"pattern", {{"String", "\xE2\x96\x81"}}}, {"content", " "}},
          {{"type", "ByteFallback"}},
          {{"type", "Fuse"}},
-         {{"type", "Strip"}, {"content", " "}, {"start", d.add_space_prefix ? 1 : 0}, {"stop", 0}}}}});
+         {{"type", "Strip"},
+          {"content", " "},
+          {"start", d.add_space_prefix ? 1 : 0},
+          {"stop", 0}}}}});
   impl->build_matchers();
-  auto token = [&](int32_t id) { return id >= 0 && static_cast<size_t>(id) < d.tokens.size() ? d.tokens[id] : std::string(); };
+  auto token = [&](int32_t id) {
+    return id >= 0 && static_cast<size_t>(id) < d.tokens.size() ? d.tokens[id] : std::string();
+  };
   impl->bos_id = d.bos_id;
   impl->eos_id = d.eos_id;
   impl->bos_token = token(d.bos_id);
   impl->eos_token = token(d.eos_id);
-  impl->post_processor = std::make_unique<BosEos>(d.add_bos ? d.bos_id : -1, d.add_eos ? d.eos_id : -1);
+  impl->post_processor =
+      std::make_unique<BosEos>(d.add_bos ? d.bos_id : -1, d.add_eos ? d.eos_id : -1);
   impl->adds_bos = d.add_bos && d.bos_id >= 0;
   impl->chat_template = d.chat_template;
   return std::make_shared<Tokenizer>(std::move(impl));
@@ -101,31 +110,44 @@ std::shared_ptr<Tokenizer> build_gpt2(const TokenizerData& d) {
   if (d.pre == "gpt-2" || d.pre == "default" || d.pre.empty()) {
     j["pre_tokenizer"] = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", true}};
   } else if (d.pre == "llama-bpe" || d.pre == "llama3") {
-    j["pre_tokenizer"] = {{"type", "Sequence"},
-                          {"pretokenizers",
-                           {{{"type", "Split"}, {"pattern", {{"Regex", kLlama3Pattern}}}, {"behavior", "Isolated"}, {"invert", false}},
-                            {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", false}}}}};
+    j["pre_tokenizer"] = {
+        {"type", "Sequence"},
+        {"pretokenizers",
+         {{{"type", "Split"},
+           {"pattern", {{"Regex", kLlama3Pattern}}},
+           {"behavior", "Isolated"},
+           {"invert", false}},
+          {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", false}}}}};
   } else {
-    fail(ErrorCode::kUnsupported, kComponent, "unsupported byte-level pre-tokenizer '{}' (corelm knows gpt-2 and llama-bpe)", d.pre);
+    fail(ErrorCode::kUnsupported, kComponent,
+         "unsupported byte-level pre-tokenizer '{}' (corelm knows gpt-2 and llama-bpe)", d.pre);
   }
   j["decoder"] = {{"type", "ByteLevel"}};
   j["added_tokens"] = json::array();
   for (size_t i = 0; i < d.tokens.size() && i < d.token_types.size(); ++i)
     if (d.token_types[i] == 3 || d.token_types[i] == 4)
-      j["added_tokens"].push_back({{"id", i}, {"content", d.tokens[i]}, {"special", d.token_types[i] == 3},
-                                   {"normalized", false}, {"lstrip", false}, {"rstrip", false}, {"single_word", false}});
+      j["added_tokens"].push_back({{"id", i},
+                                   {"content", d.tokens[i]},
+                                   {"special", d.token_types[i] == 3},
+                                   {"normalized", false},
+                                   {"lstrip", false},
+                                   {"rstrip", false},
+                                   {"single_word", false}});
   json special = json::object();
   json single = json::array();
   if (d.add_bos && d.bos_id >= 0) {
     single.push_back({{"SpecialToken", {{"id", d.tokens[d.bos_id]}, {"type_id", 0}}}});
-    special[d.tokens[d.bos_id]] = {{"id", d.tokens[d.bos_id]}, {"ids", {d.bos_id}}, {"tokens", {d.tokens[d.bos_id]}}};
+    special[d.tokens[d.bos_id]] = {
+        {"id", d.tokens[d.bos_id]}, {"ids", {d.bos_id}}, {"tokens", {d.tokens[d.bos_id]}}};
   }
   single.push_back({{"Sequence", {{"id", "A"}, {"type_id", 0}}}});
   if (d.add_eos && d.eos_id >= 0) {
     single.push_back({{"SpecialToken", {{"id", d.tokens[d.eos_id]}, {"type_id", 0}}}});
-    special[d.tokens[d.eos_id]] = {{"id", d.tokens[d.eos_id]}, {"ids", {d.eos_id}}, {"tokens", {d.tokens[d.eos_id]}}};
+    special[d.tokens[d.eos_id]] = {
+        {"id", d.tokens[d.eos_id]}, {"ids", {d.eos_id}}, {"tokens", {d.tokens[d.eos_id]}}};
   }
-  j["post_processor"] = {{"type", "TemplateProcessing"}, {"single", single}, {"special_tokens", special}};
+  j["post_processor"] = {
+      {"type", "TemplateProcessing"}, {"single", single}, {"special_tokens", special}};
   json cfg = json::object();
   if (d.bos_id >= 0) cfg["bos_token"] = d.tokens[d.bos_id];
   if (d.eos_id >= 0) cfg["eos_token"] = d.tokens[d.eos_id];
@@ -137,23 +159,39 @@ std::shared_ptr<Tokenizer> build_gpt2(const TokenizerData& d) {
 
 void TokenizerData::validate() const {
   if (model != "llama" && model != "gpt2")
-    fail(ErrorCode::kUnsupported, kComponent, "unsupported tokenizer model '{}' (corelm reads llama and gpt2)", model);
+    fail(ErrorCode::kUnsupported, kComponent,
+         "unsupported tokenizer model '{}' (corelm reads llama and gpt2)", model);
   if (tokens.empty()) fail(ErrorCode::kCorrupt, kComponent, "the tokenizer has no tokens");
   if (!scores.empty() && scores.size() != tokens.size())
     fail(ErrorCode::kCorrupt, kComponent, "{} scores for {} tokens", scores.size(), tokens.size());
   if (!token_types.empty() && token_types.size() != tokens.size())
-    fail(ErrorCode::kCorrupt, kComponent, "{} token types for {} tokens", token_types.size(), tokens.size());
+    fail(ErrorCode::kCorrupt, kComponent, "{} token types for {} tokens", token_types.size(),
+         tokens.size());
   const auto n = static_cast<int32_t>(tokens.size());
-  for (auto [name, id] : {std::pair{"bos", bos_id}, {"eos", eos_id}, {"unk", unk_id}, {"pad", pad_id}})
-    if (id >= n) fail(ErrorCode::kCorrupt, kComponent, "{} token id {} is outside the {} tokens", name, id, n);
-  if (model == "gpt2" && merges.empty()) fail(ErrorCode::kCorrupt, kComponent, "a gpt2 tokenizer needs merges");
+  for (auto [name, id] :
+       {std::pair{"bos", bos_id}, {"eos", eos_id}, {"unk", unk_id}, {"pad", pad_id}})
+    if (id >= n)
+      fail(ErrorCode::kCorrupt, kComponent, "{} token id {} is outside the {} tokens", name, id, n);
+  if (model == "gpt2" && merges.empty())
+    fail(ErrorCode::kCorrupt, kComponent, "a gpt2 tokenizer needs merges");
 }
 
 json TokenizerData::to_json() const {
-  json j = {{"model", model}, {"tokens", tokens}, {"scores", scores}, {"token_types", token_types}, {"merges", merges},
-            {"bos_id", bos_id}, {"eos_id", eos_id}, {"unk_id", unk_id}, {"pad_id", pad_id}, {"add_bos", add_bos},
-            {"add_eos", add_eos}, {"add_space_prefix", add_space_prefix},
-            {"remove_extra_whitespaces", remove_extra_whitespaces}, {"pre", pre}, {"chat_template", chat_template}};
+  json j = {{"model", model},
+            {"tokens", tokens},
+            {"scores", scores},
+            {"token_types", token_types},
+            {"merges", merges},
+            {"bos_id", bos_id},
+            {"eos_id", eos_id},
+            {"unk_id", unk_id},
+            {"pad_id", pad_id},
+            {"add_bos", add_bos},
+            {"add_eos", add_eos},
+            {"add_space_prefix", add_space_prefix},
+            {"remove_extra_whitespaces", remove_extra_whitespaces},
+            {"pre", pre},
+            {"chat_template", chat_template}};
   return j;
 }
 

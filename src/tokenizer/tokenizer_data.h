@@ -18,8 +18,9 @@ struct TokenizerData {
   std::string model;  // "llama": SentencePiece BPE over scores; "gpt2": byte-level BPE over merges
   std::vector<std::string> tokens;
   std::vector<float> scores;
-  std::vector<int32_t> token_types;  // 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte
-  std::vector<std::string> merges;   // "left right", rank order (gpt2)
+  std::vector<int32_t>
+      token_types;  // 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte
+  std::vector<std::string> merges;  // "left right", rank order (gpt2)
   int32_t bos_id = -1, eos_id = -1, unk_id = -1, pad_id = -1;
   bool add_bos = true, add_eos = false;
   bool add_space_prefix = true;           // llama: SentencePiece's dummy prefix

@@ -14,10 +14,10 @@ TEST(Half, ExactValues) {
   EXPECT_EQ(float_to_fp16(-2.0f), 0xC000);
   EXPECT_EQ(float_to_fp16(0.0f), 0x0000);
   EXPECT_EQ(float_to_fp16(-0.0f), 0x8000);
-  EXPECT_EQ(float_to_fp16(65504.0f), 0x7BFF);           // largest finite half
-  EXPECT_EQ(float_to_fp16(0.000060975552f), 0x03FF);   // largest subnormal
-  EXPECT_EQ(float_to_fp16(5.9604645e-08f), 0x0001);    // 2^-24, smallest subnormal
-  EXPECT_EQ(float_to_fp16(6.1035156e-05f), 0x0400);    // 2^-14, smallest normal
+  EXPECT_EQ(float_to_fp16(65504.0f), 0x7BFF);         // largest finite half
+  EXPECT_EQ(float_to_fp16(0.000060975552f), 0x03FF);  // largest subnormal
+  EXPECT_EQ(float_to_fp16(5.9604645e-08f), 0x0001);   // 2^-24, smallest subnormal
+  EXPECT_EQ(float_to_fp16(6.1035156e-05f), 0x0400);   // 2^-14, smallest normal
 }
 
 TEST(Half, RoundsHalfToEven) {

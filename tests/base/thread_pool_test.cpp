@@ -17,7 +17,8 @@ TEST(ThreadPool, ParallelForCoversEveryIndexOnce) {
         pool.parallel_for(n, grain, [&](size_t b, size_t e) {
           for (size_t i = b; i < e; ++i) hits[i]++;
         });
-        for (size_t i = 0; i < n; ++i) ASSERT_EQ(hits[i].load(), 1) << threads << " " << n << " " << grain;
+        for (size_t i = 0; i < n; ++i)
+          ASSERT_EQ(hits[i].load(), 1) << threads << " " << n << " " << grain;
       }
     }
   }
@@ -35,7 +36,9 @@ TEST(ThreadPool, RunReachesEveryThread) {
   }
 }
 
-TEST(ThreadPool, DefaultThreadCountIsPositive) { EXPECT_GE(ThreadPool::default_thread_count(), 1); }
+TEST(ThreadPool, DefaultThreadCountIsPositive) {
+  EXPECT_GE(ThreadPool::default_thread_count(), 1);
+}
 
 }  // namespace
 }  // namespace corelm

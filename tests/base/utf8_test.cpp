@@ -13,13 +13,18 @@ TEST(Utf8, Validates) {
   EXPECT_FALSE(utf8::is_valid("\xED\xA0\x80"));      // surrogate
   EXPECT_FALSE(utf8::is_valid("\xF4\x90\x80\x80"));  // > U+10FFFF
   EXPECT_FALSE(utf8::is_valid("\xFF"));
-  EXPECT_EQ(utf8::first_invalid("ab\xFF" "c"), 2u);
+  EXPECT_EQ(utf8::first_invalid("ab\xFF"
+                                "c"),
+            2u);
 }
 
 TEST(Utf8, SanitizeReplacesMaximalSubparts) {
   // As Python's bytes.decode('utf-8', 'replace'): b'a\xe2\x82b' -> 'a\ufffdb' (one replacement
   // for the truncated 3-byte sequence), b'\xff\xfe' -> two replacements.
-  EXPECT_EQ(utf8::sanitize("a\xE2\x82" "b"), "a\xEF\xBF\xBD" "b");
+  EXPECT_EQ(utf8::sanitize("a\xE2\x82"
+                           "b"),
+            "a\xEF\xBF\xBD"
+            "b");
   EXPECT_EQ(utf8::sanitize("\xFF\xFE"), "\xEF\xBF\xBD\xEF\xBF\xBD");
   EXPECT_EQ(utf8::sanitize("ok"), "ok");
 }

@@ -27,11 +27,13 @@ std::string stories_copy(const std::string& name) {
   std::string dir = test::temp_dir() + "/" + name;
   fs::create_directories(dir);
   for (const auto& e : fs::directory_iterator(test::data_path("tiny-models/stories260K-hf")))
-    fs::copy_file(e.path(), dir + "/" + e.path().filename().string(), fs::copy_options::overwrite_existing);
+    fs::copy_file(e.path(), dir + "/" + e.path().filename().string(),
+                  fs::copy_options::overwrite_existing);
   return dir;
 }
 
-ConvertReport convert(const std::string& src, const std::string& out, const std::string& quant = "f32") {
+ConvertReport convert(const std::string& src, const std::string& out,
+                      const std::string& quant = "f32") {
   ConvertOptions o;
   o.source = src;
   o.output = out;
@@ -61,7 +63,8 @@ TEST(Convert, WritesSourceIdConfigAndTokenizer) {
   EXPECT_EQ(r.tensors, 47u);
   EXPECT_EQ(r.parameters, 260032u);
   ASSERT_EQ(r.notes.size(), 1u);  // the five down_proj matrices (172 columns) stay f16
-  EXPECT_NE(r.notes[0].find("5 tensor(s) kept in f16 because rows of 172"), std::string::npos) << r.notes[0];
+  EXPECT_NE(r.notes[0].find("5 tensor(s) kept in f16 because rows of 172"), std::string::npos)
+      << r.notes[0];
   PackageReader p(out);
   EXPECT_EQ(p.header()["source"]["co.huggingface.exporters.name"], "karpathy/stories260K");
   EXPECT_EQ(p.header()["config"]["hidden_size"], 64);
@@ -97,7 +100,8 @@ TEST(Convert, ShardedFolderEqualsSingleFile) {
   for (const auto& [name, t] : src->tensors()) {
     auto& shard = (i++ % 2 == 0) ? first : second;
     shard[name] = {"F32", t.shape, std::string(reinterpret_cast<const char*>(t.data), t.bytes)};
-    weight_map[name] = (&shard == &first) ? "model-00001-of-00002.safetensors" : "model-00002-of-00002.safetensors";
+    weight_map[name] = (&shard == &first) ? "model-00001-of-00002.safetensors"
+                                          : "model-00002-of-00002.safetensors";
   }
   src.reset();
   fs::remove(dir + "/model.safetensors");
@@ -118,7 +122,8 @@ TEST(Convert, ShardedFolderEqualsSingleFile) {
 
   fs::remove(dir + "/model-00002-of-00002.safetensors");
   std::string out = test::temp_dir() + "/missing-shard.clm";
-  expect_error([&] { convert(dir, out); }, ErrorCode::kNotFound, "model-00002-of-00002.safetensors");
+  expect_error([&] { convert(dir, out); }, ErrorCode::kNotFound,
+               "model-00002-of-00002.safetensors");
   EXPECT_FALSE(fs::exists(out));
 }
 
@@ -126,7 +131,8 @@ TEST(Convert, MissingTokenizerIsAnError) {
   std::string dir = stories_copy("no-tokenizer");
   fs::remove(dir + "/tokenizer.json");
   std::string out = test::temp_dir() + "/no-tokenizer.clm";
-  expect_error([&] { convert(dir, out); }, ErrorCode::kNotFound, "[convert] '" + dir + "' has no tokenizer.json");
+  expect_error([&] { convert(dir, out); }, ErrorCode::kNotFound,
+               "[convert] '" + dir + "' has no tokenizer.json");
   EXPECT_FALSE(fs::exists(out));
 }
 
@@ -146,18 +152,21 @@ TEST(Convert, ConfigThatContradictsTheWeightsIsAnError) {
   c["intermediate_size"] = 176;
   std::ofstream(dir + "/config.json") << c.dump();
   expect_error([&] { convert(dir, test::temp_dir() + "/bad-shape.clm"); }, ErrorCode::kCorrupt,
-               "[convert] tensor 'model.layers.0.mlp.gate_proj.weight' has shape [172, 64] but config.json implies [176, 64]");
+               "[convert] tensor 'model.layers.0.mlp.gate_proj.weight' has shape [172, 64] but "
+               "config.json implies [176, 64]");
 }
 
 TEST(Convert, MissingTensorAndUnknownQuantAreErrors) {
   std::string dir = stories_copy("bad-quant");
-  expect_error([&] { convert(dir, test::temp_dir() + "/q3.clm", "q3"); }, ErrorCode::kInvalidArgument, "--quant 'q3'");
-  expect_error([&] { convert(test::temp_dir() + "/nowhere", test::temp_dir() + "/x.clm"); }, ErrorCode::kNotFound,
-               "not a Hugging Face model folder");
+  expect_error([&] { convert(dir, test::temp_dir() + "/q3.clm", "q3"); },
+               ErrorCode::kInvalidArgument, "--quant 'q3'");
+  expect_error([&] { convert(test::temp_dir() + "/nowhere", test::temp_dir() + "/x.clm"); },
+               ErrorCode::kNotFound, "not a Hugging Face model folder");
 }
 
 TEST(Config, ParsesMistralAndDefaults) {
-  ModelConfig c = ModelConfig::from_hf_json(read_file(test::data_path("mistral-7b-v0.1-hf/config.json"), "test"));
+  ModelConfig c = ModelConfig::from_hf_json(
+      read_file(test::data_path("mistral-7b-v0.1-hf/config.json"), "test"));
   EXPECT_EQ(c.architecture, "MistralForCausalLM");
   EXPECT_EQ(c.head_dim, 128);  // 4096 / 32, not in the file
   EXPECT_EQ(c.num_key_value_heads, 8);
@@ -171,13 +180,20 @@ TEST(Config, ParsesMistralAndDefaults) {
 }
 
 TEST(Config, RejectsBadValues) {
-  expect_error([] { ModelConfig::from_hf_json("{not json"); }, ErrorCode::kCorrupt, "not valid JSON");
-  expect_error([] { ModelConfig::from_hf_json(R"({"architectures":["LlamaForCausalLM"],"hidden_size":64})"); },
-               ErrorCode::kCorrupt, "lacks 'intermediate_size'");
-  expect_error([] {
-    ModelConfig::from_hf_json(R"({"architectures":["LlamaForCausalLM"],"hidden_size":64,"intermediate_size":8,
+  expect_error([] { ModelConfig::from_hf_json("{not json"); }, ErrorCode::kCorrupt,
+               "not valid JSON");
+  expect_error(
+      [] {
+        ModelConfig::from_hf_json(R"({"architectures":["LlamaForCausalLM"],"hidden_size":64})");
+      },
+      ErrorCode::kCorrupt, "lacks 'intermediate_size'");
+  expect_error(
+      [] {
+        ModelConfig::from_hf_json(
+            R"({"architectures":["LlamaForCausalLM"],"hidden_size":64,"intermediate_size":8,
       "num_hidden_layers":1,"num_attention_heads":6,"num_key_value_heads":4,"vocab_size":10})");
-  }, ErrorCode::kCorrupt, "multiple of num_key_value_heads");
+      },
+      ErrorCode::kCorrupt, "multiple of num_key_value_heads");
 }
 
 }  // namespace
@@ -194,20 +210,23 @@ TEST(Convert, FolderWithOnlyASentencePieceModel) {
   test::TinyShape shape;
   shape.vocab = 32768;
   test::write_tiny_model(dir, shape);
-  std::filesystem::copy_file(test::data_path("mistral-spm-models/mistral_instruct_tokenizer_240323.model.v3"),
-                             dir + "/tokenizer.model", std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(
+      test::data_path("mistral-spm-models/mistral_instruct_tokenizer_240323.model.v3"),
+      dir + "/tokenizer.model", std::filesystem::copy_options::overwrite_existing);
   std::string out = test::temp_dir() + "/spm-only.clm";
   convert(dir, out, "q4s32");
   PackageReader p(out);
   EXPECT_TRUE(p.blob("tokenizer.model").has_value());
   EXPECT_FALSE(p.blob("tokenizer.json").has_value());
   auto model = Model::load(out);
-  auto spm = Tokenizer::from_path(test::data_path("mistral-spm-models/mistral_instruct_tokenizer_240323.model.v3"));
+  auto spm = Tokenizer::from_path(
+      test::data_path("mistral-spm-models/mistral_instruct_tokenizer_240323.model.v3"));
   const std::string text = "[INST] Hello there, grabbed 4 ½ months [/INST]";
   EXPECT_EQ(model->tokenizer().encode(text, false), spm->encode(text, false));
   EXPECT_EQ(model->tokenizer().token_to_id("[INST]"), 3);
   Session s(model, {});
-  auto logits = s.forward(model->tokenizer().encode("Hello"), 1, static_cast<int>(model->tokenizer().encode("Hello").size()));
+  auto logits = s.forward(model->tokenizer().encode("Hello"), 1,
+                          static_cast<int>(model->tokenizer().encode("Hello").size()));
   EXPECT_EQ(logits.size(), 32768u);
 }
 

@@ -36,9 +36,10 @@ TEST(Safetensors, ReadsEveryFloatDtype) {
   std::string path = test::temp_dir() + "/dtypes.safetensors";
   uint16_t h[2] = {0x3C00, 0xC000};  // f16 1, -2
   uint16_t b[2] = {0x3F80, 0xC0A0};  // bf16 1, -5
-  test::write_safetensors(path, {{"f32", {"F32", {2}, test::f32_bytes({1.5f, -3})}},
-                                 {"f16", {"F16", {2}, std::string(reinterpret_cast<char*>(h), 4)}},
-                                 {"bf16", {"BF16", {1, 2}, std::string(reinterpret_cast<char*>(b), 4)}}});
+  test::write_safetensors(path,
+                          {{"f32", {"F32", {2}, test::f32_bytes({1.5f, -3})}},
+                           {"f16", {"F16", {2}, std::string(reinterpret_cast<char*>(h), 4)}},
+                           {"bf16", {"BF16", {1, 2}, std::string(reinterpret_cast<char*>(b), 4)}}});
   auto r = SafetensorsReader::open_file(path);
   EXPECT_EQ(r->find("f16")->dtype, DType::kF16);
   EXPECT_EQ(r->find("bf16")->dtype, DType::kBF16);
@@ -50,13 +51,21 @@ TEST(Safetensors, ReadsEveryFloatDtype) {
 TEST(Safetensors, LyingHeaderIsAnError) {
   std::string path = test::temp_dir() + "/lying.safetensors";
   test::write_safetensors(path, {{"w", {"F32", {2, 2}, test::f32_bytes({1, 2, 3, 4})}}},
-                          [](nlohmann::json& h) { h["w"]["data_offsets"] = {0, 4096}; });
+                          [](nlohmann::json& h) {
+                            h["w"]["data_offsets"] = {0, 4096};
+                          });
   expect_error([&] { SafetensorsReader::open_file(path); }, ErrorCode::kCorrupt, "the header lies");
   test::write_safetensors(path, {{"w", {"F32", {2, 2}, test::f32_bytes({1, 2, 3, 4})}}},
-                          [](nlohmann::json& h) { h["w"]["shape"] = {4, 4}; });
+                          [](nlohmann::json& h) {
+                            h["w"]["shape"] = {4, 4};
+                          });
   expect_error([&] { SafetensorsReader::open_file(path); }, ErrorCode::kCorrupt, "need 64");
-  test::write_safetensors(path, {{"a", {"F32", {2}, test::f32_bytes({1, 2})}}, {"b", {"F32", {2}, test::f32_bytes({3, 4})}}},
-                          [](nlohmann::json& h) { h["b"]["data_offsets"] = {4, 12}; });
+  test::write_safetensors(
+      path,
+      {{"a", {"F32", {2}, test::f32_bytes({1, 2})}}, {"b", {"F32", {2}, test::f32_bytes({3, 4})}}},
+      [](nlohmann::json& h) {
+        h["b"]["data_offsets"] = {4, 12};
+      });
   expect_error([&] { SafetensorsReader::open_file(path); }, ErrorCode::kCorrupt, "overlapping");
 }
 
@@ -79,7 +88,8 @@ TEST(Safetensors, UnsupportedDtypeIsNamed) {
 TEST(Safetensors, MissingShardIsAnError) {
   std::string dir = test::temp_dir() + "/sharded-missing";
   std::filesystem::create_directories(dir);
-  test::write_safetensors(dir + "/model-00001-of-00002.safetensors", {{"a", {"F32", {1}, test::f32_bytes({1})}}});
+  test::write_safetensors(dir + "/model-00001-of-00002.safetensors",
+                          {{"a", {"F32", {1}, test::f32_bytes({1})}}});
   std::ofstream(dir + "/model.safetensors.index.json")
       << R"({"weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}})";
   expect_error([&] { SafetensorsReader::open_folder(dir); }, ErrorCode::kNotFound,

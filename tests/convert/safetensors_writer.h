@@ -19,12 +19,15 @@ struct StTensor {
   std::string bytes;
 };
 
-inline void write_safetensors(const std::string& path, const std::map<std::string, StTensor>& tensors,
+inline void write_safetensors(const std::string& path,
+                              const std::map<std::string, StTensor>& tensors,
                               const std::function<void(nlohmann::json&)>& tamper = {}) {
   nlohmann::json h = nlohmann::json::object();
   std::string data;
   for (const auto& [name, t] : tensors) {
-    h[name] = {{"dtype", t.dtype}, {"shape", t.shape}, {"data_offsets", {data.size(), data.size() + t.bytes.size()}}};
+    h[name] = {{"dtype", t.dtype},
+               {"shape", t.shape},
+               {"data_offsets", {data.size(), data.size() + t.bytes.size()}}};
     data += t.bytes;
   }
   if (tamper) tamper(h);

@@ -19,21 +19,32 @@ struct TinyShape {
 
 inline void write_tiny_model(const std::string& dir, const TinyShape& s, uint32_t seed = 1) {
   std::filesystem::create_directories(dir);
-  nlohmann::json cfg = {{"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"},
-                        {"hidden_size", s.hidden}, {"intermediate_size", s.intermediate},
-                        {"num_hidden_layers", s.layers}, {"num_attention_heads", s.heads},
-                        {"num_key_value_heads", s.kv_heads}, {"vocab_size", s.vocab},
-                        {"max_position_embeddings", 256}, {"rms_norm_eps", 1e-5}, {"rope_theta", 10000.0},
-                        {"tie_word_embeddings", s.tied}, {"bos_token_id", 1}, {"eos_token_id", 2}};
+  nlohmann::json cfg = {{"architectures", {"LlamaForCausalLM"}},
+                        {"model_type", "llama"},
+                        {"hidden_size", s.hidden},
+                        {"intermediate_size", s.intermediate},
+                        {"num_hidden_layers", s.layers},
+                        {"num_attention_heads", s.heads},
+                        {"num_key_value_heads", s.kv_heads},
+                        {"vocab_size", s.vocab},
+                        {"max_position_embeddings", 256},
+                        {"rms_norm_eps", 1e-5},
+                        {"rope_theta", 10000.0},
+                        {"tie_word_embeddings", s.tied},
+                        {"bos_token_id", 1},
+                        {"eos_token_id", 2}};
   std::ofstream(dir + "/config.json") << cfg.dump(2);
   std::mt19937 rng(seed);
   std::normal_distribution<float> normal(0.0f, 0.05f);
   auto matrix = [&](int rows, int cols) {
     std::vector<float> v(static_cast<size_t>(rows) * cols);
     for (auto& x : v) x = normal(rng);
-    return StTensor{"F32", {static_cast<uint64_t>(rows), static_cast<uint64_t>(cols)}, f32_bytes(v)};
+    return StTensor{
+        "F32", {static_cast<uint64_t>(rows), static_cast<uint64_t>(cols)}, f32_bytes(v)};
   };
-  auto ones = [&](int n) { return StTensor{"F32", {static_cast<uint64_t>(n)}, f32_bytes(std::vector<float>(n, 1.0f))}; };
+  auto ones = [&](int n) {
+    return StTensor{"F32", {static_cast<uint64_t>(n)}, f32_bytes(std::vector<float>(n, 1.0f))};
+  };
   const int hd = s.hidden / s.heads;
   std::map<std::string, StTensor> t;
   t["model.embed_tokens.weight"] = matrix(s.vocab, s.hidden);

@@ -7,9 +7,9 @@
 #include <filesystem>
 #include <fstream>
 
+#include <cstring>
 #include "base/file_util.h"
 #include "package/reader.h"
-#include <cstring>
 #include "test_support.h"
 
 namespace corelm {
@@ -18,7 +18,9 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-std::string stories_dir() { return test::data_path("tiny-models/stories260K-hf"); }
+std::string stories_dir() {
+  return test::data_path("tiny-models/stories260K-hf");
+}
 
 const std::string& converted(const std::string& quant) {
   static std::map<std::string, std::string> paths;
@@ -38,13 +40,14 @@ void expect_failure(const test::CliResult& r, const std::string& fragment) {
 
 TEST(Cli, GenerateJsonMatchesRunC) {
   auto ref = json::parse(test::read_data("tiny-models/stories260K/reference_outputs.json"));
-  auto r = test::run_cli({"generate", "Once upon a time", converted("f32"), "--max-new-tokens", "30",
-                          "--kv-cache", "f32", "--json"});
+  auto r = test::run_cli({"generate", "Once upon a time", converted("f32"), "--max-new-tokens",
+                          "30", "--kv-cache", "f32", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   json j = json::parse(r.out);
   EXPECT_EQ(j["prompt_ids"], ref["greedy_with_prompt"]["prompt_ids"]);
   auto after = ref["greedy_with_prompt"]["ids_after_bos"].get<std::vector<int>>();
-  EXPECT_EQ(j["ids"].get<std::vector<int>>(), std::vector<int>(after.begin() + 4, after.begin() + 34));
+  EXPECT_EQ(j["ids"].get<std::vector<int>>(),
+            std::vector<int>(after.begin() + 4, after.begin() + 34));
   EXPECT_GT(j["prefill_tokens_per_s"].get<double>(), 0.0);
   EXPECT_GT(j["decode_tokens_per_s"].get<double>(), 0.0);
   std::string ref_text = ref["greedy_with_prompt"]["text"].get<std::string>().substr(16);
@@ -52,7 +55,8 @@ TEST(Cli, GenerateJsonMatchesRunC) {
 }
 
 TEST(Cli, GenerateStreamsTextAndReportsSpeed) {
-  auto r = test::run_cli({"generate", "Once upon a time", converted("q4s32"), "--max-length", "40"});
+  auto r =
+      test::run_cli({"generate", "Once upon a time", converted("q4s32"), "--max-length", "40"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_GT(r.out.size(), 40u);
   EXPECT_NE(r.err.find("prefill: 5 tokens"), std::string::npos) << r.err;
@@ -61,13 +65,29 @@ TEST(Cli, GenerateStreamsTextAndReportsSpeed) {
 }
 
 TEST(Cli, SamplingOptionsAndSeed) {
-  std::vector<std::string> args{"generate", "Lily", converted("q4s32"), "--temperature", "0.8", "--top-k", "40",
-                                "--top-p", "0.95", "--min-p", "0.05", "--repetition-penalty", "1.1",
-                                "--seed", "42", "--max-new-tokens", "30", "--json"};
+  std::vector<std::string> args{"generate",
+                                "Lily",
+                                converted("q4s32"),
+                                "--temperature",
+                                "0.8",
+                                "--top-k",
+                                "40",
+                                "--top-p",
+                                "0.95",
+                                "--min-p",
+                                "0.05",
+                                "--repetition-penalty",
+                                "1.1",
+                                "--seed",
+                                "42",
+                                "--max-new-tokens",
+                                "30",
+                                "--json"};
   auto a = test::run_cli(args), b = test::run_cli(args);
   ASSERT_EQ(a.exit_code, 0) << a.err;
   EXPECT_EQ(json::parse(a.out)["ids"], json::parse(b.out)["ids"]);
-  auto stop = test::run_cli({"generate", "Once upon a time", converted("f32"), "--stop", "little", "--json"});
+  auto stop = test::run_cli(
+      {"generate", "Once upon a time", converted("f32"), "--stop", "little", "--json"});
   ASSERT_EQ(stop.exit_code, 0) << stop.err;
   EXPECT_EQ(json::parse(stop.out)["text"], ", there was a ");
   EXPECT_EQ(json::parse(stop.out)["stop_reason"], "stop_string");
@@ -85,7 +105,8 @@ TEST(Cli, InspectShowsMetadataAndVerifies) {
 }
 
 TEST(Cli, TokenizeEveryInputKind) {
-  for (const std::string& src : {converted("q4s32"), stories_dir(), stories_dir() + "/tokenizer.json"}) {
+  for (const std::string& src :
+       {converted("q4s32"), stories_dir(), stories_dir() + "/tokenizer.json"}) {
     auto r = test::run_cli({"tokenize", src, "Once upon a time", "--json"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_EQ(json::parse(r.out)["ids"], json::parse("[1, 403, 407, 261, 378]")) << src;
@@ -97,7 +118,8 @@ TEST(Cli, TokenizeEveryInputKind) {
 TEST(Cli, HelpIsClear) {
   auto r = test::run_cli({"--help"});
   EXPECT_EQ(r.exit_code, 0);
-  for (const char* cmd : {"convert", "generate", "inspect", "tokenize"}) EXPECT_NE(r.out.find(cmd), std::string::npos);
+  for (const char* cmd : {"convert", "generate", "inspect", "tokenize"})
+    EXPECT_NE(r.out.find(cmd), std::string::npos);
   r = test::run_cli({"generate", "--help"});
   EXPECT_NE(r.out.find("--max-length"), std::string::npos);
   EXPECT_NE(r.out.find("--repetition-penalty"), std::string::npos);
@@ -109,7 +131,8 @@ std::string damaged(const std::string& name, const std::function<void(std::strin
   std::string bytes = read_file(converted("q4s32"), "test");
   damage(bytes);
   std::string path = test::temp_dir() + "/" + name;
-  std::ofstream(path, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  std::ofstream(path, std::ios::binary)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   return path;
 }
 
@@ -149,7 +172,8 @@ std::string hf_copy(const std::string& name) {
   std::string dir = test::temp_dir() + "/" + name;
   fs::create_directories(dir);
   for (const auto& e : fs::directory_iterator(stories_dir()))
-    fs::copy_file(e.path(), dir + "/" + e.path().filename().string(), fs::copy_options::overwrite_existing);
+    fs::copy_file(e.path(), dir + "/" + e.path().filename().string(),
+                  fs::copy_options::overwrite_existing);
   return dir;
 }
 
@@ -159,7 +183,8 @@ TEST(CliBadInput, SafetensorsWithALyingHeader) {
   uint64_t n;
   std::memcpy(&n, bytes.data(), 8);
   json h = json::parse(bytes.substr(8, n));
-  h["model.norm.weight"]["data_offsets"][1] = h["model.norm.weight"]["data_offsets"][1].get<uint64_t>() + (1 << 20);
+  h["model.norm.weight"]["data_offsets"][1] =
+      h["model.norm.weight"]["data_offsets"][1].get<uint64_t>() + (1 << 20);
   std::string text = h.dump();
   uint64_t len = text.size();
   std::ofstream out(dir + "/model.safetensors", std::ios::binary);
@@ -178,7 +203,8 @@ TEST(CliBadInput, MissingShardTokenizerAndArchitecture) {
   fs::rename(dir + "/model.safetensors", dir + "/model-00001-of-00002.safetensors");
   std::ofstream(dir + "/model.safetensors.index.json")
       << R"({"weight_map": {"model.norm.weight": "model-00002-of-00002.safetensors"}})";
-  expect_failure(test::run_cli({"convert", dir, "-o", test::temp_dir() + "/x.clm"}), "[safetensors] shard");
+  expect_failure(test::run_cli({"convert", dir, "-o", test::temp_dir() + "/x.clm"}),
+                 "[safetensors] shard");
 
   dir = hf_copy("notok");
   fs::remove(dir + "/tokenizer.json");
@@ -193,17 +219,21 @@ TEST(CliBadInput, MissingShardTokenizerAndArchitecture) {
 }
 
 TEST(CliBadInput, PromptLongerThanTheContext) {
-  auto r = test::run_cli({"generate", "Once upon a time there was a little girl named Lily who loved", converted("q4s32"),
-                          "--max-context", "8"});
+  auto r =
+      test::run_cli({"generate", "Once upon a time there was a little girl named Lily who loved",
+                     converted("q4s32"), "--max-context", "8"});
   expect_failure(r, "[generate] the prompt is");
   EXPECT_NE(r.err.find("context holds 8"), std::string::npos) << r.err;
 }
 
 TEST(CliBadInput, MissingFilesAndBadOptions) {
   expect_failure(test::run_cli({"generate", "hi", "/nonexistent.clm"}), "[package] cannot open");
-  expect_failure(test::run_cli({"generate", "hi", converted("q4s32"), "--kv-cache", "q3"}), "[cli]");
+  expect_failure(test::run_cli({"generate", "hi", converted("q4s32"), "--kv-cache", "q3"}),
+                 "[cli]");
   expect_failure(test::run_cli({"generate", "hi", converted("q4s32"), "--top-p", "0"}), "[sample]");
-  expect_failure(test::run_cli({"convert", stories_dir(), "-o", test::temp_dir() + "/q.clm", "--quant", "q5"}), "[convert]");
+  expect_failure(
+      test::run_cli({"convert", stories_dir(), "-o", test::temp_dir() + "/q.clm", "--quant", "q5"}),
+      "[convert]");
   expect_failure(test::run_cli({"generate", "hi", stories_dir()}), "[model]");
 }
 
@@ -218,10 +248,13 @@ TEST(CliChat, ChatTemplateRendersAndTokenizes) {
   std::string messages = test::temp_dir() + "/multi_turn.json";
   std::ofstream(messages) << j["conversations"]["multi_turn"].dump();
   for (const auto& r : j["renders"]) {
-    if (r["template"] != "v1_spm.jinja" || r["conversation"] != "multi_turn" || !r["add_generation_prompt"].get<bool>())
+    if (r["template"] != "v1_spm.jinja" || r["conversation"] != "multi_turn" ||
+        !r["add_generation_prompt"].get<bool>())
       continue;
-    auto out = test::run_cli({"chat-template", test::data_path("mistral-7b-v0.1-hf"), "--messages", messages, "--template",
-                              test::data_path("mistral-chat-templates/v1_spm.jinja"), "--add-generation-prompt", "--json"});
+    auto out = test::run_cli({"chat-template", test::data_path("mistral-7b-v0.1-hf"), "--messages",
+                              messages, "--template",
+                              test::data_path("mistral-chat-templates/v1_spm.jinja"),
+                              "--add-generation-prompt", "--json"});
     ASSERT_EQ(out.exit_code, 0) << out.err;
     json got = json::parse(out.out);
     EXPECT_EQ(got["text"], r["rendered"]);
@@ -232,15 +265,17 @@ TEST(CliChat, ChatTemplateRendersAndTokenizes) {
 TEST(CliChat, GenerateWithChatTemplate) {
   std::string tmpl = test::temp_dir() + "/story.jinja";
   std::ofstream(tmpl) << "{{ bos_token }}{% for m in messages %}{{ m['content'] }}{% endfor %}";
-  auto r = test::run_cli({"generate", "Once upon a time", converted("f32"), "--chat", "--template", tmpl,
-                          "--max-new-tokens", "5", "--kv-cache", "f32", "--json"});
+  auto r = test::run_cli({"generate", "Once upon a time", converted("f32"), "--chat", "--template",
+                          tmpl, "--max-new-tokens", "5", "--kv-cache", "f32", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(json::parse(r.out)["prompt_ids"], json::parse("[1, 403, 407, 261, 378]"));
   EXPECT_EQ(json::parse(r.out)["ids"], json::parse("[432, 383, 286, 261, 376]"));
-  expect_failure(test::run_cli({"generate", "hi", converted("q4s32"), "--chat"}), "[chat] the model has no chat template");
+  expect_failure(test::run_cli({"generate", "hi", converted("q4s32"), "--chat"}),
+                 "[chat] the model has no chat template");
   std::ofstream(tmpl) << "{% for m in messages %}\n{{ m | nosuchfilter }}{% endfor %}";
   auto bad = test::run_cli({"generate", "hi", converted("q4s32"), "--chat", "--template", tmpl});
-  expect_failure(bad, "[chat] template error at line 2, column 6: unsupported filter 'nosuchfilter'");
+  expect_failure(bad,
+                 "[chat] template error at line 2, column 6: unsupported filter 'nosuchfilter'");
 }
 
 }  // namespace
@@ -253,8 +288,8 @@ TEST(CliGguf, GenerateTokenizeInspectConvert) {
   const std::string g = test::data_path("tiny-models/stories260K-gguf/stories260K.gguf");
   auto ref = json::parse(test::read_data("tiny-models/stories260K-gguf/llamacpp_reference.json"));
   const auto& run = ref["runs"][1];  // "Once upon a time"
-  auto r = test::run_cli({"generate", "Once upon a time", g, "--max-new-tokens", "60", "--max-context", "512",
-                          "--kv-cache", "f32", "--json"});
+  auto r = test::run_cli({"generate", "Once upon a time", g, "--max-new-tokens", "60",
+                          "--max-context", "512", "--kv-cache", "f32", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   json j = json::parse(r.out);
   EXPECT_EQ(j["prompt_ids"], run["prompt_ids"]);
@@ -273,14 +308,15 @@ TEST(CliGguf, GenerateTokenizeInspectConvert) {
   auto c = test::run_cli({"convert", g, "-o", out, "--quant", "f32"});
   ASSERT_EQ(c.exit_code, 0) << c.err;
   EXPECT_NE(c.err.find("added error: 0.000%"), std::string::npos) << c.err;
-  auto r2 = test::run_cli({"generate", "Once upon a time", out, "--max-new-tokens", "60", "--max-context", "512",
-                           "--kv-cache", "f32", "--json"});
+  auto r2 = test::run_cli({"generate", "Once upon a time", out, "--max-new-tokens", "60",
+                           "--max-context", "512", "--kv-cache", "f32", "--json"});
   ASSERT_EQ(r2.exit_code, 0) << r2.err;
   EXPECT_EQ(json::parse(r2.out)["ids"], run["greedy_ids"]);
 }
 
 TEST(CliGguf, BrokenGgufIsAClearError) {
-  std::string bytes = read_file(test::data_path("tiny-models/stories260K-gguf/stories260K.gguf"), "test");
+  std::string bytes =
+      read_file(test::data_path("tiny-models/stories260K-gguf/stories260K.gguf"), "test");
   std::string path = test::temp_dir() + "/cut.gguf";
   std::ofstream(path, std::ios::binary).write(bytes.data(), 5000);
   expect_failure(test::run_cli({"generate", "hi", path}), "[gguf]");

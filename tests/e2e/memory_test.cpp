@@ -39,10 +39,13 @@ TEST(Memory, ConversionPeakStaysFarBelowTheModel) {
   shape.kv_heads = 2;
   shape.vocab = 8000;
   test::write_tiny_model(dir, shape);
-  fs::copy_file(test::data_path("tiny-models/stories260K-hf/tokenizer.json"), dir + "/tokenizer.json");
-  const double model_mib = static_cast<double>(fs::file_size(dir + "/model.safetensors")) / (1024 * 1024);
+  fs::copy_file(test::data_path("tiny-models/stories260K-hf/tokenizer.json"),
+                dir + "/tokenizer.json");
+  const double model_mib =
+      static_cast<double>(fs::file_size(dir + "/model.safetensors")) / (1024 * 1024);
   ASSERT_GT(model_mib, 250.0);
-  auto r = test::run_cli({"convert", dir, "-o", test::temp_dir() + "/many-tensors.clm", "--threads", "2"});
+  auto r = test::run_cli(
+      {"convert", dir, "-o", test::temp_dir() + "/many-tensors.clm", "--threads", "2"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const double peak = parse_mib(r.err);
   ASSERT_GT(peak, 0.0) << r.err;
@@ -58,14 +61,20 @@ std::string sparse_package(const std::string& name, const ModelConfig& c) {
   h["config"] = json::parse(c.to_hf_json());
   h["blobs"] = json::array();
   std::string tok = test::read_data("tiny-models/stories260K-hf/tokenizer.json");
-  h["blobs"].push_back({{"name", "tokenizer.json"}, {"offset", 0}, {"bytes", tok.size()}, {"crc32", "00000000"}});
+  h["blobs"].push_back(
+      {{"name", "tokenizer.json"}, {"offset", 0}, {"bytes", tok.size()}, {"crc32", "00000000"}});
   uint64_t offset = package::align_up(tok.size(), 64);
   json tensors = json::array();
   auto add = [&](const std::string& n, std::vector<uint64_t> shape) {
     uint64_t bytes = 4;
     for (auto d : shape) bytes *= d;
-    tensors.push_back({{"name", n}, {"dtype", "f32"}, {"shape", shape}, {"layout", "rows"}, {"offset", offset},
-                       {"bytes", bytes}, {"crc32", "00000000"}});
+    tensors.push_back({{"name", n},
+                       {"dtype", "f32"},
+                       {"shape", shape},
+                       {"layout", "rows"},
+                       {"offset", offset},
+                       {"bytes", bytes},
+                       {"crc32", "00000000"}});
     offset = package::align_up(offset + bytes, 64);
   };
   const uint64_t hd = c.head_dim, H = c.hidden_size, I = c.intermediate_size;
@@ -107,7 +116,8 @@ std::string sparse_package(const std::string& name, const ModelConfig& c) {
 
 ModelConfig huge_config() {
   // ~100 G parameters: 400 GB of f32, more than any machine of this kind has in memory or disk.
-  ModelConfig c = ModelConfig::from_hf_json(test::read_data("tiny-models/stories260K-hf/config.json"));
+  ModelConfig c =
+      ModelConfig::from_hf_json(test::read_data("tiny-models/stories260K-hf/config.json"));
   c.hidden_size = 16384;
   c.intermediate_size = 53248;
   c.num_hidden_layers = 30;
@@ -129,7 +139,8 @@ TEST(Memory, ModelLargerThanMemoryIsRefusedBeforeRunning) {
 
 TEST(Memory, KvCacheLargerThanMemoryIsRefused) {
   // Small weights, a big cache per token: 64 layers x 8 KV heads x 512 dimensions x K and V.
-  ModelConfig c = ModelConfig::from_hf_json(test::read_data("tiny-models/stories260K-hf/config.json"));
+  ModelConfig c =
+      ModelConfig::from_hf_json(test::read_data("tiny-models/stories260K-hf/config.json"));
   c.hidden_size = 64;
   c.intermediate_size = 64;
   c.num_hidden_layers = 64;
@@ -139,7 +150,9 @@ TEST(Memory, KvCacheLargerThanMemoryIsRefused) {
   std::string path = sparse_package("kv-heavy.clm", c);
   auto r = test::run_cli({"generate", "hi", path, "--max-context", "4000000", "--kv-cache", "f32"});
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.err.find("error: [model] a session with a f32 KV cache for 4000000 tokens needs"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("error: [model] a session with a f32 KV cache for 4000000 tokens needs"),
+            std::string::npos)
+      << r.err;
   EXPECT_NE(r.err.find("of memory is available"), std::string::npos) << r.err;
 }
 
@@ -149,7 +162,8 @@ TEST(Memory, ConversionLargerThanTheDiskIsRefusedBeforeWriting) {
   fs::create_directories(dir);
   ModelConfig c = huge_config();
   std::ofstream(dir + "/config.json") << c.to_hf_json();
-  fs::copy_file(test::data_path("tiny-models/stories260K-hf/tokenizer.json"), dir + "/tokenizer.json");
+  fs::copy_file(test::data_path("tiny-models/stories260K-hf/tokenizer.json"),
+                dir + "/tokenizer.json");
   json h = json::object();
   uint64_t offset = 0;
   auto add = [&](const std::string& n, std::vector<uint64_t> shape) {

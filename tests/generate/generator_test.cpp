@@ -15,7 +15,8 @@ namespace {
 // What run.c printed after "Once upon a time" (greedy, f32), minus the prompt and its final
 // newline.
 std::string reference_continuation() {
-  auto ref = nlohmann::json::parse(test::read_data("tiny-models/stories260K/reference_outputs.json"));
+  auto ref =
+      nlohmann::json::parse(test::read_data("tiny-models/stories260K/reference_outputs.json"));
   std::string text = ref["greedy_with_prompt"]["text"].get<std::string>();
   return text.substr(std::string("Once upon a time").size());
 }
@@ -93,7 +94,8 @@ TEST(Generator, CallbackCanStop) {
   GenerateOptions o;
   o.max_new_tokens = 50;
   int calls = 0;
-  auto r = f.gen.generate(std::string_view("Once upon a time"), o, [&](std::string_view) { return ++calls < 3; });
+  auto r = f.gen.generate(std::string_view("Once upon a time"), o,
+                          [&](std::string_view) { return ++calls < 3; });
   EXPECT_EQ(calls, 3);
   EXPECT_EQ(r.stats.stop_reason, "callback");
   EXPECT_LT(r.ids.size(), 50u);

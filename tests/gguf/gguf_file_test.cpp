@@ -27,7 +27,8 @@ namespace {
 
 std::string write_bytes(const std::string& name, const std::string& bytes) {
   std::string path = test::temp_dir() + "/" + name;
-  std::ofstream(path, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  std::ofstream(path, std::ios::binary)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   return path;
 }
 
@@ -65,11 +66,14 @@ TEST(GgufFile, BadMagicVersionAndTruncation) {
   std::string bad = good;
   bad[0] = 'X';
   expect_gguf_error(write_bytes("magic.gguf", bad), ErrorCode::kCorrupt, "not a GGUF file");
-  expect_gguf_error(write_bytes("v1.gguf", small_file().bytes(1)), ErrorCode::kUnsupported, "version 1");
-  expect_gguf_error(write_bytes("v9.gguf", small_file().bytes(9)), ErrorCode::kUnsupported, "version 9");
-  expect_gguf_error(write_bytes("trunc-header.gguf", good.substr(0, 60)), ErrorCode::kCorrupt, "truncated");
-  expect_gguf_error(write_bytes("trunc-data.gguf", good.substr(0, good.size() - 8)), ErrorCode::kCorrupt,
-                    "runs past the end of the file");
+  expect_gguf_error(write_bytes("v1.gguf", small_file().bytes(1)), ErrorCode::kUnsupported,
+                    "version 1");
+  expect_gguf_error(write_bytes("v9.gguf", small_file().bytes(9)), ErrorCode::kUnsupported,
+                    "version 9");
+  expect_gguf_error(write_bytes("trunc-header.gguf", good.substr(0, 60)), ErrorCode::kCorrupt,
+                    "truncated");
+  expect_gguf_error(write_bytes("trunc-data.gguf", good.substr(0, good.size() - 8)),
+                    ErrorCode::kCorrupt, "runs past the end of the file");
   expect_gguf_error(write_bytes("tiny.gguf", "GGUF"), ErrorCode::kCorrupt, "too small");
 }
 
@@ -88,7 +92,8 @@ TEST(GgufFile, AbsurdCountsAndLengths) {
   test::GgufWriter arr;
   arr.kv_strings("k", {"a"});
   std::string a = arr.bytes();
-  // The array length sits after: magic(4) version(4) counts(16) key len(8) "k"(1) type(4) elem type(4).
+  // The array length sits after: magic(4) version(4) counts(16) key len(8) "k"(1) type(4) elem
+  // type(4).
   std::memcpy(&a[41], &huge, 8);
   expect_gguf_error(write_bytes("arrlen.gguf", a), ErrorCode::kCorrupt, "claims");
 }
@@ -110,10 +115,12 @@ TEST(GgufFile, TensorProblems) {
   EXPECT_FALSE(gguf::ggml_type_info(16)->readable);
   test::GgufWriter alien;
   alien.tensor("alien", {32}, 77, std::string(32, '\0'));
-  expect_gguf_error(write_bytes("alien.gguf", alien.bytes()), ErrorCode::kUnsupported, "unknown tensor type 77");
+  expect_gguf_error(write_bytes("alien.gguf", alien.bytes()), ErrorCode::kUnsupported,
+                    "unknown tensor type 77");
   test::GgufWriter dims;
   dims.tensor("d", {0}, 0, "");
-  expect_gguf_error(write_bytes("dims.gguf", dims.bytes()), ErrorCode::kCorrupt, "absurd dimension 0");
+  expect_gguf_error(write_bytes("dims.gguf", dims.bytes()), ErrorCode::kCorrupt,
+                    "absurd dimension 0");
 }
 
 // ---- K-quant blocks built by hand -----------------------------------------------------------
@@ -142,14 +149,15 @@ TEST(GgmlDequant, Q4KBlock) {
   gguf::dequantize_ggml(gguf::kGgmlQ4_K, b, y, 256);
   for (int j = 0; j < 8; ++j) {
     const float q = (j % 2 == 0) ? 3.0f : 5.0f;  // even sub-blocks read low nibbles, odd ones high
-    for (int l = 0; l < 32; ++l) ASSERT_FLOAT_EQ(y[j * 32 + l], 1.0f * (j + 1) * q - 0.5f * j) << j << " " << l;
+    for (int l = 0; l < 32; ++l)
+      ASSERT_FLOAT_EQ(y[j * 32 + l], 1.0f * (j + 1) * q - 0.5f * j) << j << " " << l;
   }
 }
 
 TEST(GgmlDequant, Q6KBlock) {
   // d = 0.25; scales[i] = i - 8; every 6-bit quant is 40 (ql nibble 8, qh bits 2) -> value 8.
   uint8_t b[210] = {};
-  std::memset(b, 0x88, 128);   // ql: nibbles 8
+  std::memset(b, 0x88, 128);       // ql: nibbles 8
   std::memset(b + 128, 0xAA, 64);  // qh: every 2-bit field = 2
   for (int i = 0; i < 16; ++i) b[192 + i] = static_cast<uint8_t>(static_cast<int8_t>(i - 8));
   uint16_t d = float_to_fp16(0.25f);
@@ -170,13 +178,14 @@ TEST(GgmlDequant, Q5KAndSmallFormats) {
   std::memcpy(b, &d, 2);
   std::memcpy(b + 2, &dmin, 2);
   for (int j = 0; j < 4; ++j) b[4 + j] = 1, b[8 + j] = 0;  // scale 1, min 0 for sub-blocks 0-3
-  for (int j = 4; j < 8; ++j) b[8 + j] = 0x01;              // scale 1, min 0 for sub-blocks 4-7
-  std::memset(b + 16, 0xFF, 32);  // every high bit set: +16
-  std::memset(b + 48, 0x21, 128);  // low nibble 1, high nibble 2
+  for (int j = 4; j < 8; ++j) b[8 + j] = 0x01;             // scale 1, min 0 for sub-blocks 4-7
+  std::memset(b + 16, 0xFF, 32);                           // every high bit set: +16
+  std::memset(b + 48, 0x21, 128);                          // low nibble 1, high nibble 2
   float y[256];
   gguf::dequantize_ggml(gguf::kGgmlQ5_K, b, y, 256);
   for (int j = 0; j < 8; ++j)
-    for (int l = 0; l < 32; ++l) ASSERT_FLOAT_EQ(y[j * 32 + l], 2.0f * ((j % 2 == 0 ? 1 : 2) + 16)) << j;
+    for (int l = 0; l < 32; ++l)
+      ASSERT_FLOAT_EQ(y[j * 32 + l], 2.0f * ((j % 2 == 0 ? 1 : 2) + 16)) << j;
 
   uint8_t q41[20] = {};  // Q4_1: d = 0.5, m = -1, nibbles 2 / 7
   uint16_t h = float_to_fp16(0.5f), m = float_to_fp16(-1.0f);
@@ -205,14 +214,17 @@ TEST(GgmlDequant, Q5KAndSmallFormats) {
 // order), the embedding and norms F32.
 std::string stories_gguf(uint32_t type, const std::string& name) {
   auto src = SafetensorsReader::open_folder(test::data_path("tiny-models/stories260K-hf"));
-  auto gguf_vocab = gguf::GgufFile(test::data_path("tiny-models/stories260K-gguf/stories260K.gguf"));
+  auto gguf_vocab =
+      gguf::GgufFile(test::data_path("tiny-models/stories260K-gguf/stories260K.gguf"));
   test::GgufWriter w2;
-  auto put_tensor = [&](test::GgufWriter& out, const std::string& hf, const std::string& g, bool quantize) {
+  auto put_tensor = [&](test::GgufWriter& out, const std::string& hf, const std::string& g,
+                        bool quantize) {
     const SafetensorsTensor* t = src->find(hf);
     const uint64_t rows = t->shape.size() == 2 ? t->shape[0] : 1, cols = t->shape.back();
     std::vector<float> all(rows * cols);
     std::memcpy(all.data(), t->data, t->bytes);
-    const bool permute = hf.find("q_proj") != std::string::npos || hf.find("k_proj") != std::string::npos;
+    const bool permute =
+        hf.find("q_proj") != std::string::npos || hf.find("k_proj") != std::string::npos;
     std::vector<float> ordered(all.size());
     for (uint64_t r = 0; r < rows; ++r) {
       // GGUF row g holds HF row: head*hd + j*half + i where g = head*hd + 2i + j.
@@ -225,20 +237,26 @@ std::string stories_gguf(uint32_t type, const std::string& name) {
     std::string bytes(rows * dtype_row_bytes(dt, cols), '\0');
     for (uint64_t r = 0; r < rows; ++r)
       quantize_row(dt, &ordered[r * cols], bytes.data() + r * dtype_row_bytes(dt, cols), cols);
-    std::vector<uint64_t> dims = t->shape.size() == 2 ? std::vector<uint64_t>{cols, rows} : std::vector<uint64_t>{cols};
+    std::vector<uint64_t> dims =
+        t->shape.size() == 2 ? std::vector<uint64_t>{cols, rows} : std::vector<uint64_t>{cols};
     out.tensor(g, dims, q ? type : 0, bytes);
   };
   w2.kv_string("general.architecture", "llama");
   w2.kv_string("general.name", "stories260K-" + name);
-  for (const char* k : {"llama.context_length", "llama.embedding_length", "llama.feed_forward_length", "llama.block_count",
-                        "llama.attention.head_count", "llama.attention.head_count_kv", "llama.rope.dimension_count"})
-    w2.kv_u32(k, static_cast<uint32_t>(*gguf_vocab.get_int(k) == 128 ? 512 : *gguf_vocab.get_int(k)));
+  for (const char* k :
+       {"llama.context_length", "llama.embedding_length", "llama.feed_forward_length",
+        "llama.block_count", "llama.attention.head_count", "llama.attention.head_count_kv",
+        "llama.rope.dimension_count"})
+    w2.kv_u32(k,
+              static_cast<uint32_t>(*gguf_vocab.get_int(k) == 128 ? 512 : *gguf_vocab.get_int(k)));
   w2.kv_f32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
   w2.kv_string("tokenizer.ggml.model", "llama");
   w2.kv_strings("tokenizer.ggml.tokens", gguf_vocab.find("tokenizer.ggml.tokens")->strings);
-  std::vector<float> scores(gguf_vocab.find("tokenizer.ggml.scores")->floats.begin(), gguf_vocab.find("tokenizer.ggml.scores")->floats.end());
+  std::vector<float> scores(gguf_vocab.find("tokenizer.ggml.scores")->floats.begin(),
+                            gguf_vocab.find("tokenizer.ggml.scores")->floats.end());
   w2.kv_f32s("tokenizer.ggml.scores", scores);
-  std::vector<int32_t> types(gguf_vocab.find("tokenizer.ggml.token_type")->ints.begin(), gguf_vocab.find("tokenizer.ggml.token_type")->ints.end());
+  std::vector<int32_t> types(gguf_vocab.find("tokenizer.ggml.token_type")->ints.begin(),
+                             gguf_vocab.find("tokenizer.ggml.token_type")->ints.end());
   w2.kv_i32s("tokenizer.ggml.token_type", types);
   w2.kv_u32("tokenizer.ggml.bos_token_id", 1);
   w2.kv_u32("tokenizer.ggml.eos_token_id", 2);
@@ -277,7 +295,8 @@ std::vector<int32_t> greedy_ids(const std::string& path, int steps) {
 }
 
 TEST(GgufQuantized, Q8_0RunsDirectlyAndKeepsTheGreedyIds) {
-  auto ref = nlohmann::json::parse(test::read_data("tiny-models/stories260K/reference_outputs.json"));
+  auto ref =
+      nlohmann::json::parse(test::read_data("tiny-models/stories260K/reference_outputs.json"));
   auto expected = ref["greedy_from_bos"]["ids"].get<std::vector<int32_t>>();
   std::string path = stories_gguf(gguf::kGgmlQ8_0, "q8_0");
   auto model = Model::load(path);

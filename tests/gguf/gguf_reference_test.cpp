@@ -15,8 +15,8 @@ namespace {
 
 using nlohmann::json;
 
-std::vector<int32_t> greedy(Session& s, const std::vector<int32_t>& prompt, size_t steps, std::vector<float>* logits_out,
-                            size_t logit_positions) {
+std::vector<int32_t> greedy(Session& s, const std::vector<int32_t>& prompt, size_t steps,
+                            std::vector<float>* logits_out, size_t logit_positions) {
   s.reset();
   std::vector<int32_t> ids;
   auto l = s.forward(prompt, 1, static_cast<int>(prompt.size()));
@@ -29,7 +29,8 @@ std::vector<int32_t> greedy(Session& s, const std::vector<int32_t>& prompt, size
     ids.push_back(next);
     if (i + 1 == steps) break;
     l = s.forward(std::vector<int32_t>{next}, 1, 1);
-    if (logits_out && logits_out->size() < logit_positions * vocab) logits_out->insert(logits_out->end(), l.begin(), l.end());
+    if (logits_out && logits_out->size() < logit_positions * vocab)
+      logits_out->insert(logits_out->end(), l.begin(), l.end());
   }
   return ids;
 }
@@ -49,16 +50,19 @@ void check_reference(const std::string& gguf, const std::string& reference, floa
     auto expected = run["greedy_ids"].get<std::vector<int32_t>>();
     std::vector<float> logits;
     const size_t positions = run.contains("logits") ? run["logits"].size() : 0;
-    EXPECT_EQ(greedy(s, prompt_ids, expected.size(), &logits, positions), expected) << gguf << ": '" << prompt << "'";
+    EXPECT_EQ(greedy(s, prompt_ids, expected.size(), &logits, positions), expected)
+        << gguf << ": '" << prompt << "'";
     if (positions == 0) continue;
     const size_t vocab = static_cast<size_t>(model->config().vocab_size);
-    // logits[i] follow the first i+1 tokens of prompt + greedy ids; ours start at the prompt's first.
+    // logits[i] follow the first i+1 tokens of prompt + greedy ids; ours start at the prompt's
+    // first.
     float max_err = 0.0f;
     for (size_t i = 0; i < positions; ++i) {
       auto row = run["logits"][i].get<std::vector<float>>();
       ASSERT_EQ(row.size(), vocab);
       ASSERT_GE(logits.size(), (i + 1) * vocab);
-      for (size_t v = 0; v < vocab; ++v) max_err = std::max(max_err, std::fabs(logits[i * vocab + v] - row[v]));
+      for (size_t v = 0; v < vocab; ++v)
+        max_err = std::max(max_err, std::fabs(logits[i * vocab + v] - row[v]));
     }
     EXPECT_LT(max_err, tolerance) << gguf << ": '" << prompt << "'";
   }
@@ -66,7 +70,8 @@ void check_reference(const std::string& gguf, const std::string& reference, floa
 
 TEST(GgufReference, Stories260KMatchesLlamaCpp) {
   // Values are printed with 6 significant digits; llama.cpp itself agrees with run.c to 5.5e-5.
-  check_reference("tiny-models/stories260K-gguf/stories260K.gguf", "tiny-models/stories260K-gguf/llamacpp_reference.json", 1e-4f);
+  check_reference("tiny-models/stories260K-gguf/stories260K.gguf",
+                  "tiny-models/stories260K-gguf/llamacpp_reference.json", 1e-4f);
 }
 
 TEST(GgufReference, Llama2TinyRandomF16MatchesLlamaCpp) {
@@ -91,7 +96,8 @@ TEST(GgufReference, ConvertedPackageGivesTheSameIds) {
     Session direct(Model::load(co.source), o), converted(Model::load(co.output), o);
     EXPECT_FALSE(converted.model().config().rope_interleaved);  // rows were put back in HF order
     EXPECT_TRUE(direct.model().config().rope_interleaved);
-    EXPECT_EQ(greedy(converted, {1}, 200, nullptr, 0), greedy(direct, {1}, 200, nullptr, 0)) << quant;
+    EXPECT_EQ(greedy(converted, {1}, 200, nullptr, 0), greedy(direct, {1}, 200, nullptr, 0))
+        << quant;
   }
 }
 

@@ -44,24 +44,29 @@ TEST(GgufTokenizer, LlamaCppVocabTests) {
     auto expected = read_out(test::read_data("llamacpp-vocab-tests/" + name + ".out"));
     ASSERT_EQ(cases.size(), expected.size()) << name;
     for (size_t i = 0; i < cases.size(); ++i)
-      EXPECT_EQ(tok->encode(cases[i], false), expected[i]) << name << " case " << i << ": '" << cases[i] << "'";
+      EXPECT_EQ(tok->encode(cases[i], false), expected[i])
+          << name << " case " << i << ": '" << cases[i] << "'";
   }
 }
 
 TEST(GgufTokenizer, EqualsTokenizerJsonOnSwiftLlama2Vectors) {
-  auto from_gguf = Tokenizer::from_path(test::data_path("llamacpp-vocab-tests/ggml-vocab-llama-spm.gguf"));
+  auto from_gguf =
+      Tokenizer::from_path(test::data_path("llamacpp-vocab-tests/ggml-vocab-llama-spm.gguf"));
   auto from_json = Tokenizer::from_path(test::data_path("llama2-tokenizer"));
-  auto j = nlohmann::json::parse(test::read_data("swift-transformers-vectors/tokenizer_tests.json"));
+  auto j =
+      nlohmann::json::parse(test::read_data("swift-transformers-vectors/tokenizer_tests.json"));
   size_t n = 0;
   for (const auto& c : j["coreml-projects/Llama-2-7b-chat-coreml"]) {
     std::string input = c["input"].get<std::string>();
     auto ids = c["encoded"]["input_ids"].get<std::vector<int32_t>>();
     EXPECT_EQ(from_gguf->encode(input), ids) << input;
     EXPECT_EQ(from_gguf->encode(input), from_json->encode(input)) << input;
-    EXPECT_EQ(from_gguf->decode(ids, true), c["decoded_without_special"].get<std::string>()) << input;
+    EXPECT_EQ(from_gguf->decode(ids, true), c["decoded_without_special"].get<std::string>())
+        << input;
     ++n;
   }
-  auto inputs = nlohmann::json::parse(test::read_data("swift-transformers-vectors/multilingual/inputs.json"));
+  auto inputs =
+      nlohmann::json::parse(test::read_data("swift-transformers-vectors/multilingual/inputs.json"));
   for (const auto& i : inputs) {
     std::string text = i["text"].get<std::string>();
     EXPECT_EQ(from_gguf->encode(text), from_json->encode(text)) << i["id"];

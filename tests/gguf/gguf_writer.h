@@ -13,11 +13,26 @@ namespace corelm::test {
 
 class GgufWriter {
  public:
-  void kv_string(const std::string& k, const std::string& v) { key(k, 8); str(meta_, v); }
-  void kv_u32(const std::string& k, uint32_t v) { key(k, 4); put(meta_, v); }
-  void kv_i32(const std::string& k, int32_t v) { key(k, 5); put(meta_, v); }
-  void kv_f32(const std::string& k, float v) { key(k, 6); put(meta_, v); }
-  void kv_bool(const std::string& k, bool v) { key(k, 7); put(meta_, static_cast<uint8_t>(v)); }
+  void kv_string(const std::string& k, const std::string& v) {
+    key(k, 8);
+    str(meta_, v);
+  }
+  void kv_u32(const std::string& k, uint32_t v) {
+    key(k, 4);
+    put(meta_, v);
+  }
+  void kv_i32(const std::string& k, int32_t v) {
+    key(k, 5);
+    put(meta_, v);
+  }
+  void kv_f32(const std::string& k, float v) {
+    key(k, 6);
+    put(meta_, v);
+  }
+  void kv_bool(const std::string& k, bool v) {
+    key(k, 7);
+    put(meta_, static_cast<uint8_t>(v));
+  }
   void kv_strings(const std::string& k, const std::vector<std::string>& v) {
     key(k, 9);
     put(meta_, uint32_t{8});
@@ -37,7 +52,8 @@ class GgufWriter {
     for (int32_t x : v) put(meta_, x);
   }
   // dims in ggml order (dims[0] = columns); bytes already in the type's layout.
-  void tensor(const std::string& name, std::vector<uint64_t> dims, uint32_t type, const std::string& bytes) {
+  void tensor(const std::string& name, std::vector<uint64_t> dims, uint32_t type,
+              const std::string& bytes) {
     tensors_.push_back({name, std::move(dims), type, bytes});
   }
   std::string bytes(uint32_t version = 3, uint32_t alignment = 32) const {

@@ -46,7 +46,8 @@ TEST(ForwardIsa, SameGreedyIdsUnderRefAndSimd) {
     while (same < ref.ids.size() && simd.ids[same] == ref.ids[same]) ++same;
     EXPECT_GE(same, quant == "q8s32" ? 96u : 128u) << quant;
     float max_err = 0.0f;
-    for (size_t i = 0; i < ref.logits.size(); ++i) max_err = std::max(max_err, std::fabs(simd.logits[i] - ref.logits[i]));
+    for (size_t i = 0; i < ref.logits.size(); ++i)
+      max_err = std::max(max_err, std::fabs(simd.logits[i] - ref.logits[i]));
     // Float summation order is the only difference: far below q4s32's own error (~5).
     EXPECT_LT(max_err, 1e-3f) << quant;
   }

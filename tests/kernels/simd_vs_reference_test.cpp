@@ -16,10 +16,12 @@
 namespace corelm {
 namespace {
 
-const KernelTable* simd() { return avx2_kernels(); }
+const KernelTable* simd() {
+  return avx2_kernels();
+}
 
-#define REQUIRE_SIMD()                                                               \
-  if (simd() == nullptr) {                                                           \
+#define REQUIRE_SIMD()                                                              \
+  if (simd() == nullptr) {                                                          \
     GTEST_SKIP() << "this CPU has no SIMD kernel table to compare (only ref runs)"; \
   }
 
@@ -31,7 +33,8 @@ std::vector<float> random_floats(size_t n, uint32_t seed, float scale = 1.0f) {
   return v;
 }
 
-void expect_close(const std::vector<float>& a, const std::vector<float>& b, float rel, const std::string& what) {
+void expect_close(const std::vector<float>& a, const std::vector<float>& b, float rel,
+                  const std::string& what) {
   ASSERT_EQ(a.size(), b.size());
   float scale = 1e-6f;
   for (float x : b) scale = std::max(scale, std::fabs(x));
@@ -50,7 +53,8 @@ Weights make_weights(DType dtype, Layout layout, size_t rows, size_t cols, uint3
   w.bytes.resize(rows * w.row_bytes);
   auto values = random_floats(rows * cols, seed, 0.05f);
   if (layout == Layout::kRows) {
-    for (size_t r = 0; r < rows; ++r) quantize_row(dtype, &values[r * cols], w.bytes.data() + r * w.row_bytes, cols);
+    for (size_t r = 0; r < rows; ++r)
+      quantize_row(dtype, &values[r * cols], w.bytes.data() + r * w.row_bytes, cols);
     return w;
   }
   const size_t nb = cols / 32;
@@ -66,17 +70,21 @@ Weights make_weights(DType dtype, Layout layout, size_t rows, size_t cols, uint3
   return w;
 }
 
-std::vector<float> run_matmul(const KernelTable& k, DType dtype, Layout layout, const Weights& w, const std::vector<float>& x,
-                              size_t rows, size_t cols, size_t n, size_t r0, size_t r1) {
+std::vector<float> run_matmul(const KernelTable& k, DType dtype, Layout layout, const Weights& w,
+                              const std::vector<float>& x, size_t rows, size_t cols, size_t n,
+                              size_t r0, size_t r1) {
   std::vector<float> y(n * rows, 0.0f);
-  MatmulFn fn = layout == Layout::kInterleaved8 ? k.matmul_q4_interleaved : k.matmul[static_cast<size_t>(dtype)];
+  MatmulFn fn = layout == Layout::kInterleaved8 ? k.matmul_q4_interleaved
+                                                : k.matmul[static_cast<size_t>(dtype)];
   if (k.activation[static_cast<size_t>(dtype)] == ActivationFormat::kQ8A) {
     // Both tables see the same activation blocks (made by the reference quantizer).
     std::vector<BlockQ8A> q(n * cols / 32);
     for (size_t t = 0; t < n; ++t) quantize_row_q8a(&x[t * cols], &q[t * cols / 32], cols);
-    fn(w.bytes.data(), w.row_bytes, q.data(), cols / 32 * sizeof(BlockQ8A), n, cols, y.data(), rows, r0, r1);
+    fn(w.bytes.data(), w.row_bytes, q.data(), cols / 32 * sizeof(BlockQ8A), n, cols, y.data(), rows,
+       r0, r1);
   } else {
-    fn(w.bytes.data(), w.row_bytes, x.data(), cols * sizeof(float), n, cols, y.data(), rows, r0, r1);
+    fn(w.bytes.data(), w.row_bytes, x.data(), cols * sizeof(float), n, cols, y.data(), rows, r0,
+       r1);
   }
   return y;
 }
@@ -91,28 +99,40 @@ TEST(SimdKernels, MatmulEveryDtypeAndLayout) {
     DType dtype;
     Layout layout;
   };
-  const Case cases[] = {{DType::kF32, Layout::kRows},   {DType::kF16, Layout::kRows},         {DType::kBF16, Layout::kRows},
-                        {DType::kQ8S32, Layout::kRows}, {DType::kQ4S32, Layout::kRows},       {DType::kQ4_0, Layout::kRows},
-                        {DType::kQ8_0, Layout::kRows},  {DType::kQ4S32, Layout::kInterleaved8}, {DType::kQ4_0, Layout::kInterleaved8}};
+  const Case cases[] = {
+      {DType::kF32, Layout::kRows},         {DType::kF16, Layout::kRows},
+      {DType::kBF16, Layout::kRows},        {DType::kQ8S32, Layout::kRows},
+      {DType::kQ4S32, Layout::kRows},       {DType::kQ4_0, Layout::kRows},
+      {DType::kQ8_0, Layout::kRows},        {DType::kQ4S32, Layout::kInterleaved8},
+      {DType::kQ4_0, Layout::kInterleaved8}};
   for (const auto& c : cases) {
     const bool blocked = dtype_traits(c.dtype).quantized;
     // One row / one block / tails in rows, columns and tokens.
-    std::vector<Shape> shapes = blocked ? std::vector<Shape>{{8, 32, 1}, {16, 64, 3}, {24, 96, 5}, {40, 160, 9}, {8, 2048, 2}}
-                                        : std::vector<Shape>{{1, 1, 1}, {3, 7, 2}, {5, 17, 3}, {9, 33, 5}, {4, 64, 4}, {13, 100, 1}};
-    if (c.layout == Layout::kRows && blocked) shapes.push_back({1, 32, 1}), shapes.push_back({3, 64, 4});
+    std::vector<Shape> shapes =
+        blocked
+            ? std::vector<Shape>{{8, 32, 1}, {16, 64, 3}, {24, 96, 5}, {40, 160, 9}, {8, 2048, 2}}
+            : std::vector<Shape>{{1, 1, 1},  {3, 7, 2},  {5, 17, 3},
+                                 {9, 33, 5}, {4, 64, 4}, {13, 100, 1}};
+    if (c.layout == Layout::kRows && blocked)
+      shapes.push_back({1, 32, 1}), shapes.push_back({3, 64, 4});
     for (const auto& s : shapes) {
       auto w = make_weights(c.dtype, c.layout, s.rows, s.cols, 7);
       auto x = random_floats(s.n * s.cols, 9);
-      auto ref = run_matmul(reference_kernels(), c.dtype, c.layout, w, x, s.rows, s.cols, s.n, 0, s.rows);
+      auto ref =
+          run_matmul(reference_kernels(), c.dtype, c.layout, w, x, s.rows, s.cols, s.n, 0, s.rows);
       auto got = run_matmul(*simd(), c.dtype, c.layout, w, x, s.rows, s.cols, s.n, 0, s.rows);
-      expect_close(got, ref, 2e-5f, std::string(dtype_name(c.dtype)) + "/" + layout_name(c.layout) + " " +
-                                        std::to_string(s.rows) + "x" + std::to_string(s.cols) + "x" + std::to_string(s.n));
+      expect_close(got, ref, 2e-5f,
+                   std::string(dtype_name(c.dtype)) + "/" + layout_name(c.layout) + " " +
+                       std::to_string(s.rows) + "x" + std::to_string(s.cols) + "x" +
+                       std::to_string(s.n));
       if (s.rows >= 16) {  // a sub-range of rows (multiples of 8) leaves the rest untouched
         auto part = run_matmul(*simd(), c.dtype, c.layout, w, x, s.rows, s.cols, s.n, 8, 16);
         for (size_t t = 0; t < s.n; ++t)
           for (size_t r = 0; r < s.rows; ++r) {
-            if (r >= 8 && r < 16) ASSERT_NEAR(part[t * s.rows + r], ref[t * s.rows + r], 1e-3f);
-            else ASSERT_EQ(part[t * s.rows + r], 0.0f);
+            if (r >= 8 && r < 16)
+              ASSERT_NEAR(part[t * s.rows + r], ref[t * s.rows + r], 1e-3f);
+            else
+              ASSERT_EQ(part[t * s.rows + r], 0.0f);
           }
       }
     }
@@ -130,7 +150,8 @@ TEST(SimdKernels, ActivationQuantizationIsBitExact) {
     for (size_t i = 0; i < k / 32; ++i) {
       EXPECT_EQ(a[i].scale, b[i].scale);
       EXPECT_EQ(a[i].qsum, b[i].qsum);
-      for (int j = 0; j < 32; ++j) ASSERT_EQ(a[i].qs[j], b[i].qs[j]) << "block " << i << " element " << j;
+      for (int j = 0; j < 32; ++j)
+        ASSERT_EQ(a[i].qs[j], b[i].qs[j]) << "block " << i << " element " << j;
     }
   }
   std::vector<float> zeros(32, 0.0f);

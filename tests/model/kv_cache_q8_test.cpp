@@ -18,7 +18,8 @@ struct Result {
 };
 
 Result run(KvCacheType kv) {
-  auto ref = nlohmann::json::parse(test::read_data("tiny-models/stories260K/reference_outputs.json"));
+  auto ref =
+      nlohmann::json::parse(test::read_data("tiny-models/stories260K/reference_outputs.json"));
   auto ids = ref["greedy_from_bos"]["ids"].get<std::vector<int32_t>>();
   std::vector<int32_t> path{1};
   path.insert(path.end(), ids.begin(), ids.end() - 1);
@@ -59,9 +60,11 @@ TEST(KvCacheQ8, CloseToF16) {
   }
   size_t prefix = 0;
   while (prefix < 256 && f16.greedy[prefix] == q8.greedy[prefix]) ++prefix;
-  std::printf("q8 vs f16 KV cache on stories260K: top-1 agreement %zu/256, max |logit error| %.4f, mean %.5f, "
-              "greedy equal for %zu tokens\n",
-              agree, max_err, sum / (256.0 * 512), prefix);
+  std::printf(
+      "q8 vs f16 KV cache on stories260K: top-1 agreement %zu/256, max |logit error| %.4f, mean "
+      "%.5f, "
+      "greedy equal for %zu tokens\n",
+      agree, max_err, sum / (256.0 * 512), prefix);
   // Measured: 253/256 top-1, max 1.10, mean 0.095, greedy equal for 118 tokens. stories260K's
   // heads have 8 dimensions, the hardest case for one int8 scale per head vector (a 4096-wide
   // model's heads have 128); docs/performance.md has the 1.1B figures.

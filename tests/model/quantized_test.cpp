@@ -73,9 +73,10 @@ TEST(Quantized, Q4S32AgreementAndLogitErrorStayAtTheMeasuredLevel) {
   auto run = greedy("q4s32", 256);
   size_t prefix = 0;
   while (prefix < run.size() && run[prefix] == ref[prefix]) ++prefix;
-  std::printf("q4s32 on stories260K: top-1 agreement %.4f over %zu positions, max |logit error| %.4f, "
-              "mean %.5f, greedy prefix equal for %zu of 256 tokens\n",
-              agreement, path.size(), max_err, mean_err, prefix);
+  std::printf(
+      "q4s32 on stories260K: top-1 agreement %.4f over %zu positions, max |logit error| %.4f, "
+      "mean %.5f, greedy prefix equal for %zu of 256 tokens\n",
+      agreement, path.size(), max_err, mean_err, prefix);
   RecordProperty("top1_agreement", std::to_string(agreement));
   RecordProperty("max_logit_error", std::to_string(max_err));
   // Measured: agreement 0.922, max error 5.16, mean 0.790. An independent NumPy forward pass

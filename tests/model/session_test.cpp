@@ -22,14 +22,19 @@ void* operator new(std::size_t n) {
   if (void* p = std::malloc(n ? n : 1)) return p;
   throw std::bad_alloc();
 }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  std::free(p);
+}
 
 namespace corelm {
 namespace {
 
-const std::vector<int32_t> kStory = {1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426,
-                                     338, 401, 396, 267, 337, 410, 408, 419, 292, 411, 322, 265, 282, 295};
+const std::vector<int32_t> kStory = {1,   403, 407, 261, 378, 432, 383, 286, 261, 376,
+                                     298, 315, 421, 395, 317, 426, 338, 401, 396, 267,
+                                     337, 410, 408, 419, 292, 411, 322, 265, 282, 295};
 
 float max_abs_diff(std::span<const float> a, std::span<const float> b) {
   float m = 0.0f;
@@ -90,7 +95,8 @@ TEST(Session, PaddedBatchEqualsEachPromptAlone) {
   std::vector<int32_t> ba, bb;
   for (int i = 0; i < 6; ++i) {
     int32_t na = static_cast<int32_t>(std::max_element(l.begin(), l.begin() + 512) - l.begin());
-    int32_t nb = static_cast<int32_t>(std::max_element(l.begin() + 512, l.end()) - (l.begin() + 512));
+    int32_t nb =
+        static_cast<int32_t>(std::max_element(l.begin() + 512, l.end()) - (l.begin() + 512));
     ba.push_back(na);
     bb.push_back(nb);
     l = s.forward(std::vector<int32_t>{na, nb}, 2, 1, pad);
@@ -168,7 +174,9 @@ TEST(Session, OverflowAndBadShapesAreErrors) {
     FAIL();
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::kOutOfRange);
-    EXPECT_NE(std::string(e.what()).find("needs 20 positions but the context holds 16"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("needs 20 positions but the context holds 16"),
+              std::string::npos)
+        << e.what();
   }
   EXPECT_EQ(s.past(), 10);  // the failed call changed nothing
   EXPECT_THROW(s.forward(std::vector<int32_t>{1, 2, 3}, 1, 2), Error);  // ids vs shape

@@ -16,7 +16,8 @@ namespace {
 using nlohmann::json;
 
 const json& reference() {
-  static const json j = json::parse(test::read_data("tiny-models/stories260K/reference_outputs.json"));
+  static const json j =
+      json::parse(test::read_data("tiny-models/stories260K/reference_outputs.json"));
   return j;
 }
 
@@ -26,7 +27,8 @@ std::vector<int32_t> greedy(Session& s, std::vector<int32_t> prompt, int steps) 
   auto logits = s.forward(prompt, 1, static_cast<int>(prompt.size()));
   std::vector<int32_t> out;
   for (int i = 0; i < steps; ++i) {
-    int32_t next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    int32_t next =
+        static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
     out.push_back(next);
     if (i + 1 < steps) logits = s.forward(std::vector<int32_t>{next}, 1, 1);
   }
@@ -71,7 +73,8 @@ TEST(StoriesReference, F32LogitsMatchRunCWithin1e4) {
   ASSERT_EQ(logits.size(), ids.size() * 512);
   float max_err = 0.0f;
   for (size_t i = 0; i < ids.size(); ++i)
-    for (size_t v = 0; v < 512; ++v) max_err = std::max(max_err, std::fabs(logits[i * 512 + v] - values[i][v]));
+    for (size_t v = 0; v < 512; ++v)
+      max_err = std::max(max_err, std::fabs(logits[i * 512 + v] - values[i][v]));
   EXPECT_LT(max_err, 1e-4f);
 }
 

@@ -131,29 +131,52 @@ std::string with_header_edit(const std::string& src, const std::string& name,
   std::memcpy(bytes.data(), &fh, sizeof(fh));
   std::memcpy(bytes.data() + 64, text.data(), text.size());
   std::string path = test::temp_dir() + "/" + name;
-  std::ofstream(path, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  std::ofstream(path, std::ios::binary)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   return path;
 }
 
 TEST(Package, TensorOffsetPastTheEndIsAnError) {
   Written w = write_sample("offset-src.clm");
-  std::string path = with_header_edit(w.path, "offset.clm", [](json& h) { h["tensors"][0]["offset"] = 1ull << 30; });
+  std::string path = with_header_edit(w.path, "offset.clm",
+                                      [](json& h) { h["tensors"][0]["offset"] = 1ull << 30; });
   expect_error([&] { PackageReader r(path); }, ErrorCode::kCorrupt, "past the end");
 }
 
 TEST(Package, WrongSizeDtypeShapeAndOverlapAreErrors) {
   Written w = write_sample("fields-src.clm");
-  expect_error([&] { PackageReader r(with_header_edit(w.path, "size.clm", [](json& h) { h["tensors"][1]["bytes"] = 1; })); },
-               ErrorCode::kCorrupt, "needs 70");
-  expect_error([&] { PackageReader r(with_header_edit(w.path, "dtype.clm", [](json& h) { h["tensors"][1]["dtype"] = "q3"; })); },
-               ErrorCode::kCorrupt, "unknown dtype");
-  expect_error([&] { PackageReader r(with_header_edit(w.path, "shape.clm", [](json& h) { h["tensors"][0]["shape"] = {3, 60}; })); },
-               ErrorCode::kCorrupt, "cannot be stored as q4s32");
-  expect_error([&] {
-    PackageReader r(with_header_edit(w.path, "overlap.clm", [](json& h) { h["tensors"][1]["offset"] = h["tensors"][0]["offset"]; }));
-  }, ErrorCode::kCorrupt, "overlapping");
-  expect_error([&] { PackageReader r(with_header_edit(w.path, "dup.clm", [](json& h) { h["tensors"][1]["name"] = "a.weight"; })); },
-               ErrorCode::kCorrupt, "twice");
+  expect_error(
+      [&] {
+        PackageReader r(
+            with_header_edit(w.path, "size.clm", [](json& h) { h["tensors"][1]["bytes"] = 1; }));
+      },
+      ErrorCode::kCorrupt, "needs 70");
+  expect_error(
+      [&] {
+        PackageReader r(with_header_edit(w.path, "dtype.clm",
+                                         [](json& h) { h["tensors"][1]["dtype"] = "q3"; }));
+      },
+      ErrorCode::kCorrupt, "unknown dtype");
+  expect_error(
+      [&] {
+        PackageReader r(with_header_edit(w.path, "shape.clm", [](json& h) {
+          h["tensors"][0]["shape"] = {3, 60};
+        }));
+      },
+      ErrorCode::kCorrupt, "cannot be stored as q4s32");
+  expect_error(
+      [&] {
+        PackageReader r(with_header_edit(w.path, "overlap.clm", [](json& h) {
+          h["tensors"][1]["offset"] = h["tensors"][0]["offset"];
+        }));
+      },
+      ErrorCode::kCorrupt, "overlapping");
+  expect_error(
+      [&] {
+        PackageReader r(with_header_edit(w.path, "dup.clm",
+                                         [](json& h) { h["tensors"][1]["name"] = "a.weight"; }));
+      },
+      ErrorCode::kCorrupt, "twice");
 }
 
 TEST(Package, DamagedTensorDataFailsVerification) {

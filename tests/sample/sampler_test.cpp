@@ -136,7 +136,8 @@ TEST(Sampler, RejectsBadOptions) {
 
 TEST(Sampler, ReproducesLlama2cTopPSample) {
   // run.c -t 1.0 -p 0.9 -s 133742 on stories260K: its documented sample, token for token.
-  auto ref = nlohmann::json::parse(test::read_data("tiny-models/stories260K/reference_outputs.json"));
+  auto ref =
+      nlohmann::json::parse(test::read_data("tiny-models/stories260K/reference_outputs.json"));
   const auto& r = ref["sampled_t1_p09_seed133742"];
   auto expected = r["ids"].get<std::vector<int32_t>>();
   auto model = test::stories_model("f32");

@@ -27,8 +27,9 @@ std::shared_ptr<Tokenizer> gpt2() {
 // tokenizer_config.json does not set clean_up_tokenization_spaces, and 4.57 defaults it to
 // false (the gpt2-tokenizer folder here was saved by an older transformers, with true).
 std::shared_ptr<Tokenizer> gpt2_no_cleanup() {
-  static auto t = Tokenizer::from_hf_json(test::read_data("gpt2-tokenizer/tokenizer.json"),
-                                          R"({"tokenizer_class": "GPT2Tokenizer", "bos_token": "<|endoftext|>",
+  static auto t =
+      Tokenizer::from_hf_json(test::read_data("gpt2-tokenizer/tokenizer.json"),
+                              R"({"tokenizer_class": "GPT2Tokenizer", "bos_token": "<|endoftext|>",
                                               "eos_token": "<|endoftext|>", "unk_token": "<|endoftext|>"})");
   return t;
 }
@@ -39,13 +40,16 @@ TEST(SwiftTransformersVectors, TokenizerTests) {
     const char* key;
     std::shared_ptr<Tokenizer> tok;
   };
-  for (const Set& set : {Set{"coreml-projects/Llama-2-7b-chat-coreml", llama2()}, Set{"distilgpt2", gpt2()}}) {
+  for (const Set& set :
+       {Set{"coreml-projects/Llama-2-7b-chat-coreml", llama2()}, Set{"distilgpt2", gpt2()}}) {
     for (const auto& c : j[set.key]) {
       std::string input = c["input"].get<std::string>();
       auto ids = c["encoded"]["input_ids"].get<std::vector<int32_t>>();
       EXPECT_EQ(set.tok->encode(input), ids) << set.key << ": " << input;
-      EXPECT_EQ(set.tok->decode(ids, false), c["decoded_with_special"].get<std::string>()) << set.key << ": " << input;
-      EXPECT_EQ(set.tok->decode(ids, true), c["decoded_without_special"].get<std::string>()) << set.key << ": " << input;
+      EXPECT_EQ(set.tok->decode(ids, false), c["decoded_with_special"].get<std::string>())
+          << set.key << ": " << input;
+      EXPECT_EQ(set.tok->decode(ids, true), c["decoded_without_special"].get<std::string>())
+          << set.key << ": " << input;
     }
   }
 }
@@ -74,16 +78,19 @@ TEST(SwiftTransformersVectors, Multilingual) {
     std::shared_ptr<Tokenizer> tok;
   };
   size_t checked = 0;
-  for (const Set& set : {Set{"swift-transformers-vectors/multilingual/tinyllama_multilingual.json", llama2()},
-                         Set{"swift-transformers-vectors/multilingual/gpt2_multilingual.json", gpt2_no_cleanup()}}) {
+  for (const Set& set :
+       {Set{"swift-transformers-vectors/multilingual/tinyllama_multilingual.json", llama2()},
+        Set{"swift-transformers-vectors/multilingual/gpt2_multilingual.json", gpt2_no_cleanup()}}) {
     auto j = json::parse(test::read_data(set.file));
     for (const auto& e : j["entries"]) {
       const std::string id = e["id"].get<std::string>();
       ASSERT_TRUE(text.count(id)) << id;
       auto ids = e["input_ids"].get<std::vector<int32_t>>();
       EXPECT_EQ(set.tok->encode(text[id]), ids) << set.file << " " << id;
-      EXPECT_EQ(set.tok->decode(ids, false), e["decoded_with_special"].get<std::string>()) << set.file << " " << id;
-      EXPECT_EQ(set.tok->decode(ids, true), e["decoded_skip_special"].get<std::string>()) << set.file << " " << id;
+      EXPECT_EQ(set.tok->decode(ids, false), e["decoded_with_special"].get<std::string>())
+          << set.file << " " << id;
+      EXPECT_EQ(set.tok->decode(ids, true), e["decoded_skip_special"].get<std::string>())
+          << set.file << " " << id;
       ++checked;
     }
   }
@@ -120,11 +127,16 @@ void check_llamacpp_cases(const std::string& name, const Tokenizer& tok) {
   auto expected = read_out(test::read_data("llamacpp-vocab-tests/" + name + ".out"));
   ASSERT_EQ(cases.size(), expected.size());
   for (size_t i = 0; i < cases.size(); ++i)
-    EXPECT_EQ(tok.encode(cases[i], false), expected[i]) << name << " case " << i << ": '" << cases[i] << "'";
+    EXPECT_EQ(tok.encode(cases[i], false), expected[i])
+        << name << " case " << i << ": '" << cases[i] << "'";
 }
 
-TEST(LlamaCppVocabTests, LlamaSpmFromTokenizerJson) { check_llamacpp_cases("ggml-vocab-llama-spm.gguf", *llama2()); }
-TEST(LlamaCppVocabTests, Gpt2FromTokenizerJson) { check_llamacpp_cases("ggml-vocab-gpt-2.gguf", *gpt2()); }
+TEST(LlamaCppVocabTests, LlamaSpmFromTokenizerJson) {
+  check_llamacpp_cases("ggml-vocab-llama-spm.gguf", *llama2());
+}
+TEST(LlamaCppVocabTests, Gpt2FromTokenizerJson) {
+  check_llamacpp_cases("ggml-vocab-gpt-2.gguf", *gpt2());
+}
 
 }  // namespace
 }  // namespace corelm
@@ -143,11 +155,15 @@ TEST(MistralSentencePiece, AknorwPeerCasesAllVersions) {
   auto cases = json::parse(test::read_data("mistral-tokenizer-vectors/aknorw_bpe_cases.json"));
   for (const auto& c : cases) {
     auto text = c["text"].get<std::string>();
-    EXPECT_EQ(spm("tokenizer.model.v1")->encode(text), c["ids_with_bos"]["v1"].get<std::vector<int32_t>>()) << c["title"];
+    EXPECT_EQ(spm("tokenizer.model.v1")->encode(text),
+              c["ids_with_bos"]["v1"].get<std::vector<int32_t>>())
+        << c["title"];
     EXPECT_EQ(spm("mistral_instruct_tokenizer_240216.model.v2")->encode(text),
-              c["ids_with_bos"]["v2"].get<std::vector<int32_t>>()) << c["title"];
+              c["ids_with_bos"]["v2"].get<std::vector<int32_t>>())
+        << c["title"];
     EXPECT_EQ(spm("mistral_instruct_tokenizer_240323.model.v3")->encode(text),
-              c["ids_with_bos"]["v3"].get<std::vector<int32_t>>()) << c["title"];
+              c["ids_with_bos"]["v3"].get<std::vector<int32_t>>())
+        << c["title"];
   }
 }
 
@@ -163,9 +179,11 @@ TEST(MistralSentencePiece, GeneratedReferenceV1AndV3) {
     }
     if (e.contains("mistral_v3_ids")) {
       EXPECT_EQ(spm("mistral_instruct_tokenizer_240323.model.v3")->encode(text),
-                e["mistral_v3_ids"].get<std::vector<int32_t>>()) << e["id"];
+                e["mistral_v3_ids"].get<std::vector<int32_t>>())
+          << e["id"];
       EXPECT_EQ(spm("mistral_instruct_tokenizer_240216.model.v2")->encode(text),
-                e["mistral_v3_ids"].get<std::vector<int32_t>>()) << e["id"];
+                e["mistral_v3_ids"].get<std::vector<int32_t>>())
+          << e["id"];
     }
     ++n;
   }

@@ -22,7 +22,8 @@ std::shared_ptr<Tokenizer> mistral_v1() {
 TEST(StoriesTokenizer, EncodesAndDecodesLikeRunC) {
   auto tok = Tokenizer::from_path(test::data_path("tiny-models/stories260K-hf"));
   auto ref = json::parse(test::read_data("tiny-models/stories260K/reference_outputs.json"));
-  EXPECT_EQ(tok->encode("Once upon a time"), ref["greedy_with_prompt"]["prompt_ids"].get<std::vector<int32_t>>());
+  EXPECT_EQ(tok->encode("Once upon a time"),
+            ref["greedy_with_prompt"]["prompt_ids"].get<std::vector<int32_t>>());
   auto ids = ref["greedy_from_bos"]["ids"].get<std::vector<int32_t>>();
   // run.c prints a newline after the last token; the ids do not contain it.
   std::string text = ref["greedy_from_bos"]["text"].get<std::string>();
@@ -42,7 +43,8 @@ TEST(MistralV1Tokenizer, AknorwPeerCases) {
   auto cases = json::parse(test::read_data("mistral-tokenizer-vectors/aknorw_bpe_cases.json"));
   for (const auto& c : cases) {
     auto text = c["text"].get<std::string>();
-    EXPECT_EQ(mistral_v1()->encode(text), c["ids_with_bos"]["v1"].get<std::vector<int32_t>>()) << c["title"];
+    EXPECT_EQ(mistral_v1()->encode(text), c["ids_with_bos"]["v1"].get<std::vector<int32_t>>())
+        << c["title"];
   }
 }
 
@@ -52,14 +54,16 @@ TEST(MistralV1Tokenizer, SentencePieceReferencePlainText) {
   for (const auto& e : ref["entries"]) {
     if (!e.contains("mistral_v1_ids")) continue;
     auto text = e["text"].get<std::string>();
-    EXPECT_EQ(mistral_v1()->encode(text), e["mistral_v1_ids"].get<std::vector<int32_t>>()) << e["id"];
+    EXPECT_EQ(mistral_v1()->encode(text), e["mistral_v1_ids"].get<std::vector<int32_t>>())
+        << e["id"];
     ++n;
   }
   EXPECT_GT(n, 20u);
 }
 
 TEST(MistralV1Tokenizer, DecodeRoundTripsPlainText) {
-  for (const char* text : {"Hello world", "  leading spaces", "tabs\tand\nnewlines", "émoji 😀 ok", "日本語"}) {
+  for (const char* text :
+       {"Hello world", "  leading spaces", "tabs\tand\nnewlines", "émoji 😀 ok", "日本語"}) {
     auto ids = mistral_v1()->encode(text);
     EXPECT_EQ(mistral_v1()->decode(ids), text);
   }
@@ -95,7 +99,8 @@ TEST(Tokenizer, MalformedInputsAreClearErrors) {
     FAIL();
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::kUnsupported);
-    EXPECT_NE(std::string(e.what()).find("unsupported model type 'Unigram'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("unsupported model type 'Unigram'"), std::string::npos)
+        << e.what();
   }
   EXPECT_THROW(Tokenizer::from_path("/nonexistent/tokenizer.json"), Error);
 }
