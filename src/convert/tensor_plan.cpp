@@ -11,11 +11,6 @@ namespace corelm {
 
 namespace {
 constexpr const char* kComponent = "convert";
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 }  // namespace
 
 TensorPlan make_tensor_plan(const ModelConfig& c, const SourceLookup& lookup,
@@ -24,39 +19,19 @@ TensorPlan make_tensor_plan(const ModelConfig& c, const SourceLookup& lookup,
   TensorPlan plan;
   const bool with_lm_head = !c.tie_word_embeddings;
   const bool float_quant = !dtype_traits(quant).quantized;
-  const uint64_t hidden = c.hidden_size, inter = c.intermediate_size;
-  const uint64_t q_dim = static_cast<uint64_t>(c.num_attention_heads) * c.head_dim;
-  const uint64_t kv_dim = static_cast<uint64_t>(c.num_key_value_heads) * c.head_dim;
 
   std::set<std::string> used;
   std::vector<std::string> fallback;  // tensors whose rows do not fill whole blocks
   uint64_t fallback_cols = 0;
-  for (const std::string& name : expected_tensor_names(c, with_lm_head)) {
+  for (const auto& [name, expect] : expected_tensors(c, with_lm_head)) {
     std::optional<SourceTensor> t = lookup(name);
     if (!t) fail(ErrorCode::kNotFound, kComponent, "the model lacks tensor '{}'", name);
     used.insert(name);
-    std::vector<uint64_t> expect;
     DType dtype = quant;
-    if (ends_with(name, "norm.weight")) {
-      expect = {hidden};
-      dtype = DType::kF32;
-    } else if (name == "model.embed_tokens.weight") {
-      expect = {static_cast<uint64_t>(c.vocab_size), hidden};
-      if (!float_quant && !quantize_embeddings) dtype = DType::kF16;
-      // A tied table is also the lm_head: keep it as precise as the linear layers then allow.
-    } else if (name == "lm_head.weight") {
-      expect = {static_cast<uint64_t>(c.vocab_size), hidden};
-    } else if (ends_with(name, "q_proj.weight")) {
-      expect = {q_dim, hidden};
-    } else if (ends_with(name, "k_proj.weight") || ends_with(name, "v_proj.weight")) {
-      expect = {kv_dim, hidden};
-    } else if (ends_with(name, "o_proj.weight")) {
-      expect = {hidden, q_dim};
-    } else if (ends_with(name, "gate_proj.weight") || ends_with(name, "up_proj.weight")) {
-      expect = {inter, hidden};
-    } else if (ends_with(name, "down_proj.weight")) {
-      expect = {hidden, inter};
-    }
+    if (expect.size() == 1) dtype = DType::kF32;  // norm weights
+    // The embedding table stays f16 unless asked: a tied one is also the output projection.
+    if (name == "model.embed_tokens.weight" && !float_quant && !quantize_embeddings)
+      dtype = DType::kF16;
     if (t->shape != expect)
       fail(ErrorCode::kCorrupt, kComponent,
            "tensor '{}' has shape [{}] but config.json implies [{}]", name,
@@ -78,7 +53,7 @@ TensorPlan make_tensor_plan(const ModelConfig& c, const SourceLookup& lookup,
         fallback.size(), fallback_cols, fallback.front(), fallback.size() > 1 ? ", ..." : ""));
   for (const auto& name : all_source_names) {
     if (used.count(name)) continue;
-    if (ends_with(name, "rotary_emb.inv_freq")) continue;  // recomputed from rope_theta
+    if (name.ends_with("rotary_emb.inv_freq")) continue;  // recomputed from rope_theta
     if (name == "lm_head.weight" && c.tie_word_embeddings) {
       plan.notes.push_back("lm_head.weight ignored: tie_word_embeddings is true");
       continue;

@@ -14,18 +14,25 @@ std::string layer_name(int i, const char* suffix) {
 }
 }  // namespace
 
-std::vector<std::string> expected_tensor_names(const ModelConfig& c, bool with_lm_head) {
-  std::vector<std::string> names{"model.embed_tokens.weight"};
+std::vector<ExpectedTensor> expected_tensors(const ModelConfig& c, bool with_lm_head) {
+  const uint64_t hidden = c.hidden_size, inter = c.intermediate_size, vocab = c.vocab_size;
+  const uint64_t q_dim = static_cast<uint64_t>(c.num_attention_heads) * c.head_dim;
+  const uint64_t kv_dim = static_cast<uint64_t>(c.num_key_value_heads) * c.head_dim;
+  std::vector<ExpectedTensor> t{{"model.embed_tokens.weight", {vocab, hidden}}};
   for (int i = 0; i < c.num_hidden_layers; ++i) {
-    for (const char* s :
-         {"input_layernorm.weight", "self_attn.q_proj.weight", "self_attn.k_proj.weight",
-          "self_attn.v_proj.weight", "self_attn.o_proj.weight", "post_attention_layernorm.weight",
-          "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight"})
-      names.push_back(layer_name(i, s));
+    t.push_back({layer_name(i, "input_layernorm.weight"), {hidden}});
+    t.push_back({layer_name(i, "self_attn.q_proj.weight"), {q_dim, hidden}});
+    t.push_back({layer_name(i, "self_attn.k_proj.weight"), {kv_dim, hidden}});
+    t.push_back({layer_name(i, "self_attn.v_proj.weight"), {kv_dim, hidden}});
+    t.push_back({layer_name(i, "self_attn.o_proj.weight"), {hidden, q_dim}});
+    t.push_back({layer_name(i, "post_attention_layernorm.weight"), {hidden}});
+    t.push_back({layer_name(i, "mlp.gate_proj.weight"), {inter, hidden}});
+    t.push_back({layer_name(i, "mlp.up_proj.weight"), {inter, hidden}});
+    t.push_back({layer_name(i, "mlp.down_proj.weight"), {hidden, inter}});
   }
-  names.push_back("model.norm.weight");
-  if (with_lm_head) names.push_back("lm_head.weight");
-  return names;
+  t.push_back({"model.norm.weight", {hidden}});
+  if (with_lm_head) t.push_back({"lm_head.weight", {vocab, hidden}});
+  return t;
 }
 
 Weights bind_weights(const ModelConfig& c, const TensorLookup& lookup) {

@@ -50,7 +50,12 @@ using TensorLookup = std::function<std::optional<TensorRef>(const std::string& n
 // or one whose shape or dtype does not fit the config.
 Weights bind_weights(const ModelConfig& config, const TensorLookup& lookup);
 
-// The HF tensor names of a Llama/Mistral model, in the order converters write them.
-std::vector<std::string> expected_tensor_names(const ModelConfig& config, bool with_lm_head);
+// The HF tensors of a Llama/Mistral model and their shapes ([rows, cols] or [n]), in the order
+// converters write them.
+struct ExpectedTensor {
+  std::string name;
+  std::vector<uint64_t> shape;
+};
+std::vector<ExpectedTensor> expected_tensors(const ModelConfig& config, bool with_lm_head);
 
 }  // namespace corelm

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <regex>
 
+#include "model/weights.h"
 #include "package/format.h"
 #include "package/reader.h"
 #include "test_support.h"
@@ -77,21 +78,7 @@ std::string sparse_package(const std::string& name, const ModelConfig& c) {
                        {"crc32", "00000000"}});
     offset = package::align_up(offset + bytes, 64);
   };
-  const uint64_t hd = c.head_dim, H = c.hidden_size, I = c.intermediate_size;
-  add("model.embed_tokens.weight", {static_cast<uint64_t>(c.vocab_size), H});
-  for (int l = 0; l < c.num_hidden_layers; ++l) {
-    std::string p = "model.layers." + std::to_string(l) + ".";
-    add(p + "input_layernorm.weight", {H});
-    add(p + "self_attn.q_proj.weight", {c.num_attention_heads * hd, H});
-    add(p + "self_attn.k_proj.weight", {c.num_key_value_heads * hd, H});
-    add(p + "self_attn.v_proj.weight", {c.num_key_value_heads * hd, H});
-    add(p + "self_attn.o_proj.weight", {H, c.num_attention_heads * hd});
-    add(p + "post_attention_layernorm.weight", {H});
-    add(p + "mlp.gate_proj.weight", {I, H});
-    add(p + "mlp.up_proj.weight", {I, H});
-    add(p + "mlp.down_proj.weight", {H, I});
-  }
-  add("model.norm.weight", {H});
+  for (const auto& [tensor, shape] : expected_tensors(c, false)) add(tensor, shape);
   h["tensors"] = tensors;
   std::string text = h.dump();
   package::FixedHeader fh{};
@@ -172,21 +159,7 @@ TEST(Memory, ConversionLargerThanTheDiskIsRefusedBeforeWriting) {
     h[n] = {{"dtype", "F16"}, {"shape", shape}, {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
   };
-  const uint64_t hd = c.head_dim, H = c.hidden_size, I = c.intermediate_size;
-  add("model.embed_tokens.weight", {static_cast<uint64_t>(c.vocab_size), H});
-  for (int l = 0; l < c.num_hidden_layers; ++l) {
-    std::string p = "model.layers." + std::to_string(l) + ".";
-    add(p + "input_layernorm.weight", {H});
-    add(p + "self_attn.q_proj.weight", {c.num_attention_heads * hd, H});
-    add(p + "self_attn.k_proj.weight", {c.num_key_value_heads * hd, H});
-    add(p + "self_attn.v_proj.weight", {c.num_key_value_heads * hd, H});
-    add(p + "self_attn.o_proj.weight", {H, c.num_attention_heads * hd});
-    add(p + "post_attention_layernorm.weight", {H});
-    add(p + "mlp.gate_proj.weight", {I, H});
-    add(p + "mlp.up_proj.weight", {I, H});
-    add(p + "mlp.down_proj.weight", {H, I});
-  }
-  add("model.norm.weight", {H});
+  for (const auto& [tensor, shape] : expected_tensors(c, false)) add(tensor, shape);
   std::string text = h.dump();
   uint64_t n = text.size();
   {
