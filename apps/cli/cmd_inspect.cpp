@@ -10,20 +10,9 @@
 #include "gguf/gguf_file.h"
 #include "package/reader.h"
 
-#include <cstring>
-
 namespace corelm::cli {
 
 namespace {
-
-bool is_gguf_file(const std::string& path) {
-  char magic[4] = {};
-  FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) return false;
-  size_t n = std::fread(magic, 1, 4, f);
-  std::fclose(f);
-  return n == 4 && std::memcmp(magic, "GGUF", 4) == 0;
-}
 
 int inspect_gguf(const std::string& path, bool list_tensors) {
   gguf::GgufFile file(path);
@@ -76,7 +65,7 @@ Action add_inspect(CLI::App& app) {
   cmd->add_flag("--verify", *verify, "Recompute every checksum");
   cmd->add_flag("--tensors,!--no-tensors", *tensors, "List tensors (default on)");
   return [=]() {
-    if (is_gguf_file(*path)) return inspect_gguf(*path, *tensors);
+    if (gguf::is_gguf_file(*path)) return inspect_gguf(*path, *tensors);
     PackageReader reader(*path);
     auto model = Model::load(*path);  // validates weights against the config too
     const auto& info = model->info();

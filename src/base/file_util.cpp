@@ -25,6 +25,16 @@ std::string read_file(const std::string& path, const char* component) {
   return ss.str();
 }
 
+std::string read_file_head(const std::string& path, size_t n) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return {};
+  std::string head(n, '\0');
+  std::ifstream in(path, std::ios::binary);
+  in.read(head.data(), static_cast<std::streamsize>(n));
+  head.resize(static_cast<size_t>(in.gcount()));
+  return head;
+}
+
 void write_file_atomic(const std::string& path, const std::string& bytes, const char* component) {
   AtomicFile f(path, component);
   f.write(bytes.data(), bytes.size());

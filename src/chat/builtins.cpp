@@ -8,7 +8,6 @@
 #include <stdexcept>
 #include <unordered_set>
 
-#include "base/utf8.h"
 #include "chat/interpreter.h"
 
 namespace corelm::jinja {
@@ -110,33 +109,6 @@ int64_t int_arg(const Value* v, int64_t def) {
   if (v->kind() == Value::Kind::kInt) return v->as_int();
   if (v->kind() == Value::Kind::kBool) return v->as_bool();
   throw invalid_argument(std::string("expected an integer, got ") + v->type_name());
-}
-
-List as_list(const Value& v) {
-  switch (v.kind()) {
-    case Value::Kind::kList:
-      return v.as_list();
-    case Value::Kind::kDict: {
-      List keys;
-      for (const auto& [k, _] : v.as_dict().items) keys.emplace_back(k);
-      return keys;
-    }
-    case Value::Kind::kString: {
-      List chars;
-      const std::string& s = v.as_string();
-      for (size_t i = 0; i < s.size();) {
-        size_t len = 0;
-        utf8::decode(s, i, &len);
-        chars.emplace_back(s.substr(i, len));
-        i += len;
-      }
-      return chars;
-    }
-    case Value::Kind::kUndefined:
-      return {};
-    default:
-      throw invalid_argument(std::string("'") + v.type_name() + "' object is not iterable");
-  }
 }
 
 // Attribute lookup used by selectattr/map/sort/join: "a.b" walks nested dicts.
@@ -391,7 +363,7 @@ Value apply_filter(
     for (size_t k = next + 1; k < a.positional.size(); ++k)
       targs.positional.push_back(a.positional[k]);
     List out;
-    for (const auto& item : as_list(v)) {
+    for (const auto& item : items_of(v)) {
       Value x = by_attr ? attribute_of(item, attr) : item;
       bool r;
       if (test.empty()) {
@@ -409,7 +381,7 @@ Value apply_filter(
     List out;
     if (const Value* attr = a.kwarg("attribute")) {
       const Value* def = a.kwarg("default");
-      for (const auto& item : as_list(v)) {
+      for (const auto& item : items_of(v)) {
         Value x = attribute_of(item, attr->str());
         out.push_back(x.is_undefined() && def ? *def : x);
       }
@@ -420,7 +392,7 @@ Value apply_filter(
     CallArgs fargs;
     fargs.positional.assign(a.positional.begin() + 1, a.positional.end());
     fargs.keyword = a.keyword;
-    for (const auto& item : as_list(v)) out.push_back(filter_by_name(f, item, fargs));
+    for (const auto& item : items_of(v)) out.push_back(filter_by_name(f, item, fargs));
     return Value(std::move(out));
   }
   if (name == "join") {
@@ -428,7 +400,7 @@ Value apply_filter(
     const Value* attr = a.get(1, "attribute");
     std::string out;
     bool first = true;
-    for (const auto& item : as_list(v)) {
+    for (const auto& item : items_of(v)) {
       out += (first ? "" : sep) + (attr ? attribute_of(item, attr->str()).str() : item.str());
       first = false;
     }
@@ -451,11 +423,11 @@ Value apply_filter(
                              int_arg(a.get(2, "count"), -1)));
   }
   if (name == "first" || name == "last") {
-    List l = as_list(v);
+    List l = items_of(v);
     if (l.empty()) return Value::undefined(name);
     return name == "first" ? l.front() : l.back();
   }
-  if (name == "list") return Value(as_list(v));
+  if (name == "list") return Value(items_of(v));
   if (name == "string") return Value(v.str());
   if (name == "int") return parse_int(v, a.get(0, "default"), int_arg(a.get(1, "base"), 10));
   if (name == "float") return parse_float(v, a.get(0, "default"));
@@ -498,24 +470,24 @@ Value apply_filter(
   }
   if (name == "unique") {
     List out;
-    for (const auto& item : as_list(v))
+    for (const auto& item : items_of(v))
       if (std::none_of(out.begin(), out.end(), [&](const Value& x) { return x == item; }))
         out.push_back(item);
     return Value(std::move(out));
   }
   if (name == "reverse") {
     if (v.is_string()) {
-      List chars = as_list(v);
+      List chars = items_of(v);
       std::string out;
       for (auto it = chars.rbegin(); it != chars.rend(); ++it) out += it->as_string();
       return Value(out);
     }
-    List l = as_list(v);
+    List l = items_of(v);
     std::reverse(l.begin(), l.end());
     return Value(std::move(l));
   }
   if (name == "sort") {
-    List l = as_list(v);
+    List l = items_of(v);
     bool reverse = a.get(0, "reverse") && a.get(0, "reverse")->truthy();
     const Value* attr = a.get(2, "attribute");
     std::stable_sort(l.begin(), l.end(), [&](const Value& x, const Value& y) {
@@ -528,7 +500,7 @@ Value apply_filter(
   if (name == "sum") {
     const Value* attr = a.get(0, "attribute");
     Value total = a.get(1, "start") ? *a.get(1, "start") : Value(0);
-    for (const auto& item : as_list(v)) {
+    for (const auto& item : items_of(v)) {
       Value x = attr ? attribute_of(item, attr->str()) : item;
       if (total.kind() == Value::Kind::kInt && x.kind() == Value::Kind::kInt)
         total = Value(total.as_int() + x.as_int());
@@ -538,7 +510,7 @@ Value apply_filter(
     return total;
   }
   if (name == "min" || name == "max") {
-    List l = as_list(v);
+    List l = items_of(v);
     if (l.empty()) return Value::undefined(name);
     Value best = l[0];
     for (const auto& x : l)
@@ -583,7 +555,7 @@ Value apply_filter(
     int64_t size = int_arg(a0, 1);
     if (size <= 0) throw invalid_argument("batch size must be positive");
     List out, cur;
-    for (const auto& item : as_list(v)) {
+    for (const auto& item : items_of(v)) {
       cur.push_back(item);
       if (static_cast<int64_t>(cur.size()) == size) {
         out.emplace_back(std::move(cur));
@@ -653,7 +625,7 @@ Value method(const Value& obj, const std::string& name) {
       return Value::function(name, [s](CallArgs& a) {
         std::string out;
         bool first = true;
-        for (const auto& x : as_list(a.positional.empty() ? Value(List{}) : a.positional[0])) {
+        for (const auto& x : items_of(a.positional.empty() ? Value(List{}) : a.positional[0])) {
           out += (first ? "" : s) + x.str();
           first = false;
         }

@@ -3,7 +3,6 @@
 #include <cmath>
 #include <unordered_map>
 
-#include "base/utf8.h"
 #include "chat/lexer.h"
 
 namespace corelm::jinja {
@@ -105,32 +104,10 @@ class Interpreter {
   }
 
   static List iterate(const Value& v, int line, int col) {
-    switch (v.kind()) {
-      case Value::Kind::kList:
-        return v.as_list();
-      case Value::Kind::kDict: {
-        List keys;
-        for (const auto& [k, _] : v.as_dict().items) keys.emplace_back(k);
-        return keys;
-      }
-      case Value::Kind::kString: {
-        List chars;
-        const std::string& s = v.as_string();
-        for (size_t i = 0; i < s.size();) {
-          size_t len = 0;
-          utf8::decode(s, i, &len);
-          chars.emplace_back(s.substr(i, len));
-          i += len;
-        }
-        return chars;
-      }
-      case Value::Kind::kUndefined:
-      case Value::Kind::kNone:
-        if (v.is_undefined()) return {};
-        [[fallthrough]];
-      default:
-        throw TemplateError(std::string("'") + v.type_name() + "' object is not iterable", line,
-                            col);
+    try {
+      return items_of(v);
+    } catch (const std::invalid_argument& e) {
+      throw TemplateError(e.what(), line, col);
     }
   }
 

@@ -433,4 +433,31 @@ int compare(const Value& a, const Value& b) {
                               a.type_name() + "' and '" + b.type_name() + "'");
 }
 
+List items_of(const Value& v) {
+  switch (v.kind()) {
+    case Value::Kind::kList:
+      return v.as_list();
+    case Value::Kind::kDict: {
+      List keys;
+      for (const auto& [k, _] : v.as_dict().items) keys.emplace_back(k);
+      return keys;
+    }
+    case Value::Kind::kString: {
+      List chars;
+      const std::string& s = v.as_string();
+      for (size_t i = 0; i < s.size();) {
+        size_t len = 0;
+        utf8::decode(s, i, &len);
+        chars.emplace_back(s.substr(i, len));
+        i += len;
+      }
+      return chars;
+    }
+    case Value::Kind::kUndefined:
+      return {};
+    default:
+      throw std::invalid_argument(std::string("'") + v.type_name() + "' object is not iterable");
+  }
+}
+
 }  // namespace corelm::jinja

@@ -98,6 +98,9 @@ class Value {
 // Python's ordering for numbers and strings (and lists, element-wise); throws std::invalid_argument
 // otherwise.
 int compare(const Value& a, const Value& b);
+// What a for loop visits: a list's items, a dict's keys, a string's characters; nothing for
+// undefined. Throws std::invalid_argument for anything else.
+List items_of(const Value& v);
 // Python repr() of a float.
 std::string format_float(double v);
 

@@ -6,7 +6,6 @@
 
 #include <chrono>
 #include <cmath>
-#include <cstring>
 #include <filesystem>
 
 #include "base/check.h"
@@ -15,6 +14,7 @@
 #include "convert/conversion_input.h"
 #include "convert/tensor_plan.h"
 #include "corelm/convert.h"
+#include "gguf/gguf_file.h"
 #include "package/writer.h"
 #include "tensor/layout.h"
 #include "tensor/quant.h"
@@ -27,17 +27,6 @@ constexpr const char* kComponent = "convert";
 constexpr uint64_t kChunkBytes = 8ull << 20;  // output bytes converted per step
 using nlohmann::json;
 namespace fs = std::filesystem;
-
-bool is_gguf(const std::string& path) {
-  std::error_code ec;
-  if (!fs::is_regular_file(path, ec)) return false;
-  char magic[4] = {};
-  FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) return false;
-  size_t n = std::fread(magic, 1, 4, f);
-  std::fclose(f);
-  return n == 4 && std::memcmp(magic, "GGUF", 4) == 0;
-}
 
 }  // namespace
 
@@ -59,7 +48,7 @@ ConvertReport convert_model(const ConvertOptions& o) {
          out_dir.string());
 
   ConversionInput in;
-  if (is_gguf(o.source)) {
+  if (gguf::is_gguf_file(o.source)) {
     in = read_gguf_input(o);
   } else if (fs::is_directory(o.source, ec)) {
     in = read_hf_folder(o);

@@ -5,6 +5,8 @@
 #include "base/check.h"
 #include "gguf/ggml_types.h"
 
+#include "base/file_util.h"
+
 namespace corelm::gguf {
 
 namespace {
@@ -308,6 +310,10 @@ std::optional<bool> GgufFile::get_bool(const std::string& key) const {
     fail(ErrorCode::kCorrupt, kComponent, "'{}' key '{}' is a {}, expected a bool", file_.path(),
          key, value_type_name(v->type));
   return v->i != 0;
+}
+
+bool is_gguf_file(const std::string& path) {
+  return read_file_head(path, 4) == "GGUF";
 }
 
 }  // namespace corelm::gguf

@@ -56,6 +56,9 @@ struct TensorInfo {
   uint64_t row_bytes() const;
 };
 
+// True when `path` is a regular file that starts with the GGUF magic.
+bool is_gguf_file(const std::string& path);
+
 class GgufFile {
  public:
   explicit GgufFile(const std::string& path);

@@ -1,10 +1,9 @@
 // Model: loading a package into validated weight views, tokenizer and metadata.
-#include <cstdio>
-#include <cstring>
 #include <filesystem>
 
 #include "base/check.h"
 #include "base/memory_info.h"
+#include "gguf/gguf_file.h"
 #include "model/model_impl.h"
 #include "package/reader.h"
 #include "tokenizer/tokenizer_data.h"
@@ -94,15 +93,10 @@ std::shared_ptr<Model> Model::load(const std::string& path) {
   if (std::filesystem::is_directory(path, ec))
     fail(ErrorCode::kInvalidArgument, kComponent,
          "'{}' is a folder; convert it first: corelm convert {} -o model.clm", path, path);
-  char magic[4] = {};
-  if (FILE* f = std::fopen(path.c_str(), "rb")) {
-    size_t n = std::fread(magic, 1, 4, f);
-    std::fclose(f);
-    if (n == 4 && std::memcmp(magic, "GGUF", 4) == 0) {
-      auto impl = load_gguf_model(path);
-      check_memory(impl->info);
-      return std::shared_ptr<Model>(new Model(std::move(impl)));
-    }
+  if (gguf::is_gguf_file(path)) {
+    auto impl = load_gguf_model(path);
+    check_memory(impl->info);
+    return std::shared_ptr<Model>(new Model(std::move(impl)));
   }
   auto impl = load_package_model(path);
   check_memory(impl->info);

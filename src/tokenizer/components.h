@@ -81,6 +81,9 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const nlohmann::json& j);
 std::unique_ptr<Model> make_model(const nlohmann::json& j, Vocab& vocab);
 std::unique_ptr<PostProcessor> make_post_processor(const nlohmann::json& j, const Vocab& vocab);
 std::unique_ptr<Decoder> make_decoder(const nlohmann::json& j);
+// Puts `bos` before and `eos` after the sequence; -1 leaves either out (slow tokenizers'
+// add_bos_token and add_eos_token, GGUF's tokenizer.ggml.add_*_token).
+std::unique_ptr<PostProcessor> make_bos_eos_processor(int32_t bos, int32_t eos);
 
 // Throws the standard error for a component type corelm does not implement.
 [[noreturn]] void unsupported_component(const char* stage, const nlohmann::json& j);

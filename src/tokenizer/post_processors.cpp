@@ -87,6 +87,22 @@ class SequenceProcessor : public PostProcessor {
   std::vector<std::unique_ptr<PostProcessor>> parts_;
 };
 
+class BosEosProcessor : public PostProcessor {
+ public:
+  BosEosProcessor(int32_t bos, int32_t eos) : bos_(bos), eos_(eos) {}
+  std::vector<int32_t> process(const std::vector<int32_t>& ids) const override {
+    std::vector<int32_t> out;
+    out.reserve(ids.size() + 2);
+    if (bos_ >= 0) out.push_back(bos_);
+    out.insert(out.end(), ids.begin(), ids.end());
+    if (eos_ >= 0) out.push_back(eos_);
+    return out;
+  }
+
+ private:
+  int32_t bos_, eos_;
+};
+
 }  // namespace
 
 std::unique_ptr<PostProcessor> make_post_processor(const json& j, const Vocab& vocab) {
@@ -106,6 +122,10 @@ std::unique_ptr<PostProcessor> make_post_processor(const json& j, const Vocab& v
     return std::make_unique<SequenceProcessor>(std::move(parts));
   }
   unsupported_component("post_processor", j);
+}
+
+std::unique_ptr<PostProcessor> make_bos_eos_processor(int32_t bos, int32_t eos) {
+  return std::make_unique<BosEosProcessor>(bos, eos);
 }
 
 }  // namespace corelm::tok

@@ -189,17 +189,9 @@ SpmBpeModel::SpmBpeModel(std::vector<SpmPiece> pieces, bool byte_fallback, int32
 }
 
 void SpmBpeModel::tokenize(std::string_view word, std::vector<int32_t>& out) const {
-  auto run = [&](std::string_view chunk) {
-    if (cache_.get(chunk, out)) return;
-    size_t before = out.size();
-    tokenize_chunk(chunk, out);
-    if (chunk.size() <= 64) cache_.put(chunk, out.data() + before, out.size() - before);
-  };
-  if (!chunk_at_metaspace_ || word.size() <= 64) {
-    run(word);
-    return;
-  }
-  for (std::string_view chunk : metaspace_chunks(word)) run(chunk);
+  tokenize_through_cache(
+      word, chunk_at_metaspace_, cache_, out,
+      [this](std::string_view chunk, std::vector<int32_t>& ids) { tokenize_chunk(chunk, ids); });
 }
 
 void SpmBpeModel::tokenize_chunk(std::string_view text, std::vector<int32_t>& out) const {

@@ -43,22 +43,6 @@ bool is_llama_class(const std::string& cls) {
          cls == "CodeLlamaTokenizerFast" || cls == "GemmaTokenizer" || cls == "GemmaTokenizerFast";
 }
 
-class BosEosProcessor : public tok::PostProcessor {
- public:
-  BosEosProcessor(int32_t bos, int32_t eos) : bos_(bos), eos_(eos) {}
-  std::vector<int32_t> process(const std::vector<int32_t>& ids) const override {
-    std::vector<int32_t> out;
-    out.reserve(ids.size() + 2);
-    if (bos_ >= 0) out.push_back(bos_);
-    out.insert(out.end(), ids.begin(), ids.end());
-    if (eos_ >= 0) out.push_back(eos_);
-    return out;
-  }
-
- private:
-  int32_t bos_, eos_;
-};
-
 std::unique_ptr<tok::Model> make_bpe(const json& m, tok::Vocab& vocab) {
   if (!m.contains("vocab") || !m["vocab"].is_object())
     fail(ErrorCode::kCorrupt, kComponent, "BPE model lacks a vocab object");
@@ -315,7 +299,7 @@ std::shared_ptr<Tokenizer> Tokenizer::from_hf_json(std::string_view tokenizer_js
     // transformers' LlamaTokenizerFast rebuilds its post-processor from these two flags.
     bool add_bos = cfg.value("add_bos_token", true), add_eos = cfg.value("add_eos_token", false);
     impl->post_processor =
-        std::make_unique<BosEosProcessor>(add_bos ? impl->bos_id : -1, add_eos ? impl->eos_id : -1);
+        tok::make_bos_eos_processor(add_bos ? impl->bos_id : -1, add_eos ? impl->eos_id : -1);
   } else {
     impl->post_processor = tok::make_post_processor(j.value("post_processor", json()), impl->vocab);
   }
@@ -357,12 +341,7 @@ std::shared_ptr<Tokenizer> Tokenizer::from_path(const std::string& path) {
   }
   if (!fs::exists(path, ec)) fail(ErrorCode::kNotFound, kComponent, "'{}' does not exist", path);
   // Recognise the file by its first bytes (a package or GGUF may be gigabytes: never read whole).
-  std::string head(16, '\0');
-  {
-    std::ifstream in(path, std::ios::binary);
-    in.read(head.data(), static_cast<std::streamsize>(head.size()));
-    head.resize(static_cast<size_t>(in.gcount()));
-  }
+  const std::string head = read_file_head(path, 16);
   const fs::path parent = fs::path(path).parent_path();
   if (head.rfind("CORELMPK", 0) == 0) {
     PackageReader reader(path);

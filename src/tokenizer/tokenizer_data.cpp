@@ -26,21 +26,6 @@ class SpmNormalizer : public tok::Normalizer {
   bool remove_extra_whitespaces_;
 };
 
-class BosEos : public tok::PostProcessor {
- public:
-  BosEos(int32_t bos, int32_t eos) : bos_(bos), eos_(eos) {}
-  std::vector<int32_t> process(const std::vector<int32_t>& ids) const override {
-    std::vector<int32_t> out;
-    if (bos_ >= 0) out.push_back(bos_);
-    out.insert(out.end(), ids.begin(), ids.end());
-    if (eos_ >= 0) out.push_back(eos_);
-    return out;
-  }
-
- private:
-  int32_t bos_, eos_;
-};
-
 constexpr const char* kLlama3Pattern =
     R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 
@@ -95,7 +80,7 @@ std::shared_ptr<Tokenizer> build_llama(const TokenizerData& d) {
   impl->bos_token = token(d.bos_id);
   impl->eos_token = token(d.eos_id);
   impl->post_processor =
-      std::make_unique<BosEos>(d.add_bos ? d.bos_id : -1, d.add_eos ? d.eos_id : -1);
+      tok::make_bos_eos_processor(d.add_bos ? d.bos_id : -1, d.add_eos ? d.eos_id : -1);
   impl->adds_bos = d.add_bos && d.bos_id >= 0;
   impl->chat_template = d.chat_template;
   return std::make_shared<Tokenizer>(std::move(impl));

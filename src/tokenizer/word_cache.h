@@ -44,4 +44,23 @@ class WordCache {
 std::vector<std::string_view> metaspace_chunks(std::string_view text);
 bool pieces_never_span_metaspace(const std::vector<std::string>& pieces);
 
+// Appends the ids of `word` to `out`: through `cache` for words (or metaspace chunks, when
+// `chunk_at_metaspace`) up to 64 bytes, else by calling tokenize_chunk(chunk, out).
+template <typename TokenizeChunk>
+void tokenize_through_cache(std::string_view word, bool chunk_at_metaspace, WordCache& cache,
+                            std::vector<int32_t>& out, TokenizeChunk&& tokenize_chunk) {
+  constexpr size_t kMaxCached = 64;
+  auto run = [&](std::string_view chunk) {
+    if (cache.get(chunk, out)) return;
+    size_t before = out.size();
+    tokenize_chunk(chunk, out);
+    if (chunk.size() <= kMaxCached) cache.put(chunk, out.data() + before, out.size() - before);
+  };
+  if (!chunk_at_metaspace || word.size() <= kMaxCached) {
+    run(word);
+    return;
+  }
+  for (std::string_view chunk : metaspace_chunks(word)) run(chunk);
+}
+
 }  // namespace corelm::tok

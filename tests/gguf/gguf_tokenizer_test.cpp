@@ -12,40 +12,10 @@
 namespace corelm {
 namespace {
 
-std::vector<std::string> split_cases(const std::string& inp) {
-  const std::string sep = "\n__ggml_vocab_test__\n";
-  std::vector<std::string> cases;
-  size_t pos = 0, at;
-  while ((at = inp.find(sep, pos)) != std::string::npos) {
-    cases.push_back(inp.substr(pos, at - pos));
-    pos = at + sep.size();
-  }
-  return cases;
-}
-
-std::vector<std::vector<int32_t>> read_out(const std::string& out) {
-  std::vector<std::vector<int32_t>> lines;
-  std::istringstream in(out);
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream ls(line);
-    std::vector<int32_t> ids;
-    int32_t id;
-    while (ls >> id) ids.push_back(id);
-    lines.push_back(ids);
-  }
-  return lines;
-}
-
 TEST(GgufTokenizer, LlamaCppVocabTests) {
   for (const std::string name : {"ggml-vocab-llama-spm.gguf", "ggml-vocab-gpt-2.gguf"}) {
     auto tok = Tokenizer::from_path(test::data_path("llamacpp-vocab-tests/" + name));
-    auto cases = split_cases(test::read_data("llamacpp-vocab-tests/" + name + ".inp"));
-    auto expected = read_out(test::read_data("llamacpp-vocab-tests/" + name + ".out"));
-    ASSERT_EQ(cases.size(), expected.size()) << name;
-    for (size_t i = 0; i < cases.size(); ++i)
-      EXPECT_EQ(tok->encode(cases[i], false), expected[i])
-          << name << " case " << i << ": '" << cases[i] << "'";
+    test::expect_llamacpp_vocab_cases(name, *tok);
   }
 }
 

@@ -10,6 +10,10 @@
 
 #include "corelm/model.h"
 
+namespace corelm {
+class Tokenizer;
+}
+
 namespace corelm::test {
 
 // The shared data folder: $CORELM_TEST_DATA, else ../shared/data beside the checkout. Fails
@@ -34,5 +38,9 @@ CliResult run_cli(const std::vector<std::string>& args);
 
 // Copies a file, then lets the test damage the copy.
 std::string copy_to_temp(const std::string& path, const std::string& name);
+
+// Encodes every case of llama.cpp's vocab test `name` (in llamacpp-vocab-tests/) without
+// special tokens and expects llama.cpp's ids.
+void expect_llamacpp_vocab_cases(const std::string& name, const Tokenizer& tok);
 
 }  // namespace corelm::test

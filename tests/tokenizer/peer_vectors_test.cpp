@@ -97,45 +97,11 @@ TEST(SwiftTransformersVectors, Multilingual) {
   EXPECT_GT(checked, 50u);
 }
 
-std::vector<std::string> split_cases(const std::string& inp) {
-  const std::string sep = "\n__ggml_vocab_test__\n";
-  std::vector<std::string> cases;
-  size_t pos = 0, at;
-  while ((at = inp.find(sep, pos)) != std::string::npos) {
-    cases.push_back(inp.substr(pos, at - pos));
-    pos = at + sep.size();
-  }
-  return cases;
-}
-
-std::vector<std::vector<int32_t>> read_out(const std::string& out) {
-  std::vector<std::vector<int32_t>> lines;
-  std::istringstream in(out);
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream ls(line);
-    std::vector<int32_t> ids;
-    int32_t id;
-    while (ls >> id) ids.push_back(id);
-    lines.push_back(ids);
-  }
-  return lines;
-}
-
-void check_llamacpp_cases(const std::string& name, const Tokenizer& tok) {
-  auto cases = split_cases(test::read_data("llamacpp-vocab-tests/" + name + ".inp"));
-  auto expected = read_out(test::read_data("llamacpp-vocab-tests/" + name + ".out"));
-  ASSERT_EQ(cases.size(), expected.size());
-  for (size_t i = 0; i < cases.size(); ++i)
-    EXPECT_EQ(tok.encode(cases[i], false), expected[i])
-        << name << " case " << i << ": '" << cases[i] << "'";
-}
-
 TEST(LlamaCppVocabTests, LlamaSpmFromTokenizerJson) {
-  check_llamacpp_cases("ggml-vocab-llama-spm.gguf", *llama2());
+  test::expect_llamacpp_vocab_cases("ggml-vocab-llama-spm.gguf", *llama2());
 }
 TEST(LlamaCppVocabTests, Gpt2FromTokenizerJson) {
-  check_llamacpp_cases("ggml-vocab-gpt-2.gguf", *gpt2());
+  test::expect_llamacpp_vocab_cases("ggml-vocab-gpt-2.gguf", *gpt2());
 }
 
 }  // namespace
