@@ -42,17 +42,6 @@ ConvertReport convert(const std::string& src, const std::string& out,
   return convert_model(o);
 }
 
-template <typename F>
-void expect_error(F&& f, ErrorCode code, const std::string& fragment) {
-  try {
-    f();
-    FAIL() << "expected an error containing '" << fragment << "'";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), code) << e.what();
-    EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
-  }
-}
-
 TEST(Convert, WritesSourceIdConfigAndTokenizer) {
   std::string out = test::temp_dir() + "/meta.clm";
   ConvertOptions o;
@@ -122,8 +111,8 @@ TEST(Convert, ShardedFolderEqualsSingleFile) {
 
   fs::remove(dir + "/model-00002-of-00002.safetensors");
   std::string out = test::temp_dir() + "/missing-shard.clm";
-  expect_error([&] { convert(dir, out); }, ErrorCode::kNotFound,
-               "model-00002-of-00002.safetensors");
+  test::expect_error([&] { convert(dir, out); }, ErrorCode::kNotFound,
+                     "model-00002-of-00002.safetensors");
   EXPECT_FALSE(fs::exists(out));
 }
 
@@ -131,8 +120,8 @@ TEST(Convert, MissingTokenizerIsAnError) {
   std::string dir = stories_copy("no-tokenizer");
   fs::remove(dir + "/tokenizer.json");
   std::string out = test::temp_dir() + "/no-tokenizer.clm";
-  expect_error([&] { convert(dir, out); }, ErrorCode::kNotFound,
-               "[convert] '" + dir + "' has no tokenizer.json");
+  test::expect_error([&] { convert(dir, out); }, ErrorCode::kNotFound,
+                     "[convert] '" + dir + "' has no tokenizer.json");
   EXPECT_FALSE(fs::exists(out));
 }
 
@@ -142,8 +131,8 @@ TEST(Convert, UnsupportedArchitectureIsAnError) {
   c["architectures"] = {"GPT2LMHeadModel"};
   c["model_type"] = "gpt2";
   std::ofstream(dir + "/config.json") << c.dump();
-  expect_error([&] { convert(dir, test::temp_dir() + "/gpt2.clm"); }, ErrorCode::kUnsupported,
-               "[config] unsupported architecture 'GPT2LMHeadModel'");
+  test::expect_error([&] { convert(dir, test::temp_dir() + "/gpt2.clm"); }, ErrorCode::kUnsupported,
+                     "[config] unsupported architecture 'GPT2LMHeadModel'");
 }
 
 TEST(Convert, ConfigThatContradictsTheWeightsIsAnError) {
@@ -151,17 +140,18 @@ TEST(Convert, ConfigThatContradictsTheWeightsIsAnError) {
   json c = json::parse(read_file(dir + "/config.json", "test"));
   c["intermediate_size"] = 176;
   std::ofstream(dir + "/config.json") << c.dump();
-  expect_error([&] { convert(dir, test::temp_dir() + "/bad-shape.clm"); }, ErrorCode::kCorrupt,
-               "[convert] tensor 'model.layers.0.mlp.gate_proj.weight' has shape [172, 64] but "
-               "config.json implies [176, 64]");
+  test::expect_error(
+      [&] { convert(dir, test::temp_dir() + "/bad-shape.clm"); }, ErrorCode::kCorrupt,
+      "[convert] tensor 'model.layers.0.mlp.gate_proj.weight' has shape [172, 64] but "
+      "config.json implies [176, 64]");
 }
 
 TEST(Convert, MissingTensorAndUnknownQuantAreErrors) {
   std::string dir = stories_copy("bad-quant");
-  expect_error([&] { convert(dir, test::temp_dir() + "/q3.clm", "q3"); },
-               ErrorCode::kInvalidArgument, "--quant 'q3'");
-  expect_error([&] { convert(test::temp_dir() + "/nowhere", test::temp_dir() + "/x.clm"); },
-               ErrorCode::kNotFound, "not a Hugging Face model folder");
+  test::expect_error([&] { convert(dir, test::temp_dir() + "/q3.clm", "q3"); },
+                     ErrorCode::kInvalidArgument, "--quant 'q3'");
+  test::expect_error([&] { convert(test::temp_dir() + "/nowhere", test::temp_dir() + "/x.clm"); },
+                     ErrorCode::kNotFound, "not a Hugging Face model folder");
 }
 
 TEST(Config, ParsesMistralAndDefaults) {
@@ -180,14 +170,14 @@ TEST(Config, ParsesMistralAndDefaults) {
 }
 
 TEST(Config, RejectsBadValues) {
-  expect_error([] { ModelConfig::from_hf_json("{not json"); }, ErrorCode::kCorrupt,
-               "not valid JSON");
-  expect_error(
+  test::expect_error([] { ModelConfig::from_hf_json("{not json"); }, ErrorCode::kCorrupt,
+                     "not valid JSON");
+  test::expect_error(
       [] {
         ModelConfig::from_hf_json(R"({"architectures":["LlamaForCausalLM"],"hidden_size":64})");
       },
       ErrorCode::kCorrupt, "lacks 'intermediate_size'");
-  expect_error(
+  test::expect_error(
       [] {
         ModelConfig::from_hf_json(
             R"({"architectures":["LlamaForCausalLM"],"hidden_size":64,"intermediate_size":8,

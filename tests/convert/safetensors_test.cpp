@@ -10,18 +10,6 @@
 namespace corelm {
 namespace {
 
-template <typename F>
-void expect_error(F&& f, ErrorCode code, const std::string& fragment) {
-  try {
-    f();
-    FAIL() << "expected an error containing '" << fragment << "'";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), code) << e.what();
-    EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
-    EXPECT_EQ(std::string(e.what()).rfind("[safetensors]", 0), 0u) << e.what();
-  }
-}
-
 TEST(Safetensors, ReadsStoriesModel) {
   auto r = SafetensorsReader::open_folder(test::data_path("tiny-models/stories260K-hf"));
   const auto* t = r->find("model.layers.0.mlp.down_proj.weight");
@@ -54,19 +42,22 @@ TEST(Safetensors, LyingHeaderIsAnError) {
                           [](nlohmann::json& h) {
                             h["w"]["data_offsets"] = {0, 4096};
                           });
-  expect_error([&] { SafetensorsReader::open_file(path); }, ErrorCode::kCorrupt, "the header lies");
+  test::expect_error([&] { SafetensorsReader::open_file(path); }, ErrorCode::kCorrupt,
+                     "the header lies", "safetensors");
   test::write_safetensors(path, {{"w", {"F32", {2, 2}, test::f32_bytes({1, 2, 3, 4})}}},
                           [](nlohmann::json& h) {
                             h["w"]["shape"] = {4, 4};
                           });
-  expect_error([&] { SafetensorsReader::open_file(path); }, ErrorCode::kCorrupt, "need 64");
+  test::expect_error([&] { SafetensorsReader::open_file(path); }, ErrorCode::kCorrupt, "need 64",
+                     "safetensors");
   test::write_safetensors(
       path,
       {{"a", {"F32", {2}, test::f32_bytes({1, 2})}}, {"b", {"F32", {2}, test::f32_bytes({3, 4})}}},
       [](nlohmann::json& h) {
         h["b"]["data_offsets"] = {4, 12};
       });
-  expect_error([&] { SafetensorsReader::open_file(path); }, ErrorCode::kCorrupt, "overlapping");
+  test::expect_error([&] { SafetensorsReader::open_file(path); }, ErrorCode::kCorrupt,
+                     "overlapping", "safetensors");
 }
 
 TEST(Safetensors, HeaderLengthBeyondFileIsAnError) {
@@ -76,13 +67,15 @@ TEST(Safetensors, HeaderLengthBeyondFileIsAnError) {
   out.write(reinterpret_cast<char*>(&n), 8);
   out << "{}";
   out.close();
-  expect_error([&] { SafetensorsReader::open_file(path); }, ErrorCode::kCorrupt, "declares a");
+  test::expect_error([&] { SafetensorsReader::open_file(path); }, ErrorCode::kCorrupt, "declares a",
+                     "safetensors");
 }
 
 TEST(Safetensors, UnsupportedDtypeIsNamed) {
   std::string path = test::temp_dir() + "/i64.safetensors";
   test::write_safetensors(path, {{"ids", {"I64", {1}, std::string(8, '\0')}}});
-  expect_error([&] { SafetensorsReader::open_file(path); }, ErrorCode::kUnsupported, "dtype I64");
+  test::expect_error([&] { SafetensorsReader::open_file(path); }, ErrorCode::kUnsupported,
+                     "dtype I64", "safetensors");
 }
 
 TEST(Safetensors, MissingShardIsAnError) {
@@ -92,8 +85,8 @@ TEST(Safetensors, MissingShardIsAnError) {
                           {{"a", {"F32", {1}, test::f32_bytes({1})}}});
   std::ofstream(dir + "/model.safetensors.index.json")
       << R"({"weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}})";
-  expect_error([&] { SafetensorsReader::open_folder(dir); }, ErrorCode::kNotFound,
-               "shard 'model-00002-of-00002.safetensors' listed in");
+  test::expect_error([&] { SafetensorsReader::open_folder(dir); }, ErrorCode::kNotFound,
+                     "shard 'model-00002-of-00002.safetensors' listed in", "safetensors");
 }
 
 }  // namespace

@@ -49,18 +49,6 @@ Written write_sample(const std::string& name) {
   return w;
 }
 
-template <typename F>
-void expect_error(F&& f, ErrorCode code, const std::string& fragment) {
-  try {
-    f();
-    FAIL() << "expected an error containing '" << fragment << "'";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), code) << e.what();
-    EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
-    EXPECT_EQ(std::string(e.what()).rfind("[package]", 0), 0u) << e.what();
-  }
-}
-
 TEST(Package, RoundTripsTensorByTensor) {
   Written w = write_sample("roundtrip.clm");
   PackageReader r(w.path);
@@ -83,9 +71,9 @@ TEST(Package, TruncatedFileIsAnError) {
   Written w = write_sample("truncate-src.clm");
   std::string path = test::copy_to_temp(w.path, "truncated.clm");
   fs::resize_file(path, fs::file_size(path) - 100);
-  expect_error([&] { PackageReader r(path); }, ErrorCode::kCorrupt, "truncated");
+  test::expect_error([&] { PackageReader r(path); }, ErrorCode::kCorrupt, "truncated", "package");
   fs::resize_file(path, 30);
-  expect_error([&] { PackageReader r(path); }, ErrorCode::kCorrupt, "too small");
+  test::expect_error([&] { PackageReader r(path); }, ErrorCode::kCorrupt, "too small", "package");
 }
 
 TEST(Package, CorruptedHeaderIsAnError) {
@@ -95,7 +83,7 @@ TEST(Package, CorruptedHeaderIsAnError) {
   f.seekp(64 + 10);
   f.put('#');
   f.close();
-  expect_error([&] { PackageReader r(path); }, ErrorCode::kCorrupt, "checksum");
+  test::expect_error([&] { PackageReader r(path); }, ErrorCode::kCorrupt, "checksum", "package");
 }
 
 TEST(Package, BadMagicAndVersion) {
@@ -105,7 +93,7 @@ TEST(Package, BadMagicAndVersion) {
     std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
     f.write("GGUF", 4);
   }
-  expect_error([&] { PackageReader r(path); }, ErrorCode::kCorrupt, "GGUF");
+  test::expect_error([&] { PackageReader r(path); }, ErrorCode::kCorrupt, "GGUF", "package");
   path = test::copy_to_temp(w.path, "version.clm");
   {
     std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
@@ -113,7 +101,8 @@ TEST(Package, BadMagicAndVersion) {
     uint32_t v = 99;
     f.write(reinterpret_cast<char*>(&v), 4);
   }
-  expect_error([&] { PackageReader r(path); }, ErrorCode::kUnsupported, "version 99");
+  test::expect_error([&] { PackageReader r(path); }, ErrorCode::kUnsupported, "version 99",
+                     "package");
 }
 
 // Rewrites the JSON header (fixing its checksum) so that only the edit is wrong.
@@ -140,43 +129,44 @@ TEST(Package, TensorOffsetPastTheEndIsAnError) {
   Written w = write_sample("offset-src.clm");
   std::string path = with_header_edit(w.path, "offset.clm",
                                       [](json& h) { h["tensors"][0]["offset"] = 1ull << 30; });
-  expect_error([&] { PackageReader r(path); }, ErrorCode::kCorrupt, "past the end");
+  test::expect_error([&] { PackageReader r(path); }, ErrorCode::kCorrupt, "past the end",
+                     "package");
 }
 
 TEST(Package, WrongSizeDtypeShapeAndOverlapAreErrors) {
   Written w = write_sample("fields-src.clm");
-  expect_error(
+  test::expect_error(
       [&] {
         PackageReader r(
             with_header_edit(w.path, "size.clm", [](json& h) { h["tensors"][1]["bytes"] = 1; }));
       },
-      ErrorCode::kCorrupt, "needs 70");
-  expect_error(
+      ErrorCode::kCorrupt, "needs 70", "package");
+  test::expect_error(
       [&] {
         PackageReader r(with_header_edit(w.path, "dtype.clm",
                                          [](json& h) { h["tensors"][1]["dtype"] = "q3"; }));
       },
-      ErrorCode::kCorrupt, "unknown dtype");
-  expect_error(
+      ErrorCode::kCorrupt, "unknown dtype", "package");
+  test::expect_error(
       [&] {
         PackageReader r(with_header_edit(w.path, "shape.clm", [](json& h) {
           h["tensors"][0]["shape"] = {3, 60};
         }));
       },
-      ErrorCode::kCorrupt, "cannot be stored as q4s32");
-  expect_error(
+      ErrorCode::kCorrupt, "cannot be stored as q4s32", "package");
+  test::expect_error(
       [&] {
         PackageReader r(with_header_edit(w.path, "overlap.clm", [](json& h) {
           h["tensors"][1]["offset"] = h["tensors"][0]["offset"];
         }));
       },
-      ErrorCode::kCorrupt, "overlapping");
-  expect_error(
+      ErrorCode::kCorrupt, "overlapping", "package");
+  test::expect_error(
       [&] {
         PackageReader r(with_header_edit(w.path, "dup.clm",
                                          [](json& h) { h["tensors"][1]["name"] = "a.weight"; }));
       },
-      ErrorCode::kCorrupt, "twice");
+      ErrorCode::kCorrupt, "twice", "package");
 }
 
 TEST(Package, DamagedTensorDataFailsVerification) {
@@ -192,7 +182,8 @@ TEST(Package, DamagedTensorDataFailsVerification) {
     f.put(static_cast<char>(c ^ 0x5A));
   }
   PackageReader r(path);  // the header is intact
-  expect_error([&] { r.verify_checksums(); }, ErrorCode::kCorrupt, "'b.weight' fails its checksum");
+  test::expect_error([&] { r.verify_checksums(); }, ErrorCode::kCorrupt,
+                     "'b.weight' fails its checksum", "package");
 }
 
 TEST(Package, WriterLeavesNothingOnFailure) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "corelm/error.h"
 #include "corelm/model.h"
 
 namespace corelm {
@@ -38,6 +39,24 @@ CliResult run_cli(const std::vector<std::string>& args);
 
 // Copies a file, then lets the test damage the copy.
 std::string copy_to_temp(const std::string& path, const std::string& name);
+
+// Runs f() and expects an Error with `code` whose message contains `fragment` and, when
+// `component` is given, starts with "[component]".
+template <typename F>
+void expect_error(F&& f, ErrorCode code, const std::string& fragment,
+                  const std::string& component = "") {
+  try {
+    f();
+    ADD_FAILURE() << "expected an error containing '" << fragment << "'";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_EQ(e.code(), code) << what;
+    EXPECT_NE(what.find(fragment), std::string::npos) << what;
+    if (!component.empty()) {
+      EXPECT_EQ(what.rfind("[" + component + "]", 0), 0u) << what;
+    }
+  }
+}
 
 // Encodes every case of llama.cpp's vocab test `name` (in llamacpp-vocab-tests/) without
 // special tokens and expects llama.cpp's ids.
