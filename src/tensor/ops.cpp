@@ -169,30 +169,19 @@ void rope(ComputeContext& ctx, float* x, size_t n_tokens, size_t n_heads, size_t
           bool interleaved) {
   (void)ctx;
   const size_t half = head_dim / 2;
-  if (interleaved) {
-    for (size_t t = 0; t < n_tokens; ++t) {
-      const float* c = cos_table + static_cast<size_t>(positions[t]) * half;
-      const float* s = sin_table + static_cast<size_t>(positions[t]) * half;
-      for (size_t h = 0; h < n_heads; ++h) {
-        float* v = x + (t * n_heads + h) * head_dim;
-        for (size_t i = 0; i < half; ++i) {
-          float a = v[2 * i], b = v[2 * i + 1];
-          v[2 * i] = a * c[i] - b * s[i];
-          v[2 * i + 1] = b * c[i] + a * s[i];
-        }
-      }
-    }
-    return;
-  }
+  // Each rotated pair: (2i, 2i+1) when interleaved (GGUF/Meta order), else (i, i + half) (HF).
+  const size_t step = interleaved ? 2 : 1, partner = interleaved ? 1 : half;
   for (size_t t = 0; t < n_tokens; ++t) {
     const float* c = cos_table + static_cast<size_t>(positions[t]) * half;
     const float* s = sin_table + static_cast<size_t>(positions[t]) * half;
     for (size_t h = 0; h < n_heads; ++h) {
       float* v = x + (t * n_heads + h) * head_dim;
       for (size_t i = 0; i < half; ++i) {
-        float a = v[i], b = v[i + half];
-        v[i] = a * c[i] - b * s[i];
-        v[i + half] = b * c[i] + a * s[i];
+        float& first = v[i * step];
+        float& second = v[i * step + partner];
+        const float a = first, b = second;
+        first = a * c[i] - b * s[i];
+        second = b * c[i] + a * s[i];
       }
     }
   }
