@@ -73,6 +73,12 @@ Action add_generate(CLI::App& app) {
       fail(ErrorCode::kInvalidArgument, "cli", "unknown --kv-cache '{}' (f16, q8 or f32)",
            a->kv_cache);
     auto model = Model::load(a->model);
+    const int trained = model->config().max_position_embeddings;
+    if (trained > 0 && a->max_context > trained)
+      std::fprintf(stderr,
+                   "warning: --max-context %d is beyond the %d positions the model was trained "
+                   "for; quality may drop past them\n",
+                   a->max_context, trained);
     SessionOptions so;
     so.max_context = a->max_context;
     so.n_threads = a->threads;

@@ -64,6 +64,20 @@ TEST(Cli, GenerateStreamsTextAndReportsSpeed) {
   EXPECT_NE(r.err.find("tokens/s"), std::string::npos) << r.err;
 }
 
+TEST(Cli, ContextBeyondTrainingIsAllowedWithAWarning) {
+  // stories260K was trained on 512 positions (config.json).
+  auto r = test::run_cli({"generate", "Once upon a time", converted("q4s32"), "--max-length", "20",
+                          "--max-context", "1024"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("warning: --max-context 1024 is beyond the 512 positions"),
+            std::string::npos)
+      << r.err;
+  r = test::run_cli({"generate", "Once upon a time", converted("q4s32"), "--max-length", "20",
+                     "--max-context", "512"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err.find("warning:"), std::string::npos) << r.err;
+}
+
 TEST(Cli, SamplingOptionsAndSeed) {
   std::vector<std::string> args{"generate",
                                 "Lily",
