@@ -37,13 +37,8 @@ TEST(AtomicFile, AbandonedWriteLeavesNothing) {
 }
 
 TEST(AtomicFile, MissingFolderIsAClearError) {
-  try {
-    AtomicFile f("/nonexistent-folder/x.bin", "test");
-    FAIL() << "expected an error";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::kIo);
-    EXPECT_NE(std::string(e.what()).find("[test] cannot create"), std::string::npos);
-  }
+  test::expect_error([] { AtomicFile f("/nonexistent-folder/x.bin", "test"); }, ErrorCode::kIo,
+                     "[test] cannot create", "test");
 }
 
 }  // namespace

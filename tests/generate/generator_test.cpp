@@ -110,16 +110,9 @@ TEST(Generator, PromptLongerThanTheContextIsAnError) {
   const std::string prompt = "Once upon a time there was a little girl named Lily";
   const size_t n = model->tokenizer().encode(prompt).size();
   ASSERT_GT(n, 8u);
-  try {
-    g.generate(std::string_view(prompt), {});
-    FAIL();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::kOutOfRange);
-    EXPECT_NE(std::string(e.what()).find("[generate] the prompt is " + std::to_string(n) +
-                                         " tokens but the context holds 8"),
-              std::string::npos)
-        << e.what();
-  }
+  test::expect_error(
+      [&] { g.generate(std::string_view(prompt), {}); }, ErrorCode::kOutOfRange,
+      "[generate] the prompt is " + std::to_string(n) + " tokens but the context holds 8");
 }
 
 TEST(Generator, GenerationStopsWhenTheContextIsFull) {

@@ -33,14 +33,7 @@ std::string write_bytes(const std::string& name, const std::string& bytes) {
 }
 
 void expect_gguf_error(const std::string& path, ErrorCode code, const std::string& fragment) {
-  try {
-    gguf::GgufFile f(path);
-    FAIL() << "expected an error containing '" << fragment << "'";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), code) << e.what();
-    EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
-    EXPECT_EQ(std::string(e.what()).rfind("[gguf]", 0), 0u) << e.what();
-  }
+  test::expect_error([&] { gguf::GgufFile f(path); }, code, fragment, "gguf");
 }
 
 test::GgufWriter small_file() {
