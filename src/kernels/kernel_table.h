@@ -12,8 +12,6 @@
 
 namespace corelm {
 
-inline constexpr size_t kNumDTypes = 7;
-
 // Matrix product against a weight matrix W [rows, k] stored row by row (`row_bytes` apart):
 //   y[t * y_stride + r] = sum_i W[r, i] * x_t[i]   for t in [0, n), r in [r0, r1).
 // `x` holds the n activation rows in the weight's activation format (see activation_format):

@@ -1,5 +1,7 @@
 #include "tensor/dtype.h"
 
+#include <iterator>
+
 #include "tensor/quant_blocks.h"
 
 namespace corelm {
@@ -14,6 +16,7 @@ constexpr DTypeTraits kTraits[] = {
     {DType::kQ4_0, "q4_0", kQuantBlock, sizeof(BlockQ4), true},
     {DType::kQ8_0, "q8_0", kQuantBlock, sizeof(BlockQ8), true},
 };
+static_assert(std::size(kTraits) == kNumDTypes, "one traits row per DType, in enum order");
 }  // namespace
 
 const DTypeTraits& dtype_traits(DType dtype) {

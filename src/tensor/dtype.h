@@ -19,6 +19,8 @@ enum class DType : uint8_t {
   kQ4_0,   // GGUF Q4_0: the q4s32 block layout with the full [-8, 7] range
   kQ8_0,   // GGUF Q8_0: the q8s32 block layout
 };
+// The number of DTypes (tables indexed by DType are sized by it); kQ8_0 is the last.
+inline constexpr size_t kNumDTypes = static_cast<size_t>(DType::kQ8_0) + 1;
 
 struct DTypeTraits {
   DType dtype;
