@@ -82,11 +82,12 @@ Action add_bench(CLI::App& app) {
       fail(ErrorCode::kInvalidArgument, "cli", "bench needs -r >= 1, -p >= 0, -n >= 0");
     auto kv = kv_cache_type_from_name(a->kv_cache);
     if (!kv) fail(ErrorCode::kInvalidArgument, "cli", "unknown --kv-cache '{}'", a->kv_cache);
-    auto model = Model::load(a->model);
-    const auto& cfg = model->config();
     const int threads = a->threads > 0 ? a->threads : ThreadPool::default_thread_count();
+    LoadOptions lo;
+    lo.n_threads = threads;
+    auto model = Model::load(a->model, lo);
+    const auto& cfg = model->config();
     SessionOptions so;
-    so.n_threads = threads;
     so.kv_cache = *kv;
     so.max_context = std::max(a->p, a->n) + 1;
     so.max_chunk = std::max(1, std::min(a->p, 512));
@@ -133,7 +134,7 @@ Action add_bench(CLI::App& app) {
     const uint64_t peak = peak_rss_bytes();
     // Bytes a decode step reads: every weight except the embedding table (one row), plus on
     // average half the KV cache of the generated length.
-    const auto& w = model->impl().weights;
+    const auto& w = ModelAccess::impl(*model).weights;
     const double embed_bytes = static_cast<double>(w.embed_tokens.rows * w.embed_tokens.row_bytes);
     const bool tied = w.lm_head.data == w.embed_tokens.data;
     double per_token = static_cast<double>(w.bytes) - (tied ? 0.0 : embed_bytes);

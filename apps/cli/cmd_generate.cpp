@@ -72,7 +72,9 @@ Action add_generate(CLI::App& app) {
     if (!kv)
       fail(ErrorCode::kInvalidArgument, "cli", "unknown --kv-cache '{}' (f16, q8 or f32)",
            a->kv_cache);
-    auto model = Model::load(a->model);
+    LoadOptions lo;
+    lo.n_threads = a->threads;
+    auto model = Model::load(a->model, lo);
     const int trained = model->config().max_position_embeddings;
     if (trained > 0 && a->max_context > trained)
       std::fprintf(stderr,
@@ -81,7 +83,6 @@ Action add_generate(CLI::App& app) {
                    a->max_context, trained);
     SessionOptions so;
     so.max_context = a->max_context;
-    so.n_threads = a->threads;
     so.kv_cache = *kv;
     Session session(model, so);
     Generator generator(session, model->tokenizer());

@@ -1,9 +1,11 @@
 // Public model API: ModelConfig (Hugging Face names), Model (an immutable, memory-mapped package
-// shared by any number of Sessions) and Session (one stateful KV cache plus scratch buffers,
-// allocated once and reused for every call).
+// shared by any number of Sessions, with the one thread pool they all use) and Session (a
+// stateful KV cache of max_batch sequence slots plus scratch buffers, allocated once and reused
+// for every call).
 //
-// Ownership: a Model is held by shared_ptr; each Session keeps its Model alive. Sessions are not
-// thread-safe; different Sessions may run concurrently on one Model.
+// Ownership: a Model is held by shared_ptr; each Session keeps its Model alive. A Session is not
+// thread-safe; different Sessions may be used from different threads on one Model (their forward
+// calls take turns on the Model's thread pool; batch sequences into one call to run them together).
 #pragma once
 
 #include <cstdint>
@@ -60,11 +62,15 @@ std::optional<KvCacheType> kv_cache_type_from_name(const std::string& name);
 
 struct SessionOptions {
   int max_context = 0;  // tokens the KV cache holds; 0: the package's default
-  int max_batch = 1;    // sequences per forward call
-  int max_chunk = 128;  // tokens per sequence per forward call (prefill chunk); sizes the scratch
+  int max_batch = 1;    // sequence slots (each with its own position in the cache)
+  int max_chunk = 128;  // tokens per sequence per forward call (prefill chunk); a call takes at
+                        // most max_batch * max_chunk tokens in all. Sizes the scratch.
   KvCacheType kv_cache = KvCacheType::kF16;
   bool all_logits = false;  // keep logits of every position (else the last of each sequence)
-  int n_threads = 0;        // 0: one per physical core
+};
+
+struct LoadOptions {
+  int n_threads = 0;  // threads of the pool every Session of the Model shares; 0: one per core
 };
 
 // Where a model came from and how it was stored (from the package header).
@@ -83,21 +89,31 @@ struct ModelInfo {
 
 class Model {
  public:
-  // Opens a .clm package (or, once supported, a .gguf file) read-only and memory-mapped.
-  // Everything is validated before this returns; throws Error on any problem.
-  static std::shared_ptr<Model> load(const std::string& path);
+  // Opens a .clm package or a .gguf file read-only and memory-mapped. Everything is validated
+  // before this returns; throws Error on any problem.
+  static std::shared_ptr<Model> load(const std::string& path, const LoadOptions& options = {});
   ~Model();
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
 
   const ModelConfig& config() const;
   const ModelInfo& info() const;
   const Tokenizer& tokenizer() const;
-
-  struct Impl;
-  const Impl& impl() const { return *impl_; }
+  // Threads of the shared pool (started with the first Session).
+  int threads() const;
 
  private:
+  struct Impl;
+  friend struct ModelAccess;
   explicit Model(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
+};
+
+// One sequence of a forward call: `tokens` continue sequence slot `slot` (0 .. max_batch - 1)
+// at that slot's own position, so sequences at different positions share one call.
+struct SequenceInput {
+  int slot = 0;
+  std::span<const int32_t> tokens;
 };
 
 class Session {
@@ -107,7 +123,8 @@ class Session {
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
-  // One step of the stateful model, as the seed's Core ML model:
+  // One step of the stateful model, as the seed's Core ML model, for sequence slots 0..batch-1
+  // (which must be at the same position `past`):
   //   input_ids   [batch, q]               token ids, row-major
   //   causal_mask [batch, 1, q, past + q]  additive: 0 to attend, -inf to mask (padding, future)
   // New keys/values go to cache slots [past, past + q); RoPE positions are past .. past+q-1.
@@ -120,21 +137,32 @@ class Session {
   // first left_padding[b] cache slots (empty: no padding).
   std::span<const float> forward(std::span<const int32_t> input_ids, int batch, int q,
                                  std::span<const int> left_padding = {});
+  // Sequences at different positions in one call (continuous batching): each entry continues its
+  // slot with its own tokens (any count >= 1; each slot at most once; at most max_batch *
+  // max_chunk tokens in all) under the standard causal mask. Returns logits [sequences, vocab]
+  // for each sequence's last token, or with all_logits [total tokens, vocab] in input order.
+  std::span<const float> forward(std::span<const SequenceInput> sequences);
 
   // Builds the standard additive causal mask [batch, 1, q, past + q] into `mask`.
   static void build_causal_mask(int batch, int q, int past, std::span<const int> left_padding,
                                 std::optional<int> sliding_window, std::vector<float>& mask);
 
-  int past() const;         // tokens in the cache (the same for every sequence of the batch)
-  void truncate(int past);  // forgets cache slots [past, ...): reuse a shared prefix
+  int past() const;          // tokens in the cache of slot 0
+  int past(int slot) const;  // tokens in the cache of one slot
+  // Every slot forgets its cache positions [past, ...) (a slot holding fewer keeps them all).
+  void truncate(int past);
+  // One slot forgets positions [past, ...): reuse a shared prefix, or free the slot (past 0).
+  void truncate(int slot, int past);
+  // Slot `to` gets the first `length` positions of slot `from` (a shared prompt prefix computed
+  // once); its own later positions are forgotten.
+  void copy_prefix(int from, int to, int length);
   void reset() { truncate(0); }
 
   const SessionOptions& options() const;
   const Model& model() const;
   int max_context() const;
   int vocab_size() const;
-  // Address and size of the KV cache storage (fixed for the Session's life).
-  const void* kv_cache_data() const;
+  // Bytes of the KV cache (allocated once, for max_batch x max_context positions).
   size_t kv_cache_bytes() const;
 
  private:

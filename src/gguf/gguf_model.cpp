@@ -177,10 +177,10 @@ struct GgufStorage {
 
 }  // namespace
 
-std::unique_ptr<Model::Impl> load_gguf_model(const std::string& path) {
+std::unique_ptr<ModelImpl> load_gguf_model(const std::string& path) {
   auto storage = std::make_shared<GgufStorage>(path);
   const gguf::GgufFile& g = storage->file;
-  auto impl = std::make_unique<Model::Impl>();
+  auto impl = std::make_unique<ModelImpl>();
   impl->config = gguf::model_config(g);
   size_t converted = 0;
   impl->weights =

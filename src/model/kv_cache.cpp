@@ -1,5 +1,8 @@
 #include "model/kv_cache.h"
 
+#include <algorithm>
+#include <cstring>
+
 #include "base/check.h"
 #include "base/memory_info.h"
 
@@ -7,7 +10,14 @@ namespace corelm {
 
 KvCache::KvCache(int batch, int n_layers, int n_kv_heads, int max_context, int head_dim,
                  KvCacheType type)
-    : batch_(batch), type_(type) {
+    : batch_(batch),
+      n_layers_(n_layers),
+      n_kv_heads_(n_kv_heads),
+      head_dim_(static_cast<size_t>(head_dim)),
+      elem_bytes_(type == KvCacheType::kF32   ? 4
+                  : type == KvCacheType::kF16 ? 2
+                                              : 1),
+      type_(type) {
   const size_t elem = type == KvCacheType::kF32 ? 4 : type == KvCacheType::kF16 ? 2 : 1;
   const size_t head_stride = static_cast<size_t>(max_context) * head_dim;
   const size_t per_layer = static_cast<size_t>(n_kv_heads) * head_stride;
@@ -53,6 +63,22 @@ KvCache::KvCache(int batch, int n_layers, int n_kv_heads, int max_context, int h
                                            : nullptr;
       v.head_stride = head_stride;
       v.max_context = static_cast<size_t>(max_context);
+    }
+  }
+}
+
+void KvCache::copy_prefix(int from, int to, size_t length) {
+  for (int l = 0; l < n_layers_; ++l) {
+    const KvLayerView &src = view(from, l), &dst = view(to, l);
+    for (int h = 0; h < n_kv_heads_; ++h) {
+      const size_t offset = static_cast<size_t>(h) * src.head_stride * elem_bytes_;
+      const size_t bytes = length * head_dim_ * elem_bytes_;
+      std::memcpy(dst.k + offset, src.k + offset, bytes);
+      std::memcpy(dst.v + offset, src.v + offset, bytes);
+      if (src.k_scale == nullptr) continue;
+      const size_t s = static_cast<size_t>(h) * src.max_context;
+      std::copy_n(src.k_scale + s, length, dst.k_scale + s);
+      std::copy_n(src.v_scale + s, length, dst.v_scale + s);
     }
   }
 }

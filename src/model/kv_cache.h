@@ -24,12 +24,14 @@ class KvCache {
   const KvLayerView* layer_views(int layer) const {
     return &views_[static_cast<size_t>(layer) * batch_];
   }
-  const void* data() const { return k_.data(); }
+  // Sequence `to` gets sequence `from`'s keys and values at positions [0, length), every layer.
+  void copy_prefix(int from, int to, size_t length);
   size_t bytes() const { return k_.bytes() + v_.bytes() + k_scale_.bytes() + v_scale_.bytes(); }
   KvCacheType type() const { return type_; }
 
  private:
-  int batch_;
+  int batch_, n_layers_, n_kv_heads_;
+  size_t head_dim_, elem_bytes_;
   KvCacheType type_;
   AlignedBuffer<uint8_t> k_, v_;
   AlignedBuffer<float> k_scale_, v_scale_;

@@ -14,10 +14,10 @@ namespace {
 constexpr const char* kComponent = "model";
 }
 
-std::unique_ptr<Model::Impl> load_package_model(const std::string& path) {
+std::unique_ptr<ModelImpl> load_package_model(const std::string& path) {
   auto reader = std::make_shared<PackageReader>(path);
   const auto& h = reader->header();
-  auto impl = std::make_unique<Model::Impl>();
+  auto impl = std::make_unique<ModelImpl>();
   if (!h.contains("config") || !h["config"].is_object())
     fail(ErrorCode::kCorrupt, "package", "'{}' header lacks the model config", path);
   impl->config = ModelConfig::from_hf_json(h["config"].dump());
@@ -88,17 +88,33 @@ void check_memory(const ModelInfo& info) {
 }
 }  // namespace
 
-std::shared_ptr<Model> Model::load(const std::string& path) {
+Engine& ModelAccess::engine(const Model& m) {
+  Model::Impl& impl = *m.impl_;
+  std::call_once(impl.engine_once,
+                 [&] { impl.engine = std::make_unique<Engine>(impl.load_options.n_threads); });
+  return *impl.engine;
+}
+
+int Model::threads() const {
+  return ModelAccess::engine(*this).threads();
+}
+
+std::shared_ptr<Model> Model::load(const std::string& path, const LoadOptions& options) {
+  if (options.n_threads < 0 || options.n_threads > 1024)
+    fail(ErrorCode::kInvalidArgument, kComponent, "{} threads is outside [0, 1024]",
+         options.n_threads);
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec))
     fail(ErrorCode::kInvalidArgument, kComponent,
          "'{}' is a folder; convert it first: corelm convert {} -o model.clm", path, path);
   if (gguf::is_gguf_file(path)) {
     auto impl = load_gguf_model(path);
+    impl->load_options = options;
     check_memory(impl->info);
     return std::shared_ptr<Model>(new Model(std::move(impl)));
   }
   auto impl = load_package_model(path);
+  impl->load_options = options;
   check_memory(impl->info);
   return std::shared_ptr<Model>(new Model(std::move(impl)));
 }

@@ -8,6 +8,7 @@
 
 #include "base/check.h"
 #include "base/memory_info.h"
+#include "model/engine.h"
 #include "model/kv_cache.h"
 #include "model/model_impl.h"
 #include "model/rope.h"
@@ -20,9 +21,9 @@ constexpr const char* kComponent = "model";
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 // Everything a Session allocates, summed before any of it is: a context that cannot fit is a
 // clear error up front, not an allocation failure (or an OOM kill) midway.
-void check_session_memory(const ModelConfig& c, const SessionOptions& o) {
+void check_session_memory(const ModelConfig& c, const SessionOptions& o, int n_threads) {
   const double tokens = static_cast<double>(o.max_batch) * o.max_chunk, ctx = o.max_context;
-  const double threads = o.n_threads > 0 ? o.n_threads : 2.0;
+  const double threads = n_threads;
   const double elem = o.kv_cache == KvCacheType::kF32   ? 4.0
                       : o.kv_cache == KvCacheType::kF16 ? 2.0
                                                         : 1.0;
@@ -54,10 +55,18 @@ void check_session_memory(const ModelConfig& c, const SessionOptions& o) {
 
 }  // namespace
 
+// One sequence of a forward call, resolved: its slot, its rows in the activations, its start.
+struct SequenceRun {
+  int slot;
+  size_t first_row, q_len, past;
+  const float* mask;  // [q_len, past + q_len] additive, or null for the standard causal mask
+};
+
 struct Session::Impl {
   std::shared_ptr<const Model> model;
   const ModelConfig& cfg;
   const Weights& w;
+  Engine& engine;
   SessionOptions opt;
   int max_context;
   size_t max_tokens;  // max_batch * max_chunk
@@ -65,7 +74,7 @@ struct Session::Impl {
   ComputeContext ctx;
   KvCache cache;
   RopeTable rope;
-  int past = 0;
+  std::vector<int> pasts;  // tokens in the cache, per slot
 
   // Activations. x and xn [max_tokens, hidden] live through the whole pass; the attention block's
   // q, k, v, attn and the MLP's gate, up are never live at once, so they share one arena.
@@ -76,24 +85,31 @@ struct Session::Impl {
   AlignedBuffer<float> last;             // [max_batch, hidden]: final hidden state of each sequence
   AlignedBuffer<float> logits;           // [max_tokens or max_batch, vocab]
   std::vector<int32_t> positions;
-  std::vector<float> mask;  // scratch for forward() without a mask
+  std::vector<float> mask;  // scratch for forward() with left padding
+  // Per-call scratch, sized max_batch once (a forward call allocates nothing).
+  std::vector<SequenceRun> runs;
+  std::vector<ops::AttentionSequence> attention_sequences;
+  std::vector<int32_t> ids;
+  std::vector<char> slot_used;
 
   Impl(std::shared_ptr<const Model> m, const SessionOptions& o, int context)
       : model(std::move(m)),
         cfg(model->config()),
-        w(model->impl().weights),
+        w(ModelAccess::impl(*model).weights),
+        engine(ModelAccess::engine(*model)),
         opt(o),
         max_context(context),
         max_tokens(static_cast<size_t>(o.max_batch) * o.max_chunk),
         q_dim(static_cast<size_t>(cfg.num_attention_heads) * cfg.head_dim),
         kv_dim(static_cast<size_t>(cfg.num_key_value_heads) * cfg.head_dim),
-        ctx(o.n_threads, max_tokens,
+        ctx(engine.pool(), max_tokens,
             std::max<size_t>({static_cast<size_t>(cfg.hidden_size),
                               static_cast<size_t>(cfg.intermediate_size), q_dim}),
             static_cast<size_t>(context), static_cast<size_t>(cfg.head_dim)),
         cache(o.max_batch, cfg.num_hidden_layers, cfg.num_key_value_heads, context, cfg.head_dim,
               o.kv_cache),
-        rope(make_rope_table(cfg, context)) {
+        rope(make_rope_table(cfg, context)),
+        pasts(static_cast<size_t>(o.max_batch), 0) {
     const size_t hidden = cfg.hidden_size, inter = cfg.intermediate_size;
     x.allocate(max_tokens * hidden);
     xn.allocate(max_tokens * hidden);
@@ -112,10 +128,20 @@ struct Session::Impl {
     positions.resize(max_tokens);
     // Enough for every decode step (q = 1); a prefill chunk's larger mask may grow it once.
     mask.reserve(static_cast<size_t>(o.max_batch) * static_cast<size_t>(context));
+    runs.reserve(o.max_batch);
+    attention_sequences.resize(o.max_batch);
+    ids.reserve(max_tokens);
+    slot_used.resize(o.max_batch);
   }
 
-  void attention_block(int layer, const LayerWeights& lw, size_t batch, size_t q_len) {
-    const size_t n = batch * q_len, hd = cfg.head_dim;
+  void check_slot(int slot) const {
+    if (slot < 0 || slot >= opt.max_batch)
+      fail(ErrorCode::kInvalidArgument, kComponent, "sequence slot {} is outside [0, {})", slot,
+           opt.max_batch);
+  }
+
+  void attention_block(int layer, const LayerWeights& lw, size_t n) {
+    const size_t hd = cfg.head_dim;
     ops::rmsnorm(ctx, x.data(), lw.input_layernorm, xn.data(), n, cfg.hidden_size,
                  cfg.rms_norm_eps);
     ops::linear_multi(ctx, xn.data(), n, lw.q_proj, q, &lw.k_proj, k, &lw.v_proj, v);
@@ -123,10 +149,25 @@ struct Session::Impl {
               rope.sin.data(), cfg.rope_interleaved);
     ops::rope(ctx, k, n, cfg.num_key_value_heads, hd, positions.data(), rope.cos.data(),
               rope.sin.data(), cfg.rope_interleaved);
-    for (size_t b = 0; b < batch; ++b)
-      ops::kv_store(ctx, cache.view(static_cast<int>(b), layer), k + b * q_len * kv_dim,
-                    v + b * q_len * kv_dim, q_len, cfg.num_key_value_heads, hd,
-                    static_cast<size_t>(past));
+    for (size_t i = 0; i < runs.size(); ++i) {
+      const SequenceRun& r = runs[i];
+      ops::kv_store(ctx, cache.view(r.slot, layer), k + r.first_row * kv_dim,
+                    v + r.first_row * kv_dim, r.q_len, cfg.num_key_value_heads, hd, r.past);
+      attention_sequences[i] = {&cache.view(r.slot, layer), r.first_row, r.q_len, r.past + r.q_len,
+                                r.mask};
+    }
+    ops::AttentionArgs a{
+        q,
+        attn,
+        std::span<const ops::AttentionSequence>(attention_sequences.data(), runs.size()),
+        static_cast<size_t>(cfg.num_attention_heads),
+        static_cast<size_t>(cfg.num_key_value_heads),
+        hd,
+        1.0f / std::sqrt(static_cast<float>(hd)),
+        static_cast<size_t>(cfg.sliding_window.value_or(0))};
+    ops::attention(ctx, a);
+    ops::linear(ctx, lw.o_proj, attn, n, xn.data());
+    ops::add(ctx, x.data(), xn.data(), n * cfg.hidden_size);
   }
 
   void mlp_block(const LayerWeights& lw, size_t n) {
@@ -138,51 +179,21 @@ struct Session::Impl {
     ops::add(ctx, x.data(), xn.data(), n * cfg.hidden_size);
   }
 
-  std::span<const float> forward(std::span<const int32_t> ids, int batch_i, int q_i,
-                                 std::span<const float> causal_mask) {
-    if (batch_i < 1 || batch_i > opt.max_batch)
-      fail(ErrorCode::kInvalidArgument, kComponent, "batch {} is outside [1, {}] (max_batch)",
-           batch_i, opt.max_batch);
-    if (q_i < 1 || q_i > opt.max_chunk)
-      fail(ErrorCode::kInvalidArgument, kComponent, "{} tokens per call exceed max_chunk {}", q_i,
-           opt.max_chunk);
-    const size_t batch = batch_i, q_len = q_i, n = batch * q_len;
-    if (ids.size() != n)
-      fail(ErrorCode::kInvalidArgument, kComponent, "input_ids has {} ids, expected [{}, {}]",
-           ids.size(), batch, q_len);
-    if (past + q_i > max_context)
-      fail(ErrorCode::kOutOfRange, kComponent,
-           "the sequence needs {} positions but the context holds {} (raise --max-context)",
-           past + q_i, max_context);
-    const size_t end = static_cast<size_t>(past) + q_len;
-    if (causal_mask.size() != batch * q_len * end)
-      fail(ErrorCode::kInvalidArgument, kComponent,
-           "causal_mask has {} values, expected [{}, 1, {}, {}]", causal_mask.size(), batch, q_len,
-           end);
-    for (size_t b = 0; b < batch; ++b)
-      for (size_t t = 0; t < q_len; ++t) positions[b * q_len + t] = past + static_cast<int32_t>(t);
+  // Runs `runs` (validated) over the token ids `ids` (their rows in order).
+  std::span<const float> run(std::span<const int32_t> token_ids) {
+    const size_t n = token_ids.size();
+    for (const SequenceRun& r : runs)
+      for (size_t t = 0; t < r.q_len; ++t)
+        positions[r.first_row + t] = static_cast<int32_t>(r.past + t);
 
-    ops::embed(ctx, w.embed_tokens, ids, x.data());
+    std::lock_guard<std::mutex> lock(engine.compute_mutex());
+    ops::embed(ctx, w.embed_tokens, token_ids, x.data());
     for (int l = 0; l < cfg.num_hidden_layers; ++l) {
       const LayerWeights& lw = w.layers[l];
-      attention_block(l, lw, batch, q_len);
-      ops::AttentionArgs a{q,
-                           attn,
-                           cache.layer_views(l),
-                           causal_mask.data(),
-                           batch,
-                           q_len,
-                           end,
-                           static_cast<size_t>(cfg.num_attention_heads),
-                           static_cast<size_t>(cfg.num_key_value_heads),
-                           static_cast<size_t>(cfg.head_dim),
-                           1.0f / std::sqrt(static_cast<float>(cfg.head_dim))};
-      ops::attention(ctx, a);
-      ops::linear(ctx, lw.o_proj, attn, n, xn.data());
-      ops::add(ctx, x.data(), xn.data(), n * cfg.hidden_size);
+      attention_block(l, lw, n);
       mlp_block(lw, n);
     }
-    past += q_i;
+    for (const SequenceRun& r : runs) pasts[r.slot] = static_cast<int>(r.past + r.q_len);
 
     const size_t hidden = cfg.hidden_size, vocab = cfg.vocab_size;
     if (opt.all_logits) {
@@ -190,11 +201,85 @@ struct Session::Impl {
       ops::linear(ctx, w.lm_head, xn.data(), n, logits.data());
       return {logits.data(), n * vocab};
     }
+    const size_t count = runs.size();
+    for (size_t i = 0; i < count; ++i) {
+      const SequenceRun& r = runs[i];
+      std::copy_n(x.data() + (r.first_row + r.q_len - 1) * hidden, hidden,
+                  last.data() + i * hidden);
+    }
+    ops::rmsnorm(ctx, last.data(), w.norm, last.data(), count, hidden, cfg.rms_norm_eps);
+    ops::linear(ctx, w.lm_head, last.data(), count, logits.data());
+    return {logits.data(), count * vocab};
+  }
+
+  void check_room(int slot, size_t past, size_t q_len) const {
+    if (past + q_len > static_cast<size_t>(max_context))
+      fail(ErrorCode::kOutOfRange, kComponent,
+           "sequence {} needs {} positions but the context holds {} (raise --max-context)", slot,
+           past + q_len, max_context);
+  }
+
+  // The seed's contract: slots 0..batch-1 at one position, [batch, q] ids, explicit mask.
+  std::span<const float> forward(std::span<const int32_t> token_ids, int batch_i, int q_i,
+                                 std::span<const float> causal_mask) {
+    if (batch_i < 1 || batch_i > opt.max_batch)
+      fail(ErrorCode::kInvalidArgument, kComponent, "batch {} is outside [1, {}] (max_batch)",
+           batch_i, opt.max_batch);
+    if (q_i < 1 || q_i > opt.max_chunk)
+      fail(ErrorCode::kInvalidArgument, kComponent, "{} tokens per call exceed max_chunk {}", q_i,
+           opt.max_chunk);
+    const size_t batch = batch_i, q_len = q_i;
+    if (token_ids.size() != batch * q_len)
+      fail(ErrorCode::kInvalidArgument, kComponent, "input_ids has {} ids, expected [{}, {}]",
+           token_ids.size(), batch, q_len);
+    const size_t past = static_cast<size_t>(pasts[0]);
+    for (size_t b = 1; b < batch; ++b)
+      if (static_cast<size_t>(pasts[b]) != past)
+        fail(ErrorCode::kInvalidArgument, kComponent,
+             "sequences 0 and {} are at positions {} and {}: a [batch, q] call needs one "
+             "position (pass SequenceInputs for sequences at different positions)",
+             b, past, pasts[b]);
+    check_room(0, past, q_len);
+    const size_t end = past + q_len;
+    if (causal_mask.size() != batch * q_len * end)
+      fail(ErrorCode::kInvalidArgument, kComponent,
+           "causal_mask has {} values, expected [{}, 1, {}, {}]", causal_mask.size(), batch, q_len,
+           end);
+    runs.clear();
     for (size_t b = 0; b < batch; ++b)
-      std::copy_n(x.data() + (b * q_len + q_len - 1) * hidden, hidden, last.data() + b * hidden);
-    ops::rmsnorm(ctx, last.data(), w.norm, last.data(), batch, hidden, cfg.rms_norm_eps);
-    ops::linear(ctx, w.lm_head, last.data(), batch, logits.data());
-    return {logits.data(), batch * vocab};
+      runs.push_back(
+          {static_cast<int>(b), b * q_len, q_len, past, causal_mask.data() + b * q_len * end});
+    return run(token_ids);
+  }
+
+  std::span<const float> forward(std::span<const SequenceInput> sequences) {
+    if (sequences.empty() || sequences.size() > static_cast<size_t>(opt.max_batch))
+      fail(ErrorCode::kInvalidArgument, kComponent, "{} sequences is outside [1, {}] (max_batch)",
+           sequences.size(), opt.max_batch);
+    std::fill(slot_used.begin(), slot_used.end(), 0);
+    size_t total = 0;
+    for (const SequenceInput& s : sequences) {
+      check_slot(s.slot);
+      if (slot_used[s.slot])
+        fail(ErrorCode::kInvalidArgument, kComponent, "sequence slot {} appears twice in one call",
+             s.slot);
+      slot_used[s.slot] = 1;
+      if (s.tokens.empty())
+        fail(ErrorCode::kInvalidArgument, kComponent, "sequence slot {} has no tokens", s.slot);
+      check_room(s.slot, static_cast<size_t>(pasts[s.slot]), s.tokens.size());
+      total += s.tokens.size();
+    }
+    if (total > max_tokens)
+      fail(ErrorCode::kInvalidArgument, kComponent,
+           "{} tokens in one call exceed max_batch x max_chunk = {}", total, max_tokens);
+    runs.clear();
+    ids.clear();
+    for (const SequenceInput& s : sequences) {
+      runs.push_back(
+          {s.slot, ids.size(), s.tokens.size(), static_cast<size_t>(pasts[s.slot]), nullptr});
+      ids.insert(ids.end(), s.tokens.begin(), s.tokens.end());
+    }
+    return run(ids);
   }
 };
 
@@ -214,7 +299,7 @@ Session::Session(std::shared_ptr<const Model> model, const SessionOptions& optio
   SessionOptions o = options;
   o.max_chunk = std::min(o.max_chunk, context);
   o.max_context = context;
-  check_session_memory(cfg, o);
+  check_session_memory(cfg, o, ModelAccess::engine(*model).threads());
   impl_ = std::make_unique<Impl>(std::move(model), o, context);
 }
 
@@ -225,12 +310,17 @@ std::span<const float> Session::forward(std::span<const int32_t> input_ids, int 
   return impl_->forward(input_ids, batch, q, causal_mask);
 }
 
+std::span<const float> Session::forward(std::span<const SequenceInput> sequences) {
+  return impl_->forward(sequences);
+}
+
 std::span<const float> Session::forward(std::span<const int32_t> input_ids, int batch, int q,
                                         std::span<const int> left_padding) {
   if (!left_padding.empty() && left_padding.size() != static_cast<size_t>(batch))
     fail(ErrorCode::kInvalidArgument, kComponent, "left_padding has {} entries for a batch of {}",
          left_padding.size(), batch);
-  build_causal_mask(batch, q, impl_->past, left_padding, impl_->cfg.sliding_window, impl_->mask);
+  build_causal_mask(batch, q, impl_->pasts[0], left_padding, impl_->cfg.sliding_window,
+                    impl_->mask);
   return impl_->forward(input_ids, batch, q, impl_->mask);
 }
 
@@ -253,14 +343,38 @@ void Session::build_causal_mask(int batch, int q, int past, std::span<const int>
 }
 
 int Session::past() const {
-  return impl_->past;
+  return impl_->pasts[0];
+}
+
+int Session::past(int slot) const {
+  impl_->check_slot(slot);
+  return impl_->pasts[slot];
 }
 
 void Session::truncate(int past) {
-  if (past < 0 || past > impl_->past)
+  const int longest = *std::max_element(impl_->pasts.begin(), impl_->pasts.end());
+  if (past < 0 || past > longest)
     fail(ErrorCode::kInvalidArgument, kComponent, "cannot truncate the cache to {} (it holds {})",
-         past, impl_->past);
-  impl_->past = past;
+         past, longest);
+  for (int& p : impl_->pasts) p = std::min(p, past);
+}
+
+void Session::truncate(int slot, int past) {
+  impl_->check_slot(slot);
+  if (past < 0 || past > impl_->pasts[slot])
+    fail(ErrorCode::kInvalidArgument, kComponent, "cannot truncate sequence {} to {} (it holds {})",
+         slot, past, impl_->pasts[slot]);
+  impl_->pasts[slot] = past;
+}
+
+void Session::copy_prefix(int from, int to, int length) {
+  impl_->check_slot(from);
+  impl_->check_slot(to);
+  if (length < 0 || length > impl_->pasts[from])
+    fail(ErrorCode::kInvalidArgument, kComponent,
+         "cannot copy {} positions of sequence {} (it holds {})", length, from, impl_->pasts[from]);
+  if (from != to) impl_->cache.copy_prefix(from, to, static_cast<size_t>(length));
+  impl_->pasts[to] = length;
 }
 
 const SessionOptions& Session::options() const {
@@ -274,9 +388,6 @@ int Session::max_context() const {
 }
 int Session::vocab_size() const {
   return impl_->cfg.vocab_size;
-}
-const void* Session::kv_cache_data() const {
-  return impl_->cache.data();
 }
 size_t Session::kv_cache_bytes() const {
   return impl_->cache.bytes();

@@ -13,22 +13,26 @@
 
 namespace corelm {
 
-ComputeContext::ComputeContext(int n_threads, size_t max_tokens, size_t max_k, size_t max_context,
-                               size_t head_dim)
-    : pool_(n_threads),
+ComputeContext::ComputeContext(ThreadPool& pool, size_t max_tokens, size_t max_k,
+                               size_t max_context, size_t head_dim)
+    : pool_(&pool),
       kernels_(&active_kernels()),
       max_tokens_(max_tokens),
       max_k_(max_k),
       max_context_(max_context),
       head_dim_(head_dim),
       q8_(max_tokens * ((max_k + kQuantBlock - 1) / kQuantBlock)),
-      scores_(static_cast<size_t>(pool_.size()) * max_context),
-      kv_f32_(static_cast<size_t>(pool_.size()) * 2 * max_context * head_dim) {}
+      scores_(static_cast<size_t>(pool.size()) * max_context),
+      mask_row_(static_cast<size_t>(pool.size()) * max_context),
+      kv_f32_(static_cast<size_t>(pool.size()) * 2 * max_context * head_dim) {}
 
 struct OpsAccess {
   static BlockQ8A* q8(ComputeContext& c) { return c.q8_.data(); }
   static float* scores(ComputeContext& c, int thread) {
     return c.scores_.data() + static_cast<size_t>(thread) * c.max_context_;
+  }
+  static float* mask_row(ComputeContext& c, int thread) {
+    return c.mask_row_.data() + static_cast<size_t>(thread) * c.max_context_;
   }
   static size_t max_k(const ComputeContext& c) { return c.max_k_; }
   static float* kv_f32(ComputeContext& c, int thread) {
@@ -255,48 +259,80 @@ void kv_to_f32(const KernelTable& kt, const KvLayerView& c, const uint8_t* data,
 
 }  // namespace
 
+namespace {
+
+// The causal mask row of a query at `pos`: 0 for keys [lo, pos], -inf before lo (lo > 0 only
+// with a sliding window). Keys after pos are outside the span and never looked at.
+void causal_row(float* row, size_t pos, size_t window) {
+  const size_t lo = window > 0 && pos + 1 > window ? pos + 1 - window : 0;
+  std::fill(row, row + lo, -std::numeric_limits<float>::infinity());
+  std::fill(row + lo, row + pos + 1, 0.0f);
+}
+
+}  // namespace
+
 void attention(ComputeContext& ctx, const AttentionArgs& a) {
-  if (a.end > OpsAccess::max_context(ctx) || a.head_dim > OpsAccess::head_dim(ctx))
-    fail(ErrorCode::kInternal, kComponent, "attention span {} (head_dim {}) exceeds the scratch",
-         a.end, a.head_dim);
+  if (a.head_dim > OpsAccess::head_dim(ctx))
+    fail(ErrorCode::kInternal, kComponent, "attention head_dim {} exceeds the scratch", a.head_dim);
+  for (const AttentionSequence& s : a.sequences)
+    if (s.end > OpsAccess::max_context(ctx) || s.q_len > s.end)
+      fail(ErrorCode::kInternal, kComponent, "attention span {} ({} queries) exceeds the scratch",
+           s.end, s.q_len);
   const KernelTable& kt = ctx.kernels();
   const size_t group = a.n_heads / a.n_kv_heads, hd = a.head_dim;
   // Work items: (sequence, KV head, chunk of query tokens). The query heads that share a KV head
   // are done together, so its keys and values are converted to f32 once per item. Items go to
   // threads round-robin: later chunks see more keys, so neighbours share the load.
   const size_t chunk = 16;
-  const size_t chunks = (a.q_len + chunk - 1) / chunk;
-  const size_t items = a.batch * a.n_kv_heads * chunks;
+  size_t items = 0;
+  for (const AttentionSequence& s : a.sequences)
+    items += a.n_kv_heads * ((s.q_len + chunk - 1) / chunk);
   const float neg_inf = -std::numeric_limits<float>::infinity();
   ctx.pool().run([&](int thread, int n_threads) {
     float* scores = OpsAccess::scores(ctx, thread);
+    float* built_mask = OpsAccess::mask_row(ctx, thread);
     float* k32 = OpsAccess::kv_f32(ctx, thread);
     float* v32 = k32 + OpsAccess::max_context(ctx) * hd;
     for (size_t item = static_cast<size_t>(thread); item < items;
          item += static_cast<size_t>(n_threads)) {
-      const size_t c = item % chunks;
-      const size_t kvh = (item / chunks) % a.n_kv_heads;
-      const size_t b = item / (chunks * a.n_kv_heads);
-      const size_t t0 = c * chunk, t1 = std::min(a.q_len, t0 + chunk);
+      // Find the item's sequence (there are few: a linear walk).
+      size_t rest = item, si = 0, chunks = 0;
+      for (;; ++si) {
+        chunks = (a.sequences[si].q_len + chunk - 1) / chunk;
+        if (rest < a.n_kv_heads * chunks) break;
+        rest -= a.n_kv_heads * chunks;
+      }
+      const AttentionSequence& s = a.sequences[si];
+      const size_t c = rest % chunks, kvh = rest / chunks;
+      const size_t t0 = c * chunk, t1 = std::min(s.q_len, t0 + chunk);
+      const size_t first_pos = s.end - s.q_len;
       // Keys past the last visible one of this chunk's queries are never read.
       size_t span = 0;
-      for (size_t t = t0; t < t1; ++t) {
-        const float* mask = a.mask + (b * a.q_len + t) * a.end;
-        size_t last = a.end;
-        while (last > span && mask[last - 1] == neg_inf) --last;
-        span = std::max(span, last);
+      if (s.mask == nullptr) {
+        span = first_pos + t1;
+      } else {
+        for (size_t t = t0; t < t1; ++t) {
+          const float* mask = s.mask + t * s.end;
+          size_t last = s.end;
+          while (last > span && mask[last - 1] == neg_inf) --last;
+          span = std::max(span, last);
+        }
       }
-      const KvLayerView& cv = a.caches[b];
-      kv_to_f32(kt, cv, cv.k, cv.k_scale, kvh, span, hd, k32);
-      kv_to_f32(kt, cv, cv.v, cv.v_scale, kvh, span, hd, v32);
+      kv_to_f32(kt, *s.cache, s.cache->k, s.cache->k_scale, kvh, span, hd, k32);
+      kv_to_f32(kt, *s.cache, s.cache->v, s.cache->v_scale, kvh, span, hd, v32);
       for (size_t t = t0; t < t1; ++t) {
-        const float* mask = a.mask + (b * a.q_len + t) * a.end;
+        const float* mask = s.mask != nullptr ? s.mask + t * s.end : built_mask;
+        size_t n = span;
+        if (s.mask == nullptr) {
+          n = first_pos + t + 1;
+          causal_row(built_mask, first_pos + t, a.sliding_window);
+        }
         for (size_t g = 0; g < group; ++g) {
           const size_t h = kvh * group + g;
-          const size_t row = (b * a.q_len + t) * a.n_heads + h;
-          kt.attn_scores(a.q + row * hd, k32, hd, span, hd, a.scale, mask, scores);
-          kt.softmax(scores, span);
-          kt.attn_weighted_sum(scores, v32, hd, span, hd, a.out + row * hd);
+          const size_t row = (s.first_row + t) * a.n_heads + h;
+          kt.attn_scores(a.q + row * hd, k32, hd, n, hd, a.scale, mask, scores);
+          kt.softmax(scores, n);
+          kt.attn_weighted_sum(scores, v32, hd, n, hd, a.out + row * hd);
         }
       }
     }

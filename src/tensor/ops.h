@@ -29,26 +29,28 @@ struct WeightView {
   bool release_after_lookup = false;
 };
 
-// Threads, kernels and the scratch the ops need, sized once for the largest call.
+// The threads (shared: the Model's engine owns the pool), kernels and scratch the ops need, sized
+// once for the largest call of one Session.
 class ComputeContext {
  public:
   // max_tokens: rows of activations per call; max_k: the widest weight input; max_context:
   // the longest attention span; head_dim: of the attention heads.
-  ComputeContext(int n_threads, size_t max_tokens, size_t max_k, size_t max_context,
+  ComputeContext(ThreadPool& pool, size_t max_tokens, size_t max_k, size_t max_context,
                  size_t head_dim = 0);
-  ThreadPool& pool() { return pool_; }
+  ThreadPool& pool() { return *pool_; }
   const KernelTable& kernels() const { return *kernels_; }
   size_t max_tokens() const { return max_tokens_; }
 
  private:
   friend struct OpsAccess;
-  ThreadPool pool_;
+  ThreadPool* pool_;
   const KernelTable* kernels_;
   size_t max_tokens_, max_k_, max_context_;
   size_t head_dim_;
-  AlignedBuffer<BlockQ8A> q8_;   // [max_tokens, max_k / 32] quantized activations
-  AlignedBuffer<float> scores_;  // [n_threads, max_context] attention scores
-  AlignedBuffer<float> kv_f32_;  // [n_threads, 2, max_context, head_dim] keys and values as f32
+  AlignedBuffer<BlockQ8A> q8_;     // [max_tokens, max_k / 32] quantized activations
+  AlignedBuffer<float> scores_;    // [n_threads, max_context] attention scores
+  AlignedBuffer<float> mask_row_;  // [n_threads, max_context] a built causal mask row
+  AlignedBuffer<float> kv_f32_;    // [n_threads, 2, max_context, head_dim] keys and values as f32
 };
 
 enum class KvDType { kF32, kF16, kQ8 };
@@ -93,15 +95,26 @@ void rope(ComputeContext& ctx, float* x, size_t n_tokens, size_t n_heads, size_t
 void kv_store(ComputeContext& ctx, const KvLayerView& cache, const float* k, const float* v,
               size_t n_tokens, size_t n_kv_heads, size_t head_dim, size_t first_slot);
 
-struct AttentionArgs {
-  const float* q;             // [batch, q_len, n_heads * head_dim]
-  float* out;                 // [batch, q_len, n_heads * head_dim]
-  const KvLayerView* caches;  // one per sequence
-  const float* mask;          // [batch, 1, q_len, end] additive
-  size_t batch, q_len, end, n_heads, n_kv_heads, head_dim;
-  float scale;
+// One sequence of an attention call: its queries are rows [first_row, first_row + q_len) of the
+// call's q/out, its keys and values cache slots [0, end) of `cache`. `mask` is its additive mask
+// [q_len, end], or null for the causal mask: query t sits at position end - q_len + t and sees
+// the keys at and before it (within `sliding_window` positions when that is non-zero).
+struct AttentionSequence {
+  const KvLayerView* cache;
+  size_t first_row, q_len, end;
+  const float* mask;
 };
-// Scaled dot-product attention over cache slots [0, end); slots whose mask is -inf are not read.
+
+struct AttentionArgs {
+  const float* q;  // [rows, n_heads * head_dim]
+  float* out;      // [rows, n_heads * head_dim]
+  std::span<const AttentionSequence> sequences;
+  size_t n_heads, n_kv_heads, head_dim;
+  float scale;
+  size_t sliding_window = 0;  // 0: none (for sequences without an explicit mask)
+};
+// Scaled dot-product attention over each sequence's cache slots; slots whose mask is -inf are
+// not read.
 void attention(ComputeContext& ctx, const AttentionArgs& a);
 
 }  // namespace ops
