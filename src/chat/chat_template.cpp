@@ -1,3 +1,4 @@
+#include "base/boundary.h"
 #include "corelm/chat.h"
 
 #include <nlohmann/json.hpp>
@@ -26,61 +27,73 @@ ChatTemplate::ChatTemplate(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) 
 ChatTemplate::~ChatTemplate() = default;
 
 std::shared_ptr<const ChatTemplate> ChatTemplate::compile(const std::string& source) {
-  static std::mutex mu;
-  static std::map<std::string, std::weak_ptr<const ChatTemplate>> cache;
-  std::lock_guard<std::mutex> lock(mu);
-  if (auto it = cache.find(source); it != cache.end())
-    if (auto alive = it->second.lock()) return alive;
-  auto impl = std::make_unique<Impl>();
   try {
-    impl->program = jinja::parse(source);
-  } catch (const jinja::TemplateError& e) {
-    fail(ErrorCode::kInvalidArgument, kComponent, "template error at line {}, column {}: {}",
-         e.line, e.column, e.what());
+    static std::mutex mu;
+    static std::map<std::string, std::weak_ptr<const ChatTemplate>> cache;
+    std::lock_guard<std::mutex> lock(mu);
+    if (auto it = cache.find(source); it != cache.end())
+      if (auto alive = it->second.lock()) return alive;
+    auto impl = std::make_unique<Impl>();
+    try {
+      impl->program = jinja::parse(source);
+    } catch (const jinja::TemplateError& e) {
+      fail(ErrorCode::kInvalidArgument, kComponent, "template error at line {}, column {}: {}",
+           e.line, e.column, e.what());
+    }
+    std::shared_ptr<const ChatTemplate> t(new ChatTemplate(std::move(impl)));
+    cache[source] = t;
+    return t;
+  } catch (...) {
+    rethrow_as_error("chat");
   }
-  std::shared_ptr<const ChatTemplate> t(new ChatTemplate(std::move(impl)));
-  cache[source] = t;
-  return t;
 }
 
 std::string ChatTemplate::render(const std::string& messages_json,
                                  const ChatTemplateOptions& o) const {
-  json messages = json::parse(messages_json, nullptr, false);
-  if (messages.is_discarded() || !messages.is_array())
-    fail(ErrorCode::kInvalidArgument, kComponent,
-         "messages must be a JSON array of message objects");
-  jinja::Dict g;
-  g.set("messages", jinja::Value::from_json(messages));
-  g.set("add_generation_prompt", jinja::Value(o.add_generation_prompt));
-  g.set("bos_token", jinja::Value(o.bos_token));
-  g.set("eos_token", jinja::Value(o.eos_token));
-  if (!o.tools_json.empty()) {
-    json tools = json::parse(o.tools_json, nullptr, false);
-    if (tools.is_discarded())
-      fail(ErrorCode::kInvalidArgument, kComponent, "tools must be valid JSON");
-    g.set("tools", jinja::Value::from_json(tools));
-  }
-  if (!o.extra_context_json.empty()) {
-    json extra = json::parse(o.extra_context_json, nullptr, false);
-    if (extra.is_discarded() || !extra.is_object())
-      fail(ErrorCode::kInvalidArgument, kComponent, "extra context must be a JSON object");
-    for (const auto& [k, v] : extra.items()) g.set(k, jinja::Value::from_json(v));
-  }
   try {
-    return jinja::render(impl_->program, g);
-  } catch (const jinja::TemplateRaised& e) {
-    fail(ErrorCode::kInvalidArgument, kComponent, "{}", e.what());
-  } catch (const jinja::TemplateError& e) {
-    fail(ErrorCode::kInvalidArgument, kComponent, "template error at line {}, column {}: {}",
-         e.line, e.column, e.what());
+    json messages = json::parse(messages_json, nullptr, false);
+    if (messages.is_discarded() || !messages.is_array())
+      fail(ErrorCode::kInvalidArgument, kComponent,
+           "messages must be a JSON array of message objects");
+    jinja::Dict g;
+    g.set("messages", jinja::Value::from_json(messages));
+    g.set("add_generation_prompt", jinja::Value(o.add_generation_prompt));
+    g.set("bos_token", jinja::Value(o.bos_token));
+    g.set("eos_token", jinja::Value(o.eos_token));
+    if (!o.tools_json.empty()) {
+      json tools = json::parse(o.tools_json, nullptr, false);
+      if (tools.is_discarded())
+        fail(ErrorCode::kInvalidArgument, kComponent, "tools must be valid JSON");
+      g.set("tools", jinja::Value::from_json(tools));
+    }
+    if (!o.extra_context_json.empty()) {
+      json extra = json::parse(o.extra_context_json, nullptr, false);
+      if (extra.is_discarded() || !extra.is_object())
+        fail(ErrorCode::kInvalidArgument, kComponent, "extra context must be a JSON object");
+      for (const auto& [k, v] : extra.items()) g.set(k, jinja::Value::from_json(v));
+    }
+    try {
+      return jinja::render(impl_->program, g);
+    } catch (const jinja::TemplateRaised& e) {
+      fail(ErrorCode::kInvalidArgument, kComponent, "{}", e.what());
+    } catch (const jinja::TemplateError& e) {
+      fail(ErrorCode::kInvalidArgument, kComponent, "template error at line {}, column {}: {}",
+           e.line, e.column, e.what());
+    }
+  } catch (...) {
+    rethrow_as_error("chat");
   }
 }
 
 std::string ChatTemplate::render(const std::vector<ChatMessage>& messages,
                                  const ChatTemplateOptions& o) const {
-  json arr = json::array();
-  for (const auto& m : messages) arr.push_back({{"role", m.role}, {"content", m.content}});
-  return render(arr.dump(), o);
+  try {
+    json arr = json::array();
+    for (const auto& m : messages) arr.push_back({{"role", m.role}, {"content", m.content}});
+    return render(arr.dump(), o);
+  } catch (...) {
+    rethrow_as_error("chat");
+  }
 }
 
 }  // namespace corelm

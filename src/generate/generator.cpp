@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "base/boundary.h"
 #include "base/check.h"
 #include "corelm/generate.h"
 #include "corelm/model.h"
@@ -87,117 +88,122 @@ GenerationResult Generator::generate(std::string_view prompt, const GenerateOpti
 GenerationResult Generator::generate(std::span<const int32_t> prompt_ids,
                                      const GenerateOptions& options,
                                      const std::function<bool(std::string_view)>& on_text) {
-  GenerationResult result;
-  result.prompt_ids.assign(prompt_ids.begin(), prompt_ids.end());
-  GenerationStats& st = result.stats;
-  st.prompt_tokens = prompt_ids.size();
-  const int context = session_.max_context();
-  if (prompt_ids.empty())
-    fail(ErrorCode::kInvalidArgument, kComponent, "the prompt is empty (no tokens to start from)");
-  if (prompt_ids.size() >= static_cast<size_t>(context))
-    fail(ErrorCode::kOutOfRange, kComponent,
-         "the prompt is {} tokens but the context holds {} (raise --max-context or shorten it)",
-         prompt_ids.size(), context);
-  for (int32_t id : prompt_ids)
-    if (id < 0 || id >= session_.vocab_size())
+  try {
+    GenerationResult result;
+    result.prompt_ids.assign(prompt_ids.begin(), prompt_ids.end());
+    GenerationStats& st = result.stats;
+    st.prompt_tokens = prompt_ids.size();
+    const int context = session_.max_context();
+    if (prompt_ids.empty())
+      fail(ErrorCode::kInvalidArgument, kComponent,
+           "the prompt is empty (no tokens to start from)");
+    if (prompt_ids.size() >= static_cast<size_t>(context))
       fail(ErrorCode::kOutOfRange, kComponent,
-           "prompt token id {} is outside the vocabulary [0, {})", id, session_.vocab_size());
-  Sampler sampler(options.sampling);
-  std::vector<int32_t> eos = options.eos_ids.empty() ? default_eos_ids() : options.eos_ids;
+           "the prompt is {} tokens but the context holds {} (raise --max-context or shorten it)",
+           prompt_ids.size(), context);
+    for (int32_t id : prompt_ids)
+      if (id < 0 || id >= session_.vocab_size())
+        fail(ErrorCode::kOutOfRange, kComponent,
+             "prompt token id {} is outside the vocabulary [0, {})", id, session_.vocab_size());
+    Sampler sampler(options.sampling);
+    std::vector<int32_t> eos = options.eos_ids.empty() ? default_eos_ids() : options.eos_ids;
 
-  // Reuse the cached prefix; always feed at least the last prompt token to get logits.
-  size_t reuse = 0;
-  while (reuse < cached_.size() && reuse + 1 < prompt_ids.size() &&
-         cached_[reuse] == prompt_ids[reuse])
-    ++reuse;
-  session_.truncate(static_cast<int>(reuse));
-  cached_.assign(prompt_ids.begin(), prompt_ids.begin() + static_cast<std::ptrdiff_t>(reuse));
-  st.reused_tokens = reuse;
+    // Reuse the cached prefix; always feed at least the last prompt token to get logits.
+    size_t reuse = 0;
+    while (reuse < cached_.size() && reuse + 1 < prompt_ids.size() &&
+           cached_[reuse] == prompt_ids[reuse])
+      ++reuse;
+    session_.truncate(static_cast<int>(reuse));
+    cached_.assign(prompt_ids.begin(), prompt_ids.begin() + static_cast<std::ptrdiff_t>(reuse));
+    st.reused_tokens = reuse;
 
-  const auto prefill_start = Clock::now();
-  std::span<const float> logits;
-  const size_t chunk = static_cast<size_t>(session_.options().max_chunk);
-  for (size_t pos = reuse; pos < prompt_ids.size(); pos += chunk) {
-    size_t n = std::min(chunk, prompt_ids.size() - pos);
-    logits = session_.forward(prompt_ids.subspan(pos, n), 1, static_cast<int>(n));
-    cached_.insert(cached_.end(), prompt_ids.begin() + static_cast<std::ptrdiff_t>(pos),
-                   prompt_ids.begin() + static_cast<std::ptrdiff_t>(pos + n));
-  }
-  st.prefill_seconds = seconds_since(prefill_start);
+    const auto prefill_start = Clock::now();
+    std::span<const float> logits;
+    const size_t chunk = static_cast<size_t>(session_.options().max_chunk);
+    for (size_t pos = reuse; pos < prompt_ids.size(); pos += chunk) {
+      size_t n = std::min(chunk, prompt_ids.size() - pos);
+      logits = session_.forward(prompt_ids.subspan(pos, n), 1, static_cast<int>(n));
+      cached_.insert(cached_.end(), prompt_ids.begin() + static_cast<std::ptrdiff_t>(pos),
+                     prompt_ids.begin() + static_cast<std::ptrdiff_t>(pos + n));
+    }
+    st.prefill_seconds = seconds_since(prefill_start);
 
-  std::vector<int32_t> sequence(prompt_ids.begin(), prompt_ids.end());
-  StreamDecoder stream(tokenizer_, prompt_ids);
-  std::string pending;  // decoded text not yet handed to on_text
-  size_t max_new =
-      options.max_new_tokens >= 0 ? static_cast<size_t>(options.max_new_tokens) : SIZE_MAX;
-  if (options.max_length > 0)
-    max_new = std::min(max_new, options.max_length > static_cast<int>(prompt_ids.size())
-                                    ? static_cast<size_t>(options.max_length) - prompt_ids.size()
-                                    : size_t{0});
-  bool stopped = false;
-  auto emit = [&](bool final) {
-    size_t hold = final ? 0 : stop_prefix_overlap(pending, options.stop_strings);
-    if (pending.size() > hold) {
-      std::string_view piece(pending.data(), pending.size() - hold);
-      result.text.append(piece);
-      if (on_text && !on_text(piece)) {
-        st.stop_reason = "callback";
-        stopped = true;
+    std::vector<int32_t> sequence(prompt_ids.begin(), prompt_ids.end());
+    StreamDecoder stream(tokenizer_, prompt_ids);
+    std::string pending;  // decoded text not yet handed to on_text
+    size_t max_new =
+        options.max_new_tokens >= 0 ? static_cast<size_t>(options.max_new_tokens) : SIZE_MAX;
+    if (options.max_length > 0)
+      max_new = std::min(max_new, options.max_length > static_cast<int>(prompt_ids.size())
+                                      ? static_cast<size_t>(options.max_length) - prompt_ids.size()
+                                      : size_t{0});
+    bool stopped = false;
+    auto emit = [&](bool final) {
+      size_t hold = final ? 0 : stop_prefix_overlap(pending, options.stop_strings);
+      if (pending.size() > hold) {
+        std::string_view piece(pending.data(), pending.size() - hold);
+        result.text.append(piece);
+        if (on_text && !on_text(piece)) {
+          st.stop_reason = "callback";
+          stopped = true;
+        }
+        pending.erase(0, piece.size());
       }
-      pending.erase(0, piece.size());
-    }
-  };
+    };
 
-  const auto decode_start = Clock::now();
-  while (!stopped) {
-    if (result.ids.size() >= max_new) {
-      st.stop_reason = "length";
-      break;
-    }
-    std::copy(logits.begin(), logits.end(), logits_.begin());
-    int32_t next = sampler.sample(logits_, sequence, prompt_ids.size());
-    if (!options.ignore_eos && std::find(eos.begin(), eos.end(), next) != eos.end()) {
-      st.stop_reason = "eos";
-      break;
-    }
-    result.ids.push_back(next);
-    sequence.push_back(next);
-    pending += stream.push(next);
-    if (!options.stop_strings.empty()) {
-      size_t cut = std::string::npos;
-      for (const auto& s : options.stop_strings) {
-        if (s.empty()) continue;
-        size_t at = (result.text + pending).find(s);
-        if (at != std::string::npos) cut = std::min(cut, at);
-      }
-      if (cut != std::string::npos) {
-        pending = (result.text + pending)
-                      .substr(result.text.size(), cut - std::min(cut, result.text.size()));
-        emit(true);
-        st.stop_reason = "stop_string";
+    const auto decode_start = Clock::now();
+    while (!stopped) {
+      if (result.ids.size() >= max_new) {
+        st.stop_reason = "length";
         break;
       }
+      std::copy(logits.begin(), logits.end(), logits_.begin());
+      int32_t next = sampler.sample(logits_, sequence, prompt_ids.size());
+      if (!options.ignore_eos && std::find(eos.begin(), eos.end(), next) != eos.end()) {
+        st.stop_reason = "eos";
+        break;
+      }
+      result.ids.push_back(next);
+      sequence.push_back(next);
+      pending += stream.push(next);
+      if (!options.stop_strings.empty()) {
+        size_t cut = std::string::npos;
+        for (const auto& s : options.stop_strings) {
+          if (s.empty()) continue;
+          size_t at = (result.text + pending).find(s);
+          if (at != std::string::npos) cut = std::min(cut, at);
+        }
+        if (cut != std::string::npos) {
+          pending = (result.text + pending)
+                        .substr(result.text.size(), cut - std::min(cut, result.text.size()));
+          emit(true);
+          st.stop_reason = "stop_string";
+          break;
+        }
+      }
+      emit(false);
+      if (stopped) break;
+      if (result.ids.size() >= max_new) {
+        st.stop_reason = "length";
+        break;
+      }
+      if (session_.past() >= context) {
+        st.stop_reason = "context";
+        break;
+      }
+      logits = session_.forward(std::span<const int32_t>(&sequence.back(), 1), 1, 1);
+      cached_.push_back(next);
     }
-    emit(false);
-    if (stopped) break;
-    if (result.ids.size() >= max_new) {
-      st.stop_reason = "length";
-      break;
+    if (st.stop_reason != "stop_string" && st.stop_reason != "callback") {
+      pending += stream.flush();
+      emit(true);
     }
-    if (session_.past() >= context) {
-      st.stop_reason = "context";
-      break;
-    }
-    logits = session_.forward(std::span<const int32_t>(&sequence.back(), 1), 1, 1);
-    cached_.push_back(next);
+    st.generated_tokens = result.ids.size();
+    st.decode_seconds = seconds_since(decode_start);
+    return result;
+  } catch (...) {
+    rethrow_as_error("generate");
   }
-  if (st.stop_reason != "stop_string" && st.stop_reason != "callback") {
-    pending += stream.flush();
-    emit(true);
-  }
-  st.generated_tokens = result.ids.size();
-  st.decode_seconds = seconds_since(decode_start);
-  return result;
 }
 
 }  // namespace corelm

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 
+#include "base/boundary.h"
 #include "base/check.h"
 #include "base/memory_info.h"
 #include "model/engine.h"
@@ -284,23 +285,28 @@ struct Session::Impl {
 };
 
 Session::Session(std::shared_ptr<const Model> model, const SessionOptions& options) {
-  if (!model) fail(ErrorCode::kInvalidArgument, kComponent, "Session needs a model");
-  const ModelConfig& cfg = model->config();
-  // The default context stays within what the model was trained for; an explicit max_context
-  // may go beyond it (as llama.cpp allows), with whatever quality RoPE gives there.
-  int context = options.max_context > 0 ? options.max_context : model->info().default_max_context;
-  if (context > (1 << 24))
-    fail(ErrorCode::kOutOfRange, kComponent, "max_context {} is beyond any model's reach", context);
-  (void)cfg;
-  if (options.max_batch < 1 || options.max_chunk < 1)
-    fail(ErrorCode::kInvalidArgument, kComponent,
-         "max_batch ({}) and max_chunk ({}) must be positive", options.max_batch,
-         options.max_chunk);
-  SessionOptions o = options;
-  o.max_chunk = std::min(o.max_chunk, context);
-  o.max_context = context;
-  check_session_memory(cfg, o, ModelAccess::engine(*model).threads());
-  impl_ = std::make_unique<Impl>(std::move(model), o, context);
+  try {
+    if (!model) fail(ErrorCode::kInvalidArgument, kComponent, "Session needs a model");
+    const ModelConfig& cfg = model->config();
+    // The default context stays within what the model was trained for; an explicit max_context
+    // may go beyond it (as llama.cpp allows), with whatever quality RoPE gives there.
+    int context = options.max_context > 0 ? options.max_context : model->info().default_max_context;
+    if (context > (1 << 24))
+      fail(ErrorCode::kOutOfRange, kComponent, "max_context {} is beyond any model's reach",
+           context);
+    (void)cfg;
+    if (options.max_batch < 1 || options.max_chunk < 1)
+      fail(ErrorCode::kInvalidArgument, kComponent,
+           "max_batch ({}) and max_chunk ({}) must be positive", options.max_batch,
+           options.max_chunk);
+    SessionOptions o = options;
+    o.max_chunk = std::min(o.max_chunk, context);
+    o.max_context = context;
+    check_session_memory(cfg, o, ModelAccess::engine(*model).threads());
+    impl_ = std::make_unique<Impl>(std::move(model), o, context);
+  } catch (...) {
+    rethrow_as_error("model");
+  }
 }
 
 Session::~Session() = default;

@@ -1,5 +1,6 @@
 // Tokenizer: loading tokenizer.json + tokenizer_config.json and running the pipeline.
 #include "corelm/tokenizer.h"
+#include "base/boundary.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -229,143 +230,157 @@ Tokenizer::~Tokenizer() = default;
 
 std::shared_ptr<Tokenizer> Tokenizer::from_hf_json(std::string_view tokenizer_json,
                                                    std::string_view tokenizer_config_json) {
-  json j = parse(tokenizer_json, "tokenizer.json");
-  json cfg = tokenizer_config_json.empty() ? json::object()
-                                           : parse(tokenizer_config_json, "tokenizer_config.json");
-  if (!j.is_object() || !j.contains("model") || !j["model"].is_object())
-    fail(ErrorCode::kCorrupt, kComponent, "tokenizer.json lacks a 'model' object");
-  if (!cfg.is_object())
-    fail(ErrorCode::kCorrupt, kComponent, "tokenizer_config.json is not an object");
-  auto impl = std::make_unique<Impl>();
   try {
-    const json& m = j["model"];
-    std::string type = m.value("type", std::string());
-    if (type.empty() && m.contains("merges")) type = "BPE";
-    if (type != "BPE") tok::unsupported_component("model", m);
-    impl->model = make_bpe(m, impl->vocab);
-    impl->normalizer = tok::make_normalizer(j.value("normalizer", json()));
-    impl->pre_tokenizer = tok::make_pre_tokenizer(j.value("pre_tokenizer", json()));
-    impl->decoder = tok::make_decoder(j.value("decoder", json()));
+    json j = parse(tokenizer_json, "tokenizer.json");
+    json cfg = tokenizer_config_json.empty()
+                   ? json::object()
+                   : parse(tokenizer_config_json, "tokenizer_config.json");
+    if (!j.is_object() || !j.contains("model") || !j["model"].is_object())
+      fail(ErrorCode::kCorrupt, kComponent, "tokenizer.json lacks a 'model' object");
+    if (!cfg.is_object())
+      fail(ErrorCode::kCorrupt, kComponent, "tokenizer_config.json is not an object");
+    auto impl = std::make_unique<Impl>();
+    try {
+      const json& m = j["model"];
+      std::string type = m.value("type", std::string());
+      if (type.empty() && m.contains("merges")) type = "BPE";
+      if (type != "BPE") tok::unsupported_component("model", m);
+      impl->model = make_bpe(m, impl->vocab);
+      impl->normalizer = tok::make_normalizer(j.value("normalizer", json()));
+      impl->pre_tokenizer = tok::make_pre_tokenizer(j.value("pre_tokenizer", json()));
+      impl->decoder = tok::make_decoder(j.value("decoder", json()));
 
-    auto add_token = [&](const json& t, int32_t id) {
-      tok::AddedToken a;
-      a.id = id;
-      a.content = t.at("content").get<std::string>();
-      a.special = t.value("special", false);
-      a.normalized = t.value("normalized", !a.special);
-      a.lstrip = t.value("lstrip", false);
-      a.rstrip = t.value("rstrip", false);
-      a.single_word = t.value("single_word", false);
-      for (auto& existing : impl->added)
-        if (existing.id == id) return;
-      impl->vocab.add(a.content, id);
-      if (a.special) impl->special_ids.insert(id);
-      impl->added.push_back(std::move(a));
+      auto add_token = [&](const json& t, int32_t id) {
+        tok::AddedToken a;
+        a.id = id;
+        a.content = t.at("content").get<std::string>();
+        a.special = t.value("special", false);
+        a.normalized = t.value("normalized", !a.special);
+        a.lstrip = t.value("lstrip", false);
+        a.rstrip = t.value("rstrip", false);
+        a.single_word = t.value("single_word", false);
+        for (auto& existing : impl->added)
+          if (existing.id == id) return;
+        impl->vocab.add(a.content, id);
+        if (a.special) impl->special_ids.insert(id);
+        impl->added.push_back(std::move(a));
+      };
+      if (j.contains("added_tokens") && j["added_tokens"].is_array())
+        for (const auto& t : j["added_tokens"]) add_token(t, t.at("id").get<int32_t>());
+      if (cfg.contains("added_tokens_decoder") && cfg["added_tokens_decoder"].is_object())
+        for (const auto& [id, t] : cfg["added_tokens_decoder"].items()) add_token(t, std::stoi(id));
+    } catch (const json::exception& e) {
+      fail(ErrorCode::kCorrupt, kComponent, "malformed tokenizer.json: {}", e.what());
+    }
+    impl->build_matchers();
+
+    auto lookup = [&](const std::string& s) -> int32_t {
+      if (s.empty()) return -1;
+      auto id = impl->vocab.find(s);
+      return id ? *id : -1;
     };
-    if (j.contains("added_tokens") && j["added_tokens"].is_array())
-      for (const auto& t : j["added_tokens"]) add_token(t, t.at("id").get<int32_t>());
-    if (cfg.contains("added_tokens_decoder") && cfg["added_tokens_decoder"].is_object())
-      for (const auto& [id, t] : cfg["added_tokens_decoder"].items()) add_token(t, std::stoi(id));
-  } catch (const json::exception& e) {
-    fail(ErrorCode::kCorrupt, kComponent, "malformed tokenizer.json: {}", e.what());
-  }
-  impl->build_matchers();
+    impl->bos_token = token_content(cfg.value("bos_token", json()));
+    impl->eos_token = token_content(cfg.value("eos_token", json()));
+    if (impl->bos_token.empty() && lookup("<s>") >= 0 && !cfg.contains("bos_token"))
+      impl->bos_token = "<s>";
+    if (impl->eos_token.empty() && lookup("</s>") >= 0 && !cfg.contains("eos_token"))
+      impl->eos_token = "</s>";
+    impl->bos_id = lookup(impl->bos_token);
+    impl->eos_id = lookup(impl->eos_token);
+    for (const char* key : {"bos_token", "eos_token", "unk_token", "pad_token"}) {
+      int32_t id = lookup(token_content(cfg.value(key, json())));
+      if (id >= 0) impl->special_ids.insert(id);
+    }
+    if (cfg.contains("additional_special_tokens") && cfg["additional_special_tokens"].is_array())
+      for (const auto& t : cfg["additional_special_tokens"])
+        if (int32_t id = lookup(token_content(t)); id >= 0) impl->special_ids.insert(id);
+    impl->clean_up_spaces = cfg.value("clean_up_tokenization_spaces", false);
+    impl->chat_template = chat_template_from_config(cfg);
 
-  auto lookup = [&](const std::string& s) -> int32_t {
-    if (s.empty()) return -1;
-    auto id = impl->vocab.find(s);
-    return id ? *id : -1;
-  };
-  impl->bos_token = token_content(cfg.value("bos_token", json()));
-  impl->eos_token = token_content(cfg.value("eos_token", json()));
-  if (impl->bos_token.empty() && lookup("<s>") >= 0 && !cfg.contains("bos_token"))
-    impl->bos_token = "<s>";
-  if (impl->eos_token.empty() && lookup("</s>") >= 0 && !cfg.contains("eos_token"))
-    impl->eos_token = "</s>";
-  impl->bos_id = lookup(impl->bos_token);
-  impl->eos_id = lookup(impl->eos_token);
-  for (const char* key : {"bos_token", "eos_token", "unk_token", "pad_token"}) {
-    int32_t id = lookup(token_content(cfg.value(key, json())));
-    if (id >= 0) impl->special_ids.insert(id);
+    const std::string cls = cfg.value("tokenizer_class", std::string());
+    if (is_llama_class(cls)) {
+      // transformers' LlamaTokenizerFast rebuilds its post-processor from these two flags.
+      bool add_bos = cfg.value("add_bos_token", true), add_eos = cfg.value("add_eos_token", false);
+      impl->post_processor =
+          tok::make_bos_eos_processor(add_bos ? impl->bos_id : -1, add_eos ? impl->eos_id : -1);
+    } else {
+      impl->post_processor =
+          tok::make_post_processor(j.value("post_processor", json()), impl->vocab);
+    }
+    if (impl->post_processor) {
+      auto probe = impl->post_processor->process({});
+      impl->adds_bos = !probe.empty() && probe[0] == impl->bos_id && impl->bos_id >= 0;
+    }
+    return std::make_shared<Tokenizer>(std::move(impl));
+  } catch (...) {
+    rethrow_as_error("tokenizer");
   }
-  if (cfg.contains("additional_special_tokens") && cfg["additional_special_tokens"].is_array())
-    for (const auto& t : cfg["additional_special_tokens"])
-      if (int32_t id = lookup(token_content(t)); id >= 0) impl->special_ids.insert(id);
-  impl->clean_up_spaces = cfg.value("clean_up_tokenization_spaces", false);
-  impl->chat_template = chat_template_from_config(cfg);
-
-  const std::string cls = cfg.value("tokenizer_class", std::string());
-  if (is_llama_class(cls)) {
-    // transformers' LlamaTokenizerFast rebuilds its post-processor from these two flags.
-    bool add_bos = cfg.value("add_bos_token", true), add_eos = cfg.value("add_eos_token", false);
-    impl->post_processor =
-        tok::make_bos_eos_processor(add_bos ? impl->bos_id : -1, add_eos ? impl->eos_id : -1);
-  } else {
-    impl->post_processor = tok::make_post_processor(j.value("post_processor", json()), impl->vocab);
-  }
-  if (impl->post_processor) {
-    auto probe = impl->post_processor->process({});
-    impl->adds_bos = !probe.empty() && probe[0] == impl->bos_id && impl->bos_id >= 0;
-  }
-  return std::make_shared<Tokenizer>(std::move(impl));
 }
 
 std::shared_ptr<Tokenizer> Tokenizer::from_sentencepiece(std::string_view model_bytes,
                                                          std::string_view tokenizer_config_json) {
-  return tokenizer_from_sentencepiece(model_bytes, tokenizer_config_json);
+  try {
+    return tokenizer_from_sentencepiece(model_bytes, tokenizer_config_json);
+  } catch (...) {
+    rethrow_as_error("tokenizer");
+  }
 }
 
 std::shared_ptr<Tokenizer> Tokenizer::from_path(const std::string& path) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  auto config_beside = [](const fs::path& dir) {
-    return fs::exists(dir / "tokenizer_config.json")
-               ? read_file((dir / "tokenizer_config.json").string(), kComponent)
-               : std::string();
-  };
-  if (fs::is_directory(path, ec)) {
-    fs::path dir(path);
-    std::shared_ptr<Tokenizer> t;
-    if (fs::exists(dir / "tokenizer.json"))
-      t = from_hf_json(read_file((dir / "tokenizer.json").string(), kComponent),
-                       config_beside(dir));
-    else if (fs::exists(dir / "tokenizer.model"))
-      t = from_sentencepiece(read_file((dir / "tokenizer.model").string(), kComponent),
-                             config_beside(dir));
-    else
-      fail(ErrorCode::kNotFound, kComponent, "'{}' has neither tokenizer.json nor tokenizer.model",
-           path);
-    if (t->impl_->chat_template.empty() && fs::exists(dir / "chat_template.jinja"))
-      t->impl_->chat_template = read_file((dir / "chat_template.jinja").string(), kComponent);
-    return t;
+  try {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    auto config_beside = [](const fs::path& dir) {
+      return fs::exists(dir / "tokenizer_config.json")
+                 ? read_file((dir / "tokenizer_config.json").string(), kComponent)
+                 : std::string();
+    };
+    if (fs::is_directory(path, ec)) {
+      fs::path dir(path);
+      std::shared_ptr<Tokenizer> t;
+      if (fs::exists(dir / "tokenizer.json"))
+        t = from_hf_json(read_file((dir / "tokenizer.json").string(), kComponent),
+                         config_beside(dir));
+      else if (fs::exists(dir / "tokenizer.model"))
+        t = from_sentencepiece(read_file((dir / "tokenizer.model").string(), kComponent),
+                               config_beside(dir));
+      else
+        fail(ErrorCode::kNotFound, kComponent,
+             "'{}' has neither tokenizer.json nor tokenizer.model", path);
+      if (t->impl_->chat_template.empty() && fs::exists(dir / "chat_template.jinja"))
+        t->impl_->chat_template = read_file((dir / "chat_template.jinja").string(), kComponent);
+      return t;
+    }
+    if (!fs::exists(path, ec)) fail(ErrorCode::kNotFound, kComponent, "'{}' does not exist", path);
+    // Recognise the file by its first bytes (a package or GGUF may be gigabytes: never read whole).
+    const std::string head = read_file_head(path, 16);
+    const fs::path parent = fs::path(path).parent_path();
+    if (head.rfind("CORELMPK", 0) == 0) {
+      PackageReader reader(path);
+      auto tc = reader.blob("tokenizer_config.json");
+      if (auto tj = reader.blob("tokenizer.json"))
+        return from_hf_json(*tj, tc ? *tc : std::string_view());
+      if (auto tm = reader.blob("tokenizer.model"))
+        return from_sentencepiece(*tm, tc ? *tc : std::string_view());
+      if (auto td = reader.blob("tokenizer_data.json"))
+        return tokenizer_from_data(TokenizerData::from_json(parse(*td, "tokenizer_data.json")));
+      fail(ErrorCode::kNotFound, kComponent, "package '{}' holds no tokenizer", path);
+    }
+    if (head.rfind("GGUF", 0) == 0)
+      return tokenizer_from_data(gguf::tokenizer_data(gguf::GgufFile(path)));
+    size_t first = head.find_first_not_of(" \t\r\n");
+    if (first != std::string::npos && head[first] == '{')
+      return from_hf_json(read_file(path, kComponent), config_beside(parent));
+    if (!head.empty() && head[0] == 0x0A)
+      return from_sentencepiece(read_file(path, kComponent), config_beside(parent));
+    fail(ErrorCode::kUnsupported, kComponent,
+         "cannot read a tokenizer from '{}' (expected a .clm, a GGUF, a folder, a tokenizer.json "
+         "or a "
+         "SentencePiece .model)",
+         path);
+  } catch (...) {
+    rethrow_as_error("tokenizer");
   }
-  if (!fs::exists(path, ec)) fail(ErrorCode::kNotFound, kComponent, "'{}' does not exist", path);
-  // Recognise the file by its first bytes (a package or GGUF may be gigabytes: never read whole).
-  const std::string head = read_file_head(path, 16);
-  const fs::path parent = fs::path(path).parent_path();
-  if (head.rfind("CORELMPK", 0) == 0) {
-    PackageReader reader(path);
-    auto tc = reader.blob("tokenizer_config.json");
-    if (auto tj = reader.blob("tokenizer.json"))
-      return from_hf_json(*tj, tc ? *tc : std::string_view());
-    if (auto tm = reader.blob("tokenizer.model"))
-      return from_sentencepiece(*tm, tc ? *tc : std::string_view());
-    if (auto td = reader.blob("tokenizer_data.json"))
-      return tokenizer_from_data(TokenizerData::from_json(parse(*td, "tokenizer_data.json")));
-    fail(ErrorCode::kNotFound, kComponent, "package '{}' holds no tokenizer", path);
-  }
-  if (head.rfind("GGUF", 0) == 0)
-    return tokenizer_from_data(gguf::tokenizer_data(gguf::GgufFile(path)));
-  size_t first = head.find_first_not_of(" \t\r\n");
-  if (first != std::string::npos && head[first] == '{')
-    return from_hf_json(read_file(path, kComponent), config_beside(parent));
-  if (!head.empty() && head[0] == 0x0A)
-    return from_sentencepiece(read_file(path, kComponent), config_beside(parent));
-  fail(
-      ErrorCode::kUnsupported, kComponent,
-      "cannot read a tokenizer from '{}' (expected a .clm, a GGUF, a folder, a tokenizer.json or a "
-      "SentencePiece .model)",
-      path);
 }
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special_tokens) const {
