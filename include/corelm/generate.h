@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "corelm/tensor.h"
+
 namespace corelm {
 
 class Session;
@@ -37,7 +39,8 @@ class Rng {
 };
 
 // Sampler: logit processors in transformers' order (repetition penalty, presence/frequency
-// penalties, temperature, top-k, top-p, min-p) and a seeded draw.
+// penalties, temperature, top-k, top-p, min-p) and a seeded draw, written on the Tensor
+// operations (softmax, topk, argmax). Its buffers are reused from token to token.
 class Sampler {
  public:
   explicit Sampler(const SamplingOptions& options);
@@ -45,27 +48,29 @@ class Sampler {
   // of the sequence so far (prompt and generated); `prompt_length` of them are the prompt.
   int32_t sample(std::span<float> logits, std::span<const int32_t> context,
                  size_t prompt_length = 0);
+  // The same from an f32 tensor of shape [vocab] (or [1, ..., 1, vocab]), e.g. the row of
+  // Session::forward's logits to continue; `logits` itself is left as it is.
+  int32_t sample(const Tensor& logits, std::span<const int32_t> context, size_t prompt_length = 0);
   const SamplingOptions& options() const { return options_; }
   uint64_t seed() const { return seed_; }
-
-  // The processors, exposed for tests. Each works on raw logits; masked tokens become -inf.
-  static void apply_repetition_penalty(std::span<float> logits, std::span<const int32_t> tokens,
-                                       float penalty);
-  static void apply_presence_frequency(std::span<float> logits, std::span<const int32_t> tokens,
-                                       float presence, float frequency);
-  static void apply_temperature(std::span<float> logits, float temperature);
-  static void apply_top_k(std::span<float> logits, int k);
-  static void apply_top_p(std::span<float> logits, float p);
-  static void apply_min_p(std::span<float> logits, float p);
-  // Draws from softmax(logits) with uniform number u in [0, 1): walking tokens by probability,
-  // highest first (ties by id), as run.c's sampler does.
-  static int32_t draw(std::span<const float> logits, float u);
 
  private:
   SamplingOptions options_;
   uint64_t seed_;
   Rng rng_;
-  std::vector<std::pair<float, int32_t>> scratch_;
+  // Reused from token to token, so sampling allocates nothing vocab-sized per token. A copied
+  // Sampler starts with its own (Tensor copies would share their elements).
+  struct Buffers {
+    Buffers() = default;
+    Buffers(const Buffers&) {}
+    Buffers& operator=(const Buffers&) { return *this; }
+    Buffers(Buffers&&) = default;
+    Buffers& operator=(Buffers&&) = default;
+    Tensor probs, values, indices, greedy;
+    std::vector<int32_t> counts;  // vocab-sized, all zero between calls
+    std::vector<float> logits;    // the copy sample(const Tensor&) works on
+  };
+  Buffers buffers_;
 };
 
 struct GenerateOptions {

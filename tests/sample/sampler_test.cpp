@@ -11,6 +11,7 @@
 #include "corelm/generate.h"
 #include "corelm/model.h"
 #include "corelm/tokenizer.h"
+#include "sample/logit_processors.h"
 #include "test_support.h"
 
 namespace corelm {
@@ -37,14 +38,14 @@ TEST(Rng, IsXorshift64StarAsInRunC) {
 TEST(Sampler, RepetitionPenaltyDividesPositivesAndMultipliesNegatives) {
   std::vector<float> l{2, -2, 1};
   std::vector<int32_t> history{0, 1, 1};
-  Sampler::apply_repetition_penalty(l, history, 2.0f);
+  sampling::apply_repetition_penalty(l, history, 2.0f);
   EXPECT_EQ(l, (std::vector<float>{1, -4, 1}));
 }
 
 TEST(Sampler, PresenceAndFrequencyPenalties) {
   std::vector<float> l{1, 1, 1};
   std::vector<int32_t> generated{2, 2, 0};
-  Sampler::apply_presence_frequency(l, generated, 0.5f, 0.25f);
+  sampling::apply_presence_frequency(l, generated, 0.5f, 0.25f);
   EXPECT_FLOAT_EQ(l[0], 1 - 0.5f - 0.25f);
   EXPECT_FLOAT_EQ(l[1], 1);
   EXPECT_FLOAT_EQ(l[2], 1 - 0.5f - 0.5f);
@@ -52,35 +53,35 @@ TEST(Sampler, PresenceAndFrequencyPenalties) {
 
 TEST(Sampler, TemperatureScales) {
   std::vector<float> l{1, 2};
-  Sampler::apply_temperature(l, 0.5f);
+  sampling::apply_temperature(l, 0.5f);
   EXPECT_EQ(l, (std::vector<float>{2, 4}));
 }
 
 TEST(Sampler, TopKKeepsTiesAtTheKthValue) {
   std::vector<float> l{1, 3, 2, 3};
-  Sampler::apply_top_k(l, 2);
+  sampling::apply_top_k(l, 2);
   EXPECT_EQ(l, (std::vector<float>{kNegInf, 3, kNegInf, 3}));
   std::vector<float> m{1, 3, 2, 0};
-  Sampler::apply_top_k(m, 3);
+  sampling::apply_top_k(m, 3);
   EXPECT_EQ(m, (std::vector<float>{1, 3, 2, kNegInf}));
 }
 
 TEST(Sampler, TopPKeepsTheSmallestSetAboveP) {
   auto l = logs({0.05f, 0.5f, 0.15f, 0.3f});
-  Sampler::apply_top_p(l, 0.7f);  // 0.5 + 0.3 = 0.8 > 0.7
+  sampling::apply_top_p(l, 0.7f);  // 0.5 + 0.3 = 0.8 > 0.7
   EXPECT_EQ(l[0], kNegInf);
   EXPECT_NE(l[1], kNegInf);
   EXPECT_EQ(l[2], kNegInf);
   EXPECT_NE(l[3], kNegInf);
   auto m = logs({0.05f, 0.5f, 0.15f, 0.3f});
-  Sampler::apply_top_p(m, 0.9f);  // needs 0.5 + 0.3 + 0.15
+  sampling::apply_top_p(m, 0.9f);  // needs 0.5 + 0.3 + 0.15
   EXPECT_EQ(m[0], kNegInf);
   EXPECT_NE(m[2], kNegInf);
 }
 
 TEST(Sampler, MinPDropsBelowAFractionOfTheTop) {
   auto l = logs({0.5f, 0.3f, 0.15f, 0.05f});
-  Sampler::apply_min_p(l, 0.4f);  // threshold 0.2
+  sampling::apply_min_p(l, 0.4f);  // threshold 0.2
   EXPECT_NE(l[0], kNegInf);
   EXPECT_NE(l[1], kNegInf);
   EXPECT_EQ(l[2], kNegInf);
@@ -89,12 +90,12 @@ TEST(Sampler, MinPDropsBelowAFractionOfTheTop) {
 
 TEST(Sampler, DrawWalksTokensByProbability) {
   auto l = logs({0.2f, 0.5f, 0.3f});  // order by probability: 1 (0.5), 2 (0.3), 0 (0.2)
-  EXPECT_EQ(Sampler::draw(l, 0.1f), 1);
-  EXPECT_EQ(Sampler::draw(l, 0.49f), 1);
-  EXPECT_EQ(Sampler::draw(l, 0.7f), 2);
-  EXPECT_EQ(Sampler::draw(l, 0.9f), 0);
+  EXPECT_EQ(sampling::draw(l, 0.1f), 1);
+  EXPECT_EQ(sampling::draw(l, 0.49f), 1);
+  EXPECT_EQ(sampling::draw(l, 0.7f), 2);
+  EXPECT_EQ(sampling::draw(l, 0.9f), 0);
   std::vector<float> masked{kNegInf, 0.0f, kNegInf};
-  EXPECT_EQ(Sampler::draw(masked, 0.99f), 1);
+  EXPECT_EQ(sampling::draw(masked, 0.99f), 1);
 }
 
 TEST(Sampler, EmpiricalDistributionMatches) {
