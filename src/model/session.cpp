@@ -120,9 +120,9 @@ struct Session::Impl {
                  cfg.rms_norm_eps);
     ops::linear_multi(ctx, xn.data(), n, lw.q_proj, q, &lw.k_proj, k, &lw.v_proj, v);
     ops::rope(ctx, q, n, cfg.num_attention_heads, hd, positions.data(), rope.cos.data(),
-              rope.sin.data(), cfg.rope_interleaved);
+              rope.sin.data(), w.rope_interleaved);
     ops::rope(ctx, k, n, cfg.num_key_value_heads, hd, positions.data(), rope.cos.data(),
-              rope.sin.data(), cfg.rope_interleaved);
+              rope.sin.data(), w.rope_interleaved);
     for (size_t b = 0; b < batch; ++b)
       ops::kv_store(ctx, cache.view(static_cast<int>(b), layer), k + b * q_len * kv_dim,
                     v + b * q_len * kv_dim, q_len, cfg.num_key_value_heads, hd,
