@@ -134,10 +134,10 @@ Action add_bench(CLI::App& app) {
     const uint64_t peak = peak_rss_bytes();
     // Bytes a decode step reads: every weight except the embedding table (one row), plus on
     // average half the KV cache of the generated length.
-    const auto& w = ModelAccess::impl(*model).weights;
-    const double embed_bytes = static_cast<double>(w.embed_tokens.rows * w.embed_tokens.row_bytes);
-    const bool tied = w.lm_head.data == w.embed_tokens.data;
-    double per_token = static_cast<double>(w.bytes) - (tied ? 0.0 : embed_bytes);
+    const std::vector<ModelTensor> tensors = model_tensors(*model);
+    const double embed_bytes = static_cast<double>(tensors.front().bytes);  // embed_tokens
+    const bool tied = cfg.tie_word_embeddings;
+    double per_token = static_cast<double>(model->info().weight_bytes) - (tied ? 0.0 : embed_bytes);
     const double kv_per_token = 2.0 * cfg.num_hidden_layers * cfg.num_key_value_heads *
                                 cfg.head_dim *
                                 (*kv == KvCacheType::kF32   ? 4.0

@@ -2,6 +2,8 @@
 // bar on a terminal.
 #include <unistd.h>
 
+#include <fmt/ranges.h>
+
 #include <cstdio>
 
 #include "base/check.h"
@@ -48,8 +50,10 @@ Action add_convert(CLI::App& app) {
          "Hugging Face model folder (config.json, *.safetensors, tokenizer.json) or a GGUF file")
       ->required();
   cmd->add_option("-o,--output", o->output, "Output package path (.clm)")->required();
-  cmd->add_option("--quant", o->quant, "Weight format: q4s32 (default), q8s32, f16, bf16, f32")
-      ->capture_default_str();
+  const std::vector<std::string> formats = convert_quant_names();
+  cmd->add_option(
+      "--quant", o->quant,
+      fmt::format("Weight format: {} (default {})", fmt::join(formats, ", "), o->quant));
   cmd->add_flag("--quantize-embeddings", o->quantize_embeddings,
                 "Store the embedding table in --quant too (default f16)");
   cmd->add_option("--max-context", o->max_context,

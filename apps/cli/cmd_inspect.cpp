@@ -6,9 +6,9 @@
 #include "commands.h"
 #include "corelm/model.h"
 #include "corelm/tokenizer.h"
-#include "gguf/ggml_types.h"
 #include "gguf/gguf_file.h"
 #include "package/reader.h"
+#include "tensor/dtype.h"
 
 namespace corelm::cli {
 
@@ -43,9 +43,8 @@ int inspect_gguf(const std::string& path, bool list_tensors) {
     if (!list_tensors) continue;
     std::string shape = t.dims.size() == 1 ? fmt::format("{}", t.dims[0])
                                            : fmt::format("{}x{}", t.rows(), t.cols());
-    std::printf("%-32s %-8s %-16s %12llu %6.2f\n", t.name.c_str(),
-                gguf::ggml_type_info(t.type)->name, shape.c_str(),
-                static_cast<unsigned long long>(t.bytes),
+    std::printf("%-32s %-8s %-16s %12llu %6.2f\n", t.name.c_str(), ggml_type(t.type)->name,
+                shape.c_str(), static_cast<unsigned long long>(t.bytes),
                 8.0 * static_cast<double>(t.bytes) / static_cast<double>(n));
   }
   std::printf("\ntotal:           %.3f M parameters, %s, %.3f bits/weight\n",

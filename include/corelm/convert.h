@@ -1,5 +1,6 @@
-// Conversion of a Hugging Face model folder into one .clm package, streaming one tensor at a
-// time (peak memory about one tensor's output chunk plus the OS's view of the mapped inputs).
+// Conversion of a Hugging Face model folder (or a GGUF file) into one .clm package, streaming one
+// tensor at a time (peak memory about one tensor's output chunk plus the OS's view of the mapped
+// inputs).
 #pragma once
 
 #include <cstdint>
@@ -21,7 +22,7 @@ struct ConvertProgress {
 struct ConvertOptions {
   std::string source;                // Hugging Face folder or GGUF file
   std::string output;                // .clm path (written atomically)
-  std::string quant = "q4s32";       // q4s32 | q8s32 | f16 | bf16 | f32
+  std::string quant = "q4s32";       // one of convert_quant_names()
   bool quantize_embeddings = false;  // store embed_tokens in `quant` too (else f16)
   bool interleave = true;            // q4s32 matrices in the SIMD-friendly interleaved8 layout
   int max_context = 0;               // default context stored in the package (0: min(2048, model))
@@ -46,6 +47,9 @@ struct ConvertReport {
   double worst_relative_rms_error = 0.0;
   std::string worst_tensor;
 };
+
+// The weight formats a conversion can write (ConvertOptions::quant), from the type registry.
+std::vector<std::string> convert_quant_names();
 
 // Throws Error on any problem; nothing is left at `output` unless the conversion succeeded.
 ConvertReport convert_model(const ConvertOptions& options);

@@ -41,10 +41,6 @@ struct ModelConfig {
   int rope_original_max_position = 8192;
   std::optional<int> sliding_window;
   bool tie_word_embeddings = false;
-  // Rotary layout of q/k rows: false = transformers' rotate-half (first half of each head pairs
-  // with the second), true = interleaved pairs (x[2i], x[2i+1]) as GGUF files store llama
-  // weights. Not a config.json field; GGUF files run with true, packages always hold false.
-  bool rope_interleaved = false;
   int bos_token_id = -1;
   std::vector<int> eos_token_ids;
 

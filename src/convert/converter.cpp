@@ -2,22 +2,24 @@
 // Source rows are read in chunks; each chunk is converted in parallel, written, and its source
 // pages are dropped, so resident memory stays near one chunk regardless of model size. The
 // error that quantization adds is measured on the fly (each row is dequantized again).
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cmath>
 #include <filesystem>
 
+#include "base/boundary.h"
 #include "base/check.h"
 #include "base/file_util.h"
 #include "base/thread_pool.h"
-#include "convert/conversion_input.h"
+#include "convert/hf_source.h"
 #include "convert/tensor_plan.h"
 #include "corelm/convert.h"
-#include "gguf/gguf_file.h"
 #include "package/writer.h"
 #include "tensor/layout.h"
 #include "tensor/quant.h"
+#include "tokenizer/tokenizer_data.h"
 
 namespace corelm {
 
@@ -30,160 +32,179 @@ namespace fs = std::filesystem;
 
 }  // namespace
 
+std::vector<std::string> convert_quant_names() {
+  return conversion_dtype_names();
+}
+
 ConvertReport convert_model(const ConvertOptions& o) {
-  const auto start = std::chrono::steady_clock::now();
-  auto elapsed = [&] {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  };
-  auto quant = dtype_from_name(o.quant);
-  if (!quant || *quant == DType::kQ4_0 || *quant == DType::kQ8_0)
-    fail(ErrorCode::kInvalidArgument, kComponent,
-         "unknown --quant '{}' (choose q4s32, q8s32, f16, bf16 or f32)", o.quant);
-  if (o.output.empty())
-    fail(ErrorCode::kInvalidArgument, kComponent, "no output path (-o OUT.clm)");
-  std::error_code ec;
-  const fs::path out_dir = fs::absolute(o.output).parent_path();
-  if (!fs::is_directory(out_dir, ec))
-    fail(ErrorCode::kNotFound, kComponent, "the output folder '{}' does not exist",
-         out_dir.string());
+  try {
+    const auto start = std::chrono::steady_clock::now();
+    auto elapsed = [&] {
+      return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    };
+    auto quant = dtype_from_name(o.quant);
+    if (!quant || !dtype_traits(*quant).conversion_target)
+      fail(ErrorCode::kInvalidArgument, kComponent, "unknown --quant '{}' (choose {})", o.quant,
+           fmt::join(conversion_dtype_names(), ", "));
+    if (o.output.empty())
+      fail(ErrorCode::kInvalidArgument, kComponent, "no output path (-o OUT.clm)");
+    std::error_code ec;
+    const fs::path out_dir = fs::absolute(o.output).parent_path();
+    if (!fs::is_directory(out_dir, ec))
+      fail(ErrorCode::kNotFound, kComponent, "the output folder '{}' does not exist",
+           out_dir.string());
 
-  ConversionInput in;
-  if (gguf::is_gguf_file(o.source)) {
-    in = read_gguf_input(o);
-  } else if (fs::is_directory(o.source, ec)) {
-    in = read_hf_folder(o);
-  } else {
-    fail(ErrorCode::kNotFound, kComponent, "'{}' is not a Hugging Face model folder or a GGUF file",
-         o.source);
-  }
-  if (in.tokenizer->vocab_size() > in.config.vocab_size)
-    fail(ErrorCode::kCorrupt, kComponent,
-         "the tokenizer has {} tokens but the model's vocab_size is {}", in.tokenizer->vocab_size(),
-         in.config.vocab_size);
-  TensorPlan plan =
-      make_tensor_plan(in.config, in.lookup, in.names, *quant, o.quantize_embeddings, o.interleave);
+    std::unique_ptr<ModelSource> source = open_conversion_source(o.source);
+    const ModelConfig& config = source->config();
+    const SourceMetadata& m = source->metadata();
+    // Built here to validate it before anything is written; its files travel as blobs.
+    const TokenizerFiles& tf = source->tokenizer_files();
+    std::shared_ptr<Tokenizer> tokenizer = tokenizer_from_files(tf, o.source);
+    if (tokenizer->vocab_size() > config.vocab_size)
+      fail(ErrorCode::kCorrupt, kComponent,
+           "the tokenizer has {} tokens but the model's vocab_size is {}", tokenizer->vocab_size(),
+           config.vocab_size);
+    std::vector<PlannedBlob> blobs;
+    if (tf.tokenizer_json)
+      blobs.push_back({"tokenizer.json", *tf.tokenizer_json});
+    else if (tf.tokenizer_model)
+      blobs.push_back({"tokenizer.model", *tf.tokenizer_model});
+    else if (tf.data)
+      blobs.push_back({"tokenizer_data.json", tf.data->to_json().dump()});
+    if (tf.tokenizer_config) blobs.push_back({"tokenizer_config.json", *tf.tokenizer_config});
+    std::string chat_template = tokenizer->chat_template();
+    if (chat_template.empty()) chat_template = m.chat_template;
+    TensorPlan plan = make_tensor_plan(*source, *quant, o.quantize_embeddings, o.interleave);
 
-  std::string model_id = !o.model_id.empty() ? o.model_id : in.model_id;
-  if (model_id.empty()) model_id = fs::absolute(o.source).lexically_normal().filename().string();
-  if (model_id.empty())
-    model_id = fs::absolute(o.source).lexically_normal().parent_path().filename().string();
-  int max_context =
-      o.max_context > 0 ? o.max_context : std::min(2048, in.config.max_position_embeddings);
-  if (max_context <= 0) fail(ErrorCode::kOutOfRange, kComponent, "--max-context must be positive");
+    std::string model_id = !o.model_id.empty() ? o.model_id : m.model_id;
+    if (model_id.empty()) model_id = fs::absolute(o.source).lexically_normal().filename().string();
+    if (model_id.empty())
+      model_id = fs::absolute(o.source).lexically_normal().parent_path().filename().string();
+    int max_context =
+        o.max_context > 0 ? o.max_context : std::min(2048, config.max_position_embeddings);
+    if (max_context <= 0)
+      fail(ErrorCode::kOutOfRange, kComponent, "--max-context must be positive");
 
-  json meta;
-  meta["source"] = {{"co.huggingface.exporters.name", model_id},
-                    {"format", in.source_format},
-                    {"converter", "corelm convert"}};
-  meta["config"] = json::parse(in.config.to_hf_json());
-  meta["quantization"] = {{"default", dtype_name(*quant)},
-                          {"mode", "linear_symmetric"},
-                          {"block_size", 32},
-                          {"embeddings", dtype_name(plan.entries.front().dtype)}};
-  meta["max_context"] = max_context;
-  meta["generation"] = in.generation;
-  meta["chat_template"] = in.chat_template.empty() ? json(nullptr) : json(in.chat_template);
-  if (!in.named_templates.empty()) meta["chat_templates"] = in.named_templates;
-  meta["functions"] = json::array({{{"name", "main"}, {"adapters", json::array()}}});
+    json meta;
+    meta["source"] = {{"co.huggingface.exporters.name", model_id},
+                      {"format", m.format},
+                      {"converter", "corelm convert"}};
+    meta["config"] = json::parse(config.to_hf_json());
+    meta["quantization"] = {{"default", dtype_name(*quant)},
+                            {"mode", "linear_symmetric"},
+                            {"block_size", 32},
+                            {"embeddings", dtype_name(plan.entries.front().dtype)}};
+    meta["max_context"] = max_context;
+    meta["generation"] = m.generation.is_null() ? json::object() : m.generation;
+    meta["chat_template"] = chat_template.empty() ? json(nullptr) : json(chat_template);
+    if (!m.named_templates.empty()) meta["chat_templates"] = m.named_templates;
+    meta["functions"] = json::array({{{"name", "main"}, {"adapters", json::array()}}});
 
-  std::vector<PlannedTensor> planned;
-  for (const auto& e : plan.entries) planned.push_back({e.name, e.dtype, e.shape, e.layout});
-  PackageWriter writer(o.output, meta, planned, in.tokenizer_blobs);
+    std::vector<PlannedTensor> planned;
+    for (const auto& e : plan.entries) planned.push_back({e.name, e.dtype, e.shape, e.layout});
+    PackageWriter writer(o.output, meta, planned, blobs);
 
-  ThreadPool pool(o.n_threads);
-  struct Scratch {
-    std::vector<float> row, back;
-    std::vector<BlockQ4> group;  // 8 quantized rows before interleaving
-    double err2 = 0.0, ref2 = 0.0;
-    // Quantizes one row into `dst` and accumulates the error it adds.
-    void convert(const PlanEntry& e, uint64_t r, uint64_t cols, uint8_t* dst) {
-      e.source.read_row(r, row.data());
-      quantize_row(e.dtype, row.data(), dst, cols);
-      if (e.dtype == DType::kF32) return;
-      dequantize_row(e.dtype, dst, back.data(), cols);
-      for (uint64_t c = 0; c < cols; ++c) {
-        const double d = static_cast<double>(back[c]) - row[c];
-        err2 += d * d;
-        ref2 += static_cast<double>(row[c]) * row[c];
+    ThreadPool pool(o.n_threads);
+    struct Scratch {
+      std::vector<float> row, back;
+      std::vector<BlockQ4> group;  // 8 quantized rows before interleaving
+      double err2 = 0.0, ref2 = 0.0;
+      // Quantizes one row into `dst` and accumulates the error it adds.
+      void convert(const PlanEntry& e, uint64_t r, uint64_t cols, uint64_t head_dim, uint8_t* dst) {
+        read_row_as_float(e.source, r, head_dim, row.data());
+        quantize_row(e.dtype, row.data(), dst, cols);
+        if (e.dtype == DType::kF32) return;
+        dequantize_row(e.dtype, dst, back.data(), cols);
+        for (uint64_t c = 0; c < cols; ++c) {
+          const double d = static_cast<double>(back[c]) - row[c];
+          err2 += d * d;
+          ref2 += static_cast<double>(row[c]) * row[c];
+        }
       }
-    }
-  };
-  std::vector<Scratch> scratch(static_cast<size_t>(pool.size()));
-  std::vector<uint8_t> chunk;
-  uint64_t done = 0, params = 0, weight_bytes = 0;
-  double total_err2 = 0.0, total_ref2 = 0.0, worst = 0.0;
-  std::string worst_name;
-  for (size_t i = 0; i < plan.entries.size(); ++i) {
-    const PlanEntry& e = plan.entries[i];
-    const uint64_t n_rows = e.shape.size() == 2 ? e.shape[0] : 1, cols = e.shape.back();
-    const uint64_t out_row = dtype_row_bytes(e.dtype, cols);
-    const bool interleaved = e.layout == Layout::kInterleaved8;
-    const uint64_t unit = interleaved ? kInterleaveRows : 1;  // rows converted together
-    const uint64_t rows_per_chunk =
-        std::max<uint64_t>(1, kChunkBytes / std::max<uint64_t>(out_row, 1) / unit) * unit;
-    for (auto& s : scratch) {
-      s.err2 = s.ref2 = 0.0;
-      s.row.resize(cols);
-      s.back.resize(cols);
-      s.group.resize(interleaved ? kInterleaveRows * cols / kQuantBlock : 0);
+    };
+    std::vector<Scratch> scratch(static_cast<size_t>(pool.size()));
+    const uint64_t head_dim = static_cast<uint64_t>(config.head_dim);
+    std::vector<uint8_t> chunk;
+    uint64_t done = 0, params = 0, weight_bytes = 0;
+    double total_err2 = 0.0, total_ref2 = 0.0, worst = 0.0;
+    std::string worst_name;
+    for (size_t i = 0; i < plan.entries.size(); ++i) {
+      const PlanEntry& e = plan.entries[i];
+      const uint64_t n_rows = e.shape.size() == 2 ? e.shape[0] : 1, cols = e.shape.back();
+      const uint64_t out_row = dtype_row_bytes(e.dtype, cols);
+      const bool interleaved = e.layout == Layout::kInterleaved8;
+      const uint64_t unit = interleaved ? kInterleaveRows : 1;  // rows converted together
+      const uint64_t rows_per_chunk =
+          std::max<uint64_t>(1, kChunkBytes / std::max<uint64_t>(out_row, 1) / unit) * unit;
+      for (auto& s : scratch) {
+        s.err2 = s.ref2 = 0.0;
+        s.row.resize(cols);
+        s.back.resize(cols);
+        s.group.resize(interleaved ? kInterleaveRows * cols / kQuantBlock : 0);
+      }
+      if (o.on_progress)
+        o.on_progress({i, plan.entries.size(), e.name, done, writer.total_bytes(), elapsed()});
+      for (uint64_t r0 = 0; r0 < n_rows; r0 += rows_per_chunk) {
+        const uint64_t r1 = std::min(n_rows, r0 + rows_per_chunk);
+        chunk.resize((r1 - r0) * out_row);
+        pool.run([&](int thread, int n_threads) {
+          Scratch& s = scratch[static_cast<size_t>(thread)];
+          for (uint64_t u = r0 + unit * static_cast<uint64_t>(thread); u < r1;
+               u += unit * static_cast<uint64_t>(n_threads)) {
+            uint8_t* dst = chunk.data() + (u - r0) * out_row;
+            if (!interleaved) {
+              s.convert(e, u, cols, head_dim, dst);
+              continue;
+            }
+            const size_t blocks = cols / kQuantBlock;
+            const BlockQ4* rows[kInterleaveRows];
+            for (uint64_t r = 0; r < kInterleaveRows; ++r) {
+              BlockQ4* q = s.group.data() + r * blocks;
+              s.convert(e, u + r, cols, head_dim, reinterpret_cast<uint8_t*>(q));
+              rows[r] = q;
+            }
+            interleave_q4_group(rows, blocks, dst);
+          }
+        });
+        writer.write(chunk.data(), chunk.size());
+        // Done with these source rows: drop their pages (rows read out of order are kept).
+        const TensorRef& src = e.source;
+        if (src.file && !src.rotary_interleaved && src.rows() == n_rows)
+          src.file->drop_pages(src.file_offset + r0 * src.row_bytes(), (r1 - r0) * src.row_bytes());
+      }
+      writer.end_tensor();
+      double err2 = 0.0, ref2 = 0.0;
+      for (const auto& s : scratch) err2 += s.err2, ref2 += s.ref2;
+      total_err2 += err2;
+      total_ref2 += ref2;
+      const double rel = ref2 > 0.0 ? std::sqrt(err2 / ref2) : 0.0;
+      if (rel > worst) worst = rel, worst_name = e.name;
+      done += n_rows * out_row;
+      params += n_rows * cols;
+      weight_bytes += n_rows * out_row;
     }
     if (o.on_progress)
-      o.on_progress({i, plan.entries.size(), e.name, done, writer.total_bytes(), elapsed()});
-    for (uint64_t r0 = 0; r0 < n_rows; r0 += rows_per_chunk) {
-      const uint64_t r1 = std::min(n_rows, r0 + rows_per_chunk);
-      chunk.resize((r1 - r0) * out_row);
-      pool.run([&](int thread, int n_threads) {
-        Scratch& s = scratch[static_cast<size_t>(thread)];
-        for (uint64_t u = r0 + unit * static_cast<uint64_t>(thread); u < r1;
-             u += unit * static_cast<uint64_t>(n_threads)) {
-          uint8_t* dst = chunk.data() + (u - r0) * out_row;
-          if (!interleaved) {
-            s.convert(e, u, cols, dst);
-            continue;
-          }
-          const size_t blocks = cols / kQuantBlock;
-          const BlockQ4* rows[kInterleaveRows];
-          for (uint64_t r = 0; r < kInterleaveRows; ++r) {
-            BlockQ4* q = s.group.data() + r * blocks;
-            s.convert(e, u + r, cols, reinterpret_cast<uint8_t*>(q));
-            rows[r] = q;
-          }
-          interleave_q4_group(rows, blocks, dst);
-        }
-      });
-      writer.write(chunk.data(), chunk.size());
-      if (e.source.release) e.source.release(r0, r1);
-    }
-    writer.end_tensor();
-    double err2 = 0.0, ref2 = 0.0;
-    for (const auto& s : scratch) err2 += s.err2, ref2 += s.ref2;
-    total_err2 += err2;
-    total_ref2 += ref2;
-    const double rel = ref2 > 0.0 ? std::sqrt(err2 / ref2) : 0.0;
-    if (rel > worst) worst = rel, worst_name = e.name;
-    done += n_rows * out_row;
-    params += n_rows * cols;
-    weight_bytes += n_rows * out_row;
-  }
-  if (o.on_progress)
-    o.on_progress(
-        {plan.entries.size(), plan.entries.size(), "", done, writer.total_bytes(), elapsed()});
-  writer.commit();
+      o.on_progress(
+          {plan.entries.size(), plan.entries.size(), "", done, writer.total_bytes(), elapsed()});
+    writer.commit();
 
-  ConvertReport report;
-  report.output = o.output;
-  report.file_bytes = writer.total_bytes();
-  report.parameters = params;
-  report.bits_per_weight =
-      params ? 8.0 * static_cast<double>(weight_bytes) / static_cast<double>(params) : 0.0;
-  report.seconds = elapsed();
-  report.tensors = plan.entries.size();
-  report.notes = plan.notes;
-  report.source_format = in.source_format;
-  report.relative_rms_error = total_ref2 > 0.0 ? std::sqrt(total_err2 / total_ref2) : 0.0;
-  report.worst_relative_rms_error = worst;
-  report.worst_tensor = worst_name;
-  return report;
+    ConvertReport report;
+    report.output = o.output;
+    report.file_bytes = writer.total_bytes();
+    report.parameters = params;
+    report.bits_per_weight =
+        params ? 8.0 * static_cast<double>(weight_bytes) / static_cast<double>(params) : 0.0;
+    report.seconds = elapsed();
+    report.tensors = plan.entries.size();
+    report.notes = plan.notes;
+    report.source_format = m.format;
+    report.relative_rms_error = total_ref2 > 0.0 ? std::sqrt(total_err2 / total_ref2) : 0.0;
+    report.worst_relative_rms_error = worst;
+    report.worst_tensor = worst_name;
+    return report;
+  } catch (...) {
+    rethrow_as_error("convert");
+  }
 }
 
 }  // namespace corelm

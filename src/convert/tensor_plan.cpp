@@ -5,7 +5,7 @@
 #include <set>
 
 #include "base/check.h"
-#include "model/weights.h"
+#include "source/llama_tensors.h"
 
 namespace corelm {
 
@@ -13,9 +13,9 @@ namespace {
 constexpr const char* kComponent = "convert";
 }  // namespace
 
-TensorPlan make_tensor_plan(const ModelConfig& c, const SourceLookup& lookup,
-                            const std::vector<std::string>& all_source_names, DType quant,
-                            bool quantize_embeddings, bool interleave) {
+TensorPlan make_tensor_plan(const ModelSource& source, DType quant, bool quantize_embeddings,
+                            bool interleave) {
+  const ModelConfig& c = source.config();
   TensorPlan plan;
   const bool with_lm_head = !c.tie_word_embeddings;
   const bool float_quant = !dtype_traits(quant).quantized;
@@ -24,8 +24,11 @@ TensorPlan make_tensor_plan(const ModelConfig& c, const SourceLookup& lookup,
   std::vector<std::string> fallback;  // tensors whose rows do not fill whole blocks
   uint64_t fallback_cols = 0;
   for (const auto& [name, expect] : expected_tensors(c, with_lm_head)) {
-    std::optional<SourceTensor> t = lookup(name);
+    std::optional<TensorRef> t = source.tensor(name);
     if (!t) fail(ErrorCode::kNotFound, kComponent, "the model lacks tensor '{}'", name);
+    if (t->type->to_float == nullptr)
+      fail(ErrorCode::kUnsupported, kComponent, "tensor '{}' has type {}, which corelm cannot read",
+           name, t->type->name);
     used.insert(name);
     DType dtype = quant;
     if (expect.size() == 1) dtype = DType::kF32;  // norm weights
@@ -51,7 +54,7 @@ TensorPlan make_tensor_plan(const ModelConfig& c, const SourceLookup& lookup,
     plan.notes.push_back(fmt::format(
         "{} tensor(s) kept in f16 because rows of {} values do not divide into blocks of 32: {}{}",
         fallback.size(), fallback_cols, fallback.front(), fallback.size() > 1 ? ", ..." : ""));
-  for (const auto& name : all_source_names) {
+  for (const auto& name : source.tensor_names()) {
     if (used.count(name)) continue;
     if (name.ends_with("rotary_emb.inv_freq")) continue;  // recomputed from rope_theta
     if (name == "lm_head.weight" && c.tie_word_embeddings) {

@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "convert/source.h"
 #include "corelm/model.h"
+#include "source/model_source.h"
 #include "tensor/dtype.h"
 #include "tensor/layout.h"
 
@@ -14,7 +14,7 @@ namespace corelm {
 
 struct PlanEntry {
   std::string name;  // HF name, also the package name
-  SourceTensor source;
+  TensorRef source;
   DType dtype;  // stored as
   std::vector<uint64_t> shape;
   Layout layout = Layout::kRows;
@@ -27,10 +27,9 @@ struct TensorPlan {
 
 // `quant` is the dtype of linear layers; embeddings use it only when `quantize_embeddings` (or
 // when it is a float type); norms are always f32. Rows that do not fill whole blocks fall back
-// to f16 with a note. `all_source_names` (HF names) lets the plan reject tensors it would drop.
-// q4s32 matrices use the interleaved8 layout when `interleave` and their rows allow it.
-TensorPlan make_tensor_plan(const ModelConfig& config, const SourceLookup& lookup,
-                            const std::vector<std::string>& all_source_names, DType quant,
-                            bool quantize_embeddings, bool interleave = true);
+// to f16 with a note. Tensors of the source the plan would drop are rejected. q4s32 matrices use
+// the interleaved8 layout when `interleave` and their rows allow it.
+TensorPlan make_tensor_plan(const ModelSource& source, DType quant, bool quantize_embeddings,
+                            bool interleave = true);
 
 }  // namespace corelm

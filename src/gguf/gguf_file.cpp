@@ -3,7 +3,7 @@
 #include <cstring>
 
 #include "base/check.h"
-#include "gguf/ggml_types.h"
+#include "tensor/dtype.h"
 
 #include "base/file_util.h"
 
@@ -145,7 +145,7 @@ uint64_t TensorInfo::rows() const {
 }
 
 uint64_t TensorInfo::row_bytes() const {
-  const GgmlTypeInfo* t = ggml_type_info(type);
+  const TypeTraits* t = ggml_type(type);
   return dims[0] / t->block_elements * t->block_bytes;
 }
 
@@ -227,7 +227,7 @@ GgufFile::GgufFile(const std::string& path) : file_(path, kComponent) {
     }
     info.type = c.read<uint32_t>("tensor type");
     info.offset = c.read<uint64_t>("tensor offset");
-    const GgmlTypeInfo* type = ggml_type_info(info.type);
+    const TypeTraits* type = ggml_type(info.type);
     if (!type)
       fail(ErrorCode::kUnsupported, kComponent, "'{}' tensor '{}' has unknown tensor type {}", path,
            info.name, info.type);

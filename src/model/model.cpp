@@ -1,81 +1,21 @@
-// Model: loading a package into validated weight views, tokenizer and metadata.
+// Model: assembling a ModelSource (a package or a GGUF file) into validated weights, tokenizer
+// and metadata. Written once for every format.
+#include <cstdio>
 #include <filesystem>
 
+#include "base/boundary.h"
 #include "base/check.h"
+#include "base/log.h"
 #include "base/memory_info.h"
-#include "gguf/gguf_file.h"
 #include "model/model_impl.h"
-#include "package/reader.h"
 #include "tokenizer/tokenizer_data.h"
 
 namespace corelm {
 
 namespace {
+
 constexpr const char* kComponent = "model";
-}
 
-std::unique_ptr<ModelImpl> load_package_model(const std::string& path) {
-  auto reader = std::make_shared<PackageReader>(path);
-  const auto& h = reader->header();
-  auto impl = std::make_unique<ModelImpl>();
-  if (!h.contains("config") || !h["config"].is_object())
-    fail(ErrorCode::kCorrupt, "package", "'{}' header lacks the model config", path);
-  impl->config = ModelConfig::from_hf_json(h["config"].dump());
-
-  ModelInfo& info = impl->info;
-  info.path = path;
-  info.format = "clm";
-  info.file_bytes = reader->file_bytes();
-  if (h.contains("source") && h["source"].is_object())
-    info.source_model_id = h["source"].value("co.huggingface.exporters.name", std::string());
-  if (h.contains("quantization") && h["quantization"].is_object())
-    info.quantization = h["quantization"].value("default", std::string());
-  info.default_max_context = h.value("max_context", 2048);
-  if (info.default_max_context <= 0 ||
-      info.default_max_context > impl->config.max_position_embeddings)
-    info.default_max_context = std::min(2048, impl->config.max_position_embeddings);
-  if (h.contains("generation") && h["generation"].is_object())
-    info.generation_config_json = h["generation"].dump();
-  if (h.contains("chat_template") && h["chat_template"].is_string())
-    info.chat_template = h["chat_template"].get<std::string>();
-
-  impl->weights =
-      bind_weights(impl->config, [&](const std::string& name) -> std::optional<TensorRef> {
-        const PackageTensor* t = reader->find_tensor(name);
-        if (!t) return std::nullopt;
-        return TensorRef{t->name, t->dtype, t->shape, t->data, t->bytes, t->layout, true};
-      });
-  info.weight_bytes = impl->weights.bytes;
-  info.parameter_count = impl->weights.parameters;
-  // The embedding table is read a row per token: keep the OS from mapping its neighbours too
-  // (unless it is also the output projection, which reads all of it).
-  if (!impl->config.tie_word_embeddings) {
-    const PackageTensor& e = reader->tensor("model.embed_tokens.weight");
-    reader->file().advise_random(reader->data_offset() + e.offset, e.bytes);
-  }
-
-  auto tc = reader->blob("tokenizer_config.json");
-  if (auto tj = reader->blob("tokenizer.json"))
-    impl->tokenizer = Tokenizer::from_hf_json(*tj, tc ? *tc : std::string_view());
-  else if (auto tm = reader->blob("tokenizer.model"))
-    impl->tokenizer = Tokenizer::from_sentencepiece(*tm, tc ? *tc : std::string_view());
-  else if (auto td = reader->blob("tokenizer_data.json"))
-    impl->tokenizer = tokenizer_from_data(TokenizerData::from_json(nlohmann::json::parse(*td)));
-  else
-    fail(ErrorCode::kCorrupt, "package",
-         "'{}' holds no tokenizer (tokenizer.json or tokenizer.model)", path);
-  if (info.chat_template.empty()) info.chat_template = impl->tokenizer->chat_template();
-  if (impl->tokenizer->vocab_size() > impl->config.vocab_size)
-    fail(ErrorCode::kCorrupt, kComponent, "the tokenizer has {} tokens but the model only {}",
-         impl->tokenizer->vocab_size(), impl->config.vocab_size);
-  impl->storage = reader;
-  return impl;
-}
-
-Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-Model::~Model() = default;
-
-namespace {
 // Every weight is read for every token, so it must fit in memory (as page cache): check before
 // anything runs rather than thrash or be killed midway.
 void check_memory(const ModelInfo& info) {
@@ -86,7 +26,75 @@ void check_memory(const ModelInfo& info) {
          format_bytes(static_cast<double>(info.weight_bytes)),
          format_bytes(static_cast<double>(available)));
 }
+
 }  // namespace
+
+std::unique_ptr<ModelImpl> assemble_model(std::shared_ptr<const ModelSource> source) {
+  auto impl = std::make_unique<ModelImpl>();
+  const SourceMetadata& m = source->metadata();
+  impl->config = source->config();
+  impl->weights = bind_weights(impl->config, *source);
+  if (impl->weights.converted > 0)
+    log_warning(
+        "{} tensors of '{}' were converted at load (to q8_0/f32), costing memory and "
+        "time; `corelm convert` avoids this",
+        impl->weights.converted, m.path);
+
+  impl->tokenizer = tokenizer_from_files(source->tokenizer_files(), m.path);
+  if (impl->tokenizer->vocab_size() > impl->config.vocab_size)
+    fail(ErrorCode::kCorrupt, kComponent, "the tokenizer has {} tokens but the model only {}",
+         impl->tokenizer->vocab_size(), impl->config.vocab_size);
+
+  ModelInfo& info = impl->info;
+  info.path = m.path;
+  info.format = m.format;
+  info.file_bytes = m.file_bytes;
+  info.source_model_id = m.model_id;
+  info.quantization = m.quantization;
+  const int trained = impl->config.max_position_embeddings;
+  info.default_max_context =
+      m.max_context > 0 && m.max_context <= trained ? m.max_context : std::min(2048, trained);
+  if (!m.generation.is_null()) info.generation_config_json = m.generation.dump();
+  info.chat_template =
+      !m.chat_template.empty() ? m.chat_template : impl->tokenizer->chat_template();
+  info.weight_bytes = impl->weights.bytes;
+  info.parameter_count = impl->weights.parameters;
+  impl->source = std::move(source);
+  return impl;
+}
+
+std::vector<ModelTensor> model_tensors(const Model& model) {
+  const ModelImpl& impl = ModelAccess::impl(model);
+  const Weights& w = impl.weights;
+  std::vector<ModelTensor> out;
+  auto matrix = [&](const Linear& l) {
+    out.push_back({l.name(),
+                   dtype_name(l.dtype()),
+                   layout_name(l.layout()),
+                   {l.rows(), l.cols()},
+                   l.bytes(),
+                   l.data()});
+  };
+  auto vector = [&](const std::string& name, const float* v) {
+    const uint64_t n = static_cast<uint64_t>(impl.config.hidden_size);
+    out.push_back({name, "f32", "rows", {n}, n * 4, v});
+  };
+  matrix(w.embed_tokens);
+  for (size_t i = 0; i < w.layers.size(); ++i) {
+    const LayerWeights& l = w.layers[i];
+    const std::string p = "model.layers." + std::to_string(i) + ".";
+    vector(p + "input_layernorm.weight", l.input_layernorm);
+    for (const Linear* x : {&l.q_proj, &l.k_proj, &l.v_proj, &l.o_proj}) matrix(*x);
+    vector(p + "post_attention_layernorm.weight", l.post_attention_layernorm);
+    for (const Linear* x : {&l.gate_proj, &l.up_proj, &l.down_proj}) matrix(*x);
+  }
+  vector("model.norm.weight", w.norm);
+  if (!impl.config.tie_word_embeddings) matrix(w.lm_head);
+  return out;
+}
+
+Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Model::~Model() = default;
 
 Engine& ModelAccess::engine(const Model& m) {
   Model::Impl& impl = *m.impl_;
@@ -100,23 +108,21 @@ int Model::threads() const {
 }
 
 std::shared_ptr<Model> Model::load(const std::string& path, const LoadOptions& options) {
-  if (options.n_threads < 0 || options.n_threads > 1024)
-    fail(ErrorCode::kInvalidArgument, kComponent, "{} threads is outside [0, 1024]",
-         options.n_threads);
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec))
-    fail(ErrorCode::kInvalidArgument, kComponent,
-         "'{}' is a folder; convert it first: corelm convert {} -o model.clm", path, path);
-  if (gguf::is_gguf_file(path)) {
-    auto impl = load_gguf_model(path);
+  try {
+    if (options.n_threads < 0 || options.n_threads > 1024)
+      fail(ErrorCode::kInvalidArgument, kComponent, "{} threads is outside [0, 1024]",
+           options.n_threads);
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec))
+      fail(ErrorCode::kInvalidArgument, kComponent,
+           "'{}' is a folder; convert it first: corelm convert {} -o model.clm", path, path);
+    auto impl = assemble_model(open_model_file(path));
     impl->load_options = options;
     check_memory(impl->info);
     return std::shared_ptr<Model>(new Model(std::move(impl)));
+  } catch (...) {
+    rethrow_as_error("model");
   }
-  auto impl = load_package_model(path);
-  impl->load_options = options;
-  check_memory(impl->info);
-  return std::shared_ptr<Model>(new Model(std::move(impl)));
 }
 
 const ModelConfig& Model::config() const {

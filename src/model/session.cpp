@@ -147,9 +147,9 @@ struct Session::Impl {
                  cfg.rms_norm_eps);
     ops::linear_multi(ctx, xn.data(), n, lw.q_proj, q, &lw.k_proj, k, &lw.v_proj, v);
     ops::rope(ctx, q, n, cfg.num_attention_heads, hd, positions.data(), rope.cos.data(),
-              rope.sin.data(), cfg.rope_interleaved);
+              rope.sin.data(), w.rope_interleaved);
     ops::rope(ctx, k, n, cfg.num_key_value_heads, hd, positions.data(), rope.cos.data(),
-              rope.sin.data(), cfg.rope_interleaved);
+              rope.sin.data(), w.rope_interleaved);
     for (size_t i = 0; i < runs.size(); ++i) {
       const SequenceRun& r = runs[i];
       ops::kv_store(ctx, cache.view(r.slot, layer), k + r.first_row * kv_dim,

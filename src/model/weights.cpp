@@ -3,42 +3,18 @@
 #include <fmt/ranges.h>
 
 #include "base/check.h"
+#include "tensor/quant.h"
 
 namespace corelm {
 
 namespace {
 constexpr const char* kComponent = "model";
-
-std::string layer_name(int i, const char* suffix) {
-  return fmt::format("model.layers.{}.{}", i, suffix);
-}
 }  // namespace
 
-std::vector<ExpectedTensor> expected_tensors(const ModelConfig& c, bool with_lm_head) {
-  const uint64_t hidden = c.hidden_size, inter = c.intermediate_size, vocab = c.vocab_size;
-  const uint64_t q_dim = static_cast<uint64_t>(c.num_attention_heads) * c.head_dim;
-  const uint64_t kv_dim = static_cast<uint64_t>(c.num_key_value_heads) * c.head_dim;
-  std::vector<ExpectedTensor> t{{"model.embed_tokens.weight", {vocab, hidden}}};
-  for (int i = 0; i < c.num_hidden_layers; ++i) {
-    t.push_back({layer_name(i, "input_layernorm.weight"), {hidden}});
-    t.push_back({layer_name(i, "self_attn.q_proj.weight"), {q_dim, hidden}});
-    t.push_back({layer_name(i, "self_attn.k_proj.weight"), {kv_dim, hidden}});
-    t.push_back({layer_name(i, "self_attn.v_proj.weight"), {kv_dim, hidden}});
-    t.push_back({layer_name(i, "self_attn.o_proj.weight"), {hidden, q_dim}});
-    t.push_back({layer_name(i, "post_attention_layernorm.weight"), {hidden}});
-    t.push_back({layer_name(i, "mlp.gate_proj.weight"), {inter, hidden}});
-    t.push_back({layer_name(i, "mlp.up_proj.weight"), {inter, hidden}});
-    t.push_back({layer_name(i, "mlp.down_proj.weight"), {hidden, inter}});
-  }
-  t.push_back({"model.norm.weight", {hidden}});
-  if (with_lm_head) t.push_back({"lm_head.weight", {vocab, hidden}});
-  return t;
-}
-
-Weights bind_weights(const ModelConfig& c, const TensorLookup& lookup) {
+Weights bind_weights(const ModelConfig& c, const ModelSource& source) {
   Weights w;
   auto get = [&](const std::string& name) -> TensorRef {
-    auto t = lookup(name);
+    auto t = source.tensor(name);
     if (!t) fail(ErrorCode::kCorrupt, kComponent, "the model lacks tensor '{}'", name);
     w.bytes += t->bytes;
     uint64_t n = 1;
@@ -46,68 +22,93 @@ Weights bind_weights(const ModelConfig& c, const TensorLookup& lookup) {
     w.parameters += n;
     return *t;
   };
-  bool embed_file_backed = false;
-  auto matrix = [&](const std::string& name, uint64_t rows, uint64_t cols) -> WeightView {
+  // A tensor whose type does not run directly is converted once: vectors to f32, matrices to
+  // q8_0 (f16 when rows do not fill its blocks).
+  auto convert = [&](const TensorRef& t, DType to) -> const uint8_t* {
+    if (t.type->to_float == nullptr)
+      fail(ErrorCode::kUnsupported, kComponent, "tensor '{}' has type {}, which corelm cannot read",
+           t.name, t.type->name);
+    const uint64_t rows = t.rows(), cols = t.cols(), out_row = dtype_row_bytes(to, cols);
+    auto buffer = std::make_unique<AlignedBuffer<uint8_t>>(rows * out_row);
+    std::vector<float> tmp(cols);
+    for (uint64_t r = 0; r < rows; ++r) {
+      t.type->to_float(t.data + r * t.row_bytes(), tmp.data(), cols);  // the source's row order
+      quantize_row(to, tmp.data(), buffer->data() + r * out_row, cols);
+    }
+    const uint8_t* data = buffer->data();
+    w.owned.push_back(std::move(buffer));
+    ++w.converted;
+    return data;
+  };
+  std::optional<bool> interleaved;  // the rotary order of the q/k rows (kept when converted)
+  auto matrix = [&](const std::string& name, uint64_t rows, uint64_t cols) -> Linear {
     TensorRef t = get(name);
-    if (name == "model.embed_tokens.weight") embed_file_backed = t.file_backed;
     if (t.shape.size() != 2 || t.shape[0] != rows || t.shape[1] != cols)
       fail(ErrorCode::kCorrupt, kComponent,
            "tensor '{}' has shape [{}] but the config needs [{}, {}]", name,
            fmt::join(t.shape, ", "), rows, cols);
-    WeightView v;
-    v.name = name;
-    v.dtype = t.dtype;
-    v.layout = t.layout;
-    if (!layout_fits(t.dtype, t.layout, rows, cols))
-      fail(ErrorCode::kCorrupt, kComponent, "tensor '{}' cannot be stored as {} in layout {}", name,
-           dtype_name(t.dtype), layout_name(t.layout));
-    v.data = t.data;
-    v.rows = rows;
-    v.cols = cols;
-    v.row_bytes = dtype_row_bytes(t.dtype, cols);
-    if (!dtype_fits_row(t.dtype, cols) || v.row_bytes * rows != t.bytes)
+    if (cols % t.type->block_elements != 0 || t.row_bytes() * rows != t.bytes)
       fail(ErrorCode::kCorrupt, kComponent, "tensor '{}' holds {} bytes, not {} rows of {} {}",
-           name, t.bytes, rows, cols, dtype_name(t.dtype));
-    return v;
+           name, t.bytes, rows, cols, t.type->name);
+    if (name.ends_with("q_proj.weight") || name.ends_with("k_proj.weight")) {
+      if (interleaved && *interleaved != t.rotary_interleaved)
+        fail(ErrorCode::kCorrupt, kComponent, "tensor '{}' has another rotary layout than the rest",
+             name);
+      interleaved = t.rotary_interleaved;
+    }
+    if (!t.dtype()) {
+      const DType to =
+          cols % dtype_traits(DType::kQ8_0).block_elements == 0 ? DType::kQ8_0 : DType::kF16;
+      return Linear(name, to, Layout::kRows, convert(t, to), rows, cols);
+    }
+    return Linear(name, *t.dtype(), t.layout, t.data, rows, cols);
   };
   auto vector = [&](const std::string& name, uint64_t n) -> const float* {
     TensorRef t = get(name);
     uint64_t elements = 1;
     for (auto d : t.shape) elements *= d;
-    if (elements != n || t.dtype != DType::kF32 || t.bytes != n * 4)
+    if (elements != n || n % t.type->block_elements != 0 ||
+        t.bytes != n / t.type->block_elements * t.type->block_bytes)
       fail(ErrorCode::kCorrupt, kComponent, "tensor '{}' must be {} f32 values (has {} {})", name,
-           n, elements, dtype_name(t.dtype));
-    return reinterpret_cast<const float*>(t.data);
+           n, elements, t.type->name);
+    if (t.dtype() == DType::kF32) return reinterpret_cast<const float*>(t.data);
+    return reinterpret_cast<const float*>(convert(t, DType::kF32));
   };
 
   const uint64_t hidden = c.hidden_size, inter = c.intermediate_size;
   const uint64_t q_dim = static_cast<uint64_t>(c.num_attention_heads) * c.head_dim;
   const uint64_t kv_dim = static_cast<uint64_t>(c.num_key_value_heads) * c.head_dim;
   w.embed_tokens = matrix("model.embed_tokens.weight", c.vocab_size, hidden);
-  // An untied embedding table is read a row per token: do not let it pile up in memory.
-  w.embed_tokens.release_after_lookup = embed_file_backed && !c.tie_word_embeddings;
+  // An untied embedding table is read a row per token: do not let it pile up in memory, and keep
+  // the OS from reading its neighbours ahead (unless it is also the output projection).
+  if (auto e = source.tensor("model.embed_tokens.weight");
+      e && e->file && e->dtype() && !c.tie_word_embeddings) {
+    w.embed_tokens.release_after_lookup = true;
+    e->file->advise_random(e->file_offset, e->bytes);
+  }
   for (int i = 0; i < c.num_hidden_layers; ++i) {
     LayerWeights l;
-    l.input_layernorm = vector(layer_name(i, "input_layernorm.weight"), hidden);
-    l.q_proj = matrix(layer_name(i, "self_attn.q_proj.weight"), q_dim, hidden);
-    l.k_proj = matrix(layer_name(i, "self_attn.k_proj.weight"), kv_dim, hidden);
-    l.v_proj = matrix(layer_name(i, "self_attn.v_proj.weight"), kv_dim, hidden);
-    l.o_proj = matrix(layer_name(i, "self_attn.o_proj.weight"), hidden, q_dim);
-    l.post_attention_layernorm = vector(layer_name(i, "post_attention_layernorm.weight"), hidden);
-    l.gate_proj = matrix(layer_name(i, "mlp.gate_proj.weight"), inter, hidden);
-    l.up_proj = matrix(layer_name(i, "mlp.up_proj.weight"), inter, hidden);
-    l.down_proj = matrix(layer_name(i, "mlp.down_proj.weight"), hidden, inter);
+    l.input_layernorm = vector(layer_tensor_name(i, LayerTensor::kInputNorm), hidden);
+    l.q_proj = matrix(layer_tensor_name(i, LayerTensor::kQ), q_dim, hidden);
+    l.k_proj = matrix(layer_tensor_name(i, LayerTensor::kK), kv_dim, hidden);
+    l.v_proj = matrix(layer_tensor_name(i, LayerTensor::kV), kv_dim, hidden);
+    l.o_proj = matrix(layer_tensor_name(i, LayerTensor::kO), hidden, q_dim);
+    l.post_attention_layernorm = vector(layer_tensor_name(i, LayerTensor::kPostNorm), hidden);
+    l.gate_proj = matrix(layer_tensor_name(i, LayerTensor::kGate), inter, hidden);
+    l.up_proj = matrix(layer_tensor_name(i, LayerTensor::kUp), inter, hidden);
+    l.down_proj = matrix(layer_tensor_name(i, LayerTensor::kDown), hidden, inter);
     w.layers.push_back(std::move(l));
   }
   w.norm = vector("model.norm.weight", hidden);
   if (c.tie_word_embeddings) {
     w.lm_head = w.embed_tokens;
-    if (lookup("lm_head.weight"))
+    if (source.tensor("lm_head.weight"))
       fail(ErrorCode::kCorrupt, kComponent,
            "tie_word_embeddings is true but the model also has 'lm_head.weight'");
   } else {
     w.lm_head = matrix("lm_head.weight", c.vocab_size, hidden);
   }
+  w.rope_interleaved = interleaved.value_or(false);
   return w;
 }
 

@@ -1,61 +1,50 @@
-// Weights: views into a loaded file (package or GGUF mapping) for every tensor the forward pass
-// reads, checked against the ModelConfig once at load. Views live as long as the file mapping.
+// Weights: a Linear for every weight matrix the forward pass reads (and the norm vectors),
+// bound by Hugging Face name from a ModelSource and checked against the ModelConfig once at
+// load. Tensors are used in place from the source's mapping when their type runs directly;
+// others are converted once into memory the Weights own. Views live as long as the source.
 #pragma once
 
-#include <functional>
-#include <optional>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "base/aligned_buffer.h"
 #include "corelm/model.h"
-#include "tensor/ops.h"
+#include "source/llama_tensors.h"
+#include "source/model_source.h"
+#include "tensor/linear.h"
 
 namespace corelm {
 
-// A tensor as a loader presents it: HF name, dtype, shape ([rows, cols] or [n]) and bytes.
-struct TensorRef {
-  std::string name;
-  DType dtype;
-  std::vector<uint64_t> shape;
-  const uint8_t* data = nullptr;
-  uint64_t bytes = 0;
-  Layout layout = Layout::kRows;
-  bool file_backed = false;  // `data` points into a read-only file mapping
-};
-
 struct LayerWeights {
   const float* input_layernorm;           // [hidden]
-  WeightView q_proj;                      // [heads * head_dim, hidden]
-  WeightView k_proj;                      // [kv_heads * head_dim, hidden]
-  WeightView v_proj;                      // [kv_heads * head_dim, hidden]
-  WeightView o_proj;                      // [hidden, heads * head_dim]
+  Linear q_proj;                          // [heads * head_dim, hidden]
+  Linear k_proj;                          // [kv_heads * head_dim, hidden]
+  Linear v_proj;                          // [kv_heads * head_dim, hidden]
+  Linear o_proj;                          // [hidden, heads * head_dim]
   const float* post_attention_layernorm;  // [hidden]
-  WeightView gate_proj;                   // [intermediate, hidden]
-  WeightView up_proj;                     // [intermediate, hidden]
-  WeightView down_proj;                   // [hidden, intermediate]
+  Linear gate_proj;                       // [intermediate, hidden]
+  Linear up_proj;                         // [intermediate, hidden]
+  Linear down_proj;                       // [hidden, intermediate]
 };
 
 struct Weights {
-  WeightView embed_tokens;  // [vocab, hidden]
+  Linear embed_tokens;  // [vocab, hidden]; read a row per token
   std::vector<LayerWeights> layers;
-  const float* norm;   // [hidden]
-  WeightView lm_head;  // [vocab, hidden]; the embedding table when tied
+  const float* norm;  // [hidden]
+  Linear lm_head;     // [vocab, hidden]; the embedding table when tied
+  // The rotary pair order of q_proj/k_proj rows, as the source stored them: false for
+  // transformers' rotate-half, true for interleaved pairs. The forward pass hands it to its
+  // rope op unchanged.
+  bool rope_interleaved = false;
   uint64_t bytes = 0;  // all weight bytes
   uint64_t parameters = 0;
+  size_t converted = 0;  // tensors converted at load (their type does not run directly)
+  std::vector<std::unique_ptr<AlignedBuffer<uint8_t>>> owned;  // the converted tensors' bytes
 };
-
-using TensorLookup = std::function<std::optional<TensorRef>(const std::string& name)>;
 
 // Binds every tensor by its Hugging Face name; throws Error (kCorrupt) naming a missing tensor
-// or one whose shape or dtype does not fit the config.
-Weights bind_weights(const ModelConfig& config, const TensorLookup& lookup);
-
-// The HF tensors of a Llama/Mistral model and their shapes ([rows, cols] or [n]), in the order
-// converters write them.
-struct ExpectedTensor {
-  std::string name;
-  std::vector<uint64_t> shape;
-};
-std::vector<ExpectedTensor> expected_tensors(const ModelConfig& config, bool with_lm_head);
+// or one whose shape or type does not fit the config, kUnsupported for a type corelm cannot read.
+Weights bind_weights(const ModelConfig& config, const ModelSource& source);
 
 }  // namespace corelm

@@ -1,12 +1,20 @@
-// DType: the element formats a weight or buffer can have, and their traits table. A quantized
-// format is one row here plus its kernels (src/kernels); model code never branches on it.
+// The type registry: every element format corelm knows, one row each. The DTypes (formats corelm
+// stores and runs) come first, in enum order; after them the types corelm only reads from other
+// files (GGUF's K-quants and friends: dequantized once, never run). Package names, GGUF ids,
+// block geometry and the row converters all come from here; the converter's --quant choices
+// and the kernel tables' sizes derive from it. Model code never branches on a format.
+//
+// Adding a dtype: the enum below, its row in dtype.cpp (with its row converters in quant.cpp),
+// and its kernels (src/kernels). docs/architecture.md lists the files.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace corelm {
 
@@ -22,19 +30,39 @@ enum class DType : uint8_t {
 // The number of DTypes (tables indexed by DType are sized by it); kQ8_0 is the last.
 inline constexpr size_t kNumDTypes = static_cast<size_t>(DType::kQ8_0) + 1;
 
-struct DTypeTraits {
-  DType dtype;
-  const char* name;       // as written in packages and on the command line
-  size_t block_elements;  // elements per block (1 for plain types)
-  size_t block_bytes;     // bytes per block
-  bool quantized;
-};
+// Converts `n` elements (a multiple of the block size) of one row to float, or back.
+using RowToFloat = void (*)(const void* in, float* out, size_t n);
+using RowFromFloat = void (*)(const float* in, void* out, size_t n);
 
-const DTypeTraits& dtype_traits(DType dtype);
+// One row of the registry.
+struct TypeTraits {
+  const char* name;            // packages and the command line ("q4s32"); ggml's for read-only
+  std::optional<DType> dtype;  // the DType; nullopt for a type corelm only reads
+  size_t block_elements;       // elements per block (1 for plain types)
+  size_t block_bytes;          // bytes per block
+  bool quantized;
+  bool conversion_target;   // `corelm convert --quant` writes it
+  bool q4_blocks;           // rows of BlockQ4: may be stored in the interleaved8 layout
+  int ggml_id;              // GGUF's type id, -1 when GGUF has none
+  const char* ggml_name;    // GGUF's name, nullptr when none
+  RowToFloat to_float;      // nullptr: corelm cannot read it
+  RowFromFloat from_float;  // nullptr: corelm cannot write it
+};
+using DTypeTraits = TypeTraits;
+
+const TypeTraits& dtype_traits(DType dtype);
 inline const char* dtype_name(DType dtype) {
   return dtype_traits(dtype).name;
 }
+// The DType named `name` (package / command-line names only).
 std::optional<DType> dtype_from_name(std::string_view name);
+
+// Every row: the DTypes in enum order, then the read-only types.
+std::span<const TypeTraits> type_registry();
+// The row of GGUF type `id`; nullptr for an id ggml does not define.
+const TypeTraits* ggml_type(uint32_t id);
+// The names `corelm convert --quant` accepts, in registry order.
+std::vector<std::string> conversion_dtype_names();
 
 // Bytes of one row of `cols` elements; requires cols % block_elements == 0.
 size_t dtype_row_bytes(DType dtype, size_t cols);

@@ -20,7 +20,7 @@ std::optional<Layout> layout_from_name(std::string_view name) {
 bool layout_fits(DType dtype, Layout layout, size_t rows, size_t cols) {
   if (!dtype_fits_row(dtype, cols)) return false;
   if (layout == Layout::kRows) return true;
-  return (dtype == DType::kQ4S32 || dtype == DType::kQ4_0) && rows % kInterleaveRows == 0;
+  return dtype_traits(dtype).q4_blocks && rows % kInterleaveRows == 0;
 }
 
 namespace {

@@ -1,4 +1,4 @@
-// Weight layouts. "rows": each row stored contiguously. "interleaved8" (q4s32 and q4_0 only):
+// Weight layouts. "rows": each row stored contiguously. "interleaved8" (dtypes of BlockQ4 rows):
 // rows in groups of 8, each 32-column block of a group stored as 8 fp16 scales then 128 bytes of
 // nibbles arranged so that one 32-byte load and two masks give, for every row of the group, four
 // consecutive weights side by side (docs/package-format.md has the byte map). The AVX2 kernel

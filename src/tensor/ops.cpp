@@ -1,6 +1,7 @@
 #include "tensor/ops.h"
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -71,60 +72,55 @@ Prepared prepare(ComputeContext& ctx, ActivationFormat format, const float* x, s
   return {q, blocks * sizeof(BlockQ8A)};
 }
 
-MatmulFn kernel_for(const KernelTable& k, const WeightView& w) {
-  return w.layout == Layout::kInterleaved8 ? k.matmul_q4_interleaved
-                                           : k.matmul[static_cast<size_t>(w.dtype)];
-}
-
-void check_weight(const ComputeContext& ctx, const WeightView& w) {
-  if (kernel_for(ctx.kernels(), w) == nullptr)
-    fail(ErrorCode::kUnsupported, kComponent, "no {} matmul kernel for '{}' in the {} table",
-         dtype_name(w.dtype), w.name, ctx.kernels().name);
-}
-
 // Rows per task: a multiple of the interleave width, small enough for dynamic balancing.
 constexpr size_t kRowGrain = 64;
 
 }  // namespace
 
-void linear(ComputeContext& ctx, const WeightView& w, const float* x, size_t n, float* y) {
+void linear(ComputeContext& ctx, const Linear& w, const float* x, size_t n, float* y) {
   linear_multi(ctx, x, n, w, y, nullptr, nullptr, nullptr, nullptr);
 }
 
-void linear_multi(ComputeContext& ctx, const float* x, size_t n, const WeightView& w1, float* y1,
-                  const WeightView* w2, float* y2, const WeightView* w3, float* y3) {
-  const WeightView* ws[3] = {&w1, w2, w3};
+void linear_multi(ComputeContext& ctx, const float* x, size_t n, const Linear& w1, float* y1,
+                  const Linear* w2, float* y2, const Linear* w3, float* y3) {
+  const Linear* ws[3] = {&w1, w2, w3};
   float* ys[3] = {y1, y2, y3};
   size_t count = w3 ? 3 : w2 ? 2 : 1;
   const KernelTable& k = ctx.kernels();
-  ActivationFormat format = k.activation[static_cast<size_t>(w1.dtype)];
+  // Each Linear's implementation (chosen at load) names its kernel in this context's table.
+  MatmulFn fns[3] = {};
+  const ActivationFormat format = w1.impl().activation(k);
   for (size_t i = 0; i < count; ++i) {
-    check_weight(ctx, *ws[i]);
-    if (ws[i]->cols != w1.cols)
-      fail(ErrorCode::kInternal, kComponent, "'{}' and '{}' take inputs of {} and {}", w1.name,
-           ws[i]->name, w1.cols, ws[i]->cols);
-    if (k.activation[static_cast<size_t>(ws[i]->dtype)] != format) {
+    const Linear& w = *ws[i];
+    fns[i] = w.impl().matmul(k);
+    if (fns[i] == nullptr)
+      fail(ErrorCode::kUnsupported, kComponent, "no {} matmul kernel for '{}' in the {} table",
+           dtype_name(w.dtype()), w.name(), k.name);
+    if (w.cols() != w1.cols())
+      fail(ErrorCode::kInternal, kComponent, "'{}' and '{}' take inputs of {} and {}", w1.name(),
+           w.name(), w1.cols(), w.cols());
+    if (w.impl().activation(k) != format) {
       // Mixed activation formats: run them one by one.
       for (size_t j = 0; j < count; ++j)
         linear_multi(ctx, x, n, *ws[j], ys[j], nullptr, nullptr, nullptr, nullptr);
       return;
     }
   }
-  Prepared p = prepare(ctx, format, x, n, w1.cols);
+  Prepared p = prepare(ctx, format, x, n, w1.cols());
   size_t total = 0;
   size_t first_row[4];
   for (size_t i = 0; i < count; ++i) {
     first_row[i] = total;
-    total += ws[i]->rows;
+    total += ws[i]->rows();
   }
   first_row[count] = total;
   ctx.pool().parallel_for_dynamic(total, kRowGrain, [&](size_t r0, size_t r1) {
     for (size_t i = 0; i < count; ++i) {
       size_t b = std::max(r0, first_row[i]), e = std::min(r1, first_row[i + 1]);
       if (b >= e) continue;
-      const WeightView& w = *ws[i];
-      kernel_for(k, w)(w.data, w.row_bytes, p.data, p.stride, n, w.cols, ys[i], w.rows,
-                       b - first_row[i], e - first_row[i]);
+      const Linear& w = *ws[i];
+      fns[i](w.data(), w.row_bytes(), p.data, p.stride, n, w.cols(), ys[i], w.rows(),
+             b - first_row[i], e - first_row[i]);
     }
   });
 }
@@ -148,22 +144,22 @@ void silu_mul(ComputeContext& ctx, float* gate, const float* up, size_t count) {
   ctx.pool().parallel_for(count, 4096, [&](size_t b, size_t e) { fn(gate + b, up + b, e - b); });
 }
 
-void embed(ComputeContext& ctx, const WeightView& table, std::span<const int32_t> ids, float* out) {
+void embed(ComputeContext& ctx, const Linear& table, std::span<const int32_t> ids, float* out) {
   (void)ctx;
   for (int32_t id : ids)
-    if (id < 0 || static_cast<size_t>(id) >= table.rows)
+    if (id < 0 || static_cast<size_t>(id) >= table.rows())
       fail(ErrorCode::kOutOfRange, "model", "token id {} is outside the vocabulary [0, {})", id,
-           table.rows);
+           table.rows());
+  static const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const size_t group = table.impl().row_group();
   for (size_t t = 0; t < ids.size(); ++t) {
     const size_t row = static_cast<size_t>(ids[t]);
-    dequantize_matrix_row(table.dtype, table.layout, table.data, row, table.cols,
-                          out + t * table.cols);
+    table.read_row(row, out + t * table.cols());
     if (!table.release_after_lookup) continue;
-    const size_t unit = table.layout == Layout::kInterleaved8 ? kInterleaveRows : 1;
     const uintptr_t begin =
-        reinterpret_cast<uintptr_t>(table.data + row / unit * unit * table.row_bytes);
-    const uintptr_t end = begin + unit * table.row_bytes;
-    const uintptr_t page = 4096, first = begin / page * page, last = (end + page - 1) / page * page;
+        reinterpret_cast<uintptr_t>(table.data() + row / group * group * table.row_bytes());
+    const uintptr_t end = begin + group * table.row_bytes();
+    const uintptr_t first = begin / page * page, last = (end + page - 1) / page * page;
     ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
   }
 }

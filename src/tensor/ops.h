@@ -10,24 +10,9 @@
 #include "base/aligned_buffer.h"
 #include "base/thread_pool.h"
 #include "kernels/kernel_table.h"
-#include "tensor/dtype.h"
-#include "tensor/layout.h"
+#include "tensor/linear.h"
 
 namespace corelm {
-
-// A weight matrix [rows, cols] (HF's [out_features, in_features]) stored row by row.
-struct WeightView {
-  std::string name;
-  DType dtype = DType::kF32;
-  Layout layout = Layout::kRows;
-  const uint8_t* data = nullptr;
-  size_t rows = 0, cols = 0;
-  size_t row_bytes = 0;  // bytes per row (an interleaved group of 8 rows takes 8 * row_bytes)
-  // A lookup table in a read-only file mapping: after a row is copied out, its pages are
-  // unmapped from this process (they stay in the page cache), so the table never accumulates
-  // in the resident set. Never set on owned (anonymous) memory.
-  bool release_after_lookup = false;
-};
 
 // The threads (shared: the Model's engine owns the pool), kernels and scratch the ops need, sized
 // once for the largest call of one Session.
@@ -70,19 +55,19 @@ struct KvLayerView {
 namespace ops {
 
 // y [n, w.rows] = x [n, w.cols] · W^T.
-void linear(ComputeContext& ctx, const WeightView& w, const float* x, size_t n, float* y);
+void linear(ComputeContext& ctx, const Linear& w, const float* x, size_t n, float* y);
 // Two or three projections of the same input (q/k/v, gate/up): the activations are prepared
 // once. Any of w2/w3 may be null.
-void linear_multi(ComputeContext& ctx, const float* x, size_t n, const WeightView& w1, float* y1,
-                  const WeightView* w2, float* y2, const WeightView* w3, float* y3);
+void linear_multi(ComputeContext& ctx, const float* x, size_t n, const Linear& w1, float* y1,
+                  const Linear* w2, float* y2, const Linear* w3, float* y3);
 // y [n, dim] = rmsnorm(x [n, dim]) * weight [dim].
 void rmsnorm(ComputeContext& ctx, const float* x, const float* weight, float* y, size_t n,
              size_t dim, float eps);
 void add(ComputeContext& ctx, float* y, const float* x, size_t count);
 // gate [count] = silu(gate) * up.
 void silu_mul(ComputeContext& ctx, float* gate, const float* up, size_t count);
-// out [ids.size(), table.cols] = rows of the embedding table.
-void embed(ComputeContext& ctx, const WeightView& table, std::span<const int32_t> ids, float* out);
+// out [ids.size(), table.cols()] = rows of the embedding table (read through its Linear).
+void embed(ComputeContext& ctx, const Linear& table, std::span<const int32_t> ids, float* out);
 // Rotates x [n_tokens, n_heads * head_dim] in place. Frequency i of a head rotates the pair
 // (x[i], x[i + head_dim/2]) in transformers' rotate-half layout, or (x[2i], x[2i+1]) when
 // `interleaved` (GGUF's layout). cos/sin tables are [positions, head_dim / 2]; token t uses row

@@ -89,73 +89,74 @@ void quantize_row_q8a(const float* x, BlockQ8A* out, size_t n) {
   }
 }
 
-void dequantize_row(DType dtype, const void* in, float* y, size_t n) {
-  switch (dtype) {
-    case DType::kF32:
-      std::memcpy(y, in, n * sizeof(float));
-      return;
-    case DType::kF16: {
-      auto* h = static_cast<const uint16_t*>(in);
-      for (size_t i = 0; i < n; ++i) y[i] = fp16_to_float(h[i]);
-      return;
+void row_f32_to_float(const void* in, float* out, size_t n) {
+  std::memcpy(out, in, n * sizeof(float));
+}
+
+void row_f16_to_float(const void* in, float* out, size_t n) {
+  auto* h = static_cast<const uint16_t*>(in);
+  for (size_t i = 0; i < n; ++i) out[i] = fp16_to_float(h[i]);
+}
+
+void row_bf16_to_float(const void* in, float* out, size_t n) {
+  auto* h = static_cast<const uint16_t*>(in);
+  for (size_t i = 0; i < n; ++i) out[i] = bf16_to_float(h[i]);
+}
+
+void row_q8_to_float(const void* in, float* out, size_t n) {
+  dequantize_row_q8(static_cast<const BlockQ8*>(in), out, n);
+}
+
+void row_q4_to_float(const void* in, float* out, size_t n) {
+  dequantize_row_q4(static_cast<const BlockQ4*>(in), out, n);
+}
+
+void row_float_to_f32(const float* in, void* out, size_t n) {
+  std::memcpy(out, in, n * sizeof(float));
+}
+
+void row_float_to_f16(const float* in, void* out, size_t n) {
+  auto* h = static_cast<uint16_t*>(out);
+  for (size_t i = 0; i < n; ++i) h[i] = float_to_fp16(in[i]);
+}
+
+void row_float_to_bf16(const float* in, void* out, size_t n) {
+  auto* h = static_cast<uint16_t*>(out);
+  for (size_t i = 0; i < n; ++i) h[i] = float_to_bf16(in[i]);
+}
+
+void row_float_to_q8s32(const float* in, void* out, size_t n) {
+  quantize_row_q8s32(in, static_cast<BlockQ8*>(out), n);
+}
+
+void row_float_to_q4s32(const float* in, void* out, size_t n) {
+  quantize_row_q4s32(in, static_cast<BlockQ4*>(out), n);
+}
+
+void row_float_to_q4_0(const float* x, void* out, size_t n) {
+  // llama.cpp's Q4_0: the signed value of largest magnitude maps to -8.
+  auto* blocks = static_cast<BlockQ4*>(out);
+  for (size_t b = 0; b < n / kQuantBlock; ++b, x += kQuantBlock) {
+    float maxv = 0.0f, amax = 0.0f;
+    for (int i = 0; i < kQuantBlock; ++i)
+      if (std::fabs(x[i]) > amax) amax = std::fabs(x[i]), maxv = x[i];
+    float d = maxv / -8.0f;
+    float id = d != 0.0f ? 1.0f / d : 0.0f;
+    blocks[b].scale = float_to_fp16(d);
+    for (int i = 0; i < kQuantBlock / 2; ++i) {
+      int q0 = std::min(15, static_cast<int>(x[i] * id + 8.5f));
+      int q1 = std::min(15, static_cast<int>(x[i + 16] * id + 8.5f));
+      blocks[b].qs[i] = static_cast<uint8_t>(q0 | (q1 << 4));
     }
-    case DType::kBF16: {
-      auto* h = static_cast<const uint16_t*>(in);
-      for (size_t i = 0; i < n; ++i) y[i] = bf16_to_float(h[i]);
-      return;
-    }
-    case DType::kQ4S32:
-    case DType::kQ4_0:
-      dequantize_row_q4(static_cast<const BlockQ4*>(in), y, n);
-      return;
-    case DType::kQ8S32:
-    case DType::kQ8_0:
-      dequantize_row_q8(static_cast<const BlockQ8*>(in), y, n);
-      return;
   }
 }
 
+void dequantize_row(DType dtype, const void* in, float* y, size_t n) {
+  dtype_traits(dtype).to_float(in, y, n);
+}
+
 void quantize_row(DType dtype, const float* x, void* out, size_t n) {
-  switch (dtype) {
-    case DType::kF32:
-      std::memcpy(out, x, n * sizeof(float));
-      return;
-    case DType::kF16: {
-      auto* h = static_cast<uint16_t*>(out);
-      for (size_t i = 0; i < n; ++i) h[i] = float_to_fp16(x[i]);
-      return;
-    }
-    case DType::kBF16: {
-      auto* h = static_cast<uint16_t*>(out);
-      for (size_t i = 0; i < n; ++i) h[i] = float_to_bf16(x[i]);
-      return;
-    }
-    case DType::kQ4S32:
-      quantize_row_q4s32(x, static_cast<BlockQ4*>(out), n);
-      return;
-    case DType::kQ8S32:
-    case DType::kQ8_0:
-      quantize_row_q8s32(x, static_cast<BlockQ8*>(out), n);
-      return;
-    case DType::kQ4_0: {
-      // llama.cpp's Q4_0: the signed value of largest magnitude maps to -8.
-      auto* blocks = static_cast<BlockQ4*>(out);
-      for (size_t b = 0; b < n / kQuantBlock; ++b, x += kQuantBlock) {
-        float maxv = 0.0f, amax = 0.0f;
-        for (int i = 0; i < kQuantBlock; ++i)
-          if (std::fabs(x[i]) > amax) amax = std::fabs(x[i]), maxv = x[i];
-        float d = maxv / -8.0f;
-        float id = d != 0.0f ? 1.0f / d : 0.0f;
-        blocks[b].scale = float_to_fp16(d);
-        for (int i = 0; i < kQuantBlock / 2; ++i) {
-          int q0 = std::min(15, static_cast<int>(x[i] * id + 8.5f));
-          int q1 = std::min(15, static_cast<int>(x[i + 16] * id + 8.5f));
-          blocks[b].qs[i] = static_cast<uint8_t>(q0 | (q1 << 4));
-        }
-      }
-      return;
-    }
-  }
+  dtype_traits(dtype).from_float(x, out, n);
 }
 
 }  // namespace corelm

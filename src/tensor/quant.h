@@ -23,6 +23,21 @@ void dequantize_row_q8(const BlockQ8* in, float* y, size_t n);
 // half to even.
 void quantize_row_q8a(const float* x, BlockQ8A* out, size_t n);
 
+// The registry's row converters (dtype.cpp), `n` elements each. q4s32 and Q4_0 read alike, as
+// do q8s32 and Q8_0; Q8_0 is written as q8s32 is.
+void row_f32_to_float(const void* in, float* out, size_t n);
+void row_f16_to_float(const void* in, float* out, size_t n);
+void row_bf16_to_float(const void* in, float* out, size_t n);
+void row_q8_to_float(const void* in, float* out, size_t n);
+void row_q4_to_float(const void* in, float* out, size_t n);
+void row_float_to_f32(const float* in, void* out, size_t n);
+void row_float_to_f16(const float* in, void* out, size_t n);
+void row_float_to_bf16(const float* in, void* out, size_t n);
+void row_float_to_q8s32(const float* in, void* out, size_t n);
+void row_float_to_q4s32(const float* in, void* out, size_t n);
+// llama.cpp's Q4_0 rule (the value of largest magnitude maps to -8), to make GGUF-like inputs.
+void row_float_to_q4_0(const float* in, void* out, size_t n);
+
 // Converts one row of `dtype` to float. `n` elements.
 void dequantize_row(DType dtype, const void* in, float* y, size_t n);
 // Converts one float row into `dtype` (any DType). `out` must hold dtype_row_bytes(dtype, n).

@@ -209,4 +209,13 @@ std::shared_ptr<Tokenizer> tokenizer_from_data(const TokenizerData& d) {
   return d.model == "llama" ? build_llama(d) : build_gpt2(d);
 }
 
+std::shared_ptr<Tokenizer> tokenizer_from_files(const TokenizerFiles& f, const std::string& where) {
+  const std::string_view config = f.tokenizer_config ? *f.tokenizer_config : std::string_view();
+  if (f.tokenizer_json) return Tokenizer::from_hf_json(*f.tokenizer_json, config);
+  if (f.tokenizer_model) return Tokenizer::from_sentencepiece(*f.tokenizer_model, config);
+  if (f.data) return tokenizer_from_data(*f.data);
+  fail(ErrorCode::kNotFound, "tokenizer",
+       "'{}' holds no tokenizer (tokenizer.json, tokenizer.model or tokenizer data)", where);
+}
+
 }  // namespace corelm

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,5 +37,19 @@ struct TokenizerData {
 };
 
 std::shared_ptr<Tokenizer> tokenizer_from_data(const TokenizerData& data);
+
+// The files a tokenizer is built from, as a model source (package, GGUF, folder) holds them.
+// The first present of tokenizer.json, tokenizer.model (SentencePiece) and `data` is used.
+struct TokenizerFiles {
+  std::optional<std::string> tokenizer_json;
+  std::optional<std::string> tokenizer_model;
+  std::optional<std::string> tokenizer_config;  // tokenizer_config.json
+  std::optional<TokenizerData> data;            // GGUF metadata, or tokenizer_data.json
+  bool empty() const { return !tokenizer_json && !tokenizer_model && !data; }
+};
+
+// Throws Error (kNotFound, "tokenizer") naming `where` when the files hold no tokenizer.
+std::shared_ptr<Tokenizer> tokenizer_from_files(const TokenizerFiles& files,
+                                                const std::string& where);
 
 }  // namespace corelm

@@ -16,14 +16,26 @@
 #include "corelm/convert.h"
 #include "corelm/error.h"
 #include "corelm/model.h"
-#include "gguf/ggml_types.h"
 #include "gguf/gguf_file.h"
 #include "gguf_writer.h"
+#include "tensor/dtype.h"
 #include "tensor/quant.h"
 #include "test_support.h"
 
 namespace corelm {
 namespace {
+
+// ggml.h's GGML_TYPE_* ids.
+constexpr uint32_t kGgmlQ4_0 = 2, kGgmlQ4_1 = 3, kGgmlQ5_0 = 6, kGgmlQ8_0 = 8, kGgmlQ4_K = 12,
+                   kGgmlQ5_K = 13, kGgmlQ6_K = 14;
+
+// Reads n elements of a GGUF type through the type registry.
+void dequantize_ggml(uint32_t id, const uint8_t* in, float* out, size_t n) {
+  const TypeTraits* t = ggml_type(id);
+  ASSERT_NE(t, nullptr) << id;
+  ASSERT_NE(t->to_float, nullptr) << t->name;
+  t->to_float(in, out, n);
+}
 
 std::string write_bytes(const std::string& name, const std::string& bytes) {
   std::string path = test::temp_dir() + "/" + name;
@@ -105,7 +117,7 @@ TEST(GgufFile, TensorProblems) {
   unknown.tensor("iq.weight", {256}, 16, std::string(66, '\0'));
   // IQ2_XXS is a known ggml type corelm cannot read: the file opens, the model load names it.
   gguf::GgufFile f(write_bytes("iq.gguf", unknown.bytes()));
-  EXPECT_FALSE(gguf::ggml_type_info(16)->readable);
+  EXPECT_EQ(ggml_type(16)->to_float, nullptr);
   test::GgufWriter alien;
   alien.tensor("alien", {32}, 77, std::string(32, '\0'));
   expect_gguf_error(write_bytes("alien.gguf", alien.bytes()), ErrorCode::kUnsupported,
@@ -139,7 +151,7 @@ TEST(GgmlDequant, Q4KBlock) {
   }
   std::memset(b + 16, 0x53, 128);
   float y[256];
-  gguf::dequantize_ggml(gguf::kGgmlQ4_K, b, y, 256);
+  dequantize_ggml(kGgmlQ4_K, b, y, 256);
   for (int j = 0; j < 8; ++j) {
     const float q = (j % 2 == 0) ? 3.0f : 5.0f;  // even sub-blocks read low nibbles, odd ones high
     for (int l = 0; l < 32; ++l)
@@ -156,7 +168,7 @@ TEST(GgmlDequant, Q6KBlock) {
   uint16_t d = float_to_fp16(0.25f);
   std::memcpy(b + 208, &d, 2);
   float y[256];
-  gguf::dequantize_ggml(gguf::kGgmlQ6_K, b, y, 256);
+  dequantize_ggml(kGgmlQ6_K, b, y, 256);
   // Element e of 128-half n, with l = e % 32 and group g = e / 32: scale index 8n + l/16 + 2g.
   for (int e = 0; e < 256; ++e) {
     int n = e / 128, r = e % 128, g = r / 32, l = r % 32;
@@ -175,7 +187,7 @@ TEST(GgmlDequant, Q5KAndSmallFormats) {
   std::memset(b + 16, 0xFF, 32);                           // every high bit set: +16
   std::memset(b + 48, 0x21, 128);                          // low nibble 1, high nibble 2
   float y[256];
-  gguf::dequantize_ggml(gguf::kGgmlQ5_K, b, y, 256);
+  dequantize_ggml(kGgmlQ5_K, b, y, 256);
   for (int j = 0; j < 8; ++j)
     for (int l = 0; l < 32; ++l)
       ASSERT_FLOAT_EQ(y[j * 32 + l], 2.0f * ((j % 2 == 0 ? 1 : 2) + 16)) << j;
@@ -186,7 +198,7 @@ TEST(GgmlDequant, Q5KAndSmallFormats) {
   std::memcpy(q41 + 2, &m, 2);
   std::memset(q41 + 4, 0x72, 16);
   float z[32];
-  gguf::dequantize_ggml(gguf::kGgmlQ4_1, q41, z, 32);
+  dequantize_ggml(kGgmlQ4_1, q41, z, 32);
   EXPECT_FLOAT_EQ(z[0], 0.0f);   // 0.5 * 2 - 1
   EXPECT_FLOAT_EQ(z[16], 2.5f);  // 0.5 * 7 - 1
 
@@ -196,7 +208,7 @@ TEST(GgmlDequant, Q5KAndSmallFormats) {
   uint32_t qh = 1;  // bit 0 -> element 0
   std::memcpy(q50 + 2, &qh, 4);
   std::memset(q50 + 6, 0x33, 16);
-  gguf::dequantize_ggml(gguf::kGgmlQ5_0, q50, z, 32);
+  dequantize_ggml(kGgmlQ5_0, q50, z, 32);
   EXPECT_FLOAT_EQ(z[0], 3.0f);
   EXPECT_FLOAT_EQ(z[1], 3.0f - 16.0f);
 }
@@ -226,7 +238,7 @@ std::string stories_gguf(uint32_t type, const std::string& name) {
       std::memcpy(&ordered[r * cols], &all[hf_row * cols], cols * 4);
     }
     const bool q = quantize && cols % 32 == 0;
-    DType dt = !q ? DType::kF32 : (type == gguf::kGgmlQ8_0 ? DType::kQ8_0 : DType::kQ4_0);
+    DType dt = !q ? DType::kF32 : (type == kGgmlQ8_0 ? DType::kQ8_0 : DType::kQ4_0);
     std::string bytes(rows * dtype_row_bytes(dt, cols), '\0');
     for (uint64_t r = 0; r < rows; ++r)
       quantize_row(dt, &ordered[r * cols], bytes.data() + r * dtype_row_bytes(dt, cols), cols);
@@ -291,7 +303,7 @@ TEST(GgufQuantized, Q8_0RunsDirectlyAndKeepsTheGreedyIds) {
   auto ref =
       nlohmann::json::parse(test::read_data("tiny-models/stories260K/reference_outputs.json"));
   auto expected = ref["greedy_from_bos"]["ids"].get<std::vector<int32_t>>();
-  std::string path = stories_gguf(gguf::kGgmlQ8_0, "q8_0");
+  std::string path = stories_gguf(kGgmlQ8_0, "q8_0");
   auto model = Model::load(path);
   EXPECT_EQ(model->info().quantization, "Q8_0");
   // 8-bit weights with int8 activations follow run.c's float greedy path for 61 tokens, then a
@@ -313,7 +325,7 @@ TEST(GgufQuantized, Q8_0RunsDirectlyAndKeepsTheGreedyIds) {
 }
 
 TEST(GgufQuantized, Q4_0RunsDirectlyAndMatchesItsConversionToF32) {
-  std::string path = stories_gguf(gguf::kGgmlQ4_0, "q4_0");
+  std::string path = stories_gguf(kGgmlQ4_0, "q4_0");
   ConvertOptions co;
   co.source = path;
   co.output = test::temp_dir() + "/stories-q4_0-f32.clm";

@@ -1,32 +1,13 @@
-#include "gguf/ggml_types.h"
+#include "tensor/quant_ggml.h"
 
+#include <cstdint>
 #include <cstring>
 
 #include "base/half.h"
-#include "tensor/quant.h"
 
-namespace corelm::gguf {
+namespace corelm {
 
 namespace {
-
-constexpr GgmlTypeInfo kTypes[] = {
-    {0, "F32", 1, 4, true},          {1, "F16", 1, 2, true},
-    {2, "Q4_0", 32, 18, true},       {3, "Q4_1", 32, 20, true},
-    {6, "Q5_0", 32, 22, true},       {7, "Q5_1", 32, 24, true},
-    {8, "Q8_0", 32, 34, true},       {9, "Q8_1", 32, 36, false},
-    {10, "Q2_K", 256, 84, false},    {11, "Q3_K", 256, 110, false},
-    {12, "Q4_K", 256, 144, true},    {13, "Q5_K", 256, 176, true},
-    {14, "Q6_K", 256, 210, true},    {15, "Q8_K", 256, 292, false},
-    {16, "IQ2_XXS", 256, 66, false}, {17, "IQ2_XS", 256, 74, false},
-    {18, "IQ3_XXS", 256, 98, false}, {19, "IQ1_S", 256, 50, false},
-    {20, "IQ4_NL", 32, 18, false},   {21, "IQ3_S", 256, 110, false},
-    {22, "IQ2_S", 256, 82, false},   {23, "IQ4_XS", 256, 136, false},
-    {24, "I8", 1, 1, false},         {25, "I16", 1, 2, false},
-    {26, "I32", 1, 4, false},        {27, "I64", 1, 8, false},
-    {28, "F64", 1, 8, false},        {29, "IQ1_M", 256, 56, false},
-    {30, "BF16", 1, 2, true},        {34, "TQ1_0", 256, 54, false},
-    {35, "TQ2_0", 256, 66, false},   {39, "MXFP4", 32, 17, false},
-};
 
 constexpr int kQK = 256;
 
@@ -142,64 +123,32 @@ void dequant_q5(const uint8_t* b, float* y,
   }
 }
 
+// Applies a one-block reader to each block of a row.
+template <size_t kElements, size_t kBytes, typename F>
+void each_block(const void* in, float* out, size_t n, F&& f) {
+  const auto* p = static_cast<const uint8_t*>(in);
+  for (size_t b = 0; b < n / kElements; ++b) f(p + b * kBytes, out + b * kElements);
+}
+
 }  // namespace
 
-const GgmlTypeInfo* ggml_type_info(uint32_t id) {
-  for (const auto& t : kTypes)
-    if (t.id == id) return &t;
-  return nullptr;
+void row_q4_1_to_float(const void* in, float* out, size_t n) {
+  each_block<32, 20>(in, out, n, dequant_q4_1);
+}
+void row_q5_0_to_float(const void* in, float* out, size_t n) {
+  each_block<32, 22>(in, out, n, [](const uint8_t* b, float* y) { dequant_q5(b, y, false); });
+}
+void row_q5_1_to_float(const void* in, float* out, size_t n) {
+  each_block<32, 24>(in, out, n, [](const uint8_t* b, float* y) { dequant_q5(b, y, true); });
+}
+void row_q4_k_to_float(const void* in, float* out, size_t n) {
+  each_block<256, 144>(in, out, n, dequant_q4_k);
+}
+void row_q5_k_to_float(const void* in, float* out, size_t n) {
+  each_block<256, 176>(in, out, n, dequant_q5_k);
+}
+void row_q6_k_to_float(const void* in, float* out, size_t n) {
+  each_block<256, 210>(in, out, n, dequant_q6_k);
 }
 
-std::optional<DType> direct_dtype(uint32_t id) {
-  switch (id) {
-    case kGgmlF32:
-      return DType::kF32;
-    case kGgmlF16:
-      return DType::kF16;
-    case kGgmlBF16:
-      return DType::kBF16;
-    case kGgmlQ4_0:
-      return DType::kQ4_0;
-    case kGgmlQ8_0:
-      return DType::kQ8_0;
-    default:
-      return std::nullopt;
-  }
-}
-
-void dequantize_ggml(uint32_t type, const uint8_t* in, float* out, size_t n) {
-  if (auto d = direct_dtype(type)) {
-    dequantize_row(*d, in, out, n);
-    return;
-  }
-  const GgmlTypeInfo* t = ggml_type_info(type);
-  const size_t blocks = n / t->block_elements;
-  for (size_t b = 0; b < blocks; ++b) {
-    const uint8_t* block = in + b * t->block_bytes;
-    float* y = out + b * t->block_elements;
-    switch (type) {
-      case kGgmlQ4_1:
-        dequant_q4_1(block, y);
-        break;
-      case kGgmlQ5_0:
-        dequant_q5(block, y, false);
-        break;
-      case kGgmlQ5_1:
-        dequant_q5(block, y, true);
-        break;
-      case kGgmlQ4_K:
-        dequant_q4_k(block, y);
-        break;
-      case kGgmlQ5_K:
-        dequant_q5_k(block, y);
-        break;
-      case kGgmlQ6_K:
-        dequant_q6_k(block, y);
-        break;
-      default:
-        break;
-    }
-  }
-}
-
-}  // namespace corelm::gguf
+}  // namespace corelm

@@ -1,0 +1,86 @@
+#include "tensor/linear.h"
+
+#include <array>
+#include <vector>
+
+#include "base/check.h"
+#include "tensor/quant.h"
+
+namespace corelm {
+
+namespace {
+
+// Rows stored one after another: the table's kernel for the dtype; rows read by the registry's
+// converter.
+class RowsLinear final : public LinearImpl {
+ public:
+  explicit RowsLinear(DType dtype) : dtype_(dtype), index_(static_cast<size_t>(dtype)) {}
+  MatmulFn matmul(const KernelTable& table) const override { return table.matmul[index_]; }
+  ActivationFormat activation(const KernelTable& table) const override {
+    return table.activation[index_];
+  }
+  void read_row(const Linear& w, size_t row, float* out) const override {
+    dtype_traits(dtype_).to_float(w.data() + row * w.row_bytes(), out, w.cols());
+  }
+  size_t row_group() const override { return 1; }
+
+ private:
+  DType dtype_;
+  size_t index_;
+};
+
+// BlockQ4 rows interleaved in groups of 8 (tensor/layout.h).
+class Interleaved8Linear final : public LinearImpl {
+ public:
+  MatmulFn matmul(const KernelTable& table) const override { return table.matmul_q4_interleaved; }
+  ActivationFormat activation(const KernelTable&) const override { return ActivationFormat::kQ8A; }
+  void read_row(const Linear& w, size_t row, float* out) const override {
+    dequantize_matrix_row(w.dtype(), Layout::kInterleaved8, w.data(), row, w.cols(), out);
+  }
+  size_t row_group() const override { return kInterleaveRows; }
+};
+
+struct Impls {
+  std::vector<RowsLinear> rows;
+  Interleaved8Linear interleaved;
+  Impls() {
+    rows.reserve(kNumDTypes);
+    for (size_t d = 0; d < kNumDTypes; ++d) rows.emplace_back(static_cast<DType>(d));
+  }
+};
+
+const Impls& impls() {
+  static const Impls instance;
+  return instance;
+}
+
+}  // namespace
+
+const LinearImpl* linear_impl(DType dtype, Layout layout) {
+  const auto d = static_cast<size_t>(dtype);
+  if (d >= kNumDTypes) return nullptr;
+  switch (layout) {
+    case Layout::kRows:
+      return &impls().rows[d];
+    case Layout::kInterleaved8:
+      return dtype_traits(dtype).q4_blocks ? &impls().interleaved : nullptr;
+  }
+  return nullptr;
+}
+
+Linear::Linear(std::string name, DType dtype, Layout layout, const uint8_t* data, size_t rows,
+               size_t cols)
+    : name_(std::move(name)),
+      dtype_(dtype),
+      layout_(layout),
+      data_(data),
+      rows_(rows),
+      cols_(cols) {
+  impl_ = linear_impl(dtype, layout);
+  if (impl_ == nullptr || !layout_fits(dtype, layout, rows, cols))
+    fail(ErrorCode::kCorrupt, "model", "tensor '{}' ({} x {}) cannot be stored as {} in layout {}",
+         name_, rows, cols, dtype_name(dtype), layout_name(layout));
+  row_bytes_ = dtype_row_bytes(dtype, cols);
+}
+
+}  // namespace corelm
