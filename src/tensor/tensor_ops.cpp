@@ -63,15 +63,15 @@ struct Better {
 
 size_t argmax_row(const float* x, size_t n) {
   size_t best = 0;
-  float bv = x[0];
-  for (size_t i = 1; i < n; ++i) {
-    const float v = x[i];
-    if (v > bv || (std::isnan(bv) && !std::isnan(v))) {
+  while (best + 1 < n && std::isnan(x[best])) ++best;  // NaN never wins: start at a number
+  float bv = x[best];
+  for (size_t i = best + 1; i < n; ++i) {
+    if (x[i] > bv) {  // false for NaN
       best = i;
-      bv = v;
+      bv = x[i];
     }
   }
-  return best;
+  return std::isnan(bv) ? 0 : best;
 }
 
 // An element of a row for sorting: its value and a key that orders ties by index and puts NaN
