@@ -40,7 +40,7 @@ class Rng {
 
 // Sampler: logit processors in transformers' order (repetition penalty, presence/frequency
 // penalties, temperature, top-k, top-p, min-p) and a seeded draw, written on the Tensor
-// operations (softmax, topk, argmax). Its buffers are reused from token to token.
+// operations (topk, argmax). Its buffers are reused from token to token.
 class Sampler {
  public:
   explicit Sampler(const SamplingOptions& options);

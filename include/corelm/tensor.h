@@ -83,6 +83,9 @@ class Tensor {
   // Owning tensors. from_vector throws when v.size() differs from s.numel().
   static Tensor from_vector(std::vector<float> v, Shape s);
   static Tensor from_vector(std::vector<int32_t> v, Shape s);
+  // from_vector({0.5f, 1.5f}, {2}) and from_vector({1, 2}, {2}) pick f32 and i32.
+  static Tensor from_vector(std::initializer_list<float> v, Shape s);
+  static Tensor from_vector(std::initializer_list<int32_t> v, Shape s);
   static Tensor zeros(Shape s, ElementType type = ElementType::kF32);
 
   // A read-only view of memory someone else owns (`keep_alive` may hold the owner).
@@ -164,6 +167,7 @@ std::ostream& operator<<(std::ostream& os, const Tensor& tensor);
 // place (out shares t's elements exactly).
 
 // e^x / sum(e^x); entries equal to -inf get probability 0 (a row of only -inf gives all zeros).
+// Computed by the active kernel table (SIMD where the CPU has it): within a few ulp of std::exp.
 Tensor softmax(const Tensor& t);
 void softmax(const Tensor& t, Tensor& out);
 // x - log(sum(e^x)); -inf stays -inf (a row of only -inf stays all -inf).

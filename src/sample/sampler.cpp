@@ -52,9 +52,9 @@ int32_t Sampler::sample(std::span<float> logits, std::span<const int32_t> contex
                                        options_.presence_penalty, options_.frequency_penalty,
                                        b.counts);
   if (logits.empty()) fail(ErrorCode::kInvalidArgument, kComponent, "no logits to sample from");
-  const Tensor view = Tensor::view(logits.data(), Shape{static_cast<int64_t>(logits.size())});
   if (options_.temperature == 0.0f) {
-    argmax(view, b.greedy);  // the first index of the maximum, as torch.argmax
+    // The first index of the maximum, as torch.argmax.
+    argmax(Tensor::view(logits.data(), Shape{static_cast<int64_t>(logits.size())}), b.greedy);
     return b.greedy.item<int32_t>();
   }
   sampling::apply_temperature(logits, options_.temperature);

@@ -134,6 +134,14 @@ Tensor Tensor::from_vector(std::vector<int32_t> v, Shape s) {
   return make_view(storage->data(), ElementType::kI32, s, true, storage);
 }
 
+Tensor Tensor::from_vector(std::initializer_list<float> v, Shape s) {
+  return from_vector(std::vector<float>(v), s);
+}
+
+Tensor Tensor::from_vector(std::initializer_list<int32_t> v, Shape s) {
+  return from_vector(std::vector<int32_t>(v), s);
+}
+
 Tensor Tensor::zeros(Shape s, ElementType type) {
   const auto n = static_cast<size_t>(s.numel());
   if (type == ElementType::kI32) return from_vector(std::vector<int32_t>(n), s);

@@ -63,25 +63,36 @@ struct Better {
 
 size_t argmax_row(const float* x, size_t n) {
   size_t best = 0;
-  float bv = x[0];
-  for (size_t i = 1; i < n; ++i) {
-    const float v = x[i];
-    if (v > bv || (std::isnan(bv) && !std::isnan(v))) {
+  while (best + 1 < n && std::isnan(x[best])) ++best;  // NaN never wins: start at a number
+  float bv = x[best];
+  for (size_t i = best + 1; i < n; ++i) {
+    if (x[i] > bv) {  // false for NaN
       best = i;
-      bv = v;
+      bv = x[i];
     }
   }
-  return best;
+  return std::isnan(bv) ? 0 : best;
 }
+
+// An element of a row for sorting: its value and a key that orders ties by index and puts NaN
+// (stored as -inf, key n + index) after every number. Compared directly, without indirection.
+struct Ranked {
+  float value;
+  uint32_t key;
+  bool operator<(const Ranked& o) const {  // "ranks before"
+    return value > o.value || (value == o.value && key < o.key);
+  }
+};
 
 void topk_row(const float* x, size_t n, size_t k, float* values, int32_t* indices) {
   if (k == 0) return;
-  const Better better{x};
   if (k * 8 <= n) {
     // A heap of the best k so far with the worst on top: most elements lose to it at once.
+    const Better better{x};
     for (size_t i = 0; i < k; ++i) indices[i] = static_cast<int32_t>(i);
     std::make_heap(indices, indices + k, better);
     for (size_t i = k; i < n; ++i) {
+      if (x[i] < x[indices[0]]) continue;  // the common case, decided without the full order
       const auto id = static_cast<int32_t>(i);
       if (!better(id, indices[0])) continue;
       std::pop_heap(indices, indices + k, better);
@@ -90,13 +101,17 @@ void topk_row(const float* x, size_t n, size_t k, float* values, int32_t* indice
     }
     std::sort_heap(indices, indices + k, better);  // best first
   } else {
-    thread_local std::vector<int32_t> order;  // reused: no row-sized allocation per call
-    order.resize(n);
-    std::iota(order.begin(), order.end(), 0);
-    std::nth_element(order.begin(), order.begin() + static_cast<ptrdiff_t>(k - 1), order.end(),
-                     better);
-    std::sort(order.begin(), order.begin() + static_cast<ptrdiff_t>(k), better);
-    std::copy_n(order.begin(), k, indices);
+    thread_local std::vector<Ranked> ranked;  // reused: no row-sized allocation per call
+    ranked.resize(n);
+    for (size_t i = 0; i < n; ++i) {
+      const bool nan = std::isnan(x[i]);
+      ranked[i] = {nan ? kNegInf : x[i], static_cast<uint32_t>(nan ? n + i : i)};
+    }
+    const auto kth = ranked.begin() + static_cast<ptrdiff_t>(k);
+    if (k < n) std::nth_element(ranked.begin(), kth - 1, ranked.end());
+    std::sort(ranked.begin(), kth);
+    for (size_t i = 0; i < k; ++i)
+      indices[i] = static_cast<int32_t>(ranked[i].key >= n ? ranked[i].key - n : ranked[i].key);
   }
   for (size_t i = 0; i < k; ++i) values[i] = x[indices[i]];
 }

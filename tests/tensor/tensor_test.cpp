@@ -291,12 +291,19 @@ TEST(Softmax, OutFormReusesMemoryAndRunsInPlace) {
   EXPECT_NE(v.data<float>(), memory.data());
   EXPECT_NEAR(v.data<float>()[1], 0.75f, 1e-7);
   EXPECT_EQ(memory[0], 0.0f);
-  // An output overlapping the input elsewhere than in place is replaced too.
-  auto big = Tensor::from_vector(std::vector<float>{1, 2, 3, 4}, {4});
-  Tensor shifted = Tensor::mutable_view(big.mutable_data<float>() + 1, {3});
-  log_softmax(big.reshape({4}), shifted);
-  EXPECT_EQ(f32(big), (std::vector<float>{1, 2, 3, 4}));
-  EXPECT_EQ(shifted.shape(), Shape{4});
+  // An output overlapping the input elsewhere than in place is replaced too (here it has room).
+  std::vector<float> shared{0, std::log(3.0f), 5, 6, 7, 8, 9, 10};
+  auto input = Tensor::view(shared.data(), {2});
+  Tensor shifted = Tensor::mutable_view(shared.data() + 1, {6});
+  softmax(input, shifted);
+  EXPECT_EQ(shared[1], std::log(3.0f));
+  EXPECT_EQ(shifted.shape(), Shape{2});
+  EXPECT_NEAR(shifted.data<float>()[1], 0.75f, 1e-7);
+  // A writable output that does not overlap and has room is written in place.
+  Tensor tail = Tensor::mutable_view(shared.data() + 4, {4});
+  softmax(input, tail);
+  EXPECT_EQ(tail.data<float>(), shared.data() + 4);
+  EXPECT_NEAR(shared[5], 0.75f, 1e-7);
 }
 
 // ---- argmax / topk / sum / max -------------------------------------------------------------
