@@ -23,6 +23,10 @@ std::string data_dir();
 std::string data_path(const std::string& relative);
 std::string read_data(const std::string& relative);
 
+// A file committed under tests/data (fixtures made by the scripts in tests/tools).
+std::string fixture_path(const std::string& name);
+std::string read_fixture(const std::string& name);
+
 // A temporary folder for this test process, removed at exit.
 std::string temp_dir();
 
