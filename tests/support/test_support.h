@@ -41,6 +41,10 @@ struct CliResult {
 // Runs the corelm binary with `args` (no shell), capturing stdout and stderr.
 CliResult run_cli(const std::vector<std::string>& args);
 
+// stories260K-hf converted by the corelm CLI (`corelm convert ... --quant quant`), once per
+// test process.
+const std::string& cli_converted(const std::string& quant);
+
 // Copies a file, then lets the test damage the copy.
 std::string copy_to_temp(const std::string& path, const std::string& name);
 
