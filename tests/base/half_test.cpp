@@ -1,8 +1,10 @@
-// fp16 / bf16 conversions against hand-computed bit patterns.
+// fp16 / bf16 conversions against hand-computed bit patterns and the compiler's _Float16.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
+#include <random>
 
 #include "base/half.h"
 
@@ -49,6 +51,69 @@ TEST(Half, RoundTripsEveryHalf) {
     ASSERT_EQ(float_to_fp16(f), h) << "half 0x" << std::hex << h;
   }
 }
+
+// The compiler's own IEEE binary16 type (hardware or libgcc conversions) is a second,
+// independent implementation to compare every value with. GCC 12 has _Float16 in C++ on x86;
+// on ARM its IEEE __fp16.
+#if defined(__ARM_FP16_FORMAT_IEEE)
+#define CORELM_TEST_COMPILER_HALF 1
+using CompilerHalf = __fp16;
+#elif defined(__FLT16_MAX__) && (defined(__x86_64__) || defined(__i386__))
+#define CORELM_TEST_COMPILER_HALF 1
+using CompilerHalf = _Float16;
+#endif
+
+#ifdef CORELM_TEST_COMPILER_HALF
+uint16_t compiler_half_bits(float f) {
+  CompilerHalf h = static_cast<CompilerHalf>(f);
+  uint16_t bits;
+  std::memcpy(&bits, &h, 2);
+  return bits;
+}
+
+TEST(Half, EveryHalfWidensAsTheCompilerDoes) {
+  for (uint32_t h = 0; h < 0x10000; ++h) {
+    const uint16_t bits = static_cast<uint16_t>(h);
+    CompilerHalf ref;
+    std::memcpy(&ref, &bits, 2);
+    const float expected = static_cast<float>(ref);
+    const float got = fp16_to_float(bits);
+    if (std::isnan(expected)) {
+      ASSERT_TRUE(std::isnan(got)) << std::hex << h;
+      continue;
+    }
+    uint32_t a, b;
+    std::memcpy(&a, &expected, 4);
+    std::memcpy(&b, &got, 4);
+    ASSERT_EQ(b, a) << "half 0x" << std::hex << h;
+  }
+}
+
+TEST(Half, FloatsNarrowAsTheCompilerDoes) {
+  // Every float near each half boundary (the ties and their neighbours), then random floats
+  // over the whole range.
+  auto check = [](float f) {
+    if (std::isnan(f)) return;
+    ASSERT_EQ(float_to_fp16(f), compiler_half_bits(f)) << std::hexfloat << f;
+  };
+  for (uint32_t h = 0; h < 0x7C00; ++h) {
+    const float lo = fp16_to_float(static_cast<uint16_t>(h));
+    const float hi = fp16_to_float(static_cast<uint16_t>(h + 1));
+    const float mid = lo + (hi - lo) / 2;  // exact: a half step is a float
+    for (float f : {mid, std::nextafter(mid, 0.0f), std::nextafter(mid, 1e9f)}) {
+      check(f);
+      check(-f);
+    }
+  }
+  std::mt19937 rng(7);
+  for (int i = 0; i < 2000000; ++i) {
+    uint32_t bits = rng();
+    float f;
+    std::memcpy(&f, &bits, 4);
+    check(f);
+  }
+}
+#endif
 
 TEST(BFloat16, ConvertsAndRounds) {
   EXPECT_EQ(float_to_bf16(1.0f), 0x3F80);

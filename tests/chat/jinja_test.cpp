@@ -152,6 +152,10 @@ TEST(Jinja, StrftimeNowUsesTheClock) {
   std::tm tm{};
   localtime_r(&t, &tm);
   EXPECT_EQ(render("{{ strftime_now('%Y') }}"), std::to_string(1900 + tm.tm_year));
+  // The format Llama 3.x templates use, against the C library's strftime.
+  char expected[64];
+  std::strftime(expected, sizeof(expected), "%d %b %Y, %A %B %j", &tm);
+  EXPECT_EQ(render("{{ strftime_now('%d %b %Y, %A %B %j') }}"), expected);
 }
 
 TEST(Jinja, ErrorsNameTheProblemAndPosition) {

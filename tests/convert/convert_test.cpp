@@ -196,28 +196,52 @@ namespace {
 
 TEST(Convert, FolderWithOnlyASentencePieceModel) {
   // Mistral-7B-Instruct-v0.3 ships tokenizer.model; mistral-common's v3 models exist only so.
+  const std::string spm_path =
+      test::data_path("mistral-spm-models/mistral_instruct_tokenizer_240323.model.v3");
   std::string dir = test::temp_dir() + "/spm-only";
   test::TinyShape shape;
   shape.vocab = 32768;
   test::write_tiny_model(dir, shape);
-  std::filesystem::copy_file(
-      test::data_path("mistral-spm-models/mistral_instruct_tokenizer_240323.model.v3"),
-      dir + "/tokenizer.model", std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(spm_path, dir + "/tokenizer.model",
+                             std::filesystem::copy_options::overwrite_existing);
   std::string out = test::temp_dir() + "/spm-only.clm";
   convert(dir, out, "q4s32");
   PackageReader p(out);
-  EXPECT_TRUE(p.blob("tokenizer.model").has_value());
+  ASSERT_TRUE(p.blob("tokenizer.model").has_value());
+  EXPECT_EQ(*p.blob("tokenizer.model"), read_file(spm_path, "test"));  // byte for byte
   EXPECT_FALSE(p.blob("tokenizer.json").has_value());
+
+  // The packaged tokenizer against ids made outside corelm for this very model file: the
+  // aknorw peer cases (v3) and Google SentencePiece's own encodings (SOURCES.md).
   auto model = Model::load(out);
-  auto spm = Tokenizer::from_path(
-      test::data_path("mistral-spm-models/mistral_instruct_tokenizer_240323.model.v3"));
-  const std::string text = "[INST] Hello there, grabbed 4 ½ months [/INST]";
-  EXPECT_EQ(model->tokenizer().encode(text, false), spm->encode(text, false));
-  EXPECT_EQ(model->tokenizer().token_to_id("[INST]"), 3);
+  const Tokenizer& tok = model->tokenizer();
+  size_t checked = 0;
+  for (const auto& c :
+       json::parse(test::read_data("mistral-tokenizer-vectors/aknorw_bpe_cases.json"))) {
+    EXPECT_EQ(tok.encode(c["text"].get<std::string>()),
+              c["ids_with_bos"]["v3"].get<std::vector<int32_t>>())
+        << c["title"];
+    ++checked;
+  }
+  auto ref = json::parse(test::read_data("mistral-tokenizer-vectors/generated_spm_reference.json"));
+  for (const auto& e : ref["entries"]) {
+    if (!e.contains("mistral_v3_ids")) continue;
+    const auto text = e["text"].get<std::string>();
+    const auto ids = e["mistral_v3_ids"].get<std::vector<int32_t>>();
+    EXPECT_EQ(tok.encode(text), ids) << e["id"];
+    EXPECT_EQ(tok.decode(ids), text) << e["id"];
+    ++checked;
+  }
+  EXPECT_GT(checked, 30u);
+  // [INST] is id 3 and a control token in the v3 model (SOURCES.md); BOS 1, EOS 2.
+  EXPECT_EQ(tok.token_to_id("[INST]"), 3);
+  EXPECT_TRUE(tok.is_special(3));
+  EXPECT_EQ(tok.vocab_size(), 32768);
+
   Session s(model, {});
-  auto logits = s.forward(model->tokenizer().encode("Hello"), 1,
-                          static_cast<int>(model->tokenizer().encode("Hello").size()));
-  EXPECT_EQ(logits.size(), 32768u);
+  const auto hello = tok.encode("Hello");
+  auto logits = s.forward(hello, 1, static_cast<int>(hello.size()));
+  EXPECT_EQ(logits.size(), 32768u);  // vocab_size of config.json
 }
 
 }  // namespace

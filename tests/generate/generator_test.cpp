@@ -7,6 +7,7 @@
 #include "corelm/generate.h"
 #include "corelm/model.h"
 #include "corelm/tokenizer.h"
+#include "outside_refs.h"
 #include "test_support.h"
 
 namespace corelm {
@@ -42,9 +43,18 @@ TEST(Generator, GreedyTextMatchesRunC) {
   });
   EXPECT_EQ(r.ids.size(), 40u);
   EXPECT_EQ(streamed, r.text);
-  std::string ref = reference_continuation();
-  EXPECT_EQ(r.text, ref.substr(0, r.text.size()));
-  EXPECT_GT(r.text.size(), 100u);
+  auto ref = nlohmann::json::parse(
+      test::read_data("tiny-models/stories260K/reference_outputs.json"))["greedy_with_prompt"];
+  EXPECT_EQ(r.prompt_ids, ref["prompt_ids"].get<std::vector<int32_t>>());
+  // ids_after_bos: the 4 prompt tokens, then run.c's 60 generated ones.
+  auto after_bos = ref["ids_after_bos"].get<std::vector<int32_t>>();
+  EXPECT_EQ(r.ids, std::vector<int32_t>(after_bos.begin() + 4, after_bos.begin() + 44));
+  // The text of those ids, decoded here from tokenizer.json's vocabulary, begins run.c's text.
+  const std::string expected = test::decode_with_vocab(
+      nlohmann::json::parse(test::read_data("tiny-models/stories260K-hf/tokenizer.json")),
+      std::vector<int>(after_bos.begin() + 4, after_bos.begin() + 44));
+  EXPECT_EQ(r.text, expected);
+  EXPECT_EQ(reference_continuation().substr(0, expected.size()), expected);
   EXPECT_EQ(r.stats.stop_reason, "length");
 }
 
@@ -134,7 +144,14 @@ TEST(Generator, ReusesTheCachedPrefixWithIdenticalResults) {
   std::vector<int32_t> longer = first.prompt_ids;
   longer.insert(longer.end(), first.ids.begin(), first.ids.end());
   longer.push_back(426);  // "."
+  // run.c's greedy path has "." there too, so the continuation is run.c's next 10 ids.
+  auto after_bos = nlohmann::json::parse(test::read_data(
+      "tiny-models/stories260K/reference_outputs.json"))["greedy_with_prompt"]["ids_after_bos"]
+                       .get<std::vector<int32_t>>();
+  ASSERT_EQ(std::vector<int32_t>(longer.begin() + 1, longer.end()),
+            std::vector<int32_t>(after_bos.begin(), after_bos.begin() + 15));
   auto second = f.gen.generate(longer, o);
+  EXPECT_EQ(second.ids, std::vector<int32_t>(after_bos.begin() + 15, after_bos.begin() + 25));
   EXPECT_EQ(second.stats.reused_tokens, first.prompt_ids.size() + first.ids.size() - 1);
 
   Fixture fresh;

@@ -21,6 +21,19 @@ const std::string& stories_package(const std::string& quant) {
   return packages[quant] = o.output;
 }
 
+const std::string& cli_converted(const std::string& quant) {
+  static std::mutex mu;
+  static std::map<std::string, std::string> paths;
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = paths.find(quant);
+  if (it != paths.end()) return it->second;
+  std::string out = temp_dir() + "/cli-" + quant + ".clm";
+  auto r =
+      run_cli({"convert", data_path("tiny-models/stories260K-hf"), "-o", out, "--quant", quant});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return paths[quant] = out;
+}
+
 std::shared_ptr<Model> stories_model(const std::string& quant) {
   return Model::load(stories_package(quant));
 }

@@ -44,6 +44,22 @@ std::string read_data(const std::string& relative) {
   return ss.str();
 }
 
+std::string fixture_path(const std::string& name) {
+  std::string p = std::string(CORELM_TEST_FIXTURES) + "/" + name;
+  if (!fs::exists(p)) {
+    ADD_FAILURE() << "test fixture '" << p << "' is missing";
+    throw std::runtime_error("missing test fixture: " + p);
+  }
+  return p;
+}
+
+std::string read_fixture(const std::string& name) {
+  std::ifstream in(fixture_path(name), std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
 namespace {
 struct TempDir {
   std::string path;

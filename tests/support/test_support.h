@@ -23,6 +23,10 @@ std::string data_dir();
 std::string data_path(const std::string& relative);
 std::string read_data(const std::string& relative);
 
+// A file committed under tests/data (fixtures made by the scripts in tests/tools).
+std::string fixture_path(const std::string& name);
+std::string read_fixture(const std::string& name);
+
 // A temporary folder for this test process, removed at exit.
 std::string temp_dir();
 
@@ -36,6 +40,10 @@ struct CliResult {
 };
 // Runs the corelm binary with `args` (no shell), capturing stdout and stderr.
 CliResult run_cli(const std::vector<std::string>& args);
+
+// stories260K-hf converted by the corelm CLI (`corelm convert ... --quant quant`), once per
+// test process.
+const std::string& cli_converted(const std::string& quant);
 
 // Copies a file, then lets the test damage the copy.
 std::string copy_to_temp(const std::string& path, const std::string& name);
