@@ -8,6 +8,8 @@
 
 #include "base/check.h"
 #include "base/half.h"
+#include "base/mapped_file.h"
+#include "kernels/isa.h"
 #include "tensor/layout.h"
 #include "tensor/quant.h"
 
@@ -68,8 +70,7 @@ Prepared prepare(ComputeContext& ctx, ActivationFormat format, const float* x, s
 }
 
 MatmulFn kernel_for(const KernelTable& k, const WeightView& w) {
-  return w.layout == Layout::kInterleaved8 ? k.matmul_q4_interleaved
-                                           : k.matmul[static_cast<size_t>(w.dtype)];
+  return k.matmul_for(w.dtype, w.layout);
 }
 
 void check_weight(const ComputeContext& ctx, const WeightView& w) {
@@ -93,13 +94,13 @@ void linear_multi(ComputeContext& ctx, const float* x, size_t n, const WeightVie
   float* ys[3] = {y1, y2, y3};
   size_t count = w3 ? 3 : w2 ? 2 : 1;
   const KernelTable& k = ctx.kernels();
-  ActivationFormat format = k.activation[static_cast<size_t>(w1.dtype)];
+  ActivationFormat format = k.activation_for(w1.dtype);
   for (size_t i = 0; i < count; ++i) {
     check_weight(ctx, *ws[i]);
     if (ws[i]->cols != w1.cols)
       fail(ErrorCode::kInternal, kComponent, "'{}' and '{}' take inputs of {} and {}", w1.name,
            ws[i]->name, w1.cols, ws[i]->cols);
-    if (k.activation[static_cast<size_t>(ws[i]->dtype)] != format) {
+    if (k.activation_for(ws[i]->dtype) != format) {
       // Mixed activation formats: run them one by one.
       for (size_t j = 0; j < count; ++j)
         linear_multi(ctx, x, n, *ws[j], ys[j], nullptr, nullptr, nullptr, nullptr);
@@ -159,7 +160,8 @@ void embed(ComputeContext& ctx, const WeightView& table, std::span<const int32_t
     const uintptr_t begin =
         reinterpret_cast<uintptr_t>(table.data + row / unit * unit * table.row_bytes);
     const uintptr_t end = begin + unit * table.row_bytes;
-    const uintptr_t page = 4096, first = begin / page * page, last = (end + page - 1) / page * page;
+    const uintptr_t page = system_page_size();
+    const uintptr_t first = begin / page * page, last = (end + page - 1) / page * page;
     ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
   }
 }
