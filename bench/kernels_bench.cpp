@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "base/aligned_buffer.h"
-#include "kernels/kernel_table.h"
+#include "kernels/isa.h"
 #include "tensor/layout.h"
 #include "tensor/quant.h"
 
@@ -54,14 +54,13 @@ void run(benchmark::State& state, const KernelTable& k, DType dtype, Layout layo
   std::mt19937 rng(2);
   std::normal_distribution<float> nd(0.0f, 1.0f);
   for (auto& v : x) v = nd(rng);
-  const bool quantized = k.activation[static_cast<size_t>(dtype)] == ActivationFormat::kQ8A;
+  const bool quantized = k.activation_for(dtype) == ActivationFormat::kQ8A;
   std::vector<BlockQ8A> xq(n * cols / 32);
   for (size_t t = 0; t < n; ++t)
     k.quantize_q8a(x.data() + t * cols, xq.data() + t * cols / 32, cols);
   const void* xp = quantized ? static_cast<const void*>(xq.data()) : x.data();
   const size_t stride = quantized ? cols / 32 * sizeof(BlockQ8A) : cols * sizeof(float);
-  MatmulFn fn = layout == Layout::kInterleaved8 ? k.matmul_q4_interleaved
-                                                : k.matmul[static_cast<size_t>(dtype)];
+  MatmulFn fn = k.matmul_for(dtype, layout);
   for (auto _ : state) {
     fn(p.w.data(), p.row_bytes, xp, stride, n, cols, y.data(), rows, 0, rows);
     benchmark::DoNotOptimize(y.data());
@@ -74,8 +73,9 @@ void run(benchmark::State& state, const KernelTable& k, DType dtype, Layout layo
       benchmark::Counter::kIsRate);
 }
 
+// The best table this CPU supports, or the one CORELM_ISA names.
 const KernelTable& best() {
-  return avx2_kernels() ? *avx2_kernels() : reference_kernels();
+  return active_kernels();
 }
 
 void q4_interleaved(benchmark::State& s) {

@@ -13,7 +13,7 @@
 #include "base/thread_pool.h"
 #include "commands.h"
 #include "corelm/model.h"
-#include "kernels/kernel_table.h"
+#include "kernels/isa.h"
 #include "model/model_impl.h"
 
 namespace corelm::cli {

@@ -11,6 +11,7 @@
 #include "corelm/generate.h"
 #include "corelm/model.h"
 #include "corelm/tokenizer.h"
+#include "kernels/isa.h"
 
 namespace corelm::cli {
 
@@ -24,7 +25,7 @@ struct GenerateArgs {
   int top_k = 0;
   int64_t seed = -1;
   std::vector<std::string> stop;
-  bool ignore_eos = false, json = false;
+  bool ignore_eos = false, json = false, verbose = false;
   int threads = 0;
   std::string kv_cache = "f16";
   bool chat = false;
@@ -63,6 +64,7 @@ Action add_generate(CLI::App& app) {
   cmd->add_option("--kv-cache", a->kv_cache, "KV cache format: f16 (default), q8, f32")
       ->capture_default_str();
   cmd->add_flag("--json", a->json, "Print one JSON line with ids, text and speeds");
+  cmd->add_flag("-v,--verbose", a->verbose, "Print the kernel table (ISA) in use to stderr");
   cmd->add_flag("--chat", a->chat, "Wrap PROMPT as a user message in the model's chat template");
   cmd->add_option("--system", a->system, "System message (with --chat)");
   cmd->add_option("--template", a->template_file,
@@ -85,6 +87,7 @@ Action add_generate(CLI::App& app) {
     so.max_context = a->max_context;
     so.kv_cache = *kv;
     Session session(model, so);
+    if (a->verbose) std::fprintf(stderr, "isa: %s\n", describe_isas().c_str());
     Generator generator(session, model->tokenizer());
     GenerateOptions go;
     go.max_length = a->max_length;

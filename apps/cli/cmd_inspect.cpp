@@ -43,7 +43,7 @@ int inspect_gguf(const std::string& path, bool list_tensors) {
     if (!list_tensors) continue;
     std::string shape = t.dims.size() == 1 ? fmt::format("{}", t.dims[0])
                                            : fmt::format("{}x{}", t.rows(), t.cols());
-    std::printf("%-32s %-8s %-16s %12llu %6.2f\n", t.name.c_str(), ggml_type(t.type)->name,
+    std::printf("%-32s %-8s %-16s %12llu %6.2f\n", t.name.c_str(), ggml_type(t.type)->ggml_name,
                 shape.c_str(), static_cast<unsigned long long>(t.bytes),
                 8.0 * static_cast<double>(t.bytes) / static_cast<double>(n));
   }

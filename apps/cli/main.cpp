@@ -6,11 +6,13 @@
 
 #include "commands.h"
 #include "corelm/error.h"
+#include "kernels/isa.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"corelm: run Llama/Mistral models on the CPU from one compact package file"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "corelm 0.1.0");
+  // The kernel table in use (CORELM_ISA or the best the CPU supports) and the alternatives.
+  app.set_version_flag("--version", [] { return "corelm 0.1.0\nisa: " + corelm::describe_isas(); });
   std::map<CLI::App*, corelm::cli::Action> actions;
   auto add = [&](corelm::cli::Action (*fn)(CLI::App&)) {
     size_t before = app.get_subcommands({}).size();
@@ -24,11 +26,11 @@ int main(int argc, char** argv) {
   add(corelm::cli::add_chat_template);
   add(corelm::cli::add_bench);
   try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
-  try {
+    try {
+      app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+      return app.exit(e);
+    }
     for (auto* sub : app.get_subcommands())
       if (actions.count(sub)) return actions[sub]();
     return 2;

@@ -13,8 +13,12 @@
 
 namespace corelm {
 
-namespace {
-constexpr size_t kPageSize = 4096;
+size_t system_page_size() {
+  static const size_t page = [] {
+    const long v = ::sysconf(_SC_PAGESIZE);
+    return v > 0 ? static_cast<size_t>(v) : size_t{4096};
+  }();
+  return page;
 }
 
 MappedFile::MappedFile(const std::string& path, const char* component) : path_(path) {
@@ -78,7 +82,8 @@ namespace {
 bool page_range(size_t size, size_t offset, size_t length, size_t* begin, size_t* bytes) {
   if (offset >= size || length == 0) return false;
   size_t end = offset + length > size ? size : offset + length;
-  *begin = offset / kPageSize * kPageSize;
+  const size_t page = system_page_size();
+  *begin = offset / page * page;
   *bytes = end - *begin;
   return true;
 }

@@ -8,6 +8,10 @@
 
 namespace corelm {
 
+// The OS page size (sysconf(_SC_PAGESIZE)): 4 KiB on x86, 16 or 64 KiB on many ARM machines.
+// madvise ranges are rounded to it.
+size_t system_page_size();
+
 class MappedFile {
  public:
   MappedFile() = default;

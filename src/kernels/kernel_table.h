@@ -1,13 +1,14 @@
 // KernelTable: the function pointers for every hot operation, one table per instruction set.
-// ref.cpp holds the scalar reference (the spec); x86_avx2.cpp the AVX2+FMA+F16C versions. The
-// table is chosen once at start-up (CORELM_ISA=ref|avx2 forces one). Kernels never throw and
-// never allocate; shapes are checked by the callers in src/tensor/ops.
+// ref.cpp holds the scalar reference (the spec, built everywhere); each architecture's folder
+// (x86/, later arm/) the SIMD versions. kernels/isa.h lists the tables and picks one at start-up.
+// Kernels never throw and never allocate; shapes are checked by the callers in src/tensor/ops.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
 #include "tensor/dtype.h"
+#include "tensor/layout.h"
 #include "tensor/quant_blocks.h"
 
 namespace corelm {
@@ -23,10 +24,11 @@ enum class ActivationFormat { kF32, kQ8A };
 
 struct KernelTable {
   const char* name;
-  MatmulFn matmul[kNumDTypes];  // rows layout, indexed by DType; nullptr when unsupported
+  // Indexed by [DType][Layout]; nullptr where the table has no kernel for that pair. For
+  // Layout::kInterleaved8 (q4s32 / q4_0) r0 and r1 are multiples of kInterleaveRows.
+  MatmulFn matmul[kNumDTypes][kNumLayouts];
+  // The activation format every matmul kernel of a weight dtype takes (all layouts alike).
   ActivationFormat activation[kNumDTypes];
-  // q4s32 / q4_0 in the interleaved8 layout (BlockQ8A activations); r0 and r1 multiples of 8.
-  MatmulFn matmul_q4_interleaved;
 
   void (*quantize_q8a)(const float* x, BlockQ8A* out, size_t k);
   // y = x / sqrt(mean(x^2) + eps) * w, over n elements (y may alias x).
@@ -54,19 +56,16 @@ struct KernelTable {
   void (*f32_to_f16)(const float* x, uint16_t* y, size_t n);
   void (*f16_to_f32)(const uint16_t* x, float* y, size_t n);
   void (*i8_to_f32)(const int8_t* x, float scale, float* y, size_t n);  // y = scale * x
+
+  MatmulFn matmul_for(DType dtype, Layout layout) const {
+    return matmul[static_cast<size_t>(dtype)][static_cast<size_t>(layout)];
+  }
+  ActivationFormat activation_for(DType dtype) const {
+    return activation[static_cast<size_t>(dtype)];
+  }
 };
 
-// The scalar reference table.
+// The scalar reference table (every build, every CPU).
 const KernelTable& reference_kernels();
-// The AVX2 table, or nullptr when this build or CPU lacks AVX2+FMA+F16C.
-const KernelTable* avx2_kernels();
-
-// The table chosen for this process: CORELM_ISA if set (an unknown or unavailable value is an
-// error), else the best the CPU supports.
-const KernelTable& active_kernels();
-// Overrides the process-wide choice (tests). Not thread-safe with running kernels.
-void set_active_kernels(const KernelTable& table);
-// Names of the tables this build and CPU can run, best last.
-const char* available_isas();
 
 }  // namespace corelm

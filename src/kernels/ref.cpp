@@ -211,18 +211,20 @@ void f16_to_f32(const uint16_t* x, float* y, size_t n) {
 KernelTable make_reference() {
   KernelTable t{};
   t.name = "ref";
-  auto set = [&](DType d, MatmulFn fn, ActivationFormat a) {
-    t.matmul[static_cast<size_t>(d)] = fn;
+  auto set = [&](DType d, Layout l, MatmulFn fn, ActivationFormat a) {
+    t.matmul[static_cast<size_t>(d)][static_cast<size_t>(l)] = fn;
     t.activation[static_cast<size_t>(d)] = a;
   };
-  set(DType::kF32, matmul_f32, ActivationFormat::kF32);
-  set(DType::kF16, matmul_half<fp16_to_float>, ActivationFormat::kF32);
-  set(DType::kBF16, matmul_half<bf16_to_float>, ActivationFormat::kF32);
-  set(DType::kQ4S32, matmul_quant<BlockQ4, dot_block_q4>, ActivationFormat::kQ8A);
-  set(DType::kQ4_0, matmul_quant<BlockQ4, dot_block_q4>, ActivationFormat::kQ8A);
-  set(DType::kQ8S32, matmul_quant<BlockQ8, dot_block_q8>, ActivationFormat::kQ8A);
-  set(DType::kQ8_0, matmul_quant<BlockQ8, dot_block_q8>, ActivationFormat::kQ8A);
-  t.matmul_q4_interleaved = matmul_q4_interleaved;
+  const auto f32 = ActivationFormat::kF32, q8a = ActivationFormat::kQ8A;
+  set(DType::kF32, Layout::kRows, matmul_f32, f32);
+  set(DType::kF16, Layout::kRows, matmul_half<fp16_to_float>, f32);
+  set(DType::kBF16, Layout::kRows, matmul_half<bf16_to_float>, f32);
+  set(DType::kQ4S32, Layout::kRows, matmul_quant<BlockQ4, dot_block_q4>, q8a);
+  set(DType::kQ4_0, Layout::kRows, matmul_quant<BlockQ4, dot_block_q4>, q8a);
+  set(DType::kQ8S32, Layout::kRows, matmul_quant<BlockQ8, dot_block_q8>, q8a);
+  set(DType::kQ8_0, Layout::kRows, matmul_quant<BlockQ8, dot_block_q8>, q8a);
+  set(DType::kQ4S32, Layout::kInterleaved8, matmul_q4_interleaved, q8a);
+  set(DType::kQ4_0, Layout::kInterleaved8, matmul_q4_interleaved, q8a);
   t.quantize_q8a = quantize_row_q8a;
   t.rmsnorm = rmsnorm;
   t.silu_mul = silu_mul;

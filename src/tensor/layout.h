@@ -17,6 +17,8 @@
 namespace corelm {
 
 enum class Layout : uint8_t { kRows, kInterleaved8 };
+// The number of Layouts (tables indexed by Layout are sized by it); kInterleaved8 is the last.
+inline constexpr size_t kNumLayouts = static_cast<size_t>(Layout::kInterleaved8) + 1;
 
 inline constexpr size_t kInterleaveRows = 8;
 inline constexpr size_t kInterleavedBlockBytes =

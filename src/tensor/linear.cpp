@@ -14,10 +14,12 @@ namespace {
 // converter.
 class RowsLinear final : public LinearImpl {
  public:
-  explicit RowsLinear(DType dtype) : dtype_(dtype), index_(static_cast<size_t>(dtype)) {}
-  MatmulFn matmul(const KernelTable& table) const override { return table.matmul[index_]; }
+  explicit RowsLinear(DType dtype) : dtype_(dtype) {}
+  MatmulFn matmul(const KernelTable& table) const override {
+    return table.matmul_for(dtype_, Layout::kRows);
+  }
   ActivationFormat activation(const KernelTable& table) const override {
-    return table.activation[index_];
+    return table.activation_for(dtype_);
   }
   void read_row(const Linear& w, size_t row, float* out) const override {
     dtype_traits(dtype_).to_float(w.data() + row * w.row_bytes(), out, w.cols());
@@ -26,26 +28,35 @@ class RowsLinear final : public LinearImpl {
 
  private:
   DType dtype_;
-  size_t index_;
 };
 
 // BlockQ4 rows interleaved in groups of 8 (tensor/layout.h).
 class Interleaved8Linear final : public LinearImpl {
  public:
-  MatmulFn matmul(const KernelTable& table) const override { return table.matmul_q4_interleaved; }
+  explicit Interleaved8Linear(DType dtype) : dtype_(dtype) {}
+  MatmulFn matmul(const KernelTable& table) const override {
+    return table.matmul_for(dtype_, Layout::kInterleaved8);
+  }
   ActivationFormat activation(const KernelTable&) const override { return ActivationFormat::kQ8A; }
   void read_row(const Linear& w, size_t row, float* out) const override {
     dequantize_matrix_row(w.dtype(), Layout::kInterleaved8, w.data(), row, w.cols(), out);
   }
   size_t row_group() const override { return kInterleaveRows; }
+
+ private:
+  DType dtype_;
 };
 
 struct Impls {
   std::vector<RowsLinear> rows;
-  Interleaved8Linear interleaved;
+  std::vector<Interleaved8Linear> interleaved;
   Impls() {
     rows.reserve(kNumDTypes);
-    for (size_t d = 0; d < kNumDTypes; ++d) rows.emplace_back(static_cast<DType>(d));
+    interleaved.reserve(kNumDTypes);
+    for (size_t d = 0; d < kNumDTypes; ++d) {
+      rows.emplace_back(static_cast<DType>(d));
+      interleaved.emplace_back(static_cast<DType>(d));
+    }
   }
 };
 
@@ -63,7 +74,7 @@ const LinearImpl* linear_impl(DType dtype, Layout layout) {
     case Layout::kRows:
       return &impls().rows[d];
     case Layout::kInterleaved8:
-      return dtype_traits(dtype).q4_blocks ? &impls().interleaved : nullptr;
+      return dtype_traits(dtype).q4_blocks ? &impls().interleaved[d] : nullptr;
   }
   return nullptr;
 }

@@ -9,6 +9,8 @@
 
 #include "base/check.h"
 #include "base/half.h"
+#include "base/mapped_file.h"
+#include "kernels/isa.h"
 #include "tensor/layout.h"
 #include "tensor/quant.h"
 
@@ -150,7 +152,7 @@ void embed(ComputeContext& ctx, const Linear& table, std::span<const int32_t> id
     if (id < 0 || static_cast<size_t>(id) >= table.rows())
       fail(ErrorCode::kOutOfRange, "model", "token id {} is outside the vocabulary [0, {})", id,
            table.rows());
-  static const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t page = system_page_size();
   const size_t group = table.impl().row_group();
   for (size_t t = 0; t < ids.size(); ++t) {
     const size_t row = static_cast<size_t>(ids[t]);

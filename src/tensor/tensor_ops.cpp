@@ -9,7 +9,7 @@
 
 #include "base/check.h"
 #include "corelm/tensor.h"
-#include "kernels/kernel_table.h"
+#include "kernels/isa.h"
 #include "tensor/tensor_access.h"
 
 namespace corelm {

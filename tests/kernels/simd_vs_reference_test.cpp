@@ -1,29 +1,23 @@
-// Every SIMD kernel against the scalar reference (the spec) on random inputs with awkward sizes:
-// one row, one block, tails, k not a multiple of the vector width. Tolerances are relative to
-// the size of the result (float sums in a different order, FMA contraction).
+// Every SIMD kernel table the host supports (each entry of the ISA registry but "ref") against
+// the scalar reference (the spec) on random inputs with awkward sizes: one row, one block, tails,
+// k not a multiple of the vector width. Tolerances are relative to the size of the result (float
+// sums in a different order, FMA contraction).
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <limits>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "base/half.h"
-#include "kernels/kernel_table.h"
+#include "isa_params.h"
+#include "kernels/isa.h"
 #include "tensor/layout.h"
 #include "tensor/quant.h"
 
 namespace corelm {
 namespace {
-
-const KernelTable* simd() {
-  return avx2_kernels();
-}
-
-#define REQUIRE_SIMD()                                                              \
-  if (simd() == nullptr) {                                                          \
-    GTEST_SKIP() << "this CPU has no SIMD kernel table to compare (only ref runs)"; \
-  }
 
 std::vector<float> random_floats(size_t n, uint32_t seed, float scale = 1.0f) {
   std::mt19937 rng(seed);
@@ -74,9 +68,8 @@ std::vector<float> run_matmul(const KernelTable& k, DType dtype, Layout layout, 
                               const std::vector<float>& x, size_t rows, size_t cols, size_t n,
                               size_t r0, size_t r1) {
   std::vector<float> y(n * rows, 0.0f);
-  MatmulFn fn = layout == Layout::kInterleaved8 ? k.matmul_q4_interleaved
-                                                : k.matmul[static_cast<size_t>(dtype)];
-  if (k.activation[static_cast<size_t>(dtype)] == ActivationFormat::kQ8A) {
+  MatmulFn fn = k.matmul_for(dtype, layout);
+  if (k.activation_for(dtype) == ActivationFormat::kQ8A) {
     // Both tables see the same activation blocks (made by the reference quantizer).
     std::vector<BlockQ8A> q(n * cols / 32);
     for (size_t t = 0; t < n; ++t) quantize_row_q8a(&x[t * cols], &q[t * cols / 32], cols);
@@ -93,19 +86,28 @@ struct Shape {
   size_t rows, cols, n;
 };
 
-TEST(SimdKernels, MatmulEveryDtypeAndLayout) {
-  REQUIRE_SIMD();
+// One instance per SIMD table the host supports (test::simd_isas()).
+class SimdKernels : public ::testing::TestWithParam<const IsaEntry*> {
+ protected:
+  const KernelTable& simd() const { return GetParam()->table(); }
+};
+
+TEST_P(SimdKernels, MatmulEveryDtypeAndLayout) {
+  // Every (dtype, layout) the reference has a kernel for; the SIMD table must have one too.
   struct Case {
     DType dtype;
     Layout layout;
   };
-  const Case cases[] = {
-      {DType::kF32, Layout::kRows},         {DType::kF16, Layout::kRows},
-      {DType::kBF16, Layout::kRows},        {DType::kQ8S32, Layout::kRows},
-      {DType::kQ4S32, Layout::kRows},       {DType::kQ4_0, Layout::kRows},
-      {DType::kQ8_0, Layout::kRows},        {DType::kQ4S32, Layout::kInterleaved8},
-      {DType::kQ4_0, Layout::kInterleaved8}};
+  std::vector<Case> cases;
+  for (size_t d = 0; d < kNumDTypes; ++d)
+    for (size_t l = 0; l < kNumLayouts; ++l)
+      if (reference_kernels().matmul[d][l] != nullptr)
+        cases.push_back({static_cast<DType>(d), static_cast<Layout>(l)});
+  // f32, f16, bf16, q8s32, q4s32, q4_0, q8_0 rows; q4s32, q4_0 interleaved8.
+  ASSERT_GE(cases.size(), 9u);
   for (const auto& c : cases) {
+    ASSERT_NE(simd().matmul_for(c.dtype, c.layout), nullptr)
+        << dtype_name(c.dtype) << "/" << layout_name(c.layout);
     const bool blocked = dtype_traits(c.dtype).quantized;
     // One row / one block / tails in rows, columns and tokens.
     std::vector<Shape> shapes =
@@ -120,13 +122,13 @@ TEST(SimdKernels, MatmulEveryDtypeAndLayout) {
       auto x = random_floats(s.n * s.cols, 9);
       auto ref =
           run_matmul(reference_kernels(), c.dtype, c.layout, w, x, s.rows, s.cols, s.n, 0, s.rows);
-      auto got = run_matmul(*simd(), c.dtype, c.layout, w, x, s.rows, s.cols, s.n, 0, s.rows);
+      auto got = run_matmul(simd(), c.dtype, c.layout, w, x, s.rows, s.cols, s.n, 0, s.rows);
       expect_close(got, ref, 2e-5f,
                    std::string(dtype_name(c.dtype)) + "/" + layout_name(c.layout) + " " +
                        std::to_string(s.rows) + "x" + std::to_string(s.cols) + "x" +
                        std::to_string(s.n));
       if (s.rows >= 16) {  // a sub-range of rows (multiples of 8) leaves the rest untouched
-        auto part = run_matmul(*simd(), c.dtype, c.layout, w, x, s.rows, s.cols, s.n, 8, 16);
+        auto part = run_matmul(simd(), c.dtype, c.layout, w, x, s.rows, s.cols, s.n, 8, 16);
         for (size_t t = 0; t < s.n; ++t)
           for (size_t r = 0; r < s.rows; ++r) {
             if (r >= 8 && r < 16)
@@ -139,14 +141,13 @@ TEST(SimdKernels, MatmulEveryDtypeAndLayout) {
   }
 }
 
-TEST(SimdKernels, ActivationQuantizationIsBitExact) {
-  REQUIRE_SIMD();
+TEST_P(SimdKernels, ActivationQuantizationIsBitExact) {
   for (size_t k : {32u, 64u, 2048u}) {
     auto x = random_floats(k, 3, 2.0f);
     x[5] = 0.0f;
     std::vector<BlockQ8A> a(k / 32), b(k / 32);
     reference_kernels().quantize_q8a(x.data(), a.data(), k);
-    simd()->quantize_q8a(x.data(), b.data(), k);
+    simd().quantize_q8a(x.data(), b.data(), k);
     for (size_t i = 0; i < k / 32; ++i) {
       EXPECT_EQ(a[i].scale, b[i].scale);
       EXPECT_EQ(a[i].qsum, b[i].qsum);
@@ -156,15 +157,14 @@ TEST(SimdKernels, ActivationQuantizationIsBitExact) {
   }
   std::vector<float> zeros(32, 0.0f);
   BlockQ8A z;
-  simd()->quantize_q8a(zeros.data(), &z, 32);
+  simd().quantize_q8a(zeros.data(), &z, 32);
   EXPECT_EQ(z.scale, 0.0f);
   EXPECT_EQ(z.qsum, 0);
 }
 
-TEST(SimdKernels, ElementWise) {
-  REQUIRE_SIMD();
+TEST_P(SimdKernels, ElementWise) {
   const auto& r = reference_kernels();
-  const auto& s = *simd();
+  const auto& s = simd();
   for (size_t n : {1u, 7u, 8u, 9u, 31u, 64u, 1000u}) {
     auto x = random_floats(n, 11, 3.0f), w = random_floats(n, 12), u = random_floats(n, 13);
     std::vector<float> a(n), b(n);
@@ -216,8 +216,7 @@ TEST(SimdKernels, ElementWise) {
   }
 }
 
-TEST(SimdKernels, AttentionScoresAndWeightedSum) {
-  REQUIRE_SIMD();
+TEST_P(SimdKernels, AttentionScoresAndWeightedSum) {
   for (size_t hd : {8u, 64u, 72u, 128u}) {
     for (size_t n : {1u, 3u, 4u, 17u, 100u}) {
       auto q = random_floats(hd, 21), k = random_floats(n * hd, 22), v = random_floats(n * hd, 23);
@@ -225,7 +224,7 @@ TEST(SimdKernels, AttentionScoresAndWeightedSum) {
       for (size_t j = 0; j < n; j += 3) mask[j] = -std::numeric_limits<float>::infinity();
       std::vector<float> a(n), b(n);
       reference_kernels().attn_scores(q.data(), k.data(), hd, n, hd, 0.125f, mask.data(), a.data());
-      simd()->attn_scores(q.data(), k.data(), hd, n, hd, 0.125f, mask.data(), b.data());
+      simd().attn_scores(q.data(), k.data(), hd, n, hd, 0.125f, mask.data(), b.data());
       for (size_t j = 0; j < n; ++j) {
         if (j % 3 == 0) {
           ASSERT_EQ(b[j], -std::numeric_limits<float>::infinity());
@@ -236,11 +235,16 @@ TEST(SimdKernels, AttentionScoresAndWeightedSum) {
       reference_kernels().softmax(a.data(), n);
       std::vector<float> o1(hd), o2(hd);
       reference_kernels().attn_weighted_sum(a.data(), v.data(), hd, n, hd, o1.data());
-      simd()->attn_weighted_sum(a.data(), v.data(), hd, n, hd, o2.data());
+      simd().attn_weighted_sum(a.data(), v.data(), hd, n, hd, o2.data());
       expect_close(o2, o1, 1e-5f, "weighted sum");
     }
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Isa, SimdKernels, ::testing::ValuesIn(test::simd_isas()),
+                         test::isa_param_name);
+// A host with no SIMD table (an ARM build before issue 14's NEON tables) has nothing to compare.
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(SimdKernels);
 
 }  // namespace
 }  // namespace corelm

@@ -10,7 +10,7 @@
 
 #include "corelm/error.h"
 #include "corelm/model.h"
-#include "kernels/kernel_table.h"
+#include "kernels/isa.h"
 #include "test_support.h"
 
 namespace corelm {

@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -96,7 +97,17 @@ std::string drain(int fd) {
 }  // namespace
 
 CliResult run_cli(const std::vector<std::string>& args) {
-  std::vector<std::string> argv_s{CORELM_BINARY_DIR "/corelm"};
+  std::vector<std::string> argv_s;
+#ifdef CORELM_CLI_EMULATOR
+  // Cross builds run the tests under an emulator (qemu-aarch64): the CLI needs it too. Its
+  // command line comes from CMAKE_CROSSCOMPILING_EMULATOR, words joined with '|'.
+  std::string emulator = CORELM_CLI_EMULATOR;
+  for (size_t b = 0, e; b <= emulator.size(); b = e + 1) {
+    e = std::min(emulator.find('|', b), emulator.size());
+    if (e > b) argv_s.push_back(emulator.substr(b, e - b));
+  }
+#endif
+  argv_s.push_back(CORELM_BINARY_DIR "/corelm");
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (auto& s : argv_s) argv.push_back(s.data());

@@ -1,6 +1,7 @@
-// AVX2 + FMA + F16C kernels. This file is compiled with -mavx2 -mfma -mf16c and only called after
-// the CPU reported all three. Each kernel computes what its scalar counterpart in ref.cpp
-// computes; tests/kernels compares them on awkward sizes.
+// AVX2 + FMA + F16C kernels. This file is compiled with -mavx2 -mfma -mf16c (x86 builds only) and
+// only called after the CPU reported all three (x86/cpu.cpp, the registry in kernels/isa.cpp). Each
+// kernel computes what its scalar counterpart in ref.cpp computes; tests/kernels compares them on
+// awkward sizes.
 //
 // The q4 kernels multiply unsigned nibbles (0..15) by signed int8 activations with vpmaddubsw and
 // remove the +8 storage offset with one integer per block (8 * sum of the activations), so every
@@ -12,6 +13,7 @@
 #include <limits>
 
 #include "kernels/kernel_table.h"
+#include "kernels/x86/x86.h"
 #include "tensor/layout.h"
 #include "tensor/quant.h"
 
@@ -631,15 +633,18 @@ void f16_to_f32(const uint16_t* x, float* y, size_t n) {
 KernelTable make_avx2() {
   KernelTable t = reference_kernels();  // start from the spec, replace what is vectorized
   t.name = "avx2";
-  auto set = [&](DType d, MatmulFn fn) { t.matmul[static_cast<size_t>(d)] = fn; };
-  set(DType::kF32, matmul_f32);
-  set(DType::kF16, matmul_f16);
-  set(DType::kBF16, matmul_bf16);
-  set(DType::kQ4S32, matmul_q4_rows);
-  set(DType::kQ4_0, matmul_q4_rows);
-  set(DType::kQ8S32, matmul_q8_rows);
-  set(DType::kQ8_0, matmul_q8_rows);
-  t.matmul_q4_interleaved = matmul_q4_interleaved;
+  auto set = [&](DType d, Layout l, MatmulFn fn) {
+    t.matmul[static_cast<size_t>(d)][static_cast<size_t>(l)] = fn;
+  };
+  set(DType::kF32, Layout::kRows, matmul_f32);
+  set(DType::kF16, Layout::kRows, matmul_f16);
+  set(DType::kBF16, Layout::kRows, matmul_bf16);
+  set(DType::kQ4S32, Layout::kRows, matmul_q4_rows);
+  set(DType::kQ4_0, Layout::kRows, matmul_q4_rows);
+  set(DType::kQ8S32, Layout::kRows, matmul_q8_rows);
+  set(DType::kQ8_0, Layout::kRows, matmul_q8_rows);
+  set(DType::kQ4S32, Layout::kInterleaved8, matmul_q4_interleaved);
+  set(DType::kQ4_0, Layout::kInterleaved8, matmul_q4_interleaved);
   t.quantize_q8a = quantize_q8a;
   t.rmsnorm = rmsnorm;
   t.silu_mul = silu_mul;
@@ -662,12 +667,9 @@ KernelTable make_avx2() {
 
 }  // namespace
 
-const KernelTable* avx2_kernels() {
-  static const bool supported = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                                __builtin_cpu_supports("f16c");
-  if (!supported) return nullptr;
+const KernelTable& avx2_kernels() {
   static const KernelTable table = make_avx2();
-  return &table;
+  return table;
 }
 
 }  // namespace corelm

@@ -1,0 +1,56 @@
+// Test parameters from the ISA registry: the kernel tests run once per table the host supports.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "kernels/isa.h"
+
+namespace corelm::test {
+
+// The supported SIMD tables: every supported registry entry but the reference itself.
+inline std::vector<const IsaEntry*> simd_isas() {
+  std::vector<const IsaEntry*> out;
+  for (const IsaEntry* e : supported_isas())
+    if (std::string(e->name) != "ref") out.push_back(e);
+  return out;
+}
+
+// Test names end with the entry's name: SimdKernels/Isa.ElementWise/avx2.
+inline std::string isa_param_name(const ::testing::TestParamInfo<const IsaEntry*>& info) {
+  return info.param->name;
+}
+
+// The ISA names this host should support, worst first, worked out without the registry: "ref"
+// everywhere; on x86-64 builds "avx2" when /proc/cpuinfo lists avx2, fma and f16c (Linux drops
+// them there when the OS does not save the YMM registers). Other architectures have no SIMD
+// table yet (NEON: issue 14).
+inline std::vector<std::string> expected_isas() {
+  std::vector<std::string> names{"ref"};
+#if defined(__x86_64__)
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(cpuinfo, line)) {
+    if (line.rfind("flags", 0) != 0) continue;
+    std::istringstream words(line.substr(line.find(':') + 1));
+    bool avx2 = false, fma = false, f16c = false;
+    for (std::string w; words >> w;) avx2 |= w == "avx2", fma |= w == "fma", f16c |= w == "f16c";
+    if (avx2 && fma && f16c) names.push_back("avx2");
+    break;
+  }
+#endif
+  return names;
+}
+
+// "ref, avx2"
+inline std::string join_names(const std::vector<std::string>& names) {
+  std::string s;
+  for (const auto& n : names) s += (s.empty() ? "" : ", ") + n;
+  return s;
+}
+
+}  // namespace corelm::test
