@@ -121,7 +121,8 @@ TEST(ModelSource, TensorNamesMapBetweenHfAndGguf) {
   EXPECT_EQ(gguf_tensor_name("model.embed_tokens.weight"), "token_embd.weight");
   EXPECT_EQ(gguf_tensor_name("model.layers.x.mlp.down_proj.weight"), std::nullopt);
   EXPECT_EQ(gguf_tensor_name("model.layers.1.mlp.down_proj.bias"), std::nullopt);
-  EXPECT_EQ(hf_tensor_name("blk.3.ffn_norm.weight"), "model.layers.3.post_attention_layernorm.weight");
+  EXPECT_EQ(hf_tensor_name("blk.3.ffn_norm.weight"),
+            "model.layers.3.post_attention_layernorm.weight");
   EXPECT_EQ(hf_tensor_name("output.weight"), "lm_head.weight");
   EXPECT_EQ(hf_tensor_name("blk.3.unknown.weight"), "");
   // GGUF row 2i + j of a head holds transformers' row j * head_dim/2 + i (head_dim 8).

@@ -25,9 +25,9 @@ TEST(TypeRegistry, DTypeRowsMatchTheirBlockStructs) {
     bool q4;
   };
   const Expect expect[] = {
-      {DType::kF32, 1, sizeof(float), false},       {DType::kF16, 1, sizeof(uint16_t), false},
-      {DType::kBF16, 1, sizeof(uint16_t), false},   {DType::kQ8S32, 32, sizeof(BlockQ8), false},
-      {DType::kQ4S32, 32, sizeof(BlockQ4), true},   {DType::kQ4_0, 32, sizeof(BlockQ4), true},
+      {DType::kF32, 1, sizeof(float), false},     {DType::kF16, 1, sizeof(uint16_t), false},
+      {DType::kBF16, 1, sizeof(uint16_t), false}, {DType::kQ8S32, 32, sizeof(BlockQ8), false},
+      {DType::kQ4S32, 32, sizeof(BlockQ4), true}, {DType::kQ4_0, 32, sizeof(BlockQ4), true},
       {DType::kQ8_0, 32, sizeof(BlockQ8), false},
   };
   ASSERT_EQ(std::size(expect), kNumDTypes);
