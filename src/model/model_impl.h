@@ -36,6 +36,9 @@ struct ModelAccess {
   static Engine& engine(const Model& m);
 };
 
+// Opens a .clm package or a GGUF file (recognised by content) as a ModelSource.
+std::unique_ptr<ModelSource> open_model_file(const std::string& path);
+
 // The model assembled from a source: weights bound, tokenizer built, metadata and default
 // context filled in. The one place this is written, whatever the file format.
 using ModelImpl = ModelAccess::Impl;

@@ -41,7 +41,9 @@ Weights bind_weights(const ModelConfig& c, const ModelSource& source) {
     return data;
   };
   std::optional<bool> interleaved;  // the rotary order of the q/k rows (kept when converted)
-  auto matrix = [&](const std::string& name, uint64_t rows, uint64_t cols) -> Linear {
+  // `rotary`: a q/k projection, whose rows the rope op reads in the source's rotary order.
+  auto matrix = [&](const std::string& name, uint64_t rows, uint64_t cols,
+                    bool rotary = false) -> Linear {
     TensorRef t = get(name);
     if (t.shape.size() != 2 || t.shape[0] != rows || t.shape[1] != cols)
       fail(ErrorCode::kCorrupt, kComponent,
@@ -50,7 +52,7 @@ Weights bind_weights(const ModelConfig& c, const ModelSource& source) {
     if (cols % t.type->block_elements != 0 || t.row_bytes() * rows != t.bytes)
       fail(ErrorCode::kCorrupt, kComponent, "tensor '{}' holds {} bytes, not {} rows of {} {}",
            name, t.bytes, rows, cols, t.type->name);
-    if (name.ends_with("q_proj.weight") || name.ends_with("k_proj.weight")) {
+    if (rotary) {
       if (interleaved && *interleaved != t.rotary_interleaved)
         fail(ErrorCode::kCorrupt, kComponent, "tensor '{}' has another rotary layout than the rest",
              name);
@@ -89,8 +91,8 @@ Weights bind_weights(const ModelConfig& c, const ModelSource& source) {
   for (int i = 0; i < c.num_hidden_layers; ++i) {
     LayerWeights l;
     l.input_layernorm = vector(layer_tensor_name(i, LayerTensor::kInputNorm), hidden);
-    l.q_proj = matrix(layer_tensor_name(i, LayerTensor::kQ), q_dim, hidden);
-    l.k_proj = matrix(layer_tensor_name(i, LayerTensor::kK), kv_dim, hidden);
+    l.q_proj = matrix(layer_tensor_name(i, LayerTensor::kQ), q_dim, hidden, true);
+    l.k_proj = matrix(layer_tensor_name(i, LayerTensor::kK), kv_dim, hidden, true);
     l.v_proj = matrix(layer_tensor_name(i, LayerTensor::kV), kv_dim, hidden);
     l.o_proj = matrix(layer_tensor_name(i, LayerTensor::kO), hidden, q_dim);
     l.post_attention_layernorm = vector(layer_tensor_name(i, LayerTensor::kPostNorm), hidden);

@@ -1,9 +1,6 @@
 #include "source/model_source.h"
 
 #include "base/check.h"
-#include "base/file_util.h"
-#include "gguf/gguf_source.h"
-#include "package/package_source.h"
 
 namespace corelm {
 
@@ -16,11 +13,6 @@ uint64_t interleaved_rotary_row(uint64_t r, uint64_t head_dim) {
 void read_row_as_float(const TensorRef& t, uint64_t hf_row, uint64_t head_dim, float* out) {
   const uint64_t row = t.rotary_interleaved ? interleaved_rotary_row(hf_row, head_dim) : hf_row;
   t.type->to_float(t.data + row * t.row_bytes(), out, t.cols());
-}
-
-std::unique_ptr<ModelSource> open_model_file(const std::string& path) {
-  if (gguf::is_gguf_file(path)) return std::make_unique<GgufSource>(path);
-  return std::make_unique<PackageSource>(path);
 }
 
 }  // namespace corelm

@@ -78,7 +78,4 @@ void read_row_as_float(const TensorRef& t, uint64_t hf_row, uint64_t head_dim, f
 // rotary-interleaved tensor (llama.cpp's converter interleaves each head's two halves).
 uint64_t interleaved_rotary_row(uint64_t r, uint64_t head_dim);
 
-// Opens a .clm package or a GGUF file (recognised by content).
-std::unique_ptr<ModelSource> open_model_file(const std::string& path);
-
 }  // namespace corelm

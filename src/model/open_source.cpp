@@ -1,6 +1,7 @@
-// Tokenizer::from_path: a tokenizer from a model file (through its ModelSource), a Hugging Face
-// folder, a tokenizer.json or a SentencePiece .model. It lives above tokenizer/ (which knows
-// no file formats but its own) because packages and GGUF files are read by their sources.
+// Opening model files as ModelSources, and Tokenizer::from_path (a tokenizer from a package or
+// GGUF file through its source, a Hugging Face folder, a tokenizer.json or a SentencePiece
+// .model). Both live here, above tokenizer/, package/ and gguf/, which know nothing of each
+// other's formats.
 #include <filesystem>
 
 #include "base/boundary.h"
@@ -8,7 +9,8 @@
 #include "base/file_util.h"
 #include "corelm/tokenizer.h"
 #include "gguf/gguf_source.h"
-#include "source/model_source.h"
+#include "model/model_impl.h"
+#include "package/package_source.h"
 #include "tokenizer/tokenizer_data.h"
 #include "tokenizer/tokenizer_impl.h"
 
@@ -17,6 +19,11 @@ namespace corelm {
 namespace {
 constexpr const char* kComponent = "tokenizer";
 }  // namespace
+
+std::unique_ptr<ModelSource> open_model_file(const std::string& path) {
+  if (gguf::is_gguf_file(path)) return std::make_unique<GgufSource>(path);
+  return std::make_unique<PackageSource>(path);
+}
 
 std::shared_ptr<Tokenizer> Tokenizer::from_path(const std::string& path) {
   try {

@@ -1,0 +1,154 @@
+// Linear: every (dtype, layout) implementation reads rows as the registry's scalar converters do,
+// multiplies as a float reference computed from those rows (within the activation quantization
+// the kernels use), under every kernel table, and fused projections equal separate ones.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "kernels/kernel_table.h"
+#include "tensor/linear.h"
+#include "tensor/ops.h"
+#include "tensor/quant.h"
+#include "test_support.h"
+
+namespace corelm {
+namespace {
+
+struct Matrix {
+  std::vector<uint8_t> bytes;
+  std::vector<float> rows;  // dequantized, [r, c]: the reference
+  Linear linear;
+};
+
+// A random [r, c] matrix stored as (dtype, layout); the reference rows come from the plain
+// rows through the registry's converter.
+Matrix make_matrix(DType dtype, Layout layout, size_t r, size_t c, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, 0.5f);
+  std::vector<float> x(r * c);
+  for (auto& v : x) v = dist(rng);
+  const size_t row_bytes = dtype_row_bytes(dtype, c);
+  std::vector<uint8_t> plain(r * row_bytes);
+  Matrix m;
+  m.rows.resize(r * c);
+  for (size_t i = 0; i < r; ++i) {
+    quantize_row(dtype, &x[i * c], plain.data() + i * row_bytes, c);
+    dtype_traits(dtype).to_float(plain.data() + i * row_bytes, &m.rows[i * c], c);
+  }
+  if (layout == Layout::kRows) {
+    m.bytes = plain;
+  } else {
+    m.bytes.resize(plain.size());
+    const size_t blocks = c / kQuantBlock;
+    for (size_t g = 0; g < r / kInterleaveRows; ++g) {
+      const BlockQ4* group[kInterleaveRows];
+      for (size_t k = 0; k < kInterleaveRows; ++k)
+        group[k] = reinterpret_cast<const BlockQ4*>(plain.data() + (g * 8 + k) * row_bytes);
+      interleave_q4_group(group, blocks, m.bytes.data() + g * 8 * row_bytes);
+    }
+  }
+  m.linear = Linear("w", dtype, layout, m.bytes.data(), r, c);
+  return m;
+}
+
+std::vector<const KernelTable*> tables() {
+  std::vector<const KernelTable*> t{&reference_kernels()};
+  if (avx2_kernels()) t.push_back(avx2_kernels());
+  return t;
+}
+
+TEST(Linear, EveryDTypeAndLayoutReadsAndMultipliesLikeTheReference) {
+  const KernelTable& original = active_kernels();
+  const size_t rows = 72, cols = 96, n = 3;
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> x(n * cols);
+  for (auto& v : x) v = dist(rng);
+  for (size_t d = 0; d < kNumDTypes; ++d) {
+    for (Layout layout : {Layout::kRows, Layout::kInterleaved8}) {
+      const DType dtype = static_cast<DType>(d);
+      if (linear_impl(dtype, layout) == nullptr) continue;
+      SCOPED_TRACE(std::string(dtype_name(dtype)) + " " + layout_name(layout));
+      Matrix m = make_matrix(dtype, layout, rows, cols, static_cast<uint32_t>(d));
+      std::vector<float> row(cols);
+      for (size_t r : {size_t{0}, size_t{5}, size_t{8}, rows - 1}) {
+        m.linear.read_row(r, row.data());
+        for (size_t c = 0; c < cols; ++c) ASSERT_EQ(row[c], m.rows[r * cols + c]) << r << " " << c;
+      }
+      for (const KernelTable* table : tables()) {
+        set_active_kernels(*table);
+        ComputeContext ctx(2, n, cols, 16, 8);
+        std::vector<float> y(n * rows);
+        ops::linear(ctx, m.linear, x.data(), n, y.data());
+        for (size_t t = 0; t < n; ++t)
+          for (size_t r = 0; r < rows; ++r) {
+            double ref = 0.0, mag = 0.0;
+            for (size_t c = 0; c < cols; ++c) {
+              ref += static_cast<double>(m.rows[r * cols + c]) * x[t * cols + c];
+              mag += std::fabs(m.rows[r * cols + c]);
+            }
+            // int8 activations (scale max|x| / 127 per block of 32): at most half a step per
+            // element; f32/f16/bf16 kernels only reorder the sum.
+            const double tol = mag * (1.0 / 127.0) * 0.5 * 1.01 + 1e-4;
+            ASSERT_NEAR(y[t * rows + r], ref, tol) << table->name << " " << t << " " << r;
+          }
+      }
+    }
+  }
+  set_active_kernels(original);
+}
+
+TEST(Linear, FusedProjectionsEqualSeparateOnes) {
+  const KernelTable& original = active_kernels();
+  const size_t cols = 64, n = 5;
+  Matrix a = make_matrix(DType::kQ4S32, Layout::kInterleaved8, 64, cols, 1);
+  Matrix b = make_matrix(DType::kQ4S32, Layout::kRows, 32, cols, 2);
+  Matrix c = make_matrix(DType::kF16, Layout::kRows, 40, cols, 3);  // another activation format
+  std::vector<float> x(n * cols);
+  std::mt19937 rng(9);
+  std::normal_distribution<float> dist;
+  for (auto& v : x) v = dist(rng);
+  for (const KernelTable* table : tables()) {
+    set_active_kernels(*table);
+    ComputeContext ctx(2, n, cols, 16, 8);
+    std::vector<float> ya(n * 64), yb(n * 32), yc(n * 40), sa(ya.size()), sb(yb.size()),
+        sc(yc.size());
+    ops::linear_multi(ctx, x.data(), n, a.linear, ya.data(), &b.linear, yb.data(), &c.linear,
+                      yc.data());
+    ops::linear(ctx, a.linear, x.data(), n, sa.data());
+    ops::linear(ctx, b.linear, x.data(), n, sb.data());
+    ops::linear(ctx, c.linear, x.data(), n, sc.data());
+    EXPECT_EQ(ya, sa) << table->name;
+    EXPECT_EQ(yb, sb) << table->name;
+    EXPECT_EQ(yc, sc) << table->name;
+  }
+  set_active_kernels(original);
+}
+
+TEST(Linear, ImpossiblePairsAreRefused) {
+  std::vector<uint8_t> bytes(8 * 64 * 4);
+  test::expect_error([&] { Linear("f", DType::kF32, Layout::kInterleaved8, bytes.data(), 8, 64); },
+                     ErrorCode::kCorrupt, "cannot be stored as f32 in layout interleaved8",
+                     "model");
+  test::expect_error([&] { Linear("q", DType::kQ4S32, Layout::kRows, bytes.data(), 8, 40); },
+                     ErrorCode::kCorrupt, "cannot be stored as q4s32", "model");
+  EXPECT_EQ(linear_impl(DType::kQ8S32, Layout::kInterleaved8), nullptr);
+}
+
+TEST(Linear, EmbeddingLookupReadsRows) {
+  Matrix m = make_matrix(DType::kQ4S32, Layout::kInterleaved8, 16, 64, 4);
+  ComputeContext ctx(1, 4, 64, 16, 8);
+  std::vector<int32_t> ids{3, 15, 8};
+  std::vector<float> out(ids.size() * 64);
+  ops::embed(ctx, m.linear, ids, out.data());
+  for (size_t t = 0; t < ids.size(); ++t)
+    for (size_t c = 0; c < 64; ++c)
+      ASSERT_EQ(out[t * 64 + c], m.rows[static_cast<size_t>(ids[t]) * 64 + c]);
+  std::vector<int32_t> bad{16};
+  test::expect_error([&] { ops::embed(ctx, m.linear, bad, out.data()); }, ErrorCode::kOutOfRange,
+                     "token id 16 is outside the vocabulary", "model");
+}
+
+}  // namespace
+}  // namespace corelm
