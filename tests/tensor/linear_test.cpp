@@ -6,7 +6,7 @@
 #include <cmath>
 #include <random>
 
-#include "kernels/kernel_table.h"
+#include "kernels/isa.h"
 #include "tensor/linear.h"
 #include "tensor/ops.h"
 #include "tensor/quant.h"
@@ -52,9 +52,10 @@ Matrix make_matrix(DType dtype, Layout layout, size_t r, size_t c, uint32_t seed
   return m;
 }
 
+// Every kernel table this CPU can run (the ISA registry's supported entries).
 std::vector<const KernelTable*> tables() {
-  std::vector<const KernelTable*> t{&reference_kernels()};
-  if (avx2_kernels()) t.push_back(avx2_kernels());
+  std::vector<const KernelTable*> t;
+  for (const IsaEntry* e : supported_isas()) t.push_back(&e->table());
   return t;
 }
 
@@ -78,7 +79,8 @@ TEST(Linear, EveryDTypeAndLayoutReadsAndMultipliesLikeTheReference) {
       }
       for (const KernelTable* table : tables()) {
         set_active_kernels(*table);
-        ComputeContext ctx(2, n, cols, 16, 8);
+        ThreadPool pool(2);
+        ComputeContext ctx(pool, n, cols, 16, 8);
         std::vector<float> y(n * rows);
         ops::linear(ctx, m.linear, x.data(), n, y.data());
         for (size_t t = 0; t < n; ++t)
@@ -111,7 +113,8 @@ TEST(Linear, FusedProjectionsEqualSeparateOnes) {
   for (auto& v : x) v = dist(rng);
   for (const KernelTable* table : tables()) {
     set_active_kernels(*table);
-    ComputeContext ctx(2, n, cols, 16, 8);
+    ThreadPool pool(2);
+    ComputeContext ctx(pool, n, cols, 16, 8);
     std::vector<float> ya(n * 64), yb(n * 32), yc(n * 40), sa(ya.size()), sb(yb.size()),
         sc(yc.size());
     ops::linear_multi(ctx, x.data(), n, a.linear, ya.data(), &b.linear, yb.data(), &c.linear,
@@ -138,7 +141,8 @@ TEST(Linear, ImpossiblePairsAreRefused) {
 
 TEST(Linear, EmbeddingLookupReadsRows) {
   Matrix m = make_matrix(DType::kQ4S32, Layout::kInterleaved8, 16, 64, 4);
-  ComputeContext ctx(1, 4, 64, 16, 8);
+  ThreadPool pool(1);
+  ComputeContext ctx(pool, 4, 64, 16, 8);
   std::vector<int32_t> ids{3, 15, 8};
   std::vector<float> out(ids.size() * 64);
   ops::embed(ctx, m.linear, ids, out.data());
