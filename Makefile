@@ -7,7 +7,7 @@ MODEL ?= $(SHARED)/data/tiny-models/stories260K-hf
 PROMPT ?= Once upon a time
 DEMO_OUT ?= $(BUILD_DIR)/demo/model.clm
 
-.PHONY: all deps build test demo clean format
+.PHONY: all deps build test test-aarch64 demo clean format
 
 all: build
 
@@ -23,6 +23,10 @@ build: deps $(BUILD_DIR)/build.ninja
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
+# Cross-builds for 64-bit ARM Linux (build-aarch64) and runs every test under qemu-aarch64.
+test-aarch64:
+	@BUILD_TYPE=$(BUILD_TYPE) JOBS=$(JOBS) ./scripts/test-aarch64.sh
+
 # Converts MODEL (a Hugging Face folder, or an existing .clm) and generates text with it.
 demo: build
 	@mkdir -p $(dir $(DEMO_OUT))
@@ -37,4 +41,4 @@ format:
 	clang-format -i $$(git ls-files '*.cpp' '*.h')
 
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) build-aarch64

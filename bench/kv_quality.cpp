@@ -28,7 +28,7 @@ int main(int argc, char** argv) {
     std::vector<int32_t> cur{1};
     for (int i = 0; i < n; ++i) {
       if (path && !path->empty()) cur[0] = i == 0 ? 1 : (*path)[static_cast<size_t>(i - 1)];
-      auto l = s.forward(cur, 1, 1);
+      auto l = s.forward(cur, 1, 1).span<float>();
       if (logits) logits->insert(logits->end(), l.begin(), l.end());
       int32_t next = static_cast<int32_t>(std::max_element(l.begin(), l.end()) - l.begin());
       ids.push_back(next);

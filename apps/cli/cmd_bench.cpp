@@ -102,8 +102,9 @@ Action add_bench(CLI::App& app) {
       auto t0 = Clock::now();
       for (size_t pos = 0; pos < prompt.size(); pos += static_cast<size_t>(so.max_chunk)) {
         size_t len = std::min(prompt.size() - pos, static_cast<size_t>(so.max_chunk));
-        session.forward(std::span<const int32_t>(prompt).subspan(pos, len), 1,
-                        static_cast<int>(len));
+        session
+            .forward(std::span<const int32_t>(prompt).subspan(pos, len), 1, static_cast<int>(len))
+            .span<float>();
       }
       return static_cast<double>(prompt.size()) /
              std::chrono::duration<double>(Clock::now() - t0).count();
@@ -113,7 +114,7 @@ Action add_bench(CLI::App& app) {
       std::vector<int32_t> one{1};
       auto t0 = Clock::now();
       for (int i = 0; i < a->n; ++i) {
-        auto logits = session.forward(one, 1, 1);
+        auto logits = session.forward(one, 1, 1).span<float>();
         one[0] =
             static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
       }
@@ -124,7 +125,7 @@ Action add_bench(CLI::App& app) {
     if (a->n > 0) {
       session.reset();
       std::vector<int32_t> one{1};
-      for (int i = 0; i < std::min(a->n, 8); ++i) session.forward(one, 1, 1);
+      for (int i = 0; i < std::min(a->n, 8); ++i) session.forward(one, 1, 1).span<float>();
     }
     std::vector<double> pp, tg;
     for (int r = 0; r < a->reps; ++r) {

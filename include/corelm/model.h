@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "corelm/tensor.h"
+
 namespace corelm {
 
 class Tokenizer;
@@ -125,19 +127,19 @@ class Session {
   //   causal_mask [batch, 1, q, past + q]  additive: 0 to attend, -inf to mask (padding, future)
   // New keys/values go to cache slots [past, past + q); RoPE positions are past .. past+q-1.
   // Returns logits [batch, q, vocab] if all_logits, else [batch, vocab] for position q-1 of
-  // each sequence. The span stays valid until the next call. Throws Error on bad shapes or when
-  // past + q exceeds max_context.
-  std::span<const float> forward(std::span<const int32_t> input_ids, int batch, int q,
-                                 std::span<const float> causal_mask);
+  // each sequence: a read-only view of the Session's buffer, valid until the next forward call
+  // (clone() it to keep it). Throws Error on bad shapes or when past + q exceeds max_context.
+  Tensor forward(std::span<const int32_t> input_ids, int batch, int q,
+                 std::span<const float> causal_mask);
   // The same with the standard causal mask (sliding window applied), sequence b masking its
   // first left_padding[b] cache slots (empty: no padding).
-  std::span<const float> forward(std::span<const int32_t> input_ids, int batch, int q,
-                                 std::span<const int> left_padding = {});
+  Tensor forward(std::span<const int32_t> input_ids, int batch, int q,
+                 std::span<const int> left_padding = {});
   // Sequences at different positions in one call (continuous batching): each entry continues its
   // slot with its own tokens (any count >= 1; each slot at most once; at most max_batch *
   // max_chunk tokens in all) under the standard causal mask. Returns logits [sequences, vocab]
   // for each sequence's last token, or with all_logits [total tokens, vocab] in input order.
-  std::span<const float> forward(std::span<const SequenceInput> sequences);
+  Tensor forward(std::span<const SequenceInput> sequences);
 
   // Builds the standard additive causal mask [batch, 1, q, past + q] into `mask`.
   static void build_causal_mask(int batch, int q, int past, std::span<const int> left_padding,

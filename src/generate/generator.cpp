@@ -122,7 +122,7 @@ GenerationResult Generator::generate(std::span<const int32_t> prompt_ids,
     const size_t chunk = static_cast<size_t>(session_.options().max_chunk);
     for (size_t pos = reuse; pos < prompt_ids.size(); pos += chunk) {
       size_t n = std::min(chunk, prompt_ids.size() - pos);
-      logits = session_.forward(prompt_ids.subspan(pos, n), 1, static_cast<int>(n));
+      logits = session_.forward(prompt_ids.subspan(pos, n), 1, static_cast<int>(n)).span<float>();
       cached_.insert(cached_.end(), prompt_ids.begin() + static_cast<std::ptrdiff_t>(pos),
                      prompt_ids.begin() + static_cast<std::ptrdiff_t>(pos + n));
     }
@@ -191,7 +191,7 @@ GenerationResult Generator::generate(std::span<const int32_t> prompt_ids,
         st.stop_reason = "context";
         break;
       }
-      logits = session_.forward(std::span<const int32_t>(&sequence.back(), 1), 1, 1);
+      logits = session_.forward(std::span<const int32_t>(&sequence.back(), 1), 1, 1).span<float>();
       cached_.push_back(next);
     }
     if (st.stop_reason != "stop_string" && st.stop_reason != "callback") {

@@ -213,6 +213,13 @@ struct Session::Impl {
     return {logits.data(), count * vocab};
   }
 
+  // The logits as a read-only Tensor [leading..., vocab].
+  Tensor logits_view(std::span<const float> values, std::initializer_list<int64_t> leading) const {
+    Shape shape(leading);
+    shape.push_back(cfg.vocab_size);
+    return Tensor::view(values.data(), shape);
+  }
+
   void check_room(int slot, size_t past, size_t q_len) const {
     if (past + q_len > static_cast<size_t>(max_context))
       fail(ErrorCode::kOutOfRange, kComponent,
@@ -311,23 +318,26 @@ Session::Session(std::shared_ptr<const Model> model, const SessionOptions& optio
 
 Session::~Session() = default;
 
-std::span<const float> Session::forward(std::span<const int32_t> input_ids, int batch, int q,
-                                        std::span<const float> causal_mask) {
-  return impl_->forward(input_ids, batch, q, causal_mask);
+Tensor Session::forward(std::span<const int32_t> input_ids, int batch, int q,
+                        std::span<const float> causal_mask) {
+  auto logits = impl_->forward(input_ids, batch, q, causal_mask);
+  return impl_->opt.all_logits ? impl_->logits_view(logits, {batch, q})
+                               : impl_->logits_view(logits, {batch});
 }
 
-std::span<const float> Session::forward(std::span<const SequenceInput> sequences) {
-  return impl_->forward(sequences);
+Tensor Session::forward(std::span<const SequenceInput> sequences) {
+  auto logits = impl_->forward(sequences);
+  return impl_->logits_view(logits, {static_cast<int64_t>(logits.size() / impl_->cfg.vocab_size)});
 }
 
-std::span<const float> Session::forward(std::span<const int32_t> input_ids, int batch, int q,
-                                        std::span<const int> left_padding) {
+Tensor Session::forward(std::span<const int32_t> input_ids, int batch, int q,
+                        std::span<const int> left_padding) {
   if (!left_padding.empty() && left_padding.size() != static_cast<size_t>(batch))
     fail(ErrorCode::kInvalidArgument, kComponent, "left_padding has {} entries for a batch of {}",
          left_padding.size(), batch);
   build_causal_mask(batch, q, impl_->pasts[0], left_padding, impl_->cfg.sliding_window,
                     impl_->mask);
-  return impl_->forward(input_ids, batch, q, impl_->mask);
+  return forward(input_ids, batch, q, std::span<const float>(impl_->mask));
 }
 
 void Session::build_causal_mask(int batch, int q, int past, std::span<const int> left_padding,

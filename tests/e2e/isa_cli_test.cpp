@@ -7,7 +7,6 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <cstdlib>
 
 #include "../kernels/isa_params.h"
 #include "test_support.h"
@@ -17,27 +16,7 @@ namespace {
 
 using nlohmann::json;
 
-// Sets CORELM_ISA for the CLI processes started in one scope (they inherit the environment).
-class ScopedIsaVariable {
- public:
-  explicit ScopedIsaVariable(const char* value) {
-    if (const char* old = std::getenv("CORELM_ISA")) old_ = old, had_ = true;
-    if (value)
-      ::setenv("CORELM_ISA", value, 1);
-    else
-      ::unsetenv("CORELM_ISA");
-  }
-  ~ScopedIsaVariable() {
-    if (had_)
-      ::setenv("CORELM_ISA", old_.c_str(), 1);
-    else
-      ::unsetenv("CORELM_ISA");
-  }
-
- private:
-  std::string old_;
-  bool had_ = false;
-};
+using test::ScopedIsaVariable;
 
 std::string isa_line(const std::string& active) {
   return "isa: " + active + " (available: " + test::join_names(test::expected_isas()) + ")";

@@ -289,12 +289,12 @@ std::vector<int32_t> greedy_ids(const std::string& path, int steps) {
   SessionOptions o;
   o.kv_cache = KvCacheType::kF32;
   Session s(Model::load(path), o);
-  auto l = s.forward(std::vector<int32_t>{1}, 1, 1);
+  auto l = s.forward(std::vector<int32_t>{1}, 1, 1).span<float>();
   std::vector<int32_t> out;
   for (int i = 0; i < steps; ++i) {
     int32_t next = static_cast<int32_t>(std::max_element(l.begin(), l.end()) - l.begin());
     out.push_back(next);
-    l = s.forward(std::vector<int32_t>{next}, 1, 1);
+    l = s.forward(std::vector<int32_t>{next}, 1, 1).span<float>();
   }
   return out;
 }

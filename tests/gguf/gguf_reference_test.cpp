@@ -20,7 +20,7 @@ std::vector<int32_t> greedy(Session& s, const std::vector<int32_t>& prompt, size
                             std::vector<float>* logits_out, size_t logit_positions) {
   s.reset();
   std::vector<int32_t> ids;
-  auto l = s.forward(prompt, 1, static_cast<int>(prompt.size()));
+  auto l = s.forward(prompt, 1, static_cast<int>(prompt.size())).span<float>();
   const size_t vocab = static_cast<size_t>(s.vocab_size());
   // With all_logits, the prompt's positions come first.
   if (logits_out) logits_out->assign(l.begin(), l.end());
@@ -29,7 +29,7 @@ std::vector<int32_t> greedy(Session& s, const std::vector<int32_t>& prompt, size
     int32_t next = static_cast<int32_t>(std::max_element(last.begin(), last.end()) - last.begin());
     ids.push_back(next);
     if (i + 1 == steps) break;
-    l = s.forward(std::vector<int32_t>{next}, 1, 1);
+    l = s.forward(std::vector<int32_t>{next}, 1, 1).span<float>();
     if (logits_out && logits_out->size() < logit_positions * vocab)
       logits_out->insert(logits_out->end(), l.begin(), l.end());
   }

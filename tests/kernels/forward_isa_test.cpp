@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 
 #include "corelm/model.h"
 #include "isa_params.h"
@@ -27,7 +26,7 @@ GreedyRun greedy(const std::string& quant, int steps) {
   GreedyRun r;
   std::vector<int32_t> cur{1};
   for (int i = 0; i < steps; ++i) {
-    auto l = s.forward(cur, 1, 1);
+    auto l = s.forward(cur, 1, 1).span<float>();
     if (i < 16) r.logits.insert(r.logits.end(), l.begin(), l.end());
     cur[0] = static_cast<int32_t>(std::max_element(l.begin(), l.end()) - l.begin());
     r.ids.push_back(cur[0]);
@@ -63,28 +62,14 @@ INSTANTIATE_TEST_SUITE_P(Isa, ForwardUnderEachTable, ::testing::ValuesIn(test::s
                          test::isa_param_name);
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(ForwardUnderEachTable);
 
-// Sets CORELM_ISA for one scope and makes the next active_kernels() read it.
+// CORELM_ISA set for one scope, read by the next active_kernels().
 class ScopedIsa {
  public:
-  explicit ScopedIsa(const char* value) {
-    if (const char* old = std::getenv("CORELM_ISA")) old_ = old, had_ = true;
-    if (value)
-      ::setenv("CORELM_ISA", value, 1);
-    else
-      ::unsetenv("CORELM_ISA");
-    reset_active_kernels();
-  }
-  ~ScopedIsa() {
-    if (had_)
-      ::setenv("CORELM_ISA", old_.c_str(), 1);
-    else
-      ::unsetenv("CORELM_ISA");
-    reset_active_kernels();
-  }
+  explicit ScopedIsa(const char* value) : variable_(value) { reset_active_kernels(); }
+  ~ScopedIsa() { reset_active_kernels(); }
 
  private:
-  std::string old_;
-  bool had_ = false;
+  test::ScopedIsaVariable variable_;
 };
 
 TEST(ForwardIsa, CorelmIsaEnvironmentVariableIsHonoured) {

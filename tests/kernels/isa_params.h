@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -24,6 +25,29 @@ inline std::vector<const IsaEntry*> simd_isas() {
 inline std::string isa_param_name(const ::testing::TestParamInfo<const IsaEntry*>& info) {
   return info.param->name;
 }
+
+// Sets CORELM_ISA (nullptr: unsets it) for one scope, then restores it. CLI processes started in
+// the scope inherit it; in-process, call reset_active_kernels() to make the choice read it again.
+class ScopedIsaVariable {
+ public:
+  explicit ScopedIsaVariable(const char* value) {
+    if (const char* old = std::getenv("CORELM_ISA")) old_ = old, had_ = true;
+    set(value);
+  }
+  ~ScopedIsaVariable() { set(had_ ? old_.c_str() : nullptr); }
+  ScopedIsaVariable(const ScopedIsaVariable&) = delete;
+  ScopedIsaVariable& operator=(const ScopedIsaVariable&) = delete;
+
+ private:
+  static void set(const char* value) {
+    if (value)
+      ::setenv("CORELM_ISA", value, 1);
+    else
+      ::unsetenv("CORELM_ISA");
+  }
+  std::string old_;
+  bool had_ = false;
+};
 
 // The ISA names this host should support, worst first, worked out without the registry: "ref"
 // everywhere; on x86-64 builds "avx2" when /proc/cpuinfo lists avx2, fma and f16c (Linux drops

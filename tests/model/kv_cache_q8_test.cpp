@@ -30,16 +30,16 @@ Result run(KvCacheType kv) {
   o.all_logits = true;
   Session forced(model, o);
   for (size_t pos = 0; pos < path.size(); pos += 64) {
-    auto l = forced.forward(std::span<const int32_t>(path).subspan(pos, 64), 1, 64);
+    auto l = forced.forward(std::span<const int32_t>(path).subspan(pos, 64), 1, 64).span<float>();
     r.logits.insert(r.logits.end(), l.begin(), l.end());
   }
   o.all_logits = false;
   Session s(model, o);
-  auto l = s.forward(std::vector<int32_t>{1}, 1, 1);
+  auto l = s.forward(std::vector<int32_t>{1}, 1, 1).span<float>();
   for (int i = 0; i < 256; ++i) {
     int32_t next = static_cast<int32_t>(std::max_element(l.begin(), l.end()) - l.begin());
     r.greedy.push_back(next);
-    l = s.forward(std::vector<int32_t>{next}, 1, 1);
+    l = s.forward(std::vector<int32_t>{next}, 1, 1).span<float>();
   }
   return r;
 }

@@ -26,11 +26,11 @@ std::vector<int32_t> reference_ids() {
 std::vector<int32_t> greedy(const std::string& quant, int steps) {
   Session s(test::stories_model(quant), {});
   std::vector<int32_t> ids{1}, out;
-  auto l = s.forward(ids, 1, 1);
+  auto l = s.forward(ids, 1, 1).span<float>();
   for (int i = 0; i < steps; ++i) {
     int32_t next = static_cast<int32_t>(std::max_element(l.begin(), l.end()) - l.begin());
     out.push_back(next);
-    l = s.forward(std::vector<int32_t>{next}, 1, 1);
+    l = s.forward(std::vector<int32_t>{next}, 1, 1).span<float>();
   }
   return out;
 }
@@ -45,7 +45,8 @@ std::vector<float> forced_logits(const std::string& quant, const std::vector<int
   std::vector<float> all;
   for (size_t pos = 0; pos < path.size(); pos += 128) {
     size_t n = std::min<size_t>(128, path.size() - pos);
-    auto l = s.forward(std::span<const int32_t>(path).subspan(pos, n), 1, static_cast<int>(n));
+    auto l = s.forward(std::span<const int32_t>(path).subspan(pos, n), 1, static_cast<int>(n))
+                 .span<float>();
     all.insert(all.end(), l.begin(), l.end());
   }
   return all;

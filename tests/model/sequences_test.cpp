@@ -47,8 +47,8 @@ std::vector<float> alone(const std::shared_ptr<Model>& model, const SessionOptio
   SessionOptions o = base;
   o.max_batch = 1;
   Session s(model, o);
-  if (!prefix.empty()) s.forward(prefix, 1, static_cast<int>(prefix.size()));
-  auto l = s.forward(tokens, 1, static_cast<int>(tokens.size()));
+  if (!prefix.empty()) s.forward(prefix, 1, static_cast<int>(prefix.size())).span<float>();
+  auto l = s.forward(tokens, 1, static_cast<int>(tokens.size())).span<float>();
   return {l.begin(), l.end()};
 }
 
@@ -69,13 +69,13 @@ TEST(Sequences, DifferentPositionsInOneCallEqualEachAlone) {
     Session s(model, o);
     // Slot 1 holds 7 tokens, slot 2 holds 30, slot 0 none.
     const SequenceInput prefill[] = {{1, story(0, 7)}, {2, story(0, 30)}};
-    s.forward(prefill);
+    s.forward(prefill).span<float>();
     EXPECT_EQ(s.past(0), 0);
     EXPECT_EQ(s.past(1), 7);
     EXPECT_EQ(s.past(2), 30);
     // One call: slot 0 from past 0 (5 tokens), slot 1 from 7 (3 tokens), slot 2 from 30 (1).
     const SequenceInput step[] = {{2, story(30, 1)}, {0, story(0, 5)}, {1, story(7, 3)}};
-    auto l = s.forward(step);
+    auto l = s.forward(step).span<float>();
     const std::vector<float> e2 = alone(model, o, story(0, 30), story(30, 1));
     const std::vector<float> e0 = alone(model, o, {}, story(0, 5));
     const std::vector<float> e1 = alone(model, o, story(0, 7), story(7, 3));
@@ -100,8 +100,8 @@ TEST(Sequences, UnderTheReferenceKernelsABatchedCallIsBitIdentical) {
   SessionOptions o = f32_options();
   o.max_batch = 2;
   Session s(model, o);
-  s.forward(std::vector<SequenceInput>{{1, story(0, 9)}});
-  auto l = s.forward(std::vector<SequenceInput>{{0, story(0, 6)}, {1, story(9, 4)}});
+  s.forward(std::vector<SequenceInput>{{1, story(0, 9)}}).span<float>();
+  auto l = s.forward(std::vector<SequenceInput>{{0, story(0, 6)}, {1, story(9, 4)}}).span<float>();
   const size_t v = model->config().vocab_size;
   const std::vector<float> e0 = alone(model, o, {}, story(0, 6));
   const std::vector<float> e1 = alone(model, o, story(0, 9), story(9, 4));
@@ -121,10 +121,10 @@ TEST(Sequences, BatchedGreedyDecodeEqualsEachAlone) {
     SessionOptions one = o;
     one.max_batch = 1;
     Session s(model, one);
-    auto l = s.forward(story(0, lengths[i]), 1, static_cast<int>(lengths[i]));
+    auto l = s.forward(story(0, lengths[i]), 1, static_cast<int>(lengths[i])).span<float>();
     for (int step = 0; step < 20; ++step) {
       expected[i].push_back(argmax(l));
-      l = s.forward(std::span<const int32_t>(&expected[i].back(), 1), 1, 1);
+      l = s.forward(std::span<const int32_t>(&expected[i].back(), 1), 1, 1).span<float>();
     }
   }
   Session s(model, o);
@@ -133,7 +133,7 @@ TEST(Sequences, BatchedGreedyDecodeEqualsEachAlone) {
   SequenceInput in[3];
   for (size_t i = 0; i < 3; ++i) in[i] = {static_cast<int>(i), story(0, lengths[i])};
   for (int step = 0; step < 20; ++step) {
-    auto l = s.forward(in);
+    auto l = s.forward(in).span<float>();
     for (size_t i = 0; i < 3; ++i) {
       next[i] = argmax(l.subspan(i * model->config().vocab_size, model->config().vocab_size));
       got[i].push_back(next[i]);
@@ -150,17 +150,17 @@ TEST(Sequences, PrefixCopyContinuesLikePrefillingAgain) {
     o.kv_cache = kv;
     o.max_batch = 2;
     Session s(model, o);
-    s.forward(std::vector<SequenceInput>{{0, story(0, 20)}});
+    s.forward(std::vector<SequenceInput>{{0, story(0, 20)}}).span<float>();
     // Slot 1 holds something else first, to show the copy replaces it.
-    s.forward(std::vector<SequenceInput>{{1, story(20, 9)}});
+    s.forward(std::vector<SequenceInput>{{1, story(20, 9)}}).span<float>();
     s.copy_prefix(0, 1, 12);
     EXPECT_EQ(s.past(1), 12);
     EXPECT_EQ(s.past(0), 20);
-    auto l = s.forward(std::vector<SequenceInput>{{1, story(12, 6)}});
+    auto l = s.forward(std::vector<SequenceInput>{{1, story(12, 6)}}).span<float>();
     const std::vector<float> expected = alone(model, o, story(0, 12), story(12, 6));
     EXPECT_LT(max_rel_diff(l, expected), 1e-4f) << kv_cache_type_name(kv);
     // Slot 0 was not disturbed.
-    auto l0 = s.forward(std::vector<SequenceInput>{{0, story(20, 2)}});
+    auto l0 = s.forward(std::vector<SequenceInput>{{0, story(20, 2)}}).span<float>();
     EXPECT_LT(max_rel_diff(l0, alone(model, o, story(0, 20), story(20, 2))), 1e-4f);
   }
 }
@@ -170,12 +170,13 @@ TEST(Sequences, TruncatingOneSlotLeavesTheOthers) {
   SessionOptions o = f32_options();
   o.max_batch = 2;
   Session s(model, o);
-  s.forward(std::vector<SequenceInput>{{0, story(0, 10)}, {1, story(0, 16)}});
+  s.forward(std::vector<SequenceInput>{{0, story(0, 10)}, {1, story(0, 16)}}).span<float>();
   s.truncate(1, 4);
   EXPECT_EQ(s.past(0), 10);
   EXPECT_EQ(s.past(1), 4);
   // Slot 1 continues from position 4 with different tokens than it held.
-  auto l = s.forward(std::vector<SequenceInput>{{1, story(20, 3)}, {0, story(10, 2)}});
+  auto l =
+      s.forward(std::vector<SequenceInput>{{1, story(20, 3)}, {0, story(10, 2)}}).span<float>();
   const size_t v = model->config().vocab_size;
   std::vector<int32_t> prefix(kStory.begin(), kStory.begin() + 4);
   EXPECT_LT(max_rel_diff(l.subspan(0, v), alone(model, o, prefix, story(20, 3))), 1e-4f);
@@ -193,29 +194,29 @@ TEST(Sequences, BadCallsAreErrors) {
   Session s(model, o);
   test::expect_error(
       [&] {
-        s.forward(std::vector<SequenceInput>{{2, story(0, 1)}});
+        s.forward(std::vector<SequenceInput>{{2, story(0, 1)}}).span<float>();
       },
       ErrorCode::kInvalidArgument, "slot 2 is outside [0, 2)");
   test::expect_error(
       [&] {
-        s.forward(std::vector<SequenceInput>{{0, story(0, 1)}, {0, story(1, 1)}});
+        s.forward(std::vector<SequenceInput>{{0, story(0, 1)}, {0, story(1, 1)}}).span<float>();
       },
       ErrorCode::kInvalidArgument, "slot 0 appears twice");
   test::expect_error(
       [&] {
-        s.forward(std::vector<SequenceInput>{{1, {}}});
+        s.forward(std::vector<SequenceInput>{{1, {}}}).span<float>();
       },
       ErrorCode::kInvalidArgument, "slot 1 has no tokens");
   test::expect_error(
       [&] {
-        s.forward(std::vector<SequenceInput>{{0, story(0, 17)}});
+        s.forward(std::vector<SequenceInput>{{0, story(0, 17)}}).span<float>();
       },
       ErrorCode::kInvalidArgument, "17 tokens in one call exceed");
-  test::expect_error([&] { s.forward(std::span<const SequenceInput>()); },
+  test::expect_error([&] { s.forward(std::span<const SequenceInput>()).span<float>(); },
                      ErrorCode::kInvalidArgument, "0 sequences");
-  s.forward(std::vector<SequenceInput>{{1, story(0, 3)}});
-  test::expect_error([&] { s.forward(story(0, 2), 2, 1); }, ErrorCode::kInvalidArgument,
-                     "sequences 0 and 1 are at positions 0 and 3");
+  s.forward(std::vector<SequenceInput>{{1, story(0, 3)}}).span<float>();
+  test::expect_error([&] { s.forward(story(0, 2), 2, 1).span<float>(); },
+                     ErrorCode::kInvalidArgument, "sequences 0 and 1 are at positions 0 and 3");
   test::expect_error([&] { s.copy_prefix(1, 0, 4); }, ErrorCode::kInvalidArgument,
                      "cannot copy 4 positions of sequence 1 (it holds 3)");
   test::expect_error([&] { s.truncate(1, 5); }, ErrorCode::kInvalidArgument,
@@ -224,14 +225,43 @@ TEST(Sequences, BadCallsAreErrors) {
   SessionOptions small = o;
   small.max_context = 8;
   Session t(model, small);
-  t.forward(std::vector<SequenceInput>{{1, story(0, 6)}});
+  t.forward(std::vector<SequenceInput>{{1, story(0, 6)}}).span<float>();
   test::expect_error(
       [&] {
-        t.forward(std::vector<SequenceInput>{{0, story(0, 2)}, {1, story(6, 3)}});
+        t.forward(std::vector<SequenceInput>{{0, story(0, 2)}, {1, story(6, 3)}}).span<float>();
       },
       ErrorCode::kOutOfRange, "sequence 1 needs 9 positions");
   EXPECT_EQ(t.past(0), 0);
   EXPECT_EQ(t.past(1), 6);
+}
+
+TEST(Sequences, LogitsComeAsTensorsOfTheDocumentedShape) {
+  auto model = test::stories_model("f32");
+  const int64_t vocab = model->config().vocab_size;
+  SessionOptions o = f32_options();
+  o.max_batch = 2;
+  Session s(model, o);
+  Tensor last = s.forward(story(0, 8), 2, 4);  // [2, 4] ids: two sequences of 4
+  EXPECT_EQ(last.shape(), (Shape{2, vocab}));
+  EXPECT_FALSE(last.writable());
+  Tensor ragged = s.forward(std::vector<SequenceInput>{{1, story(8, 3)}, {0, story(4, 1)}});
+  EXPECT_EQ(ragged.shape(), (Shape{2, vocab}));
+  o.all_logits = true;
+  Session all(model, o);
+  EXPECT_EQ(all.forward(story(0, 6), 2, 3).shape(), (Shape{2, 3, vocab}));
+  EXPECT_EQ(all.forward(std::vector<SequenceInput>{{0, story(0, 2)}, {1, story(0, 5)}}).shape(),
+            (Shape{7, vocab}));
+  // The greedy path through the Tensor ops: run.c's first ids from BOS.
+  Session one(model, f32_options());
+  std::vector<int32_t> ids{1};
+  std::vector<int32_t> greedy;
+  for (int i = 0; i < 8; ++i) {
+    Tensor logits = one.forward(ids, 1, 1);
+    ids[0] = argmax(logits).data<int32_t>()[0];
+    greedy.push_back(ids[0]);
+  }
+  // llama2.c's run.c, greedy from BOS (reference_outputs.json): the story's ids after BOS.
+  EXPECT_EQ(greedy, std::vector<int32_t>(kStory.begin() + 1, kStory.begin() + 9));
 }
 
 // Threads of this process, counted by the kernel.
@@ -271,10 +301,10 @@ TEST(Engine, SessionsOnDifferentThreadsGiveTheirOwnResults) {
   std::vector<std::vector<int32_t>> expected(4), got(4);
   auto run = [&](size_t i, std::vector<int32_t>& out) {
     Session s(model, o);
-    auto l = s.forward(story(i, 5 + i), 1, static_cast<int>(5 + i));
+    auto l = s.forward(story(i, 5 + i), 1, static_cast<int>(5 + i)).span<float>();
     for (int step = 0; step < 24; ++step) {
       out.push_back(argmax(l));
-      l = s.forward(std::span<const int32_t>(&out.back(), 1), 1, 1);
+      l = s.forward(std::span<const int32_t>(&out.back(), 1), 1, 1).span<float>();
     }
   };
   for (size_t i = 0; i < 4; ++i) run(i, expected[i]);

@@ -47,7 +47,7 @@ TEST(Session, ChunkedPrefillEqualsOneShot) {
   SessionOptions o;
   o.all_logits = true;
   Session one(model, o);
-  auto all = one.forward(kStory, 1, static_cast<int>(kStory.size()));
+  auto all = one.forward(kStory, 1, static_cast<int>(kStory.size())).span<float>();
   std::vector<float> expected(all.begin(), all.end());
   // Chunks that split the 30-token prompt at different places (13: 13 + 13 + 4).
   for (int chunk : {1, 7, 13}) {
@@ -55,7 +55,8 @@ TEST(Session, ChunkedPrefillEqualsOneShot) {
     std::vector<float> got;
     for (size_t pos = 0; pos < kStory.size(); pos += chunk) {
       size_t n = std::min<size_t>(chunk, kStory.size() - pos);
-      auto l = s.forward(std::span<const int32_t>(kStory).subspan(pos, n), 1, static_cast<int>(n));
+      auto l = s.forward(std::span<const int32_t>(kStory).subspan(pos, n), 1, static_cast<int>(n))
+                   .span<float>();
       got.insert(got.end(), l.begin(), l.end());
     }
     ASSERT_EQ(got.size(), expected.size());
@@ -71,12 +72,12 @@ TEST(Session, PaddedBatchEqualsEachPromptAlone) {
   o.kv_cache = KvCacheType::kF32;
   auto alone = [&](const std::vector<int32_t>& p, std::vector<int32_t>& greedy) {
     Session s(model, o);
-    auto l = s.forward(p, 1, static_cast<int>(p.size()));
+    auto l = s.forward(p, 1, static_cast<int>(p.size())).span<float>();
     std::vector<float> first(l.begin(), l.end());
     for (int i = 0; i < 6; ++i) {
       int32_t next = static_cast<int32_t>(std::max_element(l.begin(), l.end()) - l.begin());
       greedy.push_back(next);
-      l = s.forward(std::vector<int32_t>{next}, 1, 1);
+      l = s.forward(std::vector<int32_t>{next}, 1, 1).span<float>();
     }
     return first;
   };
@@ -90,7 +91,7 @@ TEST(Session, PaddedBatchEqualsEachPromptAlone) {
   ids.insert(ids.end(), {0, 0, 0});
   ids.insert(ids.end(), b.begin(), b.end());
   const std::vector<int> pad = {0, 3};
-  auto l = s.forward(ids, 2, 8, pad);
+  auto l = s.forward(ids, 2, 8, pad).span<float>();
   EXPECT_LT(max_abs_diff(l.subspan(0, 512), la), 1e-4f);
   EXPECT_LT(max_abs_diff(l.subspan(512, 512), lb), 1e-4f);
   std::vector<int32_t> ba, bb;
@@ -100,7 +101,7 @@ TEST(Session, PaddedBatchEqualsEachPromptAlone) {
         static_cast<int32_t>(std::max_element(l.begin() + 512, l.end()) - (l.begin() + 512));
     ba.push_back(na);
     bb.push_back(nb);
-    l = s.forward(std::vector<int32_t>{na, nb}, 2, 1, pad);
+    l = s.forward(std::vector<int32_t>{na, nb}, 2, 1, pad).span<float>();
   }
   EXPECT_EQ(ba, ga);
   EXPECT_EQ(bb, gb);
@@ -133,9 +134,9 @@ TEST(Session, ExplicitMaskEqualsBuiltMask) {
   for (int t = 0; t < 5; ++t)
     for (int j = t + 1; j < 5; ++j) mask[t * 5 + j] = x;
   std::vector<int32_t> ids(kStory.begin(), kStory.begin() + 5);
-  auto first = s1.forward(ids, 1, 5, std::span<const float>(mask));
+  auto first = s1.forward(ids, 1, 5, std::span<const float>(mask)).span<float>();
   std::vector<float> a(first.begin(), first.end());
-  auto second = s2.forward(ids, 1, 5);
+  auto second = s2.forward(ids, 1, 5).span<float>();
   EXPECT_EQ(max_abs_diff(a, second), 0.0f);
 }
 
@@ -153,14 +154,14 @@ TEST(Session, KvCacheIsAllocatedOnceAndDecodeAllocatesNothing) {
   Session s(model, o);
   // f16 K and V: 5 layers x 4 KV heads x 256 slots x 8 dims x 2 bytes x 2.
   EXPECT_EQ(s.kv_cache_bytes(), 5u * 4 * 256 * 8 * 2 * 2);
-  auto l = s.forward(kStory, 1, static_cast<int>(kStory.size()));
+  auto l = s.forward(kStory, 1, static_cast<int>(kStory.size())).span<float>();
   int32_t next = 0;
   std::vector<int32_t> one(1);
   long before = g_allocations.load();
   for (int i = 0; i < 64; ++i) {
     next = static_cast<int32_t>(std::max_element(l.begin(), l.end()) - l.begin());
     one[0] = next;
-    l = s.forward(one, 1, 1);
+    l = s.forward(one, 1, 1).span<float>();
   }
   EXPECT_EQ(g_allocations.load() - before, 0) << "decode steps allocated memory";
   EXPECT_EQ(s.past(), static_cast<int>(kStory.size()) + 64);
@@ -172,15 +173,20 @@ TEST(Session, OverflowAndBadShapesAreErrors) {
   o.max_context = 16;
   Session s(model, o);
   std::vector<int32_t> ids(10, 5);
-  s.forward(ids, 1, 10);
-  test::expect_error([&] { s.forward(ids, 1, 10); }, ErrorCode::kOutOfRange,
+  s.forward(ids, 1, 10).span<float>();
+  test::expect_error([&] { s.forward(ids, 1, 10).span<float>(); }, ErrorCode::kOutOfRange,
                      "needs 20 positions but the context holds 16");
   EXPECT_EQ(s.past(), 10);  // the failed call changed nothing
-  EXPECT_THROW(s.forward(std::vector<int32_t>{1, 2, 3}, 1, 2), Error);  // ids vs shape
-  EXPECT_THROW(s.forward(std::vector<int32_t>{1, 2}, 2, 1), Error);     // batch > max_batch
+  EXPECT_THROW(s.forward(std::vector<int32_t>{1, 2, 3}, 1, 2).span<float>(),
+               Error);  // ids vs shape
+  EXPECT_THROW(s.forward(std::vector<int32_t>{1, 2}, 2, 1).span<float>(),
+               Error);  // batch > max_batch
   std::vector<float> bad_mask(3);
-  EXPECT_THROW(s.forward(std::vector<int32_t>{1}, 1, 1, std::span<const float>(bad_mask)), Error);
-  EXPECT_THROW(s.forward(std::vector<int32_t>{600}, 1, 1), Error);  // id outside the vocabulary
+  EXPECT_THROW(
+      s.forward(std::vector<int32_t>{1}, 1, 1, std::span<const float>(bad_mask)).span<float>(),
+      Error);
+  EXPECT_THROW(s.forward(std::vector<int32_t>{600}, 1, 1).span<float>(),
+               Error);  // id outside the vocabulary
   o.max_context = 1 << 25;
   EXPECT_THROW(Session(model, o), Error);
 }

@@ -24,13 +24,13 @@ const json& reference() {
 // Greedy continuation of `prompt` for `steps` tokens, one decode call per token.
 std::vector<int32_t> greedy(Session& s, std::vector<int32_t> prompt, int steps) {
   s.reset();
-  auto logits = s.forward(prompt, 1, static_cast<int>(prompt.size()));
+  auto logits = s.forward(prompt, 1, static_cast<int>(prompt.size())).span<float>();
   std::vector<int32_t> out;
   for (int i = 0; i < steps; ++i) {
     int32_t next =
         static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
     out.push_back(next);
-    if (i + 1 < steps) logits = s.forward(std::vector<int32_t>{next}, 1, 1);
+    if (i + 1 < steps) logits = s.forward(std::vector<int32_t>{next}, 1, 1).span<float>();
   }
   return out;
 }
@@ -69,7 +69,7 @@ TEST(StoriesReference, F32LogitsMatchRunCWithin1e4) {
   const auto& r = reference()["logits"];
   auto ids = r["input_ids"].get<std::vector<int32_t>>();
   auto values = r["values"].get<std::vector<std::vector<float>>>();
-  auto logits = s.forward(ids, 1, static_cast<int>(ids.size()));
+  auto logits = s.forward(ids, 1, static_cast<int>(ids.size())).span<float>();
   ASSERT_EQ(logits.size(), ids.size() * 512);
   float max_err = 0.0f;
   for (size_t i = 0; i < ids.size(); ++i)
