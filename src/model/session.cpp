@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 
+#include "backend/backend.h"
 #include "base/boundary.h"
 #include "base/check.h"
 #include "base/memory_info.h"
@@ -72,7 +73,7 @@ struct Session::Impl {
   int max_context;
   size_t max_tokens;  // max_batch * max_chunk
   size_t q_dim, kv_dim;
-  ComputeContext ctx;
+  std::unique_ptr<Backend> backend;  // the ops of the forward pass (CPU today)
   KvCache cache;
   RopeTable rope;
   std::vector<int> pasts;  // tokens in the cache, per slot
@@ -103,10 +104,11 @@ struct Session::Impl {
         max_tokens(static_cast<size_t>(o.max_batch) * o.max_chunk),
         q_dim(static_cast<size_t>(cfg.num_attention_heads) * cfg.head_dim),
         kv_dim(static_cast<size_t>(cfg.num_key_value_heads) * cfg.head_dim),
-        ctx(engine.pool(), max_tokens,
-            std::max<size_t>({static_cast<size_t>(cfg.hidden_size),
-                              static_cast<size_t>(cfg.intermediate_size), q_dim}),
-            static_cast<size_t>(context), static_cast<size_t>(cfg.head_dim)),
+        backend(make_cpu_backend(
+            engine.pool(), {max_tokens,
+                            std::max<size_t>({static_cast<size_t>(cfg.hidden_size),
+                                              static_cast<size_t>(cfg.intermediate_size), q_dim}),
+                            static_cast<size_t>(context), static_cast<size_t>(cfg.head_dim)})),
         cache(o.max_batch, cfg.num_hidden_layers, cfg.num_key_value_heads, context, cfg.head_dim,
               o.kv_cache),
         rope(make_rope_table(cfg, context)),
@@ -143,17 +145,16 @@ struct Session::Impl {
 
   void attention_block(int layer, const LayerWeights& lw, size_t n) {
     const size_t hd = cfg.head_dim;
-    ops::rmsnorm(ctx, x.data(), lw.input_layernorm, xn.data(), n, cfg.hidden_size,
-                 cfg.rms_norm_eps);
-    ops::linear_multi(ctx, xn.data(), n, lw.q_proj, q, &lw.k_proj, k, &lw.v_proj, v);
-    ops::rope(ctx, q, n, cfg.num_attention_heads, hd, positions.data(), rope.cos.data(),
-              rope.sin.data(), w.rope_interleaved);
-    ops::rope(ctx, k, n, cfg.num_key_value_heads, hd, positions.data(), rope.cos.data(),
-              rope.sin.data(), w.rope_interleaved);
+    backend->rmsnorm(x.data(), lw.input_layernorm, xn.data(), n, cfg.hidden_size, cfg.rms_norm_eps);
+    backend->linear_multi(xn.data(), n, lw.q_proj, q, &lw.k_proj, k, &lw.v_proj, v);
+    backend->rope(q, n, cfg.num_attention_heads, hd, positions.data(), rope.cos.data(),
+                  rope.sin.data(), w.rope_interleaved);
+    backend->rope(k, n, cfg.num_key_value_heads, hd, positions.data(), rope.cos.data(),
+                  rope.sin.data(), w.rope_interleaved);
     for (size_t i = 0; i < runs.size(); ++i) {
       const SequenceRun& r = runs[i];
-      ops::kv_store(ctx, cache.view(r.slot, layer), k + r.first_row * kv_dim,
-                    v + r.first_row * kv_dim, r.q_len, cfg.num_key_value_heads, hd, r.past);
+      backend->kv_store(cache.view(r.slot, layer), k + r.first_row * kv_dim,
+                        v + r.first_row * kv_dim, r.q_len, cfg.num_key_value_heads, hd, r.past);
       attention_sequences[i] = {&cache.view(r.slot, layer), r.first_row, r.q_len, r.past + r.q_len,
                                 r.mask};
     }
@@ -166,18 +167,18 @@ struct Session::Impl {
         hd,
         1.0f / std::sqrt(static_cast<float>(hd)),
         static_cast<size_t>(cfg.sliding_window.value_or(0))};
-    ops::attention(ctx, a);
-    ops::linear(ctx, lw.o_proj, attn, n, xn.data());
-    ops::add(ctx, x.data(), xn.data(), n * cfg.hidden_size);
+    backend->attention(a);
+    backend->linear(lw.o_proj, attn, n, xn.data());
+    backend->add(x.data(), xn.data(), n * cfg.hidden_size);
   }
 
   void mlp_block(const LayerWeights& lw, size_t n) {
-    ops::rmsnorm(ctx, x.data(), lw.post_attention_layernorm, xn.data(), n, cfg.hidden_size,
-                 cfg.rms_norm_eps);
-    ops::linear_multi(ctx, xn.data(), n, lw.gate_proj, gate, &lw.up_proj, up, nullptr, nullptr);
-    ops::silu_mul(ctx, gate, up, n * cfg.intermediate_size);
-    ops::linear(ctx, lw.down_proj, gate, n, xn.data());
-    ops::add(ctx, x.data(), xn.data(), n * cfg.hidden_size);
+    backend->rmsnorm(x.data(), lw.post_attention_layernorm, xn.data(), n, cfg.hidden_size,
+                     cfg.rms_norm_eps);
+    backend->linear_multi(xn.data(), n, lw.gate_proj, gate, &lw.up_proj, up, nullptr, nullptr);
+    backend->silu_mul(gate, up, n * cfg.intermediate_size);
+    backend->linear(lw.down_proj, gate, n, xn.data());
+    backend->add(x.data(), xn.data(), n * cfg.hidden_size);
   }
 
   // Runs `runs` (validated) over the token ids `ids` (their rows in order).
@@ -188,7 +189,7 @@ struct Session::Impl {
         positions[r.first_row + t] = static_cast<int32_t>(r.past + t);
 
     std::lock_guard<std::mutex> lock(engine.compute_mutex());
-    ops::embed(ctx, w.embed_tokens, token_ids, x.data());
+    backend->embed(w.embed_tokens, token_ids, x.data());
     for (int l = 0; l < cfg.num_hidden_layers; ++l) {
       const LayerWeights& lw = w.layers[l];
       attention_block(l, lw, n);
@@ -198,8 +199,8 @@ struct Session::Impl {
 
     const size_t hidden = cfg.hidden_size, vocab = cfg.vocab_size;
     if (opt.all_logits) {
-      ops::rmsnorm(ctx, x.data(), w.norm, xn.data(), n, hidden, cfg.rms_norm_eps);
-      ops::linear(ctx, w.lm_head, xn.data(), n, logits.data());
+      backend->rmsnorm(x.data(), w.norm, xn.data(), n, hidden, cfg.rms_norm_eps);
+      backend->linear(w.lm_head, xn.data(), n, logits.data());
       return {logits.data(), n * vocab};
     }
     const size_t count = runs.size();
@@ -208,8 +209,8 @@ struct Session::Impl {
       std::copy_n(x.data() + (r.first_row + r.q_len - 1) * hidden, hidden,
                   last.data() + i * hidden);
     }
-    ops::rmsnorm(ctx, last.data(), w.norm, last.data(), count, hidden, cfg.rms_norm_eps);
-    ops::linear(ctx, w.lm_head, last.data(), count, logits.data());
+    backend->rmsnorm(last.data(), w.norm, last.data(), count, hidden, cfg.rms_norm_eps);
+    backend->linear(w.lm_head, last.data(), count, logits.data());
     return {logits.data(), count * vocab};
   }
 
