@@ -29,7 +29,13 @@ int main(int argc, char** argv) {
     try {
       app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
-      return app.exit(e);
+      // --help and --version print and succeed; a usage error is one line and exit status 2.
+      if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);
+      std::fprintf(stderr, "error: [cli] %s (see corelm%s --help)\n", e.what(),
+                   app.get_subcommands().empty()
+                       ? ""
+                       : (" " + app.get_subcommands().front()->get_name()).c_str());
+      return 2;
     }
     for (auto* sub : app.get_subcommands())
       if (actions.count(sub)) return actions[sub]();

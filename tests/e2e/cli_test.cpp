@@ -338,13 +338,18 @@ TEST(Cli, HelpIsClear) {
   EXPECT_GE(listed.size(), 15u);
   for (const auto& o : {"--max-length", "--repetition-penalty", "--seed", "--kv-cache"})
     EXPECT_TRUE(listed.count(o)) << o;
-  // Missing arguments name what is missing (exit status: see the report on issue 9).
+  // Usage errors: one `error: [cli] ...` line naming what is wrong and where help is, status 2
+  // (main.cpp's contract; runtime errors are status 1).
   r = test::run_cli({"generate"});
-  EXPECT_NE(r.exit_code, 0);
-  EXPECT_NE(r.err.find("prompt"), std::string::npos) << r.err;
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "error: [cli] prompt is required (see corelm generate --help)\n");
   r = test::run_cli({"generate", "hi", converted("f32"), "--no-such-option"});
-  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("error: [cli] "), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("--no-such-option"), std::string::npos) << r.err;
+  r = test::run_cli({});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("error: [cli] A subcommand is required"), std::string::npos) << r.err;
 }
 
 std::string damaged(const std::string& name, const std::function<void(std::string&)>& damage) {
