@@ -36,9 +36,8 @@ class ChatTemplate {
   std::string render(const std::vector<ChatMessage>& messages,
                      const ChatTemplateOptions& options) const;
 
-  struct Impl;
-
  private:
+  struct Impl;
   explicit ChatTemplate(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

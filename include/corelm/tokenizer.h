@@ -51,10 +51,10 @@ class Tokenizer {
   // its "default" entry, or chat_template.jinja beside it); "" if none.
   const std::string& chat_template() const;
 
-  struct Impl;
-  explicit Tokenizer(std::unique_ptr<Impl> impl);
-
  private:
+  struct Impl;
+  friend struct TokenizerAccess;
+  explicit Tokenizer(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -309,7 +309,7 @@ std::shared_ptr<Tokenizer> Tokenizer::from_hf_json(std::string_view tokenizer_js
       auto probe = impl->post_processor->process({});
       impl->adds_bos = !probe.empty() && probe[0] == impl->bos_id && impl->bos_id >= 0;
     }
-    return std::make_shared<Tokenizer>(std::move(impl));
+    return TokenizerAccess::make(std::move(impl));
   } catch (...) {
     rethrow_as_error("tokenizer");
   }

@@ -30,7 +30,7 @@ constexpr const char* kLlama3Pattern =
     R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 
 std::shared_ptr<Tokenizer> build_llama(const TokenizerData& d) {
-  auto impl = std::make_unique<Tokenizer::Impl>();
+  auto impl = std::make_unique<TokenizerImpl>();
   std::vector<tok::SpmPiece> pieces(d.tokens.size());
   bool has_bytes = false;
   for (size_t i = 0; i < d.tokens.size(); ++i) {
@@ -83,7 +83,7 @@ std::shared_ptr<Tokenizer> build_llama(const TokenizerData& d) {
       tok::make_bos_eos_processor(d.add_bos ? d.bos_id : -1, d.add_eos ? d.eos_id : -1);
   impl->adds_bos = d.add_bos && d.bos_id >= 0;
   impl->chat_template = d.chat_template;
-  return std::make_shared<Tokenizer>(std::move(impl));
+  return TokenizerAccess::make(std::move(impl));
 }
 
 std::shared_ptr<Tokenizer> build_gpt2(const TokenizerData& d) {

@@ -36,6 +36,16 @@ struct Tokenizer::Impl {
   std::string decode(std::span<const int32_t> ids, bool skip_special, bool raw) const;
 };
 
+// The library's own access to a Tokenizer's pipeline (the public header keeps it private).
+struct TokenizerAccess {
+  using Impl = Tokenizer::Impl;
+  static std::shared_ptr<Tokenizer> make(std::unique_ptr<Impl> impl) {
+    return std::shared_ptr<Tokenizer>(new Tokenizer(std::move(impl)));
+  }
+  static Impl& impl(Tokenizer& t) { return *t.impl_; }
+};
+using TokenizerImpl = TokenizerAccess::Impl;
+
 // tokenizer_config.json's chat_template: a string, or the "default" entry of a named list.
 std::string chat_template_from_config(const nlohmann::json& config);
 
