@@ -300,7 +300,7 @@ std::map<std::string, std::set<std::string>> readme_options() {
   std::ifstream in(std::string(CORELM_SOURCE_DIR) + "/README.md");
   std::map<std::string, std::set<std::string>> options;
   std::string line;
-  const std::regex command("^corelm ([a-z-]+) "), option("(--[a-z][a-z-]*)");
+  const std::regex command("^corelm ([a-z][a-z-]*) "), option("(--[a-z][a-z-]*)");
   while (std::getline(in, line)) {
     std::smatch m;
     if (!std::regex_search(line, m, command)) continue;
