@@ -97,7 +97,7 @@ class Model {
   const ModelConfig& config() const;
   const ModelInfo& info() const;
   const Tokenizer& tokenizer() const;
-  // Threads of the shared pool (started with the first Session).
+  // Threads of the shared pool (started by the first Session, or by this call).
   int threads() const;
 
  private:
@@ -128,7 +128,8 @@ class Session {
   // New keys/values go to cache slots [past, past + q); RoPE positions are past .. past+q-1.
   // Returns logits [batch, q, vocab] if all_logits, else [batch, vocab] for position q-1 of
   // each sequence: a read-only view of the Session's buffer, valid until the next forward call
-  // (clone() it to keep it). Throws Error on bad shapes or when past + q exceeds max_context.
+  // and while the Session lives (clone() it to keep it). Throws Error on bad shapes or when past +
+  // q exceeds max_context.
   Tensor forward(std::span<const int32_t> input_ids, int batch, int q,
                  std::span<const float> causal_mask);
   // The same with the standard causal mask (sliding window applied), sequence b masking its

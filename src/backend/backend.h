@@ -60,7 +60,7 @@ class Backend {
 };
 
 // The CPU backend on `pool` (shared by every Session of a Model) with the process's active
-// kernel table at the time of the call.
+// kernel table when it is made (a Session keeps the table it started with).
 std::unique_ptr<Backend> make_cpu_backend(ThreadPool& pool, const BackendLimits& limits);
 
 }  // namespace corelm

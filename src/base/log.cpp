@@ -1,7 +1,9 @@
 #include "base/log.h"
 
 #include <cstdio>
+#include <memory>
 #include <mutex>
+#include <utility>
 
 namespace corelm {
 
@@ -12,8 +14,11 @@ std::mutex& callback_mutex() {
   return mu;
 }
 
-LogCallback& callback() {
-  static LogCallback cb = default_log_callback();
+// The callback is shared, not copied per message, and called outside the lock: it may log or
+// replace itself without deadlocking, and a slow callback holds up no other thread's logging.
+std::shared_ptr<const LogCallback>& callback() {
+  static std::shared_ptr<const LogCallback> cb =
+      std::make_shared<const LogCallback>(default_log_callback());
   return cb;
 }
 
@@ -42,15 +47,19 @@ LogCallback default_log_callback() {
 }
 
 LogCallback set_log_callback(LogCallback cb) {
+  auto next = std::make_shared<const LogCallback>(std::move(cb));
   std::lock_guard<std::mutex> lock(callback_mutex());
-  LogCallback previous = std::move(callback());
-  callback() = std::move(cb);
-  return previous;
+  std::shared_ptr<const LogCallback> previous = std::exchange(callback(), std::move(next));
+  return *previous;
 }
 
 void log_message(LogLevel level, std::string_view message) {
-  std::lock_guard<std::mutex> lock(callback_mutex());
-  if (callback()) callback()(level, message);
+  std::shared_ptr<const LogCallback> cb;
+  {
+    std::lock_guard<std::mutex> lock(callback_mutex());
+    cb = callback();
+  }
+  if (*cb) (*cb)(level, message);
 }
 
 }  // namespace corelm

@@ -113,7 +113,9 @@ GenerationResult Generator::generate(std::span<const int32_t> prompt_ids,
     while (reuse < cached_.size() && reuse + 1 < prompt_ids.size() &&
            cached_[reuse] == prompt_ids[reuse])
       ++reuse;
-    session_.truncate(static_cast<int>(reuse));
+    // The session may have been truncated behind the generator's back.
+    reuse = std::min(reuse, static_cast<size_t>(session_.past(0)));
+    session_.truncate(0, static_cast<int>(reuse));
     cached_.assign(prompt_ids.begin(), prompt_ids.begin() + static_cast<std::ptrdiff_t>(reuse));
     st.reused_tokens = reuse;
 
@@ -122,7 +124,10 @@ GenerationResult Generator::generate(std::span<const int32_t> prompt_ids,
     const size_t chunk = static_cast<size_t>(session_.options().max_chunk);
     for (size_t pos = reuse; pos < prompt_ids.size(); pos += chunk) {
       size_t n = std::min(chunk, prompt_ids.size() - pos);
-      logits = session_.forward(prompt_ids.subspan(pos, n), 1, static_cast<int>(n)).span<float>();
+      // The last position's logits (all_logits sessions return every position's).
+      logits = session_.forward(prompt_ids.subspan(pos, n), 1, static_cast<int>(n))
+                   .span<float>()
+                   .last(static_cast<size_t>(session_.vocab_size()));
       cached_.insert(cached_.end(), prompt_ids.begin() + static_cast<std::ptrdiff_t>(pos),
                      prompt_ids.begin() + static_cast<std::ptrdiff_t>(pos + n));
     }
@@ -191,7 +196,9 @@ GenerationResult Generator::generate(std::span<const int32_t> prompt_ids,
         st.stop_reason = "context";
         break;
       }
-      logits = session_.forward(std::span<const int32_t>(&sequence.back(), 1), 1, 1).span<float>();
+      logits = session_.forward(std::span<const int32_t>(&sequence.back(), 1), 1, 1)
+                   .span<float>()
+                   .last(static_cast<size_t>(session_.vocab_size()));
       cached_.push_back(next);
     }
     if (st.stop_reason != "stop_string" && st.stop_reason != "callback") {

@@ -181,6 +181,11 @@ struct Session::Impl {
     backend->add(x.data(), xn.data(), n * cfg.hidden_size);
   }
 
+  // The call succeeded: each slot now holds its new tokens.
+  void advance() {
+    for (const SequenceRun& r : runs) pasts[r.slot] = static_cast<int>(r.past + r.q_len);
+  }
+
   // Runs `runs` (validated) over the token ids `ids` (their rows in order).
   std::span<const float> run(std::span<const int32_t> token_ids) {
     const size_t n = token_ids.size();
@@ -195,12 +200,12 @@ struct Session::Impl {
       attention_block(l, lw, n);
       mlp_block(lw, n);
     }
-    for (const SequenceRun& r : runs) pasts[r.slot] = static_cast<int>(r.past + r.q_len);
 
     const size_t hidden = cfg.hidden_size, vocab = cfg.vocab_size;
     if (opt.all_logits) {
       backend->rmsnorm(x.data(), w.norm, xn.data(), n, hidden, cfg.rms_norm_eps);
       backend->linear(w.lm_head, xn.data(), n, logits.data());
+      advance();
       return {logits.data(), n * vocab};
     }
     const size_t count = runs.size();
@@ -211,6 +216,7 @@ struct Session::Impl {
     }
     backend->rmsnorm(last.data(), w.norm, last.data(), count, hidden, cfg.rms_norm_eps);
     backend->linear(w.lm_head, last.data(), count, logits.data());
+    advance();
     return {logits.data(), count * vocab};
   }
 
@@ -219,6 +225,17 @@ struct Session::Impl {
     Shape shape(leading);
     shape.push_back(cfg.vocab_size);
     return Tensor::view(values.data(), shape);
+  }
+
+  void check_shape(int batch, int q) const {
+    if (batch < 1 || batch > opt.max_batch)
+      fail(ErrorCode::kInvalidArgument, kComponent, "batch {} is outside [1, {}] (max_batch)",
+           batch, opt.max_batch);
+    if (q < 1 || q > opt.max_chunk)
+      fail(ErrorCode::kInvalidArgument, kComponent,
+           "{} tokens per call is outside [1, {}] "
+           "(max_chunk)",
+           q, opt.max_chunk);
   }
 
   void check_room(int slot, size_t past, size_t q_len) const {
@@ -231,12 +248,7 @@ struct Session::Impl {
   // The seed's contract: slots 0..batch-1 at one position, [batch, q] ids, explicit mask.
   std::span<const float> forward(std::span<const int32_t> token_ids, int batch_i, int q_i,
                                  std::span<const float> causal_mask) {
-    if (batch_i < 1 || batch_i > opt.max_batch)
-      fail(ErrorCode::kInvalidArgument, kComponent, "batch {} is outside [1, {}] (max_batch)",
-           batch_i, opt.max_batch);
-    if (q_i < 1 || q_i > opt.max_chunk)
-      fail(ErrorCode::kInvalidArgument, kComponent, "{} tokens per call exceed max_chunk {}", q_i,
-           opt.max_chunk);
+    check_shape(batch_i, q_i);
     const size_t batch = batch_i, q_len = q_i;
     if (token_ids.size() != batch * q_len)
       fail(ErrorCode::kInvalidArgument, kComponent, "input_ids has {} ids, expected [{}, {}]",
@@ -321,24 +333,43 @@ Session::~Session() = default;
 
 Tensor Session::forward(std::span<const int32_t> input_ids, int batch, int q,
                         std::span<const float> causal_mask) {
-  auto logits = impl_->forward(input_ids, batch, q, causal_mask);
-  return impl_->opt.all_logits ? impl_->logits_view(logits, {batch, q})
-                               : impl_->logits_view(logits, {batch});
+  try {
+    auto logits = impl_->forward(input_ids, batch, q, causal_mask);
+    return impl_->opt.all_logits ? impl_->logits_view(logits, {batch, q})
+                                 : impl_->logits_view(logits, {batch});
+  } catch (...) {
+    rethrow_as_error("model");
+  }
 }
 
 Tensor Session::forward(std::span<const SequenceInput> sequences) {
-  auto logits = impl_->forward(sequences);
-  return impl_->logits_view(logits, {static_cast<int64_t>(logits.size() / impl_->cfg.vocab_size)});
+  try {
+    auto logits = impl_->forward(sequences);
+    return impl_->logits_view(logits,
+                              {static_cast<int64_t>(logits.size() / impl_->cfg.vocab_size)});
+  } catch (...) {
+    rethrow_as_error("model");
+  }
 }
 
 Tensor Session::forward(std::span<const int32_t> input_ids, int batch, int q,
                         std::span<const int> left_padding) {
-  if (!left_padding.empty() && left_padding.size() != static_cast<size_t>(batch))
-    fail(ErrorCode::kInvalidArgument, kComponent, "left_padding has {} entries for a batch of {}",
-         left_padding.size(), batch);
-  build_causal_mask(batch, q, impl_->pasts[0], left_padding, impl_->cfg.sliding_window,
-                    impl_->mask);
-  return forward(input_ids, batch, q, std::span<const float>(impl_->mask));
+  try {
+    impl_->check_shape(batch, q);
+    if (!left_padding.empty() && left_padding.size() != static_cast<size_t>(batch))
+      fail(ErrorCode::kInvalidArgument, kComponent, "left_padding has {} entries for a batch of {}",
+           left_padding.size(), batch);
+    for (int pad : left_padding)
+      if (pad < 0 || pad > impl_->pasts[0] + q)
+        fail(ErrorCode::kInvalidArgument, kComponent, "left padding {} is outside [0, {}]", pad,
+             impl_->pasts[0] + q);
+    impl_->check_room(0, static_cast<size_t>(impl_->pasts[0]), static_cast<size_t>(q));
+    build_causal_mask(batch, q, impl_->pasts[0], left_padding, impl_->cfg.sliding_window,
+                      impl_->mask);
+    return forward(input_ids, batch, q, std::span<const float>(impl_->mask));
+  } catch (...) {
+    rethrow_as_error("model");
+  }
 }
 
 void Session::build_causal_mask(int batch, int q, int past, std::span<const int> left_padding,
@@ -385,13 +416,18 @@ void Session::truncate(int slot, int past) {
 }
 
 void Session::copy_prefix(int from, int to, int length) {
-  impl_->check_slot(from);
-  impl_->check_slot(to);
-  if (length < 0 || length > impl_->pasts[from])
-    fail(ErrorCode::kInvalidArgument, kComponent,
-         "cannot copy {} positions of sequence {} (it holds {})", length, from, impl_->pasts[from]);
-  if (from != to) impl_->cache.copy_prefix(from, to, static_cast<size_t>(length));
-  impl_->pasts[to] = length;
+  try {
+    impl_->check_slot(from);
+    impl_->check_slot(to);
+    if (length < 0 || length > impl_->pasts[from])
+      fail(ErrorCode::kInvalidArgument, kComponent,
+           "cannot copy {} positions of sequence {} (it holds {})", length, from,
+           impl_->pasts[from]);
+    if (from != to) impl_->cache.copy_prefix(from, to, static_cast<size_t>(length));
+    impl_->pasts[to] = length;
+  } catch (...) {
+    rethrow_as_error("model");
+  }
 }
 
 const SessionOptions& Session::options() const {

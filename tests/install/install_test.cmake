@@ -1,7 +1,7 @@
 # Installs corelm into a temporary prefix, builds examples/generate against the installed CMake
 # package (and a one-file program against the pkg-config file), runs the example on stories260K
 # and compares its greedy ids with llama2.c's run.c (reference_outputs.json).
-# Variables: BUILD_DIR, SOURCE_DIR, CLI, DATA, WORK.
+# Variables: BUILD_DIR, SOURCE_DIR, CLI, DATA, WORK, LIBDIR.
 if(DEFINED ENV{CORELM_TEST_DATA})
   set(DATA "$ENV{CORELM_TEST_DATA}")
 endif()
@@ -16,8 +16,8 @@ function(run)
 endfunction()
 
 run(${CMAKE_COMMAND} --install "${BUILD_DIR}" --prefix "${WORK}/prefix")
-foreach(f include/corelm/corelm.h include/corelm/tensor.h lib/cmake/corelm/corelmConfig.cmake
-          lib/pkgconfig/corelm.pc)
+foreach(f include/corelm/corelm.h include/corelm/tensor.h ${LIBDIR}/cmake/corelm/corelmConfig.cmake
+          ${LIBDIR}/pkgconfig/corelm.pc)
   if(NOT EXISTS "${WORK}/prefix/${f}")
     message(FATAL_ERROR "the install lacks ${f}")
   endif()
@@ -36,10 +36,10 @@ run(${CMAKE_COMMAND} --build "${WORK}/example")
 
 # The same through pkg-config, with a program that only includes the umbrella header.
 file(WRITE "${WORK}/pc.cpp" "#include <corelm/corelm.h>\nint main() { return corelm::argmax(corelm::Tensor::from_vector(std::vector<float>{1.f, 3.f, 2.f}, {3})).item<int32_t>() == 1 ? 0 : 1; }\n")
-set(ENV{PKG_CONFIG_PATH} "${WORK}/prefix/lib/pkgconfig")
+set(ENV{PKG_CONFIG_PATH} "${WORK}/prefix/${LIBDIR}/pkgconfig")
 run(pkg-config --cflags --libs corelm)
 separate_arguments(pc_flags UNIX_COMMAND "${out}")
-run(c++ "${WORK}/pc.cpp" -o "${WORK}/pc" ${pc_flags} "-Wl,-rpath,${WORK}/prefix/lib")
+run(c++ "${WORK}/pc.cpp" -o "${WORK}/pc" ${pc_flags} "-Wl,-rpath,${WORK}/prefix/${LIBDIR}")
 run("${WORK}/pc")
 
 run("${CLI}" convert "${DATA}/tiny-models/stories260K-hf" -o "${WORK}/stories.clm" --quant f32)

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "corelm/error.h"
+#include "corelm/generate.h"
 #include "corelm/model.h"
 #include "kernels/isa.h"
 #include "test_support.h"
@@ -262,6 +263,24 @@ TEST(Sequences, LogitsComeAsTensorsOfTheDocumentedShape) {
   }
   // llama2.c's run.c, greedy from BOS (reference_outputs.json): the story's ids after BOS.
   EXPECT_EQ(greedy, std::vector<int32_t>(kStory.begin() + 1, kStory.begin() + 9));
+}
+
+TEST(Sequences, GeneratorOnAnAllLogitsSessionTakesTheLastPosition) {
+  // A prefill chunk returns every position's logits there; the generator samples from the last.
+  auto model = test::stories_model("f32");
+  GenerateOptions go;
+  go.max_new_tokens = 12;
+  std::vector<std::vector<int32_t>> runs;
+  for (bool all : {false, true}) {
+    SessionOptions o = f32_options();
+    o.all_logits = all;
+    Session s(model, o);
+    Generator g(s, model->tokenizer());
+    runs.push_back(g.generate(story(0, 5), go).ids);
+  }
+  EXPECT_EQ(runs[1], runs[0]);
+  // run.c's greedy continuation of BOS + the story's first 4 ids.
+  EXPECT_EQ(runs[0], std::vector<int32_t>(kStory.begin() + 5, kStory.begin() + 17));
 }
 
 // Threads of this process, counted by the kernel.
