@@ -17,11 +17,9 @@
 namespace corelm {
 namespace {
 
-// 40 ids of a stories260K story (llama2.c's tokenizer), enough for pasts up to 30 plus more.
-const std::vector<int32_t> kStory = {1,   403, 407, 261, 378, 432, 383, 286, 261, 376,
-                                     298, 315, 421, 395, 317, 426, 338, 401, 396, 267,
-                                     337, 410, 408, 419, 292, 411, 322, 265, 282, 295,
-                                     261, 376, 298, 315, 421, 395, 317, 426, 338, 401};
+// BOS + run.c's greedy ids from BOS: story(i, n) is a real token sequence, and story[i + 1] is the
+// reference's greedy choice after story[0..i].
+const std::vector<int32_t>& kStory = test::runc_greedy_story();
 
 std::span<const int32_t> story(size_t from, size_t n) {
   return std::span<const int32_t>(kStory).subspan(from, n);
@@ -261,7 +259,7 @@ TEST(Sequences, LogitsComeAsTensorsOfTheDocumentedShape) {
     ids[0] = argmax(logits).data<int32_t>()[0];
     greedy.push_back(ids[0]);
   }
-  // llama2.c's run.c, greedy from BOS (reference_outputs.json): the story's ids after BOS.
+  // llama2.c's run.c, greedy from BOS: the story's ids after BOS.
   EXPECT_EQ(greedy, std::vector<int32_t>(kStory.begin() + 1, kStory.begin() + 9));
 }
 

@@ -1,5 +1,6 @@
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 
 #include "corelm/convert.h"
 #include "test_support.h"
@@ -32,6 +33,16 @@ const std::string& cli_converted(const std::string& quant) {
       run_cli({"convert", data_path("tiny-models/stories260K-hf"), "-o", out, "--quant", quant});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   return paths[quant] = out;
+}
+
+const std::vector<int32_t>& runc_greedy_story() {
+  static const std::vector<int32_t> story = [] {
+    auto ref = nlohmann::json::parse(read_data("tiny-models/stories260K/reference_outputs.json"));
+    std::vector<int32_t> ids{1};
+    for (const auto& id : ref["greedy_from_bos"]["ids"]) ids.push_back(id.get<int32_t>());
+    return ids;
+  }();
+  return story;
 }
 
 std::shared_ptr<Model> stories_model(const std::string& quant) {

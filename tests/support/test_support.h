@@ -32,6 +32,10 @@ std::string temp_dir();
 
 // stories260K-hf converted with `quant` (f32, f16, q8s32, q4s32), once per process.
 const std::string& stories_package(const std::string& quant);
+// BOS followed by llama2.c run.c's 256 greedy ids for stories260K from BOS
+// (tiny-models/stories260K/reference_outputs.json, greedy_from_bos): a real story to feed, whose
+// every next id is the reference's greedy choice.
+const std::vector<int32_t>& runc_greedy_story();
 std::shared_ptr<Model> stories_model(const std::string& quant);
 
 struct CliResult {
