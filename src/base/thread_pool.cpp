@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <exception>
 #include <fstream>
 #include <set>
 #include <string>
@@ -43,10 +44,11 @@ void ThreadPool::run(FunctionRef<void(int, int)> task) {
     return;
   }
   task_ = &task;
+  error_ = nullptr;
   pending_.store(n_threads_ - 1, std::memory_order_relaxed);
   generation_.fetch_add(1, std::memory_order_acq_rel);
   generation_.notify_all();
-  task(0, n_threads_);
+  run_guarded(task, 0);
   // The caller's share is done; the others finish within microseconds on their own cores.
   // Yielding would only add a system call (and oversubscribed machines still progress).
   int spins = 0;
@@ -55,6 +57,18 @@ void ThreadPool::run(FunctionRef<void(int, int)> task) {
     CORELM_CPU_RELAX();
   }
   task_ = nullptr;
+  // Every thread has left the task (it refers to the caller's frame): now an error may unwind.
+  if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+}
+
+void ThreadPool::run_guarded(FunctionRef<void(int, int)> task, int index) {
+  try {
+    task(index, n_threads_);
+  } catch (...) {
+    // Keep the first error; the others are usually the same failure seen by another thread.
+    std::lock_guard<std::mutex> lock(error_mutex_);
+    if (!error_) error_ = std::current_exception();
+  }
 }
 
 void ThreadPool::worker_loop(int index) {
@@ -71,7 +85,7 @@ void ThreadPool::worker_loop(int index) {
     }
     seen = gen;
     if (stop_.load(std::memory_order_acquire)) return;
-    (*task_)(index, n_threads_);
+    run_guarded(*task_, index);
     pending_.fetch_sub(1, std::memory_order_acq_rel);
   }
 }

@@ -1,11 +1,15 @@
 // ThreadPool: a fixed set of worker threads created once (never per token). `run` executes a task
 // on every thread (the caller is thread 0) and returns when all are done; workers spin briefly
 // between tasks and then sleep on an atomic wait, so back-to-back kernels cost no syscalls.
-// Not reentrant: one `run` at a time per pool.
+// Not reentrant: one `run` at a time per pool. An exception thrown by a task on any thread is
+// carried back and rethrown by `run` in the caller once every thread has finished (the first one
+// thrown, if several threads throw).
 #pragma once
 
 #include <atomic>
 #include <cstddef>
+#include <exception>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -23,7 +27,7 @@ class ThreadPool {
 
   int size() const { return n_threads_; }
 
-  // Calls task(thread_index, n_threads) once on each thread.
+  // Calls task(thread_index, n_threads) once on each thread; rethrows a task's exception.
   void run(FunctionRef<void(int, int)> task);
 
   // Splits [0, n) into contiguous ranges, one per thread, each a multiple of `grain` (except
@@ -39,6 +43,7 @@ class ThreadPool {
 
  private:
   void worker_loop(int index);
+  void run_guarded(FunctionRef<void(int, int)> task, int index);
 
   int n_threads_;
   std::vector<std::thread> workers_;
@@ -46,6 +51,8 @@ class ThreadPool {
   std::atomic<uint64_t> generation_{0};
   std::atomic<int> pending_{0};
   std::atomic<bool> stop_{false};
+  std::mutex error_mutex_;
+  std::exception_ptr error_;
   alignas(64) std::atomic<size_t> next_task_{0};
 };
 

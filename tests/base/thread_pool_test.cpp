@@ -13,6 +13,7 @@
 #include <mutex>
 #include <set>
 #include <sstream>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -178,6 +179,36 @@ TEST(ThreadPool, DefaultThreadCountFollowsTheAffinityMask) {
     });
     t.join();
     EXPECT_EQ(seen, 1) << "pinned to CPU " << cpu;
+  }
+}
+
+TEST(ThreadPool, ATasksExceptionReachesTheCallerAndThePoolStaysUsable) {
+  // Before: an exception escaping a worker's task called std::terminate.
+  for (int threads : {1, 2, 4}) {
+    ThreadPool pool(threads);
+    for (int thrower = 0; thrower < threads; ++thrower) {
+      std::atomic<int> finished{0};
+      try {
+        pool.run([&](int t, int) {
+          if (t == thrower) throw std::runtime_error("task " + std::to_string(t) + " failed");
+          finished++;
+        });
+        ADD_FAILURE() << "no exception from thread " << thrower;
+      } catch (const std::runtime_error& e) {
+        EXPECT_EQ(std::string(e.what()), "task " + std::to_string(thrower) + " failed");
+      }
+      // The other threads ran to the end before run() returned.
+      EXPECT_EQ(finished.load(), threads - 1);
+    }
+    // Every thread throwing: one of them arrives, and the pool still works afterwards.
+    EXPECT_THROW(
+        pool.parallel_for_dynamic(100, 1, [](size_t, size_t) { throw std::logic_error("x"); }),
+        std::logic_error);
+    std::atomic<size_t> sum{0};
+    pool.parallel_for(1000, 1, [&](size_t b, size_t e) {
+      for (size_t i = b; i < e; ++i) sum += i;
+    });
+    EXPECT_EQ(sum.load(), 999u * 1000u / 2);
   }
 }
 
