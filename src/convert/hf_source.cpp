@@ -4,6 +4,7 @@
 
 #include "base/check.h"
 #include "base/file_util.h"
+#include "base/json_access.h"
 #include "gguf/gguf_source.h"
 
 namespace corelm {
@@ -33,17 +34,22 @@ HfFolderSource::HfFolderSource(const std::string& path) {
     fail(ErrorCode::kNotFound, kComponent, "'{}' has no config.json", path);
   config_ = ModelConfig::from_hf_json(read_file((dir / "config.json").string(), kComponent));
   const json raw_config = parse_json_file(dir / "config.json");
-  if (raw_config.contains("_name_or_path") && raw_config["_name_or_path"].is_string())
-    m.model_id = raw_config["_name_or_path"].get<std::string>();
+  m.model_id = JsonReader(kComponent, "config.json").str(raw_config, "_name_or_path", "");
 
   // The tokenizer travels inside the package: tokenizer.json, else SentencePiece's tokenizer.model.
   if (fs::exists(dir / "tokenizer_config.json")) {
     tokenizer_.tokenizer_config = read_file((dir / "tokenizer_config.json").string(), kComponent);
     const json tc = parse_json_file(dir / "tokenizer_config.json");
-    if (tc.contains("chat_template") && tc["chat_template"].is_array())
-      for (const auto& e : tc["chat_template"])
-        if (e.is_object() && e.contains("name") && e.contains("template"))
-          m.named_templates[e["name"].get<std::string>()] = e["template"];
+    // chat_template is a string, or a list of {name, template} (named templates: tool_use, ...).
+    const JsonReader r(kComponent, "tokenizer_config.json");
+    if (JsonReader::has(tc, "chat_template") && tc["chat_template"].is_array()) {
+      const json& list = tc["chat_template"];
+      for (size_t i = 0; i < list.size(); ++i) {
+        const std::string what = fmt::format("chat_template[{}]", i);
+        r.as_object(list[i], what);
+        m.named_templates[r.required_str(list[i], "name")] = r.required_str(list[i], "template");
+      }
+    }
   }
   if (fs::exists(dir / "tokenizer.json"))
     tokenizer_.tokenizer_json = read_file((dir / "tokenizer.json").string(), kComponent);

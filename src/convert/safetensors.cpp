@@ -141,9 +141,10 @@ void SafetensorsReader::add_file(const std::string& path,
         fail(ErrorCode::kCorrupt, kComponent, "'{}' tensor '{}' has an invalid dimension {}", path,
              name, d.dump());
       t.shape.push_back(d.get<uint64_t>());
-      elements *= t.shape.back();
-      if (elements > (1ull << 40))
+      // Checked before multiplying: dimensions of 2^40 each would wrap the product to 0.
+      if (t.shape.back() != 0 && elements > (1ull << 40) / t.shape.back())
         fail(ErrorCode::kCorrupt, kComponent, "'{}' tensor '{}' is implausibly large", path, name);
+      elements *= t.shape.back();
     }
     const auto& off = e["data_offsets"];
     if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() ||

@@ -8,6 +8,7 @@
 
 #include "base/boundary.h"
 #include "base/check.h"
+#include "base/json_access.h"
 #include "corelm/generate.h"
 #include "corelm/model.h"
 #include "corelm/tokenizer.h"
@@ -63,13 +64,19 @@ std::vector<int32_t> Generator::default_eos_ids() const {
   std::vector<int32_t> ids;
   const auto& info = session_.model().info();
   if (!info.generation_config_json.empty()) {
+    // eos_token_id: one id or a list. Ids outside the vocabulary could never be sampled.
     auto g = nlohmann::json::parse(info.generation_config_json, nullptr, false);
-    if (g.is_object() && g.contains("eos_token_id")) {
+    const JsonReader r(kComponent, "generation_config.json");
+    const int64_t max_id = session_.vocab_size() - 1;
+    if (JsonReader::has(g, "eos_token_id")) {
       const auto& e = g["eos_token_id"];
-      if (e.is_number_integer()) ids.push_back(e.get<int32_t>());
-      if (e.is_array())
-        for (const auto& x : e)
-          if (x.is_number_integer()) ids.push_back(x.get<int32_t>());
+      if (e.is_array()) {
+        for (size_t i = 0; i < e.size(); ++i)
+          ids.push_back(static_cast<int32_t>(
+              r.as_integer(e[i], fmt::format("eos_token_id[{}]", i), 0, max_id)));
+      } else {
+        ids.push_back(static_cast<int32_t>(r.as_integer(e, "field 'eos_token_id'", 0, max_id)));
+      }
     }
   }
   for (int id : session_.model().config().eos_token_ids) ids.push_back(id);

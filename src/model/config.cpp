@@ -1,7 +1,11 @@
 // ModelConfig <-> Hugging Face config.json.
 #include <nlohmann/json.hpp>
 
+#include <cmath>
+#include <vector>
+
 #include "base/check.h"
+#include "base/json_access.h"
 #include "corelm/model.h"
 
 namespace corelm {
@@ -20,47 +24,58 @@ json parse_json(const std::string& text) {
   }
 }
 
+// The fields of config.json, type- and range-checked: [config] config.json: field 'x' must be ...
+const JsonReader& reader() {
+  static const JsonReader r(kComponent, "config.json");
+  return r;
+}
+
+constexpr int64_t kIntMax = (1LL << 31) - 1;
+
 int get_int(const json& j, const char* key, bool required, int fallback = 0) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) {
-    if (required) fail(ErrorCode::kCorrupt, kComponent, "config.json lacks '{}'", key);
-    return fallback;
-  }
-  if (!it->is_number_integer() || it->get<int64_t>() < 0 || it->get<int64_t>() > (1LL << 31) - 1)
-    fail(ErrorCode::kCorrupt, kComponent, "config.json '{}' must be a non-negative integer, got {}",
-         key, it->dump());
-  return it->get<int>();
+  if (required) return static_cast<int>(reader().required_integer(j, key, 0, kIntMax));
+  return static_cast<int>(reader().integer(j, key, fallback, 0, kIntMax));
 }
 
 float get_float(const json& j, const char* key, float fallback) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return fallback;
-  if (!it->is_number())
-    fail(ErrorCode::kCorrupt, kComponent, "config.json '{}' must be a number, got {}", key,
-         it->dump());
-  return it->get<float>();
+  double v = reader().number(j, key, fallback);
+  if (!std::isfinite(static_cast<float>(v)))
+    fail(ErrorCode::kCorrupt, kComponent, "config.json: field '{}' is out of range, got {}", key,
+         v);
+  return static_cast<float>(v);
 }
 
 bool get_bool(const json& j, const char* key, bool fallback) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return fallback;
-  if (!it->is_boolean())
-    fail(ErrorCode::kCorrupt, kComponent, "config.json '{}' must be true or false, got {}", key,
-         it->dump());
-  return it->get<bool>();
+  return reader().boolean(j, key, fallback);
+}
+
+// A token id, or several (eos_token_id may be a list); null or absent gives none.
+std::vector<int> get_token_ids(const json& j, const char* key) {
+  std::vector<int> ids;
+  if (!JsonReader::has(j, key)) return ids;
+  const json& v = j[key];
+  if (v.is_array()) {
+    for (size_t i = 0; i < v.size(); ++i)
+      ids.push_back(
+          static_cast<int>(reader().as_integer(v[i], fmt::format("{}[{}]", key, i), 0, kIntMax)));
+  } else {
+    ids.push_back(
+        static_cast<int>(reader().as_integer(v, fmt::format("field '{}'", key), 0, kIntMax)));
+  }
+  return ids;
 }
 
 }  // namespace
 
 ModelConfig ModelConfig::from_hf_json(const std::string& json_text) {
   json j = parse_json(json_text);
-  if (!j.is_object()) fail(ErrorCode::kCorrupt, kComponent, "config.json must be a JSON object");
+  reader().as_object(j, "the document");
   ModelConfig c;
-  if (auto it = j.find("architectures");
-      it != j.end() && it->is_array() && !it->empty() && (*it)[0].is_string()) {
-    c.architecture = (*it)[0].get<std::string>();
+  if (JsonReader::has(j, "architectures")) {
+    const json& archs = reader().as_array(j["architectures"], "field 'architectures'");
+    if (!archs.empty()) c.architecture = reader().as_str(archs[0], "architectures[0]");
   }
-  c.model_type = j.value("model_type", std::string());
+  c.model_type = reader().str(j, "model_type", "");
   if (c.architecture.empty()) {
     if (c.model_type == "llama") c.architecture = "LlamaForCausalLM";
     if (c.model_type == "mistral") c.architecture = "MistralForCausalLM";
@@ -87,22 +102,18 @@ ModelConfig ModelConfig::from_hf_json(const std::string& json_text) {
   c.rms_norm_eps = get_float(j, "rms_norm_eps", 1e-6f);
   c.rope_theta = get_float(j, "rope_theta", 10000.0f);
   c.tie_word_embeddings = get_bool(j, "tie_word_embeddings", false);
-  if (auto it = j.find("sliding_window"); it != j.end() && !it->is_null()) {
-    int w = get_int(j, "sliding_window", true);
-    if (w > 0) c.sliding_window = w;
-  }
+  if (int w = get_int(j, "sliding_window", false, 0); w > 0) c.sliding_window = w;
   if (get_bool(j, "attention_bias", false))
     fail(ErrorCode::kUnsupported, kComponent, "attention_bias=true is not supported");
   if (get_bool(j, "mlp_bias", false))
     fail(ErrorCode::kUnsupported, kComponent, "mlp_bias=true is not supported");
-  std::string act = j.value("hidden_act", std::string("silu"));
+  std::string act = reader().str(j, "hidden_act", "silu", OnNull::kError);
   if (act != "silu" && act != "swish")
     fail(ErrorCode::kUnsupported, kComponent, "hidden_act '{}' is not supported (only silu)", act);
 
-  if (auto it = j.find("rope_scaling"); it != j.end() && !it->is_null()) {
-    if (!it->is_object())
-      fail(ErrorCode::kCorrupt, kComponent, "rope_scaling must be an object, got {}", it->dump());
-    std::string type = it->value("rope_type", it->value("type", std::string()));
+  if (JsonReader::has(j, "rope_scaling")) {
+    const json* it = &reader().as_object(j["rope_scaling"], "field 'rope_scaling'");
+    std::string type = reader().str(*it, "rope_type", reader().str(*it, "type", ""));
     if (type == "linear" || type == "llama3") {
       c.rope_scaling_type = type;
       c.rope_scaling_factor = get_float(*it, "factor", 1.0f);
@@ -114,15 +125,8 @@ ModelConfig ModelConfig::from_hf_json(const std::string& json_text) {
     }
   }
 
-  c.bos_token_id = -1;
-  if (auto it = j.find("bos_token_id"); it != j.end() && it->is_number_integer())
-    c.bos_token_id = it->get<int>();
-  if (auto it = j.find("eos_token_id"); it != j.end()) {
-    if (it->is_number_integer()) c.eos_token_ids.push_back(it->get<int>());
-    if (it->is_array())
-      for (const auto& e : *it)
-        if (e.is_number_integer()) c.eos_token_ids.push_back(e.get<int>());
-  }
+  c.bos_token_id = static_cast<int>(reader().integer(j, "bos_token_id", -1, 0, kIntMax));
+  c.eos_token_ids = get_token_ids(j, "eos_token_id");
   c.validate();
   return c;
 }

@@ -1,6 +1,7 @@
 #include "package/package_source.h"
 
 #include "base/check.h"
+#include "base/json_access.h"
 
 namespace corelm {
 
@@ -18,17 +19,22 @@ PackageSource::PackageSource(const std::string& path) : reader_(path) {
   m.path = path;
   m.format = "clm";
   m.file_bytes = reader_.file_bytes();
-  if (h.contains("source") && h["source"].is_object())
-    m.model_id = h["source"].value("co.huggingface.exporters.name", std::string());
-  if (h.contains("quantization") && h["quantization"].is_object())
-    m.quantization = h["quantization"].value("default", std::string());
-  if (auto it = h.find("max_context"); it != h.end() && it->is_number_integer())
-    m.max_context = std::max<int64_t>(0, std::min<int64_t>(it->get<int64_t>(), 1 << 30));
-  if (h.contains("generation") && h["generation"].is_object()) m.generation = h["generation"];
-  if (h.contains("chat_template") && h["chat_template"].is_string())
-    m.chat_template = h["chat_template"].get<std::string>();
-  if (h.contains("chat_templates") && h["chat_templates"].is_object())
+  const JsonReader r(kComponent, "package header");
+  if (JsonReader::has(h, "source"))
+    m.model_id =
+        r.str(r.as_object(h["source"], "field 'source'"), "co.huggingface.exporters.name", "");
+  if (JsonReader::has(h, "quantization"))
+    m.quantization = r.str(r.as_object(h["quantization"], "field 'quantization'"), "default", "");
+  m.max_context = r.integer(h, "max_context", 0, 0, 1 << 30);
+  if (JsonReader::has(h, "generation"))
+    m.generation = r.as_object(h["generation"], "field 'generation'");
+  m.chat_template = r.str(h, "chat_template", "");
+  if (JsonReader::has(h, "chat_templates")) {
+    for (const auto& [name, text] :
+         r.as_object(h["chat_templates"], "field 'chat_templates'").items())
+      r.as_str(text, fmt::format("chat_templates['{}']", name));
     m.named_templates = h["chat_templates"];
+  }
 
   auto blob = [&](const char* name) -> std::optional<std::string> {
     if (auto b = reader_.blob(name)) return std::string(*b);

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "base/check.h"
+#include "base/json_access.h"
 #include "package/format.h"
 
 namespace corelm {
@@ -125,10 +126,10 @@ PackageReader::PackageReader(const std::string& path) : file_(path, kComponent) 
       fail(ErrorCode::kCorrupt, kComponent, "{} has an unknown dtype {}", what,
            e.value("dtype", json()).dump());
     t.dtype = *dt;
-    auto layout = layout_from_name(e.value("layout", std::string("rows")));
+    const std::string layout_text = JsonReader(kComponent, what).str(e, "layout", "rows");
+    auto layout = layout_from_name(layout_text);
     if (!layout)
-      fail(ErrorCode::kUnsupported, kComponent, "{} has unknown layout '{}'", what,
-           e.value("layout", std::string()));
+      fail(ErrorCode::kUnsupported, kComponent, "{} has unknown layout '{}'", what, layout_text);
     t.layout = *layout;
     if (!e.contains("shape") || !e["shape"].is_array() || e["shape"].empty() ||
         e["shape"].size() > 2)
@@ -155,8 +156,8 @@ PackageReader::PackageReader(const std::string& path) : file_(path, kComponent) 
     t.data = file_.data() + data_offset_ + t.offset;
     tensors_.push_back(std::move(t));
   }
-  if (header_.contains("blobs")) {
-    for (const auto& e : header_["blobs"]) {
+  if (JsonReader::has(header_, "blobs")) {
+    for (const auto& e : JsonReader(kComponent, path).as_array(header_["blobs"], "field 'blobs'")) {
       if (!e.is_object() || !e.contains("name") || !e["name"].is_string())
         fail(ErrorCode::kCorrupt, kComponent, "'{}' has a blob entry without a name", path);
       PackageBlob b;

@@ -176,7 +176,7 @@ TEST(Config, RejectsBadValues) {
       [] {
         ModelConfig::from_hf_json(R"({"architectures":["LlamaForCausalLM"],"hidden_size":64})");
       },
-      ErrorCode::kCorrupt, "lacks 'intermediate_size'");
+      ErrorCode::kCorrupt, "config.json: field 'intermediate_size' is missing", "config");
   test::expect_error(
       [] {
         ModelConfig::from_hf_json(
@@ -184,6 +184,52 @@ TEST(Config, RejectsBadValues) {
       "num_hidden_layers":1,"num_attention_heads":6,"num_key_value_heads":4,"vocab_size":10})");
       },
       ErrorCode::kCorrupt, "multiple of num_key_value_heads");
+}
+
+TEST(Config, WrongJsonTypesNameTheField) {
+  // Before: nlohmann::type_error escaped from the parser for each of these.
+  const std::string base =
+      R"("hidden_size":64,"intermediate_size":128,"num_hidden_layers":1,"num_attention_heads":4,
+         "vocab_size":10)";
+  struct Case {
+    const char* fields;
+    const char* message;
+  };
+  for (const Case& c : std::vector<Case>{
+           {R"("architectures":["LlamaForCausalLM"],"hidden_act":null)",
+            "field 'hidden_act' must be a string, got null"},
+           {R"("model_type":5)", "field 'model_type' must be a string, got the number 5"},
+           {R"("architectures":"LlamaForCausalLM")",
+            "field 'architectures' must be an array, got a string"},
+           {R"("architectures":[7])", "architectures[0] must be a string, got the number 7"},
+           {R"("model_type":"llama","rms_norm_eps":"small")",
+            "field 'rms_norm_eps' must be a number, got a string"},
+           {R"("model_type":"llama","tie_word_embeddings":1)",
+            "field 'tie_word_embeddings' must be true or false, got the number 1"},
+           {R"("model_type":"llama","eos_token_id":[2,"x"])",
+            "eos_token_id[1] must be an integer in [0, 2147483647], got a string"},
+           {R"("model_type":"llama","bos_token_id":1e10)",
+            "field 'bos_token_id' must be an integer"},
+           {R"("model_type":"llama","rope_scaling":"linear")",
+            "field 'rope_scaling' must be an object, got a string"},
+           {R"("model_type":"llama","rope_scaling":{"type":"linear","factor":[2]})",
+            "field 'factor' must be a number, got an array"},
+           {R"("model_type":"llama","sliding_window":-1)",
+            "field 'sliding_window' must be an integer in [0, 2147483647], got the number -1"},
+           {R"("model_type":"llama","rope_theta":1e300)", "field 'rope_theta' is out of range"},
+       }) {
+    SCOPED_TRACE(c.fields);
+    test::expect_error([&] { ModelConfig::from_hf_json("{" + base + "," + c.fields + "}"); },
+                       ErrorCode::kCorrupt, c.message, "config");
+  }
+  test::expect_error([] { ModelConfig::from_hf_json("[1]"); }, ErrorCode::kCorrupt,
+                     "the document must be an object, got an array", "config");
+  // Hugging Face's None means "not set": the defaults apply.
+  ModelConfig c = ModelConfig::from_hf_json(
+      "{" + base +
+      R"(,"model_type":"llama","sliding_window":null,"rope_scaling":null,"bos_token_id":null})");
+  EXPECT_FALSE(c.sliding_window.has_value());
+  EXPECT_EQ(c.bos_token_id, -1);
 }
 
 }  // namespace

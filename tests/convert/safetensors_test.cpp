@@ -60,6 +60,17 @@ TEST(Safetensors, LyingHeaderIsAnError) {
                      "overlapping", "safetensors");
 }
 
+TEST(Safetensors, ShapeWhoseProductWrapsIsAnError) {
+  // 2^40 * 2^40 * 2^24 wraps to 0 in 64 bits: before the check it was accepted as a 0-byte tensor.
+  std::string path = test::temp_dir() + "/wrap.safetensors";
+  test::write_safetensors(path, {{"w", {"F32", {1}, test::f32_bytes({1})}}}, [](nlohmann::json& h) {
+    h["w"]["shape"] = {1ull << 40, 1ull << 40, 1ull << 24};
+    h["w"]["data_offsets"] = {0, 0};
+  });
+  test::expect_error([&] { SafetensorsReader::open_file(path); }, ErrorCode::kCorrupt,
+                     "implausibly large", "safetensors");
+}
+
 TEST(Safetensors, HeaderLengthBeyondFileIsAnError) {
   std::string path = test::temp_dir() + "/biglen.safetensors";
   std::ofstream out(path, std::ios::binary);
