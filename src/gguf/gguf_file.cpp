@@ -1,6 +1,7 @@
 #include "gguf/gguf_file.h"
 
 #include <cstring>
+#include <unordered_set>
 
 #include "base/check.h"
 #include "tensor/dtype.h"
@@ -200,7 +201,8 @@ GgufFile::GgufFile(const std::string& path) : file_(path, kComponent) {
     } else {
       read_scalar(c, v.type, v, key, path);
     }
-    metadata_[key] = std::move(v);
+    if (!metadata_.emplace(key, std::move(v)).second)
+      fail(ErrorCode::kCorrupt, kComponent, "'{}' has metadata key '{}' twice", path, key);
   }
   if (auto a = get_int("general.alignment")) {
     if (*a <= 0 || *a > (1 << 20) || (*a & (*a - 1)) != 0)
@@ -209,6 +211,7 @@ GgufFile::GgufFile(const std::string& path) : file_(path, kComponent) {
     alignment_ = static_cast<uint64_t>(*a);
   }
 
+  std::unordered_set<std::string> names;
   for (uint64_t t = 0; t < n_tensors; ++t) {
     TensorInfo info;
     info.name = c.string("tensor name");
@@ -236,6 +239,8 @@ GgufFile::GgufFile(const std::string& path) : file_(path, kComponent) {
            "'{}' tensor '{}' has rows of {} values, not whole {} blocks of {}", path, info.name,
            info.dims[0], type->name, type->block_elements);
     info.bytes = elements / type->block_elements * type->block_bytes;
+    if (!names.insert(info.name).second)
+      fail(ErrorCode::kCorrupt, kComponent, "'{}' has tensor '{}' twice", path, info.name);
     tensors_.push_back(std::move(info));
   }
   const uint64_t data_start = (c.pos() + alignment_ - 1) / alignment_ * alignment_;

@@ -24,6 +24,14 @@ int64_t required_int(const GgufFile& g, const std::string& key) {
     fail(ErrorCode::kCorrupt, kComponent, "'{}' has {} = {}", g.file().path(), key, *v);
   return *v;
 }
+
+// An optional size-like key: absent gives `fallback`; present must lie in [1, 2^31).
+int optional_int(const GgufFile& g, const std::string& key, int64_t fallback) {
+  int64_t v = g.get_int(key).value_or(fallback);
+  if (v <= 0 || v >= (1ll << 31))
+    fail(ErrorCode::kCorrupt, kComponent, "'{}' has {} = {}", g.file().path(), key, v);
+  return static_cast<int>(v);
+}
 }  // namespace
 
 std::optional<std::string> gguf_name(const std::string& hf) {
@@ -54,18 +62,20 @@ ModelConfig model_config(const GgufFile& g) {
     if (kv->ints.empty() ||
         std::any_of(kv->ints.begin(), kv->ints.end(), [&](int64_t x) { return x != kv->ints[0]; }))
       fail(ErrorCode::kUnsupported, kComponent, "per-layer KV head counts are not supported");
+    if (kv->ints[0] <= 0 || kv->ints[0] >= (1ll << 31))
+      fail(ErrorCode::kCorrupt, kComponent, "'{}' has llama.attention.head_count_kv = {}",
+           g.file().path(), kv->ints[0]);
     c.num_key_value_heads = static_cast<int>(kv->ints[0]);
   } else {
-    c.num_key_value_heads = static_cast<int>(
-        g.get_int("llama.attention.head_count_kv").value_or(c.num_attention_heads));
+    c.num_key_value_heads = optional_int(g, "llama.attention.head_count_kv", c.num_attention_heads);
   }
-  c.head_dim = static_cast<int>(
-      g.get_int("llama.attention.key_length").value_or(c.hidden_size / c.num_attention_heads));
+  c.head_dim = optional_int(g, "llama.attention.key_length",
+                            std::max(1, c.hidden_size / c.num_attention_heads));
   if (auto rd = g.get_int("llama.rope.dimension_count"); rd && *rd != c.head_dim)
     fail(ErrorCode::kUnsupported, kComponent,
          "partial rotary embeddings (rope dimension {} of head_dim {}) are not supported", *rd,
          c.head_dim);
-  c.max_position_embeddings = static_cast<int>(g.get_int("llama.context_length").value_or(2048));
+  c.max_position_embeddings = optional_int(g, "llama.context_length", 2048);
   c.rms_norm_eps =
       static_cast<float>(g.get_float("llama.attention.layer_norm_rms_epsilon").value_or(1e-5));
   c.rope_theta = static_cast<float>(g.get_float("llama.rope.freq_base").value_or(10000.0));
@@ -79,12 +89,17 @@ ModelConfig model_config(const GgufFile& g) {
   const TensorInfo* embd = g.find_tensor("token_embd.weight");
   if (!embd || embd->dims.size() != 2)
     fail(ErrorCode::kCorrupt, kComponent, "'{}' lacks token_embd.weight", g.file().path());
-  c.vocab_size =
-      static_cast<int>(g.get_int("llama.vocab_size").value_or(static_cast<int64_t>(embd->dims[1])));
+  c.vocab_size = optional_int(g, "llama.vocab_size", static_cast<int64_t>(embd->dims[1]));
   c.tie_word_embeddings = g.find_tensor("output.weight") == nullptr;
-  c.bos_token_id = static_cast<int>(g.get_int("tokenizer.ggml.bos_token_id").value_or(-1));
-  if (auto eos = g.get_int("tokenizer.ggml.eos_token_id"))
-    c.eos_token_ids.push_back(static_cast<int>(*eos));
+  // Token ids outside [0, vocab) are dropped here (llama.cpp ignores them too); the tokenizer's
+  // own checks report them.
+  auto token_id = [&](const char* key) -> std::optional<int> {
+    auto v = g.get_int(key);
+    if (v && *v >= 0 && *v < c.vocab_size) return static_cast<int>(*v);
+    return std::nullopt;
+  };
+  c.bos_token_id = token_id("tokenizer.ggml.bos_token_id").value_or(-1);
+  if (auto eos = token_id("tokenizer.ggml.eos_token_id")) c.eos_token_ids.push_back(*eos);
   c.validate();
   return c;
 }

@@ -156,9 +156,11 @@ void ModelConfig::validate() const {
          "{})",
          hidden_size, intermediate_size, num_hidden_layers, num_attention_heads, head_dim,
          vocab_size);
-  if (!(rms_norm_eps > 0.0f) || !(rope_theta > 0.0f))
-    fail(ErrorCode::kCorrupt, kComponent, "rms_norm_eps ({}) and rope_theta ({}) must be positive",
-         rms_norm_eps, rope_theta);
+  if (!(rms_norm_eps > 0.0f) || !(rope_theta > 0.0f) || !std::isfinite(rms_norm_eps) ||
+      !std::isfinite(rope_theta))
+    fail(ErrorCode::kCorrupt, kComponent,
+         "rms_norm_eps ({}) and rope_theta ({}) must be positive and finite", rms_norm_eps,
+         rope_theta);
 }
 
 std::string ModelConfig::to_hf_json() const {

@@ -128,6 +128,20 @@ TEST(GgufFile, TensorProblems) {
                     "absurd dimension 0");
 }
 
+TEST(GgufFile, DuplicateKeysAndTensorsAreErrors) {
+  // Before: the second key silently replaced the first, and find_tensor took the first of two.
+  test::GgufWriter keys;
+  keys.kv_u32("llama.block_count", 2);
+  keys.kv_u32("llama.block_count", 200);
+  expect_gguf_error(write_bytes("dupkey.gguf", keys.bytes()), ErrorCode::kCorrupt,
+                    "metadata key 'llama.block_count' twice");
+  test::GgufWriter tensors;
+  tensors.tensor("w", {8}, 0, std::string(32, '\0'));
+  tensors.tensor("w", {8}, 0, std::string(32, '\0'));
+  expect_gguf_error(write_bytes("duptensor.gguf", tensors.bytes()), ErrorCode::kCorrupt,
+                    "tensor 'w' twice");
+}
+
 // ---- K-quant blocks built by hand -----------------------------------------------------------
 
 TEST(GgmlDequant, Q4KBlock) {
