@@ -69,10 +69,15 @@ Action add_bench(CLI::App& app) {
   auto a = std::make_shared<Args>();
   cmd->add_option("model", a->model, "Model package (.clm) or GGUF file")->required();
   cmd->add_option("-p,--prompt", a->p, "Prompt tokens for the prefill test (0: skip)")
-      ->capture_default_str();
-  cmd->add_option("-n,--gen", a->n, "Tokens for the decode test (0: skip)")->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1 << 20));
+  cmd->add_option("-n,--gen", a->n, "Tokens for the decode test (0: skip)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1 << 20));
   cmd->add_option("-t,--threads", a->threads, "Threads (default: physical cores)");
-  cmd->add_option("-r,--reps", a->reps, "Repetitions per test")->capture_default_str();
+  cmd->add_option("-r,--reps", a->reps, "Repetitions per test")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
   cmd->add_option("--kv-cache", a->kv_cache, "KV cache format: f16, q8, f32")
       ->capture_default_str();
   cmd->add_flag("--no-bandwidth", a->no_bandwidth, "Skip the memory bandwidth measurement");

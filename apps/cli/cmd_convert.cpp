@@ -57,7 +57,8 @@ Action add_convert(CLI::App& app) {
   cmd->add_flag("--quantize-embeddings", o->quantize_embeddings,
                 "Store the embedding table in --quant too (default f16)");
   cmd->add_option("--max-context", o->max_context,
-                  "Default context length stored in the package (default min(2048, model))");
+                  "Default context length stored in the package (default min(2048, model))")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--model-id", o->model_id, "Source model id recorded in the package");
   cmd->add_option("-t,--threads", o->n_threads, "Threads (default: physical cores)");
   cmd->add_flag("-q,--quiet", *quiet, "No progress bar");

@@ -46,18 +46,22 @@ Action add_generate(CLI::App& app) {
   cmd->add_option("model", a->model, "Model package (.clm)")->required();
   cmd->add_option("--max-length", a->max_length,
                   "Total tokens, prompt included (0: until EOS or the context is full)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--max-new-tokens", a->max_new_tokens,
-                  "Generated tokens at most (default: no limit beyond --max-length)");
+                  "Generated tokens at most (default: no limit beyond --max-length)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--max-context", a->max_context,
-                  "KV cache length in tokens (default: the package's)");
+                  "KV cache length in tokens (default: the package's)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--temperature", a->temperature, "0 = greedy (default)")->capture_default_str();
   cmd->add_option("--top-k", a->top_k, "Keep the K most likely tokens (0 = off)");
   cmd->add_option("--top-p", a->top_p, "Nucleus sampling mass (1 = off)");
   cmd->add_option("--min-p", a->min_p, "Drop tokens below MIN_P x the top probability (0 = off)");
   cmd->add_option("--repetition-penalty", a->repetition_penalty,
                   "Penalty on tokens already in the context (1 = off)");
-  cmd->add_option("--seed", a->seed, "Random seed (default: random)");
+  cmd->add_option("--seed", a->seed, "Random seed (default: random)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--stop", a->stop, "Stop when this text appears (repeatable)");
   cmd->add_flag("--ignore-eos", a->ignore_eos, "Keep going past end-of-sequence tokens");
   cmd->add_option("-t,--threads", a->threads, "Threads (default: physical cores)");
@@ -70,6 +74,9 @@ Action add_generate(CLI::App& app) {
   cmd->add_option("--template", a->template_file,
                   "Chat template file (with --chat; default: the model's)");
   return [a]() {
+    require_utf8(a->prompt, "the prompt");
+    require_utf8(a->system, "--system");
+    for (const auto& s : a->stop) require_utf8(s, "--stop");
     auto kv = kv_cache_type_from_name(a->kv_cache);
     if (!kv)
       fail(ErrorCode::kInvalidArgument, "cli", "unknown --kv-cache '{}' (f16, q8 or f32)",

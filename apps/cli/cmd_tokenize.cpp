@@ -18,6 +18,7 @@ Action add_tokenize(CLI::App& app) {
   cmd->add_flag("--no-special", *no_special, "Do not add special tokens (BOS/EOS)");
   cmd->add_flag("--json", *json, "Print {\"ids\": [...]}");
   return [=]() {
+    require_utf8(*text, "the text");
     auto tok = Tokenizer::from_path(*path);
     auto ids = tok->encode(*text, !*no_special);
     std::string out = *json ? "{\"ids\": [" : "";

@@ -26,6 +26,10 @@ std::string render_chat(const Tokenizer& tok, const std::string& template_source
                         const std::string& messages_json, const std::string& tools_json,
                         bool add_generation_prompt);
 
+// Refuses text from the command line that is not UTF-8: "[cli] the prompt is not valid UTF-8
+// (byte 0xff at offset 3)". Models and templates work on Unicode text.
+void require_utf8(std::string_view text, std::string_view what);
+
 // Writes `s` as a JSON string literal (UTF-8 kept, invalid bytes replaced).
 std::string json_quote(std::string_view s);
 

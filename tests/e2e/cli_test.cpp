@@ -549,3 +549,31 @@ TEST(CliGguf, BrokenGgufIsAClearError) {
 
 }  // namespace
 }  // namespace corelm
+
+namespace corelm {
+namespace {
+
+TEST(CliBadInput, InvalidUtf8AndNegativeCounts) {
+  // Before: an invalid UTF-8 prompt was tokenized byte by byte (and with --chat, nlohmann's
+  // type_error reached the catch-all); negative counts meant "no limit".
+  const std::string pkg = test::cli_converted("q4s32");
+  auto r = test::run_cli({"generate", "Once \xff upon", pkg, "--max-length", "8"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("[cli] the prompt is not valid UTF-8 (byte 0xff at offset 5)"),
+            std::string::npos)
+      << r.err;
+  r = test::run_cli({"generate", "\xc3", pkg, "--chat", "--template", "/dev/null"});
+  EXPECT_NE(r.err.find("[cli] the prompt is not valid UTF-8"), std::string::npos) << r.err;
+  r = test::run_cli({"generate", "hi", pkg, "--stop", "\xed\xa0\x80"});  // a surrogate
+  EXPECT_NE(r.err.find("[cli] --stop is not valid UTF-8"), std::string::npos) << r.err;
+  r = test::run_cli({"tokenize", pkg, "\xc0\xaf"});  // overlong '/'
+  EXPECT_NE(r.err.find("[cli] the text is not valid UTF-8"), std::string::npos) << r.err;
+  for (const char* flag : {"--max-length", "--max-new-tokens", "--max-context", "--seed"}) {
+    r = test::run_cli({"generate", "hi", pkg, flag, "-5"});
+    EXPECT_EQ(r.exit_code, 2) << flag << ": " << r.err;
+    EXPECT_NE(r.err.find("[cli]"), std::string::npos) << r.err;
+  }
+}
+
+}  // namespace
+}  // namespace corelm
