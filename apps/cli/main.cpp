@@ -48,7 +48,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "\nerror: [corelm] out of memory\n");
     return 1;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "\nerror: [corelm] %s\n", e.what());
+    // Every input is checked where it is read: reaching this is a bug.
+    std::fprintf(stderr,
+                 "\nerror: [corelm] an unchecked error (a bug in corelm, please report it): %s\n",
+                 e.what());
     return 1;
   }
 }

@@ -2,7 +2,9 @@
 // their bodies as
 //   try { ... } catch (...) { rethrow_as_error("component"); }
 // and a JSON type error, an allocation failure or any other std::exception that escaped the
-// checks becomes an Error with the component's prefix (kInternal when it can only be a bug).
+// checks becomes an Error with the component's prefix, marked "an unchecked error: a bug in
+// corelm" (every input is checked where it is read; reaching this net means a check is missing).
+// Only a failed allocation is an ordinary outcome here.
 #pragma once
 
 namespace corelm {

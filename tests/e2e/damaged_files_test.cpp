@@ -1,7 +1,7 @@
 // Truncated and bit-flipped model files (the stories260K package and llama.cpp's GGUF of it):
 // loading and generating either works, or fails with a corelm::Error from the component that
 // found the damage — never a crash, a hang, a foreign exception or the API boundary's
-// catch-all (an "unexpected error" there means a check is missing at the root).
+// catch-all (an "unchecked error" from there means a check is missing at the root).
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -46,8 +46,7 @@ void try_model(const std::string& path, const std::string& bytes, const std::str
   } catch (const Error& e) {
     const std::string what = e.what();
     EXPECT_NE(e.code(), ErrorCode::kInternal) << label << ": " << what;
-    EXPECT_EQ(what.find("unexpected error"), std::string::npos) << label << ": " << what;
-    EXPECT_EQ(what.find("malformed JSON input"), std::string::npos) << label << ": " << what;
+    EXPECT_EQ(what.find("unchecked error"), std::string::npos) << label << ": " << what;
     EXPECT_EQ(what.rfind('[', 0), 0u) << label << ": " << what;
     outcome.refused++;
   }
