@@ -182,7 +182,12 @@ SpmBpeModel::SpmBpeModel(std::vector<SpmPiece> pieces, bool byte_fallback, int32
   }
   chunk_at_metaspace_ = pieces_never_span_metaspace(usable);
   // Every way of writing a piece as two pieces is a merge; the merged piece's score orders it.
+  // Finding them costs the square of a piece's length, so pieces longer than SentencePiece's
+  // trainer ever makes (512 characters at most, 16 by default; real pieces reach 48 bytes) are
+  // only matched whole (as user-defined pieces are): a crafted 16 MB piece must not take hours.
+  constexpr size_t kMaxMergedPieceBytes = 2048;
   for (const auto& [piece, id] : ids_) {
+    if (piece.size() > kMaxMergedPieceBytes) continue;
     for (size_t k = 1; k < piece.size(); ++k) {
       if ((static_cast<unsigned char>(piece[k]) & 0xC0) == 0x80)
         continue;  // not a character boundary

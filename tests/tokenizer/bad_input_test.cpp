@@ -413,6 +413,18 @@ TEST(TokenizerBadInput, MalformedSentencePieceProtobufs) {
   EXPECT_EQ(tok->encode("ab", false), (std::vector<int32_t>{3, 4, 5}));
 }
 
+TEST(TokenizerBadInput, AHugePieceLoadsInSeconds) {
+  // Every split of every piece is looked up as a possible merge: quadratic in a piece's length.
+  // A 4 MB piece took hours; pieces that long are not merge results (SentencePiece's trainer
+  // makes none longer than 512 characters).
+  const auto start = std::chrono::steady_clock::now();
+  const std::string huge(1 << 22, 'a');
+  auto tok = Tokenizer::from_sentencepiece(
+      spm_model(field(1, piece(huge, 0, 1)) + field(1, piece("ab", -0.5f, 1))));
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 30);
+  EXPECT_EQ(tok->encode("abb", false), (std::vector<int32_t>{3, 7, 5}));  // ▁ ab b
+}
+
 TEST(TokenizerBadInput, GptTokenizerDataMustBeUtf8) {
   TokenizerData d;
   d.model = "gpt2";
