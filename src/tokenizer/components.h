@@ -58,6 +58,15 @@ class Decoder {
   virtual void decode_chain(std::vector<std::string>& tokens, bool raw) const = 0;
 };
 
+// Bounds on token ids read from files. Every id is below 2^24 (16.7 million; the largest real
+// vocabularies have about 256k entries), and a vocabulary may leave at most kUnusedIdSlack ids
+// unused: a model vocab's ids stay below its entry count plus the slack, added tokens' ids below
+// the model's ids plus the number of added tokens plus the slack. Every tokenizer in the shared
+// test data is dense (no unused ids at all). The id table costs 32 bytes per id, so a file
+// cannot make a few bytes of JSON allocate more than the slack's 2 MiB beyond its own size.
+inline constexpr int64_t kMaxTokenId = (int64_t{1} << 24) - 1;
+inline constexpr int64_t kUnusedIdSlack = 65536;
+
 // Token string <-> id for the model's vocabulary plus the added tokens.
 class Vocab {
  public:

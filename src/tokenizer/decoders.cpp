@@ -1,6 +1,7 @@
 // Decoders of tokenizer.json: Sequence, Replace, ByteFallback, Fuse, Strip, Metaspace, ByteLevel,
 // WordPiece. Each transforms the list of token strings as the `tokenizers` library does.
 #include "base/check.h"
+#include "base/json_access.h"
 #include "base/utf8.h"
 #include "tokenizer/byte_level.h"
 #include "tokenizer/components.h"
@@ -11,6 +12,11 @@ namespace corelm::tok {
 namespace {
 
 using nlohmann::json;
+
+const JsonReader& reader() {
+  static const JsonReader r("tokenizer", "tokenizer.json decoder");
+  return r;
+}
 
 class SequenceDecoder : public Decoder {
  public:
@@ -27,8 +33,8 @@ class SequenceDecoder : public Decoder {
 class ReplaceDecoder : public Decoder {
  public:
   explicit ReplaceDecoder(const json& j)
-      : pattern_(Pattern::from_json(j.at("pattern"))),
-        content_(j.at("content").get<std::string>()) {}
+      : pattern_(Pattern::from_json(reader().required(j, "pattern"))),
+        content_(reader().required_str(j, "content")) {}
   void decode_chain(std::vector<std::string>& tokens, bool) const override {
     for (auto& t : tokens) t = pattern_.replace_all(t, content_);
   }
@@ -93,10 +99,11 @@ class FuseDecoder : public Decoder {
 // Strip: removes up to `start` leading and `stop` trailing occurrences of `content` per token.
 class StripDecoder : public Decoder {
  public:
+  static constexpr int64_t kMaxStrip = 1 << 20;
   explicit StripDecoder(const json& j)
-      : content_(j.at("content").get<std::string>()),
-        start_(j.value("start", 0)),
-        stop_(j.value("stop", 0)) {}
+      : content_(reader().required_str(j, "content")),
+        start_(static_cast<int>(reader().integer(j, "start", 0, 0, kMaxStrip))),
+        stop_(static_cast<int>(reader().integer(j, "stop", 0, 0, kMaxStrip))) {}
   void decode_chain(std::vector<std::string>& tokens, bool) const override {
     if (content_.empty()) return;
     for (auto& t : tokens) {
@@ -119,11 +126,12 @@ class StripDecoder : public Decoder {
 class MetaspaceDecoder : public Decoder {
  public:
   explicit MetaspaceDecoder(const json& j) {
-    replacement_ = j.value("replacement", std::string("\xE2\x96\x81"));
+    const JsonReader& r = reader();
+    replacement_ = r.str(j, "replacement", "\xE2\x96\x81");
     std::string scheme = "always";
-    if (j.contains("prepend_scheme") && j["prepend_scheme"].is_string())
-      scheme = j["prepend_scheme"].get<std::string>();
-    else if (j.contains("add_prefix_space") && !j.value("add_prefix_space", true))
+    if (JsonReader::has(j, "prepend_scheme"))
+      scheme = r.str(j, "prepend_scheme", scheme);
+    else if (!r.boolean(j, "add_prefix_space", true))
       scheme = "never";
     strip_first_ = scheme != "never";
   }
@@ -165,7 +173,7 @@ class ByteLevelDecoder : public Decoder {
 class WordPieceDecoder : public Decoder {
  public:
   explicit WordPieceDecoder(const json& j)
-      : prefix_(j.value("prefix", std::string("##"))), cleanup_(j.value("cleanup", true)) {}
+      : prefix_(reader().str(j, "prefix", "##")), cleanup_(reader().boolean(j, "cleanup", true)) {}
   void decode_chain(std::vector<std::string>& tokens, bool) const override {
     for (size_t i = 0; i < tokens.size(); ++i) {
       auto& t = tokens[i];
@@ -198,10 +206,12 @@ class WordPieceDecoder : public Decoder {
 
 std::unique_ptr<Decoder> make_decoder(const json& j) {
   if (j.is_null()) return nullptr;
-  const std::string type = j.value("type", std::string());
+  const JsonReader& r = reader();
+  r.as_object(j, "the decoder");
+  const std::string type = r.str(j, "type", std::string());
   if (type == "Sequence") {
     std::vector<std::unique_ptr<Decoder>> parts;
-    for (const auto& d : j.at("decoders"))
+    for (const auto& d : r.as_array(r.required(j, "decoders"), "field 'decoders'"))
       if (auto x = make_decoder(d)) parts.push_back(std::move(x));
     return std::make_unique<SequenceDecoder>(std::move(parts));
   }

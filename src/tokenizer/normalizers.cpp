@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "base/check.h"
+#include "base/json_access.h"
 #include "base/utf8.h"
 #include "tokenizer/components.h"
 #include "tokenizer/precompiled.h"
@@ -15,6 +16,11 @@ namespace corelm::tok {
 namespace {
 
 using nlohmann::json;
+
+const JsonReader& reader() {
+  static const JsonReader r("tokenizer", "tokenizer.json normalizer");
+  return r;
+}
 
 class SequenceNormalizer : public Normalizer {
  public:
@@ -45,9 +51,9 @@ class PrependNormalizer : public Normalizer {
 // Replace: a literal string or a regex, every occurrence.
 class ReplaceNormalizer : public Normalizer {
  public:
-  explicit ReplaceNormalizer(const json& j) : pattern_(Pattern::from_json(j.at("pattern"))) {
-    content_ = j.at("content").get<std::string>();
-  }
+  explicit ReplaceNormalizer(const json& j)
+      : pattern_(Pattern::from_json(reader().required(j, "pattern"))),
+        content_(reader().required_str(j, "content")) {}
   std::string normalize(std::string_view text) const override {
     return pattern_.replace_all(text, content_);
   }
@@ -149,12 +155,11 @@ class PrecompiledNormalizer : public Normalizer {
 class BertNormalizer : public Normalizer {
  public:
   explicit BertNormalizer(const json& j) {
-    clean_text_ = j.value("clean_text", true);
-    chinese_ = j.value("handle_chinese_chars", true);
-    lowercase_ = j.value("lowercase", true);
-    strip_accents_ = j.contains("strip_accents") && !j["strip_accents"].is_null()
-                         ? j["strip_accents"].get<bool>()
-                         : lowercase_;
+    const JsonReader& r = reader();
+    clean_text_ = r.boolean(j, "clean_text", true);
+    chinese_ = r.boolean(j, "handle_chinese_chars", true);
+    lowercase_ = r.boolean(j, "lowercase", true);
+    strip_accents_ = r.boolean(j, "strip_accents", lowercase_);
   }
   std::string normalize(std::string_view text) const override {
     std::string out;
@@ -218,21 +223,22 @@ class BertNormalizer : public Normalizer {
 void unsupported_component(const char* stage, const json& j) {
   std::string type = j.is_object() && j.contains("type") && j["type"].is_string()
                          ? j["type"].get<std::string>()
-                         : j.dump().substr(0, 60);
+                         : j.dump(-1, ' ', false, json::error_handler_t::replace).substr(0, 60);
   fail(ErrorCode::kUnsupported, "tokenizer", "unsupported {} type '{}'", stage, type);
 }
 
 std::unique_ptr<Normalizer> make_normalizer(const json& j) {
   if (j.is_null()) return nullptr;
-  const std::string type = j.value("type", std::string());
+  const JsonReader& r = reader();
+  r.as_object(j, "the normalizer");
+  const std::string type = r.str(j, "type", std::string());
   if (type == "Sequence") {
     std::vector<std::unique_ptr<Normalizer>> parts;
-    for (const auto& n : j.at("normalizers"))
+    for (const auto& n : r.as_array(r.required(j, "normalizers"), "field 'normalizers'"))
       if (auto p = make_normalizer(n)) parts.push_back(std::move(p));
     return std::make_unique<SequenceNormalizer>(std::move(parts));
   }
-  if (type == "Prepend")
-    return std::make_unique<PrependNormalizer>(j.at("prepend").get<std::string>());
+  if (type == "Prepend") return std::make_unique<PrependNormalizer>(r.required_str(j, "prepend"));
   if (type == "Replace") return std::make_unique<ReplaceNormalizer>(j);
   if (type == "NFC") return std::make_unique<UnicodeNormalizer>(UTF8PROC_STABLE | UTF8PROC_COMPOSE);
   if (type == "NFD")
@@ -245,12 +251,12 @@ std::unique_ptr<Normalizer> make_normalizer(const json& j) {
                                                UTF8PROC_COMPAT);
   if (type == "Lowercase") return std::make_unique<LowercaseNormalizer>();
   if (type == "Strip")
-    return std::make_unique<StripNormalizer>(j.value("strip_left", true),
-                                             j.value("strip_right", true));
+    return std::make_unique<StripNormalizer>(r.boolean(j, "strip_left", true),
+                                             r.boolean(j, "strip_right", true));
   if (type == "Precompiled") {
-    const auto& m = j.at("precompiled_charsmap");
-    if (m.is_null()) return nullptr;
-    return std::make_unique<PrecompiledNormalizer>(m.get<std::string>());
+    if (!j.contains("precompiled_charsmap")) r.missing("precompiled_charsmap");
+    if (!JsonReader::has(j, "precompiled_charsmap")) return nullptr;
+    return std::make_unique<PrecompiledNormalizer>(r.str(j, "precompiled_charsmap", ""));
   }
   if (type == "BertNormalizer") return std::make_unique<BertNormalizer>(j);
   unsupported_component("normalizer", j);

@@ -1,6 +1,7 @@
 // Post-processors of tokenizer.json: TemplateProcessing, ByteLevel (ids unchanged), BertProcessing,
 // RobertaProcessing and Sequence. Only single sequences are encoded by corelm.
 #include "base/check.h"
+#include "base/json_access.h"
 #include "tokenizer/components.h"
 
 namespace corelm::tok {
@@ -9,19 +10,34 @@ namespace {
 
 using nlohmann::json;
 
+const JsonReader& reader() {
+  static const JsonReader r("tokenizer", "tokenizer.json post_processor");
+  return r;
+}
+
 class TemplateProcessor : public PostProcessor {
  public:
   explicit TemplateProcessor(const json& j) {
+    const JsonReader& r = reader();
     std::map<std::string, std::vector<int32_t>> specials;
-    if (j.contains("special_tokens") && j["special_tokens"].is_object())
-      for (const auto& [name, st] : j["special_tokens"].items())
-        specials[name] = st.at("ids").get<std::vector<int32_t>>();
-    const json& single = j.at("single");
-    if (!single.is_array())
-      fail(ErrorCode::kUnsupported, "tokenizer", "TemplateProcessing 'single' must be a list");
-    for (const auto& item : single) {
+    if (JsonReader::has(j, "special_tokens")) {
+      for (const auto& [name, st] :
+           r.as_object(j["special_tokens"], "field 'special_tokens'").items()) {
+        const std::string what = fmt::format("special_tokens['{}']", name);
+        const json& ids = r.as_array(r.required(r.as_object(st, what), "ids"), what + ".ids");
+        auto& out = specials[name];
+        for (size_t i = 0; i < ids.size(); ++i)
+          out.push_back(static_cast<int32_t>(
+              r.as_integer(ids[i], fmt::format("{}.ids[{}]", what, i), 0, kMaxTokenId)));
+      }
+    }
+    const json& single = r.as_array(r.required(j, "single"), "field 'single'");
+    for (size_t i = 0; i < single.size(); ++i) {
+      const std::string what = fmt::format("single[{}]", i);
+      const json& item = r.as_object(single[i], what);
       if (item.contains("SpecialToken")) {
-        std::string id = item["SpecialToken"].at("id").get<std::string>();
+        const json& st = r.as_object(item["SpecialToken"], what + ".SpecialToken");
+        std::string id = r.required_str(st, "id");
         auto it = specials.find(id);
         if (it == specials.end())
           fail(ErrorCode::kCorrupt, "tokenizer", "TemplateProcessing uses undefined special '{}'",
@@ -30,7 +46,8 @@ class TemplateProcessor : public PostProcessor {
       } else if (item.contains("Sequence")) {
         parts_.push_back({true, {}});
       } else {
-        fail(ErrorCode::kCorrupt, "tokenizer", "malformed TemplateProcessing item {}", item.dump());
+        fail(ErrorCode::kCorrupt, "tokenizer",
+             "tokenizer.json post_processor: {} is neither a SpecialToken nor a Sequence", what);
       }
     }
   }
@@ -108,16 +125,25 @@ class BosEosProcessor : public PostProcessor {
 std::unique_ptr<PostProcessor> make_post_processor(const json& j, const Vocab& vocab) {
   (void)vocab;
   if (j.is_null()) return nullptr;
-  const std::string type = j.value("type", std::string());
+  const JsonReader& r = reader();
+  r.as_object(j, "the post_processor");
+  const std::string type = r.str(j, "type", std::string());
   if (type == "TemplateProcessing") return std::make_unique<TemplateProcessor>(j);
   if (type == "ByteLevel") return std::make_unique<IdentityProcessor>();
   if (type == "BertProcessing" || type == "RobertaProcessing") {
-    int32_t cls = j.at("cls").at(1).get<int32_t>(), sep = j.at("sep").at(1).get<int32_t>();
+    // "cls": ["[CLS]", 101]: the token and its id.
+    auto token_id = [&](const char* key) {
+      const json& pair = r.as_array(r.required(j, key), fmt::format("field '{}'", key));
+      if (pair.size() != 2)
+        r.wrong_type(fmt::format("field '{}'", key), "a [token, id] pair", pair);
+      return static_cast<int32_t>(r.as_integer(pair[1], fmt::format("{}[1]", key), 0, kMaxTokenId));
+    };
+    int32_t cls = token_id("cls"), sep = token_id("sep");
     return std::make_unique<WrapProcessor>(cls, sep);
   }
   if (type == "Sequence") {
     std::vector<std::unique_ptr<PostProcessor>> parts;
-    for (const auto& p : j.at("processors"))
+    for (const auto& p : r.as_array(r.required(j, "processors"), "field 'processors'"))
       if (auto x = make_post_processor(p, vocab)) parts.push_back(std::move(x));
     return std::make_unique<SequenceProcessor>(std::move(parts));
   }

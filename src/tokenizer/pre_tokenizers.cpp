@@ -7,6 +7,7 @@
 #include <functional>
 
 #include "base/check.h"
+#include "base/json_access.h"
 #include "base/utf8.h"
 #include "tokenizer/byte_level.h"
 #include "tokenizer/components.h"
@@ -19,10 +20,16 @@ namespace {
 using nlohmann::json;
 using Range = std::pair<size_t, size_t>;
 
+const JsonReader& reader() {
+  static const JsonReader r("tokenizer", "tokenizer.json pre_tokenizer");
+  return r;
+}
+
 enum class Behavior { kRemoved, kIsolated, kMergedWithPrevious, kMergedWithNext, kContiguous };
 
+// The "behavior" field of `j` (Isolated when absent).
 Behavior parse_behavior(const json& j) {
-  std::string b = j.is_string() ? j.get<std::string>() : "Isolated";
+  const std::string b = reader().str(j, "behavior", "Isolated");
   if (b == "Removed") return Behavior::kRemoved;
   if (b == "Isolated") return Behavior::kIsolated;
   if (b == "MergedWithPrevious") return Behavior::kMergedWithPrevious;
@@ -164,17 +171,18 @@ class SequencePreTokenizer : public PreTokenizer {
 class MetaspacePreTokenizer : public PreTokenizer {
  public:
   explicit MetaspacePreTokenizer(const json& j) {
-    replacement_ = j.value("replacement", std::string("\xE2\x96\x81"));
+    const JsonReader& r = reader();
+    replacement_ = r.str(j, "replacement", "\xE2\x96\x81");
     std::string scheme = "always";
-    if (j.contains("prepend_scheme") && j["prepend_scheme"].is_string())
-      scheme = j["prepend_scheme"].get<std::string>();
-    else if (j.contains("add_prefix_space") && !j.value("add_prefix_space", true))
+    if (JsonReader::has(j, "prepend_scheme"))
+      scheme = r.str(j, "prepend_scheme", scheme);
+    else if (!r.boolean(j, "add_prefix_space", true))
       scheme = "never";
     if (scheme != "always" && scheme != "first" && scheme != "never")
       fail(ErrorCode::kUnsupported, "tokenizer", "unsupported Metaspace prepend_scheme '{}'",
            scheme);
     scheme_ = scheme;
-    split_ = j.value("split", true);
+    split_ = r.boolean(j, "split", true);
   }
   void split(std::vector<Piece>& pieces) const override {
     for (auto& p : pieces) {
@@ -203,8 +211,8 @@ constexpr const char* kGpt2Pattern =
 class ByteLevelPreTokenizer : public PreTokenizer {
  public:
   explicit ByteLevelPreTokenizer(const json& j)
-      : add_prefix_space_(j.value("add_prefix_space", true)),
-        use_regex_(j.value("use_regex", true)),
+      : add_prefix_space_(reader().boolean(j, "add_prefix_space", true)),
+        use_regex_(reader().boolean(j, "use_regex", true)),
         regex_(kGpt2Pattern) {}
   void split(std::vector<Piece>& pieces) const override {
     std::vector<Piece> out;
@@ -241,9 +249,9 @@ class ByteLevelPreTokenizer : public PreTokenizer {
 class SplitPreTokenizer : public PreTokenizer {
  public:
   explicit SplitPreTokenizer(const json& j)
-      : pattern_(Pattern::from_json(j.at("pattern"))),
-        behavior_(parse_behavior(j.value("behavior", json("Isolated")))),
-        invert_(j.value("invert", false)) {}
+      : pattern_(Pattern::from_json(reader().required(j, "pattern"))),
+        behavior_(parse_behavior(j)),
+        invert_(reader().boolean(j, "invert", false)) {}
   void split(std::vector<Piece>& pieces) const override {
     split_each(pieces, behavior_, invert_,
                [&](std::string_view s) { return pattern_.find_all(s); });
@@ -286,10 +294,12 @@ class CharClassPreTokenizer : public PreTokenizer {
 
 std::unique_ptr<PreTokenizer> make_pre_tokenizer(const json& j) {
   if (j.is_null()) return nullptr;
-  const std::string type = j.value("type", std::string());
+  const JsonReader& r = reader();
+  r.as_object(j, "the pre_tokenizer");
+  const std::string type = r.str(j, "type", std::string());
   if (type == "Sequence") {
     std::vector<std::unique_ptr<PreTokenizer>> parts;
-    for (const auto& p : j.at("pretokenizers"))
+    for (const auto& p : r.as_array(r.required(j, "pretokenizers"), "field 'pretokenizers'"))
       if (auto x = make_pre_tokenizer(p)) parts.push_back(std::move(x));
     return std::make_unique<SequencePreTokenizer>(std::move(parts));
   }
@@ -300,12 +310,11 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const json& j) {
   if (type == "WhitespaceSplit")
     return std::make_unique<CharClassPreTokenizer>(is_whitespace, Behavior::kRemoved);
   if (type == "Punctuation")
-    return std::make_unique<CharClassPreTokenizer>(
-        is_punctuation, parse_behavior(j.value("behavior", json("Isolated"))));
+    return std::make_unique<CharClassPreTokenizer>(is_punctuation, parse_behavior(j));
   if (type == "Digits")
-    return std::make_unique<CharClassPreTokenizer>(is_numeric, j.value("individual_digits", false)
-                                                                   ? Behavior::kIsolated
-                                                                   : Behavior::kContiguous);
+    return std::make_unique<CharClassPreTokenizer>(
+        is_numeric,
+        r.boolean(j, "individual_digits", false) ? Behavior::kIsolated : Behavior::kContiguous);
   if (type == "BertPreTokenizer") {
     std::vector<std::unique_ptr<PreTokenizer>> parts;
     parts.push_back(std::make_unique<CharClassPreTokenizer>(is_whitespace, Behavior::kRemoved));

@@ -47,7 +47,7 @@ PrecompiledCharsMap PrecompiledCharsMap::from_bytes(std::string_view bytes) {
     fail(ErrorCode::kCorrupt, "tokenizer",
          "precompiled charsmap declares a {}-byte trie in {} bytes", trie_bytes, bytes.size());
   m.units_.resize(trie_bytes / 4);
-  std::memcpy(m.units_.data(), bytes.data() + 4, trie_bytes);
+  if (trie_bytes > 0) std::memcpy(m.units_.data(), bytes.data() + 4, trie_bytes);
   m.normalized_ = std::string(bytes.substr(4 + trie_bytes));
   return m;
 }

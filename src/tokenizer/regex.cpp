@@ -4,6 +4,7 @@
 #include <pcre2.h>
 
 #include "base/check.h"
+#include "base/json_access.h"
 
 namespace corelm::tok {
 
@@ -43,7 +44,15 @@ std::vector<std::pair<size_t, size_t>> Regex::find_all(std::string_view text) co
   while (start <= text.size()) {
     int rc = pcre2_match(code, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), start,
                          PCRE2_NO_UTF_CHECK, md, nullptr);
-    if (rc < 0) break;
+    if (rc == PCRE2_ERROR_NOMATCH) break;
+    if (rc < 0) {  // the match or heap limit (catastrophic backtracking), or a bad input
+      PCRE2_UCHAR msg[256];
+      pcre2_get_error_message(rc, msg, sizeof(msg));
+      pcre2_match_data_free(md);
+      fail(ErrorCode::kResourceExhausted, "tokenizer",
+           "a pre-tokenizer regex gave up at byte {}: {}", start,
+           reinterpret_cast<const char*>(msg));
+    }
     PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
     size_t b = ov[0], e = ov[1];
     if (e == b) {
@@ -63,15 +72,17 @@ std::vector<std::pair<size_t, size_t>> Regex::find_all(std::string_view text) co
 }
 
 Pattern Pattern::from_json(const nlohmann::json& j) {
+  // {"String": "..."}, {"Regex": "..."} or a plain string.
+  const JsonReader r("tokenizer", "tokenizer.json");
   Pattern p;
   if (j.is_object() && j.contains("String")) {
-    p.literal_ = j["String"].get<std::string>();
+    p.literal_ = r.as_str(j["String"], "pattern field 'String'");
   } else if (j.is_object() && j.contains("Regex")) {
-    p.regex_ = std::make_shared<Regex>(j["Regex"].get<std::string>());
+    p.regex_ = std::make_shared<Regex>(r.as_str(j["Regex"], "pattern field 'Regex'"));
   } else if (j.is_string()) {
     p.literal_ = j.get<std::string>();
   } else {
-    fail(ErrorCode::kCorrupt, "tokenizer", "malformed pattern {}", j.dump());
+    r.wrong_type("field 'pattern'", "a string, {\"String\": ...} or {\"Regex\": ...}", j);
   }
   return p;
 }

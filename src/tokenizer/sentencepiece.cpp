@@ -1,9 +1,11 @@
 #include "tokenizer/sentencepiece.h"
 
 #include <cstring>
+#include <limits>
 #include <queue>
 
 #include "base/check.h"
+#include "base/parse_number.h"
 #include "base/utf8.h"
 
 namespace corelm::tok {
@@ -91,6 +93,12 @@ SpmPiece parse_piece(std::string_view b) {
 
 }  // namespace
 
+int byte_piece_value(std::string_view piece) {
+  if (piece.size() != 6 || piece.substr(0, 3) != "<0x" || piece[5] != '>') return -1;
+  auto value = parse_integer<uint8_t>(piece.substr(3, 2), 16);
+  return value ? *value : -1;
+}
+
 SpmModelProto parse_sentencepiece_model(std::string_view bytes) {
   SpmModelProto m;
   Wire w(bytes);
@@ -108,19 +116,25 @@ SpmModelProto parse_sentencepiece_model(std::string_view bytes) {
           t.skip(ty);
           continue;
         }
-        int64_t v = static_cast<int64_t>(t.varint());
+        // int32 fields: a negative value is its 64-bit two's complement on the wire.
+        const auto v = static_cast<int64_t>(t.varint());
+        auto int32_field = [&](const char* name) {
+          if (v < std::numeric_limits<int32_t>::min() || v > std::numeric_limits<int32_t>::max())
+            fail(ErrorCode::kCorrupt, kComponent, "SentencePiece model has {} {}", name, v);
+          return static_cast<int>(v);
+        };
         if (f == 3)
-          m.model_type = static_cast<int>(v);
+          m.model_type = int32_field("model type");
         else if (f == 35)
           m.byte_fallback = v != 0;
         else if (f == 40)
-          m.unk_id = static_cast<int>(v);
+          m.unk_id = int32_field("unk_id");
         else if (f == 41)
-          m.bos_id = static_cast<int>(v);
+          m.bos_id = int32_field("bos_id");
         else if (f == 42)
-          m.eos_id = static_cast<int>(v);
+          m.eos_id = int32_field("eos_id");
         else if (f == 43)
-          m.pad_id = static_cast<int>(static_cast<int32_t>(v));
+          m.pad_id = int32_field("pad_id");
       }
     } else if (field == 3 && type == 2) {  // NormalizerSpec
       Wire n(w.bytes());
@@ -168,7 +182,12 @@ SpmBpeModel::SpmBpeModel(std::vector<SpmPiece> pieces, bool byte_fallback, int32
   }
   chunk_at_metaspace_ = pieces_never_span_metaspace(usable);
   // Every way of writing a piece as two pieces is a merge; the merged piece's score orders it.
+  // Finding them costs the square of a piece's length, so pieces longer than SentencePiece's
+  // trainer ever makes (512 characters at most, 16 by default; real pieces reach 48 bytes) are
+  // only matched whole (as user-defined pieces are): a crafted 16 MB piece must not take hours.
+  constexpr size_t kMaxMergedPieceBytes = 2048;
   for (const auto& [piece, id] : ids_) {
+    if (piece.size() > kMaxMergedPieceBytes) continue;
     for (size_t k = 1; k < piece.size(); ++k) {
       if ((static_cast<unsigned char>(piece[k]) & 0xC0) == 0x80)
         continue;  // not a character boundary
@@ -182,9 +201,15 @@ SpmBpeModel::SpmBpeModel(std::vector<SpmPiece> pieces, bool byte_fallback, int32
   }
   for (int b = 0; b < 256; ++b) byte_ids_[b] = -1;
   for (size_t i = 0; i < pieces_.size(); ++i) {
-    const auto& p = pieces_[i].piece;
-    if (pieces_[i].type == PieceType::kByte && p.size() == 6 && p.compare(0, 3, "<0x") == 0)
-      byte_ids_[std::stoi(p.substr(3, 2), nullptr, 16)] = static_cast<int32_t>(i);
+    if (pieces_[i].type != PieceType::kByte) continue;
+    // SentencePiece refuses to load a BYTE piece that is not "<0xXX>" (PieceToByte fails); so
+    // does corelm, accepting lower-case hex digits as Hugging Face's ByteFallback does.
+    const int byte = byte_piece_value(pieces_[i].piece);
+    if (byte < 0)
+      fail(ErrorCode::kCorrupt, kComponent,
+           "SentencePiece piece {} has type BYTE but is not a byte piece <0xXX>: '{}'", i,
+           utf8::sanitize(pieces_[i].piece));
+    if (byte_ids_[byte] < 0) byte_ids_[byte] = static_cast<int32_t>(i);
   }
 }
 

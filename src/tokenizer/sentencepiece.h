@@ -43,6 +43,10 @@ struct SpmModelProto {
   std::string precompiled_charsmap;
 };
 
+// The byte a byte piece "<0xXX>" stands for (two hex digits, either case), or -1 when `piece`
+// is anything else ("<0x-F>", "<0x 7>", "<0x+F>").
+int byte_piece_value(std::string_view piece);
+
 // Parses the protobuf bytes; throws Error (kCorrupt) on malformed input.
 SpmModelProto parse_sentencepiece_model(std::string_view bytes);
 

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/check.h"
+#include "base/json_access.h"
 #include "tokenizer/sentencepiece.h"
 #include "tokenizer/tokenizer_data.h"
 #include "tokenizer/tokenizer_impl.h"
@@ -35,8 +36,9 @@ std::shared_ptr<Tokenizer> tokenizer_from_sentencepiece(std::string_view model_b
   d.eos_id = proto.eos_id;
   d.unk_id = proto.unk_id;
   d.pad_id = proto.pad_id;
-  d.add_bos = cfg.value("add_bos_token", true);
-  d.add_eos = cfg.value("add_eos_token", false);
+  const JsonReader r("tokenizer", "tokenizer_config.json");
+  d.add_bos = r.boolean(cfg, "add_bos_token", true);
+  d.add_eos = r.boolean(cfg, "add_eos_token", false);
   d.add_space_prefix = proto.add_dummy_prefix;
   d.remove_extra_whitespaces = proto.remove_extra_whitespaces;
   if (proto.normalizer_name != "identity") d.precompiled_charsmap = proto.precompiled_charsmap;

@@ -5,9 +5,12 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 #include "base/check.h"
 #include "base/file_util.h"
+#include "base/json_access.h"
+#include "base/parse_number.h"
 #include "base/utf8.h"
 #include "tokenizer/bpe.h"
 #include "tokenizer/regex.h"
@@ -29,12 +32,23 @@ json parse(std::string_view text, const char* what) {
   }
 }
 
-// tokenizer_config.json tokens are strings or {"content": ...} objects.
-std::string token_content(const json& j) {
+// tokenizer_config.json tokens are strings, {"content": ...} objects (AddedToken), or null (not
+// set); anything else is an error naming the field. `what` names the value ("bos_token",
+// "additional_special_tokens[2]").
+std::string token_content(const json& j, const std::string& what, bool is_field) {
+  if (j.is_null()) return {};
   if (j.is_string()) return j.get<std::string>();
-  if (j.is_object() && j.contains("content") && j["content"].is_string())
-    return j["content"].get<std::string>();
-  return {};
+  if (j.is_object())
+    return JsonReader(kComponent, "tokenizer_config.json " + what).str(j, "content", {});
+  JsonReader(kComponent, "tokenizer_config.json")
+      .wrong_type(is_field ? fmt::format("field '{}'", what) : what,
+                  "a string or an object with a 'content' string", j);
+}
+
+std::string config_token(const json& cfg, const char* key) {
+  auto it = cfg.find(key);
+  if (it == cfg.end()) return {};
+  return token_content(*it, key, true);
 }
 
 bool is_llama_class(const std::string& cls) {
@@ -43,17 +57,29 @@ bool is_llama_class(const std::string& cls) {
 }
 
 std::unique_ptr<tok::Model> make_bpe(const json& m, tok::Vocab& vocab) {
-  if (!m.contains("vocab") || !m["vocab"].is_object())
-    fail(ErrorCode::kCorrupt, kComponent, "BPE model lacks a vocab object");
-  for (const auto& [token, id] : m["vocab"].items()) {
-    if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > (1 << 24))
-      fail(ErrorCode::kCorrupt, kComponent, "vocab entry '{}' has invalid id {}", token, id.dump());
-    vocab.add(token, id.get<int32_t>());
+  const JsonReader r(kComponent, "tokenizer.json model");
+  const json& v = r.as_object(r.required(m, "vocab"), "field 'vocab'");
+  // Ids are dense in every real vocabulary; a few unused ids are tolerated, a vocabulary whose
+  // ids would size a table far beyond its entries (or repeat an id) is corrupt.
+  const int64_t max_id =
+      std::min<int64_t>(tok::kMaxTokenId, static_cast<int64_t>(v.size()) + tok::kUnusedIdSlack - 1);
+  std::vector<const std::string*> seen;
+  for (const auto& [token, id_json] : v.items()) {
+    const auto id = static_cast<int32_t>(
+        r.as_integer(id_json, fmt::format("vocab entry '{}'", token), 0, max_id));
+    if (static_cast<size_t>(id) >= seen.size()) seen.resize(static_cast<size_t>(id) + 1);
+    if (seen[static_cast<size_t>(id)])
+      fail(ErrorCode::kCorrupt, kComponent,
+           "tokenizer.json model: vocab id {} is given to both '{}' and '{}'", id,
+           *seen[static_cast<size_t>(id)], token);
+    seen[static_cast<size_t>(id)] = &token;
+    vocab.add(token, id);
   }
   std::vector<std::pair<std::string, std::string>> merges;
-  if (m.contains("merges") && m["merges"].is_array()) {
-    merges.reserve(m["merges"].size());
-    for (const auto& e : m["merges"]) {
+  if (JsonReader::has(m, "merges")) {
+    const json& all = r.as_array(m["merges"], "field 'merges'");
+    merges.reserve(all.size());
+    for (const auto& e : all) {
       if (e.is_string()) {
         // "left right". Tokens may themselves contain spaces (some Llama vocabularies have
         // them), so take the first split whose halves and concatenation are all tokens.
@@ -78,22 +104,19 @@ std::unique_ptr<tok::Model> make_bpe(const json& m, tok::Vocab& vocab) {
       } else if (e.is_array() && e.size() == 2 && e[0].is_string() && e[1].is_string()) {
         merges.emplace_back(e[0].get<std::string>(), e[1].get<std::string>());
       } else {
-        fail(ErrorCode::kCorrupt, kComponent, "malformed merge {}", e.dump());
+        r.wrong_type(fmt::format("merges[{}]", merges.size()),
+                     "a string \"left right\" or a pair of strings", e);
       }
     }
   }
   tok::BpeOptions o;
-  if (m.contains("unk_token") && m["unk_token"].is_string())
-    o.unk_token = m["unk_token"].get<std::string>();
-  auto str = [&](const char* k) {
-    return m.contains(k) && m[k].is_string() ? m[k].get<std::string>() : std::string();
-  };
-  o.continuing_subword_prefix = str("continuing_subword_prefix");
-  o.end_of_word_suffix = str("end_of_word_suffix");
-  o.fuse_unk = m.value("fuse_unk", false);
-  o.byte_fallback = m.value("byte_fallback", false);
-  o.ignore_merges = m.value("ignore_merges", false);
-  if (m.contains("dropout") && m["dropout"].is_number() && m["dropout"].get<double>() > 0.0)
+  if (JsonReader::has(m, "unk_token")) o.unk_token = r.str(m, "unk_token", std::string());
+  o.continuing_subword_prefix = r.str(m, "continuing_subword_prefix", std::string());
+  o.end_of_word_suffix = r.str(m, "end_of_word_suffix", std::string());
+  o.fuse_unk = r.boolean(m, "fuse_unk", false);
+  o.byte_fallback = r.boolean(m, "byte_fallback", false);
+  o.ignore_merges = r.boolean(m, "ignore_merges", false);
+  if (r.number(m, "dropout", 0.0) > 0.0)
     fail(ErrorCode::kUnsupported, kComponent, "BPE dropout is not supported (inference only)");
   return std::make_unique<tok::BpeModel>(vocab, merges, o);
 }
@@ -101,14 +124,18 @@ std::unique_ptr<tok::Model> make_bpe(const json& m, tok::Vocab& vocab) {
 }  // namespace
 
 std::string chat_template_from_config(const json& cfg) {
-  if (!cfg.is_object() || !cfg.contains("chat_template")) return {};
+  const JsonReader r(kComponent, "tokenizer_config.json");
+  if (!JsonReader::has(cfg, "chat_template")) return {};
   const json& t = cfg["chat_template"];
   if (t.is_string()) return t.get<std::string>();
-  if (t.is_array())
-    for (const auto& e : t)
-      if (e.is_object() && e.value("name", std::string()) == "default" && e.contains("template") &&
-          e["template"].is_string())
-        return e["template"].get<std::string>();
+  if (!t.is_array())
+    r.wrong_type("field 'chat_template'", "a string or a list of {name, template} objects", t);
+  for (size_t i = 0; i < t.size(); ++i) {
+    const std::string what = fmt::format("chat_template[{}]", i);
+    const json& e = r.as_object(t[i], what);
+    const JsonReader re(kComponent, "tokenizer_config.json " + what);
+    if (re.required_str(e, "name") == "default") return re.required_str(e, "template");
+  }
   return {};
 }
 
@@ -116,6 +143,9 @@ namespace tok {
 
 void Vocab::add(std::string token, int32_t id) {
   if (id < 0) return;
+  if (id > kMaxTokenId)
+    fail(ErrorCode::kCorrupt, kComponent, "token id {} is beyond the largest supported id {}", id,
+         kMaxTokenId);
   if (static_cast<size_t>(id) >= id_to_token_.size())
     id_to_token_.resize(static_cast<size_t>(id) + 1);
   id_to_token_[static_cast<size_t>(id)] = token;
@@ -233,42 +263,77 @@ std::shared_ptr<Tokenizer> Tokenizer::from_hf_json(std::string_view tokenizer_js
     json cfg = tokenizer_config_json.empty()
                    ? json::object()
                    : parse(tokenizer_config_json, "tokenizer_config.json");
-    if (!j.is_object() || !j.contains("model") || !j["model"].is_object())
-      fail(ErrorCode::kCorrupt, kComponent, "tokenizer.json lacks a 'model' object");
+    if (!j.is_object())
+      fail(ErrorCode::kCorrupt, kComponent, "tokenizer.json must be an object, got {}",
+           describe_json(j));
     if (!cfg.is_object())
-      fail(ErrorCode::kCorrupt, kComponent, "tokenizer_config.json is not an object");
+      fail(ErrorCode::kCorrupt, kComponent, "tokenizer_config.json must be an object, got {}",
+           describe_json(cfg));
+    const JsonReader r(kComponent, "tokenizer.json");
+    const JsonReader rc(kComponent, "tokenizer_config.json");
     auto impl = std::make_unique<Impl>();
-    try {
-      const json& m = j["model"];
-      std::string type = m.value("type", std::string());
-      if (type.empty() && m.contains("merges")) type = "BPE";
-      if (type != "BPE") tok::unsupported_component("model", m);
-      impl->model = make_bpe(m, impl->vocab);
-      impl->normalizer = tok::make_normalizer(j.value("normalizer", json()));
-      impl->pre_tokenizer = tok::make_pre_tokenizer(j.value("pre_tokenizer", json()));
-      impl->decoder = tok::make_decoder(j.value("decoder", json()));
+    const json& m = r.as_object(r.required(j, "model"), "field 'model'");
+    std::string type = JsonReader(kComponent, "tokenizer.json model").str(m, "type", std::string());
+    if (type.empty() && m.contains("merges")) type = "BPE";
+    if (type != "BPE") tok::unsupported_component("model", m);
+    impl->model = make_bpe(m, impl->vocab);
+    auto stage = [&](const char* key) { return j.contains(key) ? j[key] : json(); };
+    impl->normalizer = tok::make_normalizer(stage("normalizer"));
+    impl->pre_tokenizer = tok::make_pre_tokenizer(stage("pre_tokenizer"));
+    impl->decoder = tok::make_decoder(stage("decoder"));
 
-      auto add_token = [&](const json& t, int32_t id) {
-        tok::AddedToken a;
-        a.id = id;
-        a.content = t.at("content").get<std::string>();
-        a.special = t.value("special", false);
-        a.normalized = t.value("normalized", !a.special);
-        a.lstrip = t.value("lstrip", false);
-        a.rstrip = t.value("rstrip", false);
-        a.single_word = t.value("single_word", false);
-        for (auto& existing : impl->added)
-          if (existing.id == id) return;
-        impl->vocab.add(a.content, id);
-        if (a.special) impl->special_ids.insert(id);
-        impl->added.push_back(std::move(a));
-      };
-      if (j.contains("added_tokens") && j["added_tokens"].is_array())
-        for (const auto& t : j["added_tokens"]) add_token(t, t.at("id").get<int32_t>());
-      if (cfg.contains("added_tokens_decoder") && cfg["added_tokens_decoder"].is_object())
-        for (const auto& [id, t] : cfg["added_tokens_decoder"].items()) add_token(t, std::stoi(id));
-    } catch (const json::exception& e) {
-      fail(ErrorCode::kCorrupt, kComponent, "malformed tokenizer.json: {}", e.what());
+    // Added tokens may extend the model's ids, by as many as there are added tokens and a few
+    // unused ids more; a larger id (2e9) is corrupt rather than a table to allocate.
+    static const json kNone = json::object();
+    const json& added = JsonReader::has(j, "added_tokens")
+                            ? r.as_array(j["added_tokens"], "field 'added_tokens'")
+                            : kNone;
+    const json& added_decoder =
+        JsonReader::has(cfg, "added_tokens_decoder")
+            ? rc.as_object(cfg["added_tokens_decoder"], "field 'added_tokens_decoder'")
+            : kNone;
+    const int64_t max_added_id = std::min<int64_t>(
+        tok::kMaxTokenId, static_cast<int64_t>(impl->vocab.size()) +
+                              static_cast<int64_t>(added.size() + added_decoder.size()) +
+                              tok::kUnusedIdSlack - 1);
+    // `where` names the entry ("tokenizer.json added_tokens[3]").
+    auto add_token = [&](const json& t, const std::string& where, int64_t id64) {
+      if (id64 > max_added_id)
+        fail(ErrorCode::kCorrupt, kComponent,
+             "{} has id {}, beyond the {} ids of the vocabulary and its added tokens", where, id64,
+             max_added_id + 1);
+      const auto id = static_cast<int32_t>(id64);
+      const JsonReader rd(kComponent, where);
+      tok::AddedToken a;
+      a.id = id;
+      a.content = rd.required_str(t, "content");
+      a.special = rd.boolean(t, "special", false);
+      a.normalized = rd.boolean(t, "normalized", !a.special);
+      a.lstrip = rd.boolean(t, "lstrip", false);
+      a.rstrip = rd.boolean(t, "rstrip", false);
+      a.single_word = rd.boolean(t, "single_word", false);
+      for (auto& existing : impl->added)
+        if (existing.id == id) return;
+      impl->vocab.add(a.content, id);
+      if (a.special) impl->special_ids.insert(id);
+      impl->added.push_back(std::move(a));
+    };
+    for (size_t i = 0; i < added.size(); ++i) {
+      const std::string what = fmt::format("added_tokens[{}]", i);
+      const json& t = r.as_object(added[i], what);
+      const std::string where = "tokenizer.json " + what;
+      add_token(t, where,
+                JsonReader(kComponent, where)
+                    .required_integer(t, "id", 0, std::numeric_limits<int32_t>::max()));
+    }
+    for (const auto& [key, t] : added_decoder.items()) {
+      const std::string what = fmt::format("added_tokens_decoder['{}']", key);
+      auto id = parse_integer<uint32_t>(key);
+      if (!id)
+        fail(ErrorCode::kCorrupt, kComponent,
+             "tokenizer_config.json: {} is not keyed by a token id (a decimal number)", what);
+      rc.as_object(t, what);
+      add_token(t, "tokenizer_config.json " + what, *id);
     }
     impl->build_matchers();
 
@@ -277,8 +342,8 @@ std::shared_ptr<Tokenizer> Tokenizer::from_hf_json(std::string_view tokenizer_js
       auto id = impl->vocab.find(s);
       return id ? *id : -1;
     };
-    impl->bos_token = token_content(cfg.value("bos_token", json()));
-    impl->eos_token = token_content(cfg.value("eos_token", json()));
+    impl->bos_token = config_token(cfg, "bos_token");
+    impl->eos_token = config_token(cfg, "eos_token");
     if (impl->bos_token.empty() && lookup("<s>") >= 0 && !cfg.contains("bos_token"))
       impl->bos_token = "<s>";
     if (impl->eos_token.empty() && lookup("</s>") >= 0 && !cfg.contains("eos_token"))
@@ -286,24 +351,31 @@ std::shared_ptr<Tokenizer> Tokenizer::from_hf_json(std::string_view tokenizer_js
     impl->bos_id = lookup(impl->bos_token);
     impl->eos_id = lookup(impl->eos_token);
     for (const char* key : {"bos_token", "eos_token", "unk_token", "pad_token"}) {
-      int32_t id = lookup(token_content(cfg.value(key, json())));
+      int32_t id = lookup(config_token(cfg, key));
       if (id >= 0) impl->special_ids.insert(id);
     }
-    if (cfg.contains("additional_special_tokens") && cfg["additional_special_tokens"].is_array())
-      for (const auto& t : cfg["additional_special_tokens"])
-        if (int32_t id = lookup(token_content(t)); id >= 0) impl->special_ids.insert(id);
-    impl->clean_up_spaces = cfg.value("clean_up_tokenization_spaces", false);
+    if (JsonReader::has(cfg, "additional_special_tokens")) {
+      const json& extra =
+          rc.as_array(cfg["additional_special_tokens"], "field 'additional_special_tokens'");
+      for (size_t i = 0; i < extra.size(); ++i) {
+        const std::string what = fmt::format("additional_special_tokens[{}]", i);
+        if (int32_t id = lookup(token_content(extra[i], what, false)); id >= 0)
+          impl->special_ids.insert(id);
+      }
+    }
+    impl->clean_up_spaces = rc.boolean(cfg, "clean_up_tokenization_spaces", false);
     impl->chat_template = chat_template_from_config(cfg);
 
-    const std::string cls = cfg.value("tokenizer_class", std::string());
+    const std::string cls = rc.str(cfg, "tokenizer_class", std::string());
+    // Read even where unused, so a wrong type is reported the same for every tokenizer class.
+    const bool add_bos = rc.boolean(cfg, "add_bos_token", true);
+    const bool add_eos = rc.boolean(cfg, "add_eos_token", false);
     if (is_llama_class(cls)) {
       // transformers' LlamaTokenizerFast rebuilds its post-processor from these two flags.
-      bool add_bos = cfg.value("add_bos_token", true), add_eos = cfg.value("add_eos_token", false);
       impl->post_processor =
           tok::make_bos_eos_processor(add_bos ? impl->bos_id : -1, add_eos ? impl->eos_id : -1);
     } else {
-      impl->post_processor =
-          tok::make_post_processor(j.value("post_processor", json()), impl->vocab);
+      impl->post_processor = tok::make_post_processor(stage("post_processor"), impl->vocab);
     }
     if (impl->post_processor) {
       auto probe = impl->post_processor->process({});
@@ -325,17 +397,29 @@ std::shared_ptr<Tokenizer> Tokenizer::from_sentencepiece(std::string_view model_
 }
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special_tokens) const {
-  std::vector<int32_t> ids = impl_->encode_plain(text);
-  if (add_special_tokens && impl_->post_processor) return impl_->post_processor->process(ids);
-  return ids;
+  try {
+    std::vector<int32_t> ids = impl_->encode_plain(text);
+    if (add_special_tokens && impl_->post_processor) return impl_->post_processor->process(ids);
+    return ids;
+  } catch (...) {
+    rethrow_as_error("tokenizer");
+  }
 }
 
 std::string Tokenizer::decode(std::span<const int32_t> ids, bool skip_special_tokens) const {
-  return impl_->decode(ids, skip_special_tokens, false);
+  try {
+    return impl_->decode(ids, skip_special_tokens, false);
+  } catch (...) {
+    rethrow_as_error("tokenizer");
+  }
 }
 
 std::string Tokenizer::decode_raw(std::span<const int32_t> ids, bool skip_special_tokens) const {
-  return impl_->decode(ids, skip_special_tokens, true);
+  try {
+    return impl_->decode(ids, skip_special_tokens, true);
+  } catch (...) {
+    rethrow_as_error("tokenizer");
+  }
 }
 
 int Tokenizer::vocab_size() const {

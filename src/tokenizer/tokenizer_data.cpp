@@ -1,6 +1,10 @@
 #include "tokenizer/tokenizer_data.h"
 
+#include <cmath>
+
 #include "base/check.h"
+#include "base/json_access.h"
+#include "base/utf8.h"
 #include "tokenizer/precompiled.h"
 #include "tokenizer/sentencepiece.h"
 #include "tokenizer/tokenizer_impl.h"
@@ -136,8 +140,10 @@ std::shared_ptr<Tokenizer> build_gpt2(const TokenizerData& d) {
   json cfg = json::object();
   if (d.bos_id >= 0) cfg["bos_token"] = d.tokens[d.bos_id];
   if (d.eos_id >= 0) cfg["eos_token"] = d.tokens[d.eos_id];
-  if (!d.chat_template.empty()) cfg["chat_template"] = d.chat_template;
-  return Tokenizer::from_hf_json(j.dump(), cfg.dump());
+  auto tokenizer = Tokenizer::from_hf_json(j.dump(), cfg.dump());
+  // Set here rather than through the JSON: a template need not be UTF-8 to be stored.
+  TokenizerAccess::impl(*tokenizer).chat_template = d.chat_template;
+  return tokenizer;
 }
 
 }  // namespace
@@ -157,6 +163,20 @@ void TokenizerData::validate() const {
        {std::pair{"bos", bos_id}, {"eos", eos_id}, {"unk", unk_id}, {"pad", pad_id}})
     if (id >= n)
       fail(ErrorCode::kCorrupt, kComponent, "{} token id {} is outside the {} tokens", name, id, n);
+  if (tokens.size() > static_cast<size_t>(tok::kMaxTokenId))
+    fail(ErrorCode::kCorrupt, kComponent, "{} tokens are more than the {} supported", tokens.size(),
+         tok::kMaxTokenId);
+  for (size_t i = 0; i < scores.size(); ++i)
+    if (std::isnan(scores[i]))
+      fail(ErrorCode::kCorrupt, kComponent, "the score of token {} is NaN", i);
+  if (model == "gpt2") {  // byte-level tokens are always UTF-8 (they spell bytes as characters)
+    for (size_t i = 0; i < tokens.size(); ++i)
+      if (!utf8::is_valid(tokens[i]))
+        fail(ErrorCode::kCorrupt, kComponent, "token {} of a gpt2 tokenizer is not UTF-8", i);
+    for (size_t i = 0; i < merges.size(); ++i)
+      if (!utf8::is_valid(merges[i]))
+        fail(ErrorCode::kCorrupt, kComponent, "merge {} of a gpt2 tokenizer is not UTF-8", i);
+  }
   if (model == "gpt2" && merges.empty())
     fail(ErrorCode::kCorrupt, kComponent, "a gpt2 tokenizer needs merges");
 }
@@ -181,26 +201,37 @@ json TokenizerData::to_json() const {
 }
 
 TokenizerData TokenizerData::from_json(const json& j) {
+  const JsonReader r(kComponent, "tokenizer data");
+  r.as_object(j, "the tokenizer data");
   TokenizerData d;
-  try {
-    d.model = j.at("model").get<std::string>();
-    d.tokens = j.at("tokens").get<std::vector<std::string>>();
-    d.scores = j.value("scores", std::vector<float>());
-    d.token_types = j.value("token_types", std::vector<int32_t>());
-    d.merges = j.value("merges", std::vector<std::string>());
-    d.bos_id = j.value("bos_id", -1);
-    d.eos_id = j.value("eos_id", -1);
-    d.unk_id = j.value("unk_id", -1);
-    d.pad_id = j.value("pad_id", -1);
-    d.add_bos = j.value("add_bos", true);
-    d.add_eos = j.value("add_eos", false);
-    d.add_space_prefix = j.value("add_space_prefix", true);
-    d.remove_extra_whitespaces = j.value("remove_extra_whitespaces", false);
-    d.pre = j.value("pre", std::string("gpt-2"));
-    d.chat_template = j.value("chat_template", std::string());
-  } catch (const json::exception& e) {
-    fail(ErrorCode::kCorrupt, kComponent, "malformed tokenizer data: {}", e.what());
-  }
+  d.model = r.required_str(j, "model");
+  auto list = [&](const char* key, auto&& element) {
+    if (!JsonReader::has(j, key)) return;
+    const json& a = r.as_array(j[key], fmt::format("field '{}'", key));
+    for (size_t i = 0; i < a.size(); ++i) element(a[i], fmt::format("{}[{}]", key, i));
+  };
+  if (!j.contains("tokens")) r.missing("tokens");
+  list("tokens",
+       [&](const json& v, const std::string& what) { d.tokens.push_back(r.as_str(v, what)); });
+  list("scores", [&](const json& v, const std::string& what) {
+    d.scores.push_back(static_cast<float>(r.as_number(v, what)));
+  });
+  list("token_types", [&](const json& v, const std::string& what) {
+    d.token_types.push_back(static_cast<int32_t>(r.as_integer(v, what, 0, 6)));
+  });
+  list("merges",
+       [&](const json& v, const std::string& what) { d.merges.push_back(r.as_str(v, what)); });
+  for (auto [key, id] : {std::pair{"bos_id", &d.bos_id},
+                         {"eos_id", &d.eos_id},
+                         {"unk_id", &d.unk_id},
+                         {"pad_id", &d.pad_id}})
+    *id = static_cast<int32_t>(r.integer(j, key, -1, -1, tok::kMaxTokenId));
+  d.add_bos = r.boolean(j, "add_bos", true);
+  d.add_eos = r.boolean(j, "add_eos", false);
+  d.add_space_prefix = r.boolean(j, "add_space_prefix", true);
+  d.remove_extra_whitespaces = r.boolean(j, "remove_extra_whitespaces", false);
+  d.pre = r.str(j, "pre", "gpt-2");
+  d.chat_template = r.str(j, "chat_template", std::string());
   return d;
 }
 
