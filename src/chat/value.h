@@ -51,7 +51,9 @@ class Value {
   Value(Dict d);
   static Value function(std::string name, Function fn);
   static Value namespace_object(Dict d);
-  static Value from_json(const nlohmann::ordered_json& j);  // keeps object key order
+  // Keeps object key order. Throws LimitExceeded for JSON nested deeper than kMaxValueDepth
+  // or an integer beyond the int64 range.
+  static Value from_json(const nlohmann::ordered_json& j);
 
   Kind kind() const { return kind_; }
   bool is_undefined() const { return kind_ == Kind::kUndefined; }
@@ -62,6 +64,11 @@ class Value {
   bool is_dict() const { return kind_ == Kind::kDict; }
   bool is_function() const { return kind_ == Kind::kFunction; }
   bool is_namespace() const { return kind_ == Kind::kDict && namespace_; }
+  // Nesting depth (0 for scalars, 1 for a flat list); a list or dict deeper than
+  // kMaxValueDepth is refused when it is built (LimitExceeded).
+  int depth() const { return depth_; }
+  // True when this is, or (as built) contains, a namespace object.
+  bool holds_namespace() const { return holds_namespace_; }
 
   bool as_bool() const { return b_; }
   int64_t as_int() const { return i_; }
@@ -87,6 +94,8 @@ class Value {
   Kind kind_ = Kind::kUndefined;
   bool b_ = false;
   bool namespace_ = false;
+  bool holds_namespace_ = false;
+  uint16_t depth_ = 0;
   int64_t i_ = 0;
   double f_ = 0.0;
   std::string s_;
