@@ -77,9 +77,13 @@ class Interpreter {
     out += text;
   }
 
-  void step(int line, int col) {
+  // A loop iteration builds its scope and `loop` object: it costs about as much as this many
+  // simple expressions, and counts so (max_steps then bounds time, not just node visits).
+  static constexpr int64_t kIterationSteps = 8;
+
+  void step(int line, int col, int64_t n = 1) {
     try {
-      budget_.step();
+      budget_.step(n);
     } catch (const LimitExceeded& e) {
       error(e.what(), line, col);
     }
@@ -174,27 +178,28 @@ class Interpreter {
     if (items.empty()) return exec(st.else_body, out);
     const int64_t n = static_cast<int64_t>(items.size());
     for (int64_t i = 0; i < n; ++i) {
-      step(st.line, st.column);
+      step(st.line, st.column, kIterationSteps);
       scopes_.emplace_back();
       bind_targets(st, items[static_cast<size_t>(i)]);
+      // Distinct keys: appended directly (Dict::set would search each time).
       Dict loop;
-      loop.set("index", Value(i + 1));
-      loop.set("index0", Value(i));
-      loop.set("revindex", Value(n - i));
-      loop.set("revindex0", Value(n - i - 1));
-      loop.set("first", Value(i == 0));
-      loop.set("last", Value(i == n - 1));
-      loop.set("length", Value(n));
-      loop.set("depth", Value(1));
-      loop.set("depth0", Value(0));
-      loop.set("previtem",
-               i > 0 ? items[static_cast<size_t>(i - 1)] : Value::undefined("previtem"));
-      loop.set("nextitem",
-               i + 1 < n ? items[static_cast<size_t>(i + 1)] : Value::undefined("nextitem"));
-      loop.set("cycle", Value::function("cycle", [i](CallArgs& a) {
-                 if (a.positional.empty()) return Value::undefined("cycle");
-                 return a.positional[static_cast<size_t>(i) % a.positional.size()];
-               }));
+      loop.items.reserve(12);
+      auto put = [&loop](const char* key, Value v) { loop.items.emplace_back(key, std::move(v)); };
+      put("index", Value(i + 1));
+      put("index0", Value(i));
+      put("revindex", Value(n - i));
+      put("revindex0", Value(n - i - 1));
+      put("first", Value(i == 0));
+      put("last", Value(i == n - 1));
+      put("length", Value(n));
+      put("depth", Value(1));
+      put("depth0", Value(0));
+      put("previtem", i > 0 ? items[static_cast<size_t>(i - 1)] : Value::undefined("previtem"));
+      put("nextitem", i + 1 < n ? items[static_cast<size_t>(i + 1)] : Value::undefined("nextitem"));
+      put("cycle", Value::function("cycle", [i](CallArgs& a) {
+            if (a.positional.empty()) return Value::undefined("cycle");
+            return a.positional[static_cast<size_t>(i) % a.positional.size()];
+          }));
       scopes_.back()["loop"] = Value(std::move(loop));
       Flow f = exec(st.body, out);
       scopes_.pop_back();
