@@ -661,17 +661,21 @@ Value apply_filter(
 
 Value method(const Value& obj, const std::string& name) {
   if (obj.is_string()) {
-    const std::string s = obj.as_string();
+    // Closures hold the Value (its shared text), not a copy of the string.
+    const Value self = obj;
     if (name == "strip" || name == "lstrip" || name == "rstrip")
-      return Value::function(name, [s, name](CallArgs& a) {
+      return Value::function(name, [self, name](CallArgs& a) {
+        const std::string& s = self.as_string();
         return Value(strip(s, a.get(0, "chars"), name != "rstrip", name != "lstrip"));
       });
     if (name == "split")
-      return Value::function(name, [s](CallArgs& a) {
+      return Value::function(name, [self](CallArgs& a) {
+        const std::string& s = self.as_string();
         return Value(split(s, a.get(0, "sep"), int_arg(a.get(1, "maxsplit"), -1)));
       });
     if (name == "startswith" || name == "endswith")
-      return Value::function(name, [s, name](CallArgs& a) {
+      return Value::function(name, [self, name](CallArgs& a) {
+        const std::string& s = self.as_string();
         const Value* p = a.get(0, "prefix");
         if (!p) throw invalid_argument(name + " needs an argument");
         List options = p->is_list() ? p->as_list() : List{*p};
@@ -685,22 +689,40 @@ Value method(const Value& obj, const std::string& name) {
         return Value(false);
       });
     if (name == "upper")
-      return Value::function(name, [s](CallArgs&) { return Value(to_upper(s)); });
+      return Value::function(name, [self](CallArgs&) {
+        const std::string& s = self.as_string();
+        return Value(to_upper(s));
+      });
     if (name == "lower")
-      return Value::function(name, [s](CallArgs&) { return Value(to_lower(s)); });
-    if (name == "title") return Value::function(name, [s](CallArgs&) { return Value(title(s)); });
+      return Value::function(name, [self](CallArgs&) {
+        const std::string& s = self.as_string();
+        return Value(to_lower(s));
+      });
+    if (name == "title")
+      return Value::function(name, [self](CallArgs&) {
+        const std::string& s = self.as_string();
+        return Value(title(s));
+      });
     if (name == "capitalize")
-      return Value::function(name, [s](CallArgs&) { return Value(capitalize(s)); });
+      return Value::function(name, [self](CallArgs&) {
+        const std::string& s = self.as_string();
+        return Value(capitalize(s));
+      });
     if (name == "replace")
-      return Value::function(name, [s](CallArgs& a) {
+      return Value::function(name, [self](CallArgs& a) {
+        const std::string& s = self.as_string();
         if (a.positional.size() < 2) throw invalid_argument("replace needs old and new");
         return Value(replace_all(s, a.positional[0].str(), a.positional[1].str(),
                                  int_arg(a.get(2, "count"), -1)));
       });
     if (name == "format")
-      return Value::function(name, [s](CallArgs& a) { return Value(brace_format(s, a)); });
+      return Value::function(name, [self](CallArgs& a) {
+        const std::string& s = self.as_string();
+        return Value(brace_format(s, a));
+      });
     if (name == "join")
-      return Value::function(name, [s](CallArgs& a) {
+      return Value::function(name, [self](CallArgs& a) {
+        const std::string& s = self.as_string();
         std::string out;
         bool first = true;
         for (const auto& x : items_of(a.positional.empty() ? Value(List{}) : a.positional[0])) {
@@ -710,7 +732,8 @@ Value method(const Value& obj, const std::string& name) {
         return Value(out);
       });
     if (name == "find" || name == "count")
-      return Value::function(name, [s, name](CallArgs& a) {
+      return Value::function(name, [self, name](CallArgs& a) {
+        const std::string& s = self.as_string();
         std::string sub = a.positional.empty() ? "" : a.positional[0].str();
         if (name == "find") {
           size_t at = s.find(sub);
@@ -723,7 +746,8 @@ Value method(const Value& obj, const std::string& name) {
         return Value(n);
       });
     if (name == "isdigit" || name == "isalpha" || name == "isspace" || name == "isalnum")
-      return Value::function(name, [s, name](CallArgs&) {
+      return Value::function(name, [self, name](CallArgs&) {
+        const std::string& s = self.as_string();
         if (s.empty()) return Value(false);
         for (unsigned char c : s) {
           bool ok = name == "isdigit"   ? std::isdigit(c)

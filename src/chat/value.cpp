@@ -39,8 +39,12 @@ const Value* CallArgs::get(size_t index, const std::string& name) const {
 
 Value Value::undefined(std::string name) {
   Value v;
-  v.s_ = std::move(name);
+  if (!name.empty()) v.s_ = std::make_shared<const std::string>(std::move(name));
   return v;
+}
+const std::string& Value::empty_string() {
+  static const std::string empty;
+  return empty;
 }
 Value Value::none() {
   Value v;
@@ -51,8 +55,9 @@ Value::Value(bool b) : kind_(Kind::kBool), b_(b) {}
 Value::Value(int v) : kind_(Kind::kInt), i_(v) {}
 Value::Value(int64_t v) : kind_(Kind::kInt), i_(v) {}
 Value::Value(double v) : kind_(Kind::kFloat), f_(v) {}
-Value::Value(const char* s) : kind_(Kind::kString), s_(s) {}
-Value::Value(std::string s) : kind_(Kind::kString), s_(std::move(s)) {}
+Value::Value(const char* s) : kind_(Kind::kString), s_(std::make_shared<const std::string>(s)) {}
+Value::Value(std::string s)
+    : kind_(Kind::kString), s_(std::make_shared<const std::string>(std::move(s))) {}
 namespace {
 
 // Depth and namespace flag of a container holding `children`.
@@ -86,7 +91,7 @@ Value::Value(Dict d) : kind_(Kind::kDict) {
 Value Value::function(std::string name, Function fn) {
   Value v;
   v.kind_ = Kind::kFunction;
-  v.s_ = std::move(name);
+  v.s_ = std::make_shared<const std::string>(std::move(name));
   v.fn_ = std::make_shared<Function>(std::move(fn));
   return v;
 }
@@ -162,7 +167,7 @@ bool Value::truthy() const {
     case Kind::kFloat:
       return f_ != 0.0;
     case Kind::kString:
-      return !s_.empty();
+      return !as_string().empty();
     case Kind::kList:
       return !list_->empty();
     case Kind::kDict:
@@ -416,12 +421,12 @@ std::string Value::str() const {
     case Kind::kFloat:
       return format_float(f_);
     case Kind::kString:
-      return s_;
+      return as_string();
     case Kind::kList:
     case Kind::kDict:
       return repr();
     case Kind::kFunction:
-      return "<function " + s_ + ">";
+      return "<function " + as_string() + ">";
   }
   return "";
 }

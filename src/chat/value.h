@@ -73,12 +73,12 @@ class Value {
   bool as_bool() const { return b_; }
   int64_t as_int() const { return i_; }
   double as_double() const { return kind_ == Kind::kInt ? static_cast<double>(i_) : f_; }
-  const std::string& as_string() const { return s_; }
+  const std::string& as_string() const { return s_ ? *s_ : empty_string(); }
   const List& as_list() const { return *list_; }
   const Dict& as_dict() const { return *dict_; }
   Dict& mutable_dict() const { return *dict_; }  // namespace objects only
   const Function& as_function() const { return *fn_; }
-  const std::string& name() const { return s_; }  // of an undefined value or a function
+  const std::string& name() const { return as_string(); }  // of an undefined value or function
 
   bool truthy() const;
   std::string str() const;   // Python str()
@@ -98,7 +98,10 @@ class Value {
   uint16_t depth_ = 0;
   int64_t i_ = 0;
   double f_ = 0.0;
-  std::string s_;
+  static const std::string& empty_string();
+  // Shared, immutable text: copying a Value (into a list, a loop variable, `[s] * 1000`) never
+  // copies its string.
+  std::shared_ptr<const std::string> s_;
   std::shared_ptr<List> list_;
   std::shared_ptr<Dict> dict_;
   std::shared_ptr<Function> fn_;

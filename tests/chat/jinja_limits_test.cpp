@@ -283,6 +283,14 @@ TEST(JinjaLimits, HugeStringsAndListsAreRefusedBeforeTheyAreBuilt) {
   EXPECT_EQ(render("{{ 'a\nb'|indent(-4) }}|{{ 'a\nb'|indent('> ') }}"), "a\nb|a\n> b");
 }
 
+TEST(JinjaLimits, CopiesShareTextInsteadOfMultiplyingIt) {
+  // 300,000 references to one 1 MB string: 1 MB of text, not 300 GB.
+  EXPECT_EQ(render("{% set s = 'x' * 1000000 %}{% set l = [s] * 300000 %}{{ l|length }} "
+                   "{{ l[299999]|length }} {{ (l + l)|length }}"
+                   "{% for x in l[:100000] %}{% endfor %}"),
+            "300000 1000000 600000");
+}
+
 TEST(JinjaLimits, OutputSizeIsBounded) {
   ChatTemplateLimits small;
   small.max_output_bytes = 1000;
