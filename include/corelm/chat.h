@@ -27,6 +27,8 @@ struct ChatTemplateLimits {
   // ==, sorting, tojson or str(), 1 per 8 list items copied and per 256 bytes of text built.
   int64_t max_steps = 50'000'000;
   int max_call_depth = 128;  // macro calls active at once
+  // Text and lists the template's values hold at once (the messages passed in not counted).
+  int64_t max_memory_bytes = int64_t{512} << 20;
 };
 
 struct ChatTemplateOptions {

@@ -28,6 +28,12 @@ void RenderBudget::over_steps() const {
       "the template ran more than {} steps (ChatTemplateLimits::max_steps)", limits_.max_steps));
 }
 
+void RenderBudget::over_memory() const {
+  throw LimitExceeded(fmt::format(
+      "the template's values hold more than {} bytes (ChatTemplateLimits::max_memory_bytes)",
+      limits_.max_memory_bytes));
+}
+
 void charge_work(int64_t n) {
   if (g_current) g_current->step(n);
 }

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
 
@@ -41,17 +42,24 @@ class RenderBudget {
   const ChatTemplateLimits& limits() const { return limits_; }
   static RenderBudget* current();
 
-  // One unit of work (a statement, an expression, a loop iteration, a visited value).
+  // One unit of work (a statement, an expression, a loop iteration, a visited value). Also
+  // where the memory held by values is checked (allocation itself never throws).
   void step(int64_t n = 1) {
     steps_ += n;
     if (steps_ > limits_.max_steps) over_steps();
+    if (*held_ > limits_.max_memory_bytes) over_memory();
   }
+  // Bytes of text and list storage the template's values hold now: shared with the storage's
+  // deleters, which give the bytes back when the last Value using it goes.
+  const std::shared_ptr<int64_t>& held() const { return held_; }
   int64_t steps() const { return steps_; }
 
  private:
   [[noreturn]] void over_steps() const;
+  [[noreturn]] void over_memory() const;
   ChatTemplateLimits limits_;
   int64_t steps_ = 0;
+  std::shared_ptr<int64_t> held_ = std::make_shared<int64_t>(0);
   RenderBudget* previous_;
 };
 

@@ -55,9 +55,29 @@ Value::Value(bool b) : kind_(Kind::kBool), b_(b) {}
 Value::Value(int v) : kind_(Kind::kInt), i_(v) {}
 Value::Value(int64_t v) : kind_(Kind::kInt), i_(v) {}
 Value::Value(double v) : kind_(Kind::kFloat), f_(v) {}
-Value::Value(const char* s) : kind_(Kind::kString), s_(std::make_shared<const std::string>(s)) {}
-Value::Value(std::string s)
-    : kind_(Kind::kString), s_(std::make_shared<const std::string>(std::move(s))) {}
+namespace {
+
+// Storage made during a render counts against its max_memory_bytes while it lives (small
+// storage is left out: it is bounded by the steps that make it).
+template <typename T>
+std::shared_ptr<T> held_storage(T&& value, int64_t bytes) {
+  RenderBudget* budget = RenderBudget::current();
+  if (!budget || bytes < 4096) return std::make_shared<T>(std::move(value));
+  std::shared_ptr<int64_t> held = budget->held();
+  *held += bytes;
+  return std::shared_ptr<T>(new T(std::move(value)), [held, bytes](T* p) {
+    *held -= bytes;
+    delete p;
+  });
+}
+
+}  // namespace
+
+Value::Value(const char* s) : Value(std::string(s)) {}
+Value::Value(std::string s) : kind_(Kind::kString) {
+  const auto bytes = static_cast<int64_t>(s.capacity());
+  s_ = held_storage<const std::string>(std::move(s), bytes);
+}
 namespace {
 
 // Depth and namespace flag of a container holding `children`.
@@ -79,7 +99,8 @@ void measure(const Range& children, Get get, uint16_t* depth, bool* holds_namesp
 Value::Value(List l) : kind_(Kind::kList) {
   measure(
       l, [](const Value& v) -> const Value& { return v; }, &depth_, &holds_namespace_);
-  list_ = std::make_shared<List>(std::move(l));
+  const auto bytes = static_cast<int64_t>(l.capacity() * sizeof(Value));
+  list_ = held_storage<List>(std::move(l), bytes);
 }
 Value::Value(Dict d) : kind_(Kind::kDict) {
   measure(

@@ -291,6 +291,22 @@ TEST(JinjaLimits, CopiesShareTextInsteadOfMultiplyingIt) {
             "300000 1000000 600000");
 }
 
+TEST(JinjaLimits, MemoryHeldByManyValuesIsBounded) {
+  // Each string is within the per-operation size, but the list keeps them all: the values'
+  // storage is counted while it lives (a 64 MiB budget keeps the test fast; default 512 MiB).
+  ChatTemplateLimits small;
+  small.max_memory_bytes = 64 << 20;
+  EXPECT_EQ(error_of("{% set ns = namespace(l=[]) %}{% for i in range(1000) %}"
+                     "{% set ns.l = ns.l + ['x' * 1000000 ~ i] %}{% endfor %}",
+                     "[]", small),
+            "[chat] template error at line 1, column 76: the template's values hold more than "
+            "67108864 bytes (ChatTemplateLimits::max_memory_bytes)");
+  // Storage that is let go is given back: 100 MB made one at a time, none kept, renders.
+  EXPECT_EQ(
+      render("{% for i in range(100) %}{% set s = 'x' * 1000000 ~ i %}{% endfor %}ok", "[]", small),
+      "ok");
+}
+
 TEST(JinjaLimits, OutputSizeIsBounded) {
   ChatTemplateLimits small;
   small.max_output_bytes = 1000;
