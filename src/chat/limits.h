@@ -7,6 +7,8 @@
 //   - value nesting (JSON -> Value, lists/dicts a template builds): 128; real data < 8
 //   - interpreter nesting (statements + expressions + filter and macro calls active at once):
 //     1024, whatever max_call_depth says
+//   - memory: the text and list storage values made during the render hold (counted from 64
+//     bytes; the messages passed in are not counted), checked at every step
 //   - ChatTemplateLimits defaults: a 10,000-message, 4 KB-per-message conversation renders
 //     37 MB (of 64 MiB) in 5-20 million steps (of 50 million) through Mistral's templates.
 #pragma once

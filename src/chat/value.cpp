@@ -57,12 +57,13 @@ Value::Value(int64_t v) : kind_(Kind::kInt), i_(v) {}
 Value::Value(double v) : kind_(Kind::kFloat), f_(v) {}
 namespace {
 
-// Storage made during a render counts against its max_memory_bytes while it lives (small
-// storage is left out: it is bounded by the steps that make it).
+// Storage made during a render counts against its max_memory_bytes while it lives. Storage under
+// 64 bytes is left out (a list of such strings is counted at 96 bytes an item: at most about as
+// much again goes uncounted).
 template <typename T>
 std::shared_ptr<T> held_storage(T&& value, int64_t bytes) {
   RenderBudget* budget = RenderBudget::current();
-  if (!budget || bytes < 4096) return std::make_shared<T>(std::move(value));
+  if (!budget || bytes < 64) return std::make_shared<T>(std::move(value));
   std::shared_ptr<int64_t> held = budget->held();
   *held += bytes;
   return std::shared_ptr<T>(new T(std::move(value)), [held, bytes](T* p) {
