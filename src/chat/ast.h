@@ -36,6 +36,7 @@ struct Expr {
   };
   Kind kind;
   int line = 0, column = 0;
+  int depth = 1;     // of this subtree (the parser refuses more than kMaxParseDepth)
   Value literal;     // kLiteral
   std::string name;  // kName, kAttr (attribute), kFilter / kTest (filter or test), kUnary / kBinary
                      // (operator)

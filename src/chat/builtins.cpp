@@ -2,13 +2,19 @@
 // semantics (transformers' tojson: json.dumps with ensure_ascii=False).
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <ctime>
+#include <limits>
+#include <optional>
 #include <stdexcept>
 #include <unordered_set>
 
+#include "base/parse_number.h"
 #include "chat/interpreter.h"
+#include "chat/lexer.h"
+#include "chat/limits.h"
 
 namespace corelm::jinja {
 
@@ -64,7 +70,7 @@ std::string replace_all(const std::string& s, const std::string& from, const std
   size_t pos = 0, at;
   int64_t n = 0;
   while ((count < 0 || n < count) && (at = s.find(from, pos)) != std::string::npos) {
-    out += s.substr(pos, at - pos) + to;
+    append_checked(out, s.substr(pos, at - pos) + to, "replace");
     pos = at + from.size();
     ++n;
   }
@@ -85,6 +91,7 @@ List split(const std::string& s, const Value* sep, int64_t maxsplit) {
       }
       size_t j = i;
       while (j < s.size() && !is_py_space(s[j])) ++j;
+      check_list_size(out.size() + 1, "split");
       out.emplace_back(s.substr(i, j - i));
       ++n;
       i = j;
@@ -96,6 +103,7 @@ List split(const std::string& s, const Value* sep, int64_t maxsplit) {
   size_t pos = 0, at;
   int64_t n = 0;
   while ((maxsplit < 0 || n < maxsplit) && (at = s.find(d, pos)) != std::string::npos) {
+    check_list_size(out.size() + 1, "split");
     out.emplace_back(s.substr(pos, at - pos));
     pos = at + d.size();
     ++n;
@@ -122,8 +130,8 @@ Value attribute_of(const Value& v, const std::string& path) {
       const Value* f = cur.as_dict().find(part);
       cur = f ? *f : Value::undefined(part);
     } else if (cur.is_list() && !part.empty() && std::all_of(part.begin(), part.end(), ::isdigit)) {
-      size_t i = std::stoul(part);
-      cur = i < cur.as_list().size() ? cur.as_list()[i] : Value::undefined(part);
+      auto i = parse_integer<size_t>(part);
+      cur = i && *i < cur.as_list().size() ? cur.as_list()[*i] : Value::undefined(part);
     } else {
       return Value::undefined(part);
     }
@@ -133,27 +141,82 @@ Value attribute_of(const Value& v, const std::string& path) {
   return cur;
 }
 
+// Python's float() of a string: sign, digits, "inf", "nan"; 1e999 is inf.
+std::optional<double> python_float(const std::string& text) {
+  std::string s = strip(text, nullptr, true, true);
+  bool negative = false;
+  if (!s.empty() && (s[0] == '+' || s[0] == '-')) {
+    negative = s[0] == '-';
+    s.erase(0, 1);
+  }
+  const std::string lower = to_lower(s);
+  double d = 0;
+  if (lower == "nan") {
+    d = std::nan("");
+  } else if (lower == "inf" || lower == "infinity") {
+    d = HUGE_VAL;
+  } else {
+    if (s.empty() || !(std::isdigit(static_cast<unsigned char>(s[0])) || s[0] == '.'))
+      return std::nullopt;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), d);
+    if (end != s.data() + s.size()) return std::nullopt;
+    if (ec == std::errc::result_out_of_range)
+      d = float_literal(s);
+    else if (ec != std::errc())
+      return std::nullopt;
+  }
+  return negative ? -d : d;
+}
+
+[[noreturn]] void int_out_of_range(const std::string& shown) {
+  throw invalid_argument("int: " + (shown.size() > 40 ? shown.substr(0, 40) + "..." : shown) +
+                         " is out of the 64-bit integer range (Python would give a big integer)");
+}
+
+// A float truncated toward zero as Python's int() does; inf and nan give the default, as
+// Jinja2's int filter catches OverflowError and ValueError.
+Value int_of_float(double d, const Value& def, const std::string& shown) {
+  if (!std::isfinite(d)) return def;
+  if (!fits_int64(d)) int_out_of_range(shown);
+  return Value(static_cast<int64_t>(d));
+}
+
+// Jinja2's int filter: int(value, base) for strings, else int(value); on failure
+// int(float(value)); on failure the default. A value Python holds as a big integer is an error.
 Value parse_int(const Value& v, const Value* def_v, int64_t base) {
   Value def = def_v ? *def_v : Value(0);
   if (v.kind() == Value::Kind::kInt) return v;
   if (v.kind() == Value::Kind::kBool) return Value(int64_t(v.as_bool()));
-  if (v.kind() == Value::Kind::kFloat) return Value(static_cast<int64_t>(v.as_double()));
-  if (v.is_string()) {
-    std::string s = strip(v.as_string(), nullptr, true, true);
-    s.erase(std::remove(s.begin(), s.end(), '_'), s.end());
-    try {
-      size_t used = 0;
-      int64_t r = std::stoll(s, &used, static_cast<int>(base));
-      if (used == s.size() && !s.empty()) return Value(r);
-    } catch (const std::exception&) {
+  if (v.kind() == Value::Kind::kFloat) return int_of_float(v.as_double(), def, v.str());
+  if (!v.is_string()) return def;
+  std::string s = strip(v.as_string(), nullptr, true, true);
+  s.erase(std::remove(s.begin(), s.end(), '_'), s.end());
+  if (base >= 2 && base <= 36) {
+    std::string digits = s;
+    bool negative = false;
+    if (!digits.empty() && (digits[0] == '+' || digits[0] == '-')) {
+      negative = digits[0] == '-';
+      digits.erase(0, 1);
     }
-    try {  // Jinja falls back to int(float(value))
-      size_t used = 0;
-      double d = std::stod(s, &used);
-      if (used == s.size() && std::isfinite(d)) return Value(static_cast<int64_t>(d));
-    } catch (const std::exception&) {
+    const char prefix = base == 16 ? 'x' : base == 8 ? 'o' : base == 2 ? 'b' : 0;
+    if (prefix && digits.size() > 2 && digits[0] == '0' &&
+        std::tolower(static_cast<unsigned char>(digits[1])) == prefix)
+      digits.erase(0, 2);
+    auto is_digit = [&](char c) {
+      int d = std::isdigit(static_cast<unsigned char>(c)) ? c - '0'
+              : std::isalpha(static_cast<unsigned char>(c))
+                  ? std::tolower(static_cast<unsigned char>(c)) - 'a' + 10
+                  : 99;
+      return d < base;
+    };
+    if (!digits.empty() && std::all_of(digits.begin(), digits.end(), is_digit)) {
+      auto u = parse_integer<uint64_t>(digits, static_cast<int>(base));
+      const uint64_t limit = negative ? uint64_t{1} << 63 : uint64_t{INT64_MAX};
+      if (!u || *u > limit) int_out_of_range(s);
+      return Value(negative ? static_cast<int64_t>(0 - *u) : static_cast<int64_t>(*u));
     }
   }
+  if (auto d = python_float(s)) return int_of_float(*d, def, s);
   return def;
 }
 
@@ -161,19 +224,8 @@ Value parse_float(const Value& v, const Value* def_v) {
   Value def = def_v ? *def_v : Value(0.0);
   if (v.is_number()) return Value(v.as_double());
   if (v.kind() == Value::Kind::kBool) return Value(v.as_bool() ? 1.0 : 0.0);
-  if (v.is_string()) {
-    std::string s = strip(v.as_string(), nullptr, true, true);
-    std::string lower = to_lower(s);
-    if (lower == "nan" || lower == "+nan" || lower == "-nan") return Value(std::nan(""));
-    if (lower == "inf" || lower == "+inf" || lower == "infinity") return Value(INFINITY);
-    if (lower == "-inf" || lower == "-infinity") return Value(-INFINITY);
-    try {
-      size_t used = 0;
-      double d = std::stod(s, &used);
-      if (used == s.size() && !s.empty()) return Value(d);
-    } catch (const std::exception&) {
-    }
-  }
+  if (v.is_string())
+    if (auto d = python_float(v.as_string())) return Value(*d);
   return def;
 }
 
@@ -194,13 +246,13 @@ std::string percent_format(const std::string& fmt, const List& args) {
     if (ai >= args.size()) throw invalid_argument("not enough arguments for format string");
     const Value& a = args[ai++];
     if (c == 's')
-      out += a.str();
+      append_checked(out, a.str(), "'%'");
     else if (c == 'r')
-      out += a.repr();
+      append_checked(out, a.repr(), "'%'");
     else if (c == 'd' || c == 'i')
-      out += std::to_string(parse_int(a, nullptr, 10).as_int());
+      append_checked(out, std::to_string(parse_int(a, nullptr, 10).as_int()), "'%'");
     else if (c == 'f')
-      out += std::to_string(parse_float(a, nullptr).as_double());
+      append_checked(out, std::to_string(parse_float(a, nullptr).as_double()), "'%'");
     else
       throw invalid_argument(std::string("unsupported format character '") + c + "'");
   }
@@ -232,13 +284,13 @@ std::string brace_format(const std::string& fmt, CallArgs& args) {
     if (field.empty())
       v = auto_index < args.positional.size() ? &args.positional[auto_index++] : nullptr;
     else if (std::all_of(field.begin(), field.end(), ::isdigit)) {
-      size_t k = std::stoul(field);
-      v = k < args.positional.size() ? &args.positional[k] : nullptr;
+      auto k = parse_integer<size_t>(field);
+      v = k && *k < args.positional.size() ? &args.positional[*k] : nullptr;
     } else {
       v = args.kwarg(field);
     }
     if (!v) throw invalid_argument("format field '{" + field + "}' has no value");
-    out += v->str();
+    append_checked(out, v->str(), "format");
     i = close;
   }
   return out;
@@ -267,7 +319,10 @@ bool run_test(const std::string& name, const Value& v, CallArgs& a, bool* known)
   if (name == "callable") return v.is_function();
   if (name == "odd") return v.kind() == Value::Kind::kInt && (v.as_int() % 2 != 0);
   if (name == "even") return v.kind() == Value::Kind::kInt && (v.as_int() % 2 == 0);
-  if (name == "divisibleby") return need().as_int() != 0 && v.as_int() % need().as_int() == 0;
+  if (name == "divisibleby") {
+    const int64_t d = need().as_int();  // -1 too: INT64_MIN % -1 traps
+    return d == -1 || d == 1 || (d != 0 && v.as_int() % d == 0);
+  }
   if (name == "eq" || name == "equalto" || name == "==") return v == need();
   if (name == "ne" || name == "!=") return !(v == need());
   if (name == "lt" || name == "lessthan" || name == "<") return compare(v, need()) < 0;
@@ -331,7 +386,9 @@ Value apply_filter(
     throw invalid_argument(std::string("object of type '") + v.type_name() + "' has no len()");
   }
   if (name == "tojson") {
-    int indent = static_cast<int>(int_arg(a.get(0, "indent"), -1));
+    // Beyond the size limit anyway; clamped so that the int cannot wrap.
+    int indent =
+        static_cast<int>(std::clamp<int64_t>(int_arg(a.get(0, "indent"), -1), -1, 1 << 30));
     bool sort_keys = a.kwarg("sort_keys") && a.kwarg("sort_keys")->truthy();
     std::string item_sep = indent >= 0 ? "," : ", ", key_sep = ": ";
     if (const Value* seps = a.kwarg("separators");
@@ -401,7 +458,9 @@ Value apply_filter(
     std::string out;
     bool first = true;
     for (const auto& item : items_of(v)) {
-      out += (first ? "" : sep) + (attr ? attribute_of(item, attr->str()).str() : item.str());
+      append_checked(
+          out, (first ? "" : sep) + (attr ? attribute_of(item, attr->str()).str() : item.str()),
+          "join");
       first = false;
     }
     return Value(out);
@@ -432,7 +491,11 @@ Value apply_filter(
   if (name == "int") return parse_int(v, a.get(0, "default"), int_arg(a.get(1, "base"), 10));
   if (name == "float") return parse_float(v, a.get(0, "default"));
   if (name == "abs") {
-    if (v.kind() == Value::Kind::kInt) return Value(v.as_int() < 0 ? -v.as_int() : v.as_int());
+    if (v.kind() == Value::Kind::kInt) {
+      if (v.as_int() == std::numeric_limits<int64_t>::min())
+        throw invalid_argument("abs(" + v.str() + ") is out of the 64-bit integer range");
+      return Value(v.as_int() < 0 ? -v.as_int() : v.as_int());
+    }
     return Value(std::fabs(v.as_double()));
   }
   if (name == "round") {
@@ -502,9 +565,12 @@ Value apply_filter(
     Value total = a.get(1, "start") ? *a.get(1, "start") : Value(0);
     for (const auto& item : items_of(v)) {
       Value x = attr ? attribute_of(item, attr->str()) : item;
-      if (total.kind() == Value::Kind::kInt && x.kind() == Value::Kind::kInt)
-        total = Value(total.as_int() + x.as_int());
-      else
+      int64_t sum = 0;
+      if (total.kind() == Value::Kind::kInt && x.kind() == Value::Kind::kInt) {
+        if (__builtin_add_overflow(total.as_int(), x.as_int(), &sum))
+          throw invalid_argument("integer overflow: the sum is out of the 64-bit range");
+        total = Value(sum);
+      } else
         total = Value(total.as_double() + x.as_double());
     }
     return total;
@@ -518,17 +584,28 @@ Value apply_filter(
     return best;
   }
   if (name == "indent") {
-    int64_t width = int_arg(a.get(0, "width"), 4);
+    // width: a number of spaces (Python's ' ' * width: none when negative) or the indent text.
+    const Value* width_v = a.get(0, "width");
+    std::string pad;
+    if (width_v && width_v->is_string()) {
+      pad = width_v->as_string();
+    } else {
+      const int64_t width = int_arg(width_v, 4);
+      if (width > 0) {
+        check_string_size(static_cast<uint64_t>(width), "indent");
+        pad.assign(static_cast<size_t>(width), ' ');
+      }
+    }
     bool first = a.get(1, "first") && a.get(1, "first")->truthy();
     bool blank = a.get(2, "blank") && a.get(2, "blank")->truthy();
-    std::string pad(static_cast<size_t>(width), ' '), s = v.str(), out;
+    std::string s = v.str(), out;
     size_t pos = 0;
     bool line_one = true;
     while (pos <= s.size()) {
       size_t nl = s.find('\n', pos);
       std::string line = s.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
       bool indent_it = (line_one ? first : true) && (blank || !line.empty());
-      out += (indent_it ? pad : "") + line;
+      append_checked(out, (indent_it ? pad : "") + line, "indent");
       if (nl == std::string::npos) break;
       out += "\n";
       pos = nl + 1;
@@ -569,6 +646,7 @@ Value apply_filter(
     int64_t width = int_arg(a0, 80);
     std::string s = v.str();
     if (static_cast<int64_t>(s.size()) >= width) return Value(s);
+    check_string_size(static_cast<uint64_t>(width), "center");
     size_t total = static_cast<size_t>(width) - s.size(), left = total / 2;
     return Value(std::string(left, ' ') + s + std::string(total - left, ' '));
   }
@@ -583,17 +661,21 @@ Value apply_filter(
 
 Value method(const Value& obj, const std::string& name) {
   if (obj.is_string()) {
-    const std::string s = obj.as_string();
+    // Closures hold the Value (its shared text), not a copy of the string.
+    const Value self = obj;
     if (name == "strip" || name == "lstrip" || name == "rstrip")
-      return Value::function(name, [s, name](CallArgs& a) {
+      return Value::function(name, [self, name](CallArgs& a) {
+        const std::string& s = self.as_string();
         return Value(strip(s, a.get(0, "chars"), name != "rstrip", name != "lstrip"));
       });
     if (name == "split")
-      return Value::function(name, [s](CallArgs& a) {
+      return Value::function(name, [self](CallArgs& a) {
+        const std::string& s = self.as_string();
         return Value(split(s, a.get(0, "sep"), int_arg(a.get(1, "maxsplit"), -1)));
       });
     if (name == "startswith" || name == "endswith")
-      return Value::function(name, [s, name](CallArgs& a) {
+      return Value::function(name, [self, name](CallArgs& a) {
+        const std::string& s = self.as_string();
         const Value* p = a.get(0, "prefix");
         if (!p) throw invalid_argument(name + " needs an argument");
         List options = p->is_list() ? p->as_list() : List{*p};
@@ -607,32 +689,51 @@ Value method(const Value& obj, const std::string& name) {
         return Value(false);
       });
     if (name == "upper")
-      return Value::function(name, [s](CallArgs&) { return Value(to_upper(s)); });
+      return Value::function(name, [self](CallArgs&) {
+        const std::string& s = self.as_string();
+        return Value(to_upper(s));
+      });
     if (name == "lower")
-      return Value::function(name, [s](CallArgs&) { return Value(to_lower(s)); });
-    if (name == "title") return Value::function(name, [s](CallArgs&) { return Value(title(s)); });
+      return Value::function(name, [self](CallArgs&) {
+        const std::string& s = self.as_string();
+        return Value(to_lower(s));
+      });
+    if (name == "title")
+      return Value::function(name, [self](CallArgs&) {
+        const std::string& s = self.as_string();
+        return Value(title(s));
+      });
     if (name == "capitalize")
-      return Value::function(name, [s](CallArgs&) { return Value(capitalize(s)); });
+      return Value::function(name, [self](CallArgs&) {
+        const std::string& s = self.as_string();
+        return Value(capitalize(s));
+      });
     if (name == "replace")
-      return Value::function(name, [s](CallArgs& a) {
+      return Value::function(name, [self](CallArgs& a) {
+        const std::string& s = self.as_string();
         if (a.positional.size() < 2) throw invalid_argument("replace needs old and new");
         return Value(replace_all(s, a.positional[0].str(), a.positional[1].str(),
                                  int_arg(a.get(2, "count"), -1)));
       });
     if (name == "format")
-      return Value::function(name, [s](CallArgs& a) { return Value(brace_format(s, a)); });
+      return Value::function(name, [self](CallArgs& a) {
+        const std::string& s = self.as_string();
+        return Value(brace_format(s, a));
+      });
     if (name == "join")
-      return Value::function(name, [s](CallArgs& a) {
+      return Value::function(name, [self](CallArgs& a) {
+        const std::string& s = self.as_string();
         std::string out;
         bool first = true;
         for (const auto& x : items_of(a.positional.empty() ? Value(List{}) : a.positional[0])) {
-          out += (first ? "" : s) + x.str();
+          append_checked(out, (first ? "" : s) + x.str(), "join");
           first = false;
         }
         return Value(out);
       });
     if (name == "find" || name == "count")
-      return Value::function(name, [s, name](CallArgs& a) {
+      return Value::function(name, [self, name](CallArgs& a) {
+        const std::string& s = self.as_string();
         std::string sub = a.positional.empty() ? "" : a.positional[0].str();
         if (name == "find") {
           size_t at = s.find(sub);
@@ -645,7 +746,8 @@ Value method(const Value& obj, const std::string& name) {
         return Value(n);
       });
     if (name == "isdigit" || name == "isalpha" || name == "isspace" || name == "isalnum")
-      return Value::function(name, [s, name](CallArgs&) {
+      return Value::function(name, [self, name](CallArgs&) {
+        const std::string& s = self.as_string();
         if (s.empty()) return Value(false);
         for (unsigned char c : s) {
           bool ok = name == "isdigit"   ? std::isdigit(c)
@@ -734,11 +836,19 @@ void add_global_functions(Dict& g) {
             if (a.positional.size() >= 3) step = int_arg(&a.positional[2], 1);
           }
           if (step == 0) throw invalid_argument("range() step must not be zero");
+          // Item count in 128 bits (the span of two int64 values does not fit in 64).
+          const __int128 span = static_cast<__int128>(stop) - start;
+          __int128 count = 0;
+          if (step > 0 && span > 0) count = (span + step - 1) / step;
+          if (step < 0 && span < 0)
+            count = (-span + (-static_cast<__int128>(step)) - 1) / -static_cast<__int128>(step);
+          check_list_size(
+              count > (__int128{1} << 62) ? uint64_t{1} << 62 : static_cast<uint64_t>(count),
+              "range()");
           List out;
-          for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
-            out.emplace_back(i);
-            if (out.size() > 1000000) throw invalid_argument("range() too large");
-          }
+          out.reserve(static_cast<size_t>(count));
+          for (__int128 k = 0; k < count; ++k)
+            out.emplace_back(static_cast<int64_t>(start + k * step));
           return Value(std::move(out));
         }));
   g.set("dict", Value::function("dict", [](CallArgs& a) {

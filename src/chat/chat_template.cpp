@@ -11,6 +11,7 @@
 #include "chat/ast.h"
 #include "chat/interpreter.h"
 #include "chat/lexer.h"
+#include "chat/limits.h"
 
 namespace corelm {
 
@@ -55,8 +56,17 @@ std::string ChatTemplate::render(const std::string& messages_json,
     if (messages.is_discarded() || !messages.is_array())
       fail(ErrorCode::kInvalidArgument, kComponent,
            "messages must be a JSON array of message objects");
+    // Messages, tools and extra context become template values; nesting deeper than the value
+    // depth limit, or an integer beyond int64, is refused here.
+    auto convert = [](const json& j, const char* what) {
+      try {
+        return jinja::Value::from_json(j);
+      } catch (const jinja::LimitExceeded& e) {
+        fail(ErrorCode::kInvalidArgument, kComponent, "{}: {}", what, e.what());
+      }
+    };
     jinja::Dict g;
-    g.set("messages", jinja::Value::from_json(messages));
+    g.set("messages", convert(messages, "messages"));
     g.set("add_generation_prompt", jinja::Value(o.add_generation_prompt));
     g.set("bos_token", jinja::Value(o.bos_token));
     g.set("eos_token", jinja::Value(o.eos_token));
@@ -64,16 +74,16 @@ std::string ChatTemplate::render(const std::string& messages_json,
       json tools = json::parse(o.tools_json, nullptr, false);
       if (tools.is_discarded())
         fail(ErrorCode::kInvalidArgument, kComponent, "tools must be valid JSON");
-      g.set("tools", jinja::Value::from_json(tools));
+      g.set("tools", convert(tools, "tools"));
     }
     if (!o.extra_context_json.empty()) {
       json extra = json::parse(o.extra_context_json, nullptr, false);
       if (extra.is_discarded() || !extra.is_object())
         fail(ErrorCode::kInvalidArgument, kComponent, "extra context must be a JSON object");
-      for (const auto& [k, v] : extra.items()) g.set(k, jinja::Value::from_json(v));
+      for (const auto& [k, v] : extra.items()) g.set(k, convert(v, "extra context"));
     }
     try {
-      return jinja::render(impl_->program, g);
+      return jinja::render(impl_->program, g, o.limits);
     } catch (const jinja::TemplateRaised& e) {
       fail(ErrorCode::kInvalidArgument, kComponent, "{}", e.what());
     } catch (const jinja::TemplateError& e) {

@@ -1,9 +1,14 @@
 #include "chat/interpreter.h"
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
+#include <optional>
 #include <unordered_map>
 
+#include "base/utf8.h"
 #include "chat/lexer.h"
+#include "chat/limits.h"
 
 namespace corelm::jinja {
 
@@ -13,7 +18,7 @@ enum class Flow { kNormal, kBreak, kContinue };
 
 class Interpreter {
  public:
-  explicit Interpreter(const Dict& globals) {
+  Interpreter(const Dict& globals, RenderBudget& budget) : budget_(budget) {
     scopes_.emplace_back();
     for (const auto& [k, v] : globals.items) scopes_.back()[k] = v;
   }
@@ -47,13 +52,52 @@ class Interpreter {
     return Flow::kNormal;
   }
 
+  // Bounds recursion of exec / eval / macro calls together: each level takes stack.
+  struct Nest {
+    Nest(Interpreter& in, int line, int col) : in(in) {
+      if (++in.nesting_ > kMaxEvalNesting) {
+        --in.nesting_;
+        error("the template nests statements, expressions and macro calls more than " +
+                  std::to_string(kMaxEvalNesting) + " deep",
+              line, col);
+      }
+    }
+    ~Nest() { --in.nesting_; }
+    Interpreter& in;
+  };
+
+  // Appends rendered text, refusing to grow a buffer past max_output_bytes.
+  void emit(std::string& out, const std::string& text, const Stmt& st) {
+    const int64_t max = budget_.limits().max_output_bytes;
+    if (static_cast<uint64_t>(out.size()) + text.size() > static_cast<uint64_t>(max))
+      error("the rendered text would exceed " + std::to_string(max) +
+                " bytes (ChatTemplateLimits::max_output_bytes)",
+            st.line, st.column);
+    budget_.step(static_cast<int64_t>(text.size() / 256));
+    out += text;
+  }
+
+  // A loop iteration builds its scope and `loop` object: it costs about as much as this many
+  // simple expressions, and counts so (max_steps then bounds time, not just node visits).
+  static constexpr int64_t kIterationSteps = 8;
+
+  void step(int line, int col, int64_t n = 1) {
+    try {
+      budget_.step(n);
+    } catch (const LimitExceeded& e) {
+      error(e.what(), line, col);
+    }
+  }
+
   Flow exec(const Stmt& st, std::string& out) {
+    Nest nest(*this, st.line, st.column);
+    step(st.line, st.column);
     switch (st.kind) {
       case Stmt::Kind::kText:
-        out += st.text;
+        emit(out, st.text, st);
         return Flow::kNormal;
       case Stmt::Kind::kOutput:
-        out += eval(*st.expr).str();
+        emit(out, eval(*st.expr).str(), st);
         return Flow::kNormal;
       case Stmt::Kind::kIf:
         for (const auto& [cond, body] : st.branches)
@@ -83,7 +127,7 @@ class Interpreter {
         std::string captured;
         Flow f = exec(st.body, captured);
         CallArgs none;
-        out += call_filter(st.text, Value(captured), none, st.line, st.column).str();
+        emit(out, call_filter(st.text, Value(captured), none, st.line, st.column).str(), st);
         return f;
       }
     }
@@ -100,13 +144,18 @@ class Interpreter {
       error("cannot assign attribute '" + st.targets[1] + "' of '" + st.targets[0] +
                 "': not a namespace()",
             st.line, st.column);
+    // A namespace inside a namespace could make a cycle (ns.self = ns) that str(), tojson and
+    // == would follow forever, or nest values past every depth check.
+    if (v.holds_namespace())
+      error("cannot store a namespace() inside the namespace '" + st.targets[0] + "'", st.line,
+            st.column);
     ns.mutable_dict().set(st.targets[1], std::move(v));
   }
 
   static List iterate(const Value& v, int line, int col) {
     try {
       return items_of(v);
-    } catch (const std::invalid_argument& e) {
+    } catch (const std::exception& e) {
       throw TemplateError(e.what(), line, col);
     }
   }
@@ -117,6 +166,7 @@ class Interpreter {
     if (st.filter) {
       List kept;
       for (auto& item : items) {
+        step(st.line, st.column);
         scopes_.emplace_back();
         bind_targets(st, item);
         bool keep = eval(*st.filter).truthy();
@@ -128,26 +178,28 @@ class Interpreter {
     if (items.empty()) return exec(st.else_body, out);
     const int64_t n = static_cast<int64_t>(items.size());
     for (int64_t i = 0; i < n; ++i) {
+      step(st.line, st.column, kIterationSteps);
       scopes_.emplace_back();
       bind_targets(st, items[static_cast<size_t>(i)]);
+      // Distinct keys: appended directly (Dict::set would search each time).
       Dict loop;
-      loop.set("index", Value(i + 1));
-      loop.set("index0", Value(i));
-      loop.set("revindex", Value(n - i));
-      loop.set("revindex0", Value(n - i - 1));
-      loop.set("first", Value(i == 0));
-      loop.set("last", Value(i == n - 1));
-      loop.set("length", Value(n));
-      loop.set("depth", Value(1));
-      loop.set("depth0", Value(0));
-      loop.set("previtem",
-               i > 0 ? items[static_cast<size_t>(i - 1)] : Value::undefined("previtem"));
-      loop.set("nextitem",
-               i + 1 < n ? items[static_cast<size_t>(i + 1)] : Value::undefined("nextitem"));
-      loop.set("cycle", Value::function("cycle", [i](CallArgs& a) {
-                 if (a.positional.empty()) return Value::undefined("cycle");
-                 return a.positional[static_cast<size_t>(i) % a.positional.size()];
-               }));
+      loop.items.reserve(12);
+      auto put = [&loop](const char* key, Value v) { loop.items.emplace_back(key, std::move(v)); };
+      put("index", Value(i + 1));
+      put("index0", Value(i));
+      put("revindex", Value(n - i));
+      put("revindex0", Value(n - i - 1));
+      put("first", Value(i == 0));
+      put("last", Value(i == n - 1));
+      put("length", Value(n));
+      put("depth", Value(1));
+      put("depth0", Value(0));
+      put("previtem", i > 0 ? items[static_cast<size_t>(i - 1)] : Value::undefined("previtem"));
+      put("nextitem", i + 1 < n ? items[static_cast<size_t>(i + 1)] : Value::undefined("nextitem"));
+      put("cycle", Value::function("cycle", [i](CallArgs& a) {
+            if (a.positional.empty()) return Value::undefined("cycle");
+            return a.positional[static_cast<size_t>(i) % a.positional.size()];
+          }));
       scopes_.back()["loop"] = Value(std::move(loop));
       Flow f = exec(st.body, out);
       scopes_.pop_back();
@@ -172,6 +224,15 @@ class Interpreter {
   void define_macro(const Stmt& st) {
     const Stmt* def = &st;
     scopes_.back()[st.text] = Value::function(st.text, [this, def](CallArgs& args) {
+      if (calls_ >= budget_.limits().max_call_depth)
+        throw LimitExceeded("macro calls nested more than " +
+                            std::to_string(budget_.limits().max_call_depth) +
+                            " deep (ChatTemplateLimits::max_call_depth)");
+      struct Call {
+        explicit Call(int& n) : n(n) { ++n; }
+        ~Call() { --n; }
+        int& n;
+      } call(calls_);
       Scope frame;
       size_t used = 0;
       for (size_t p = 0; p < def->params.size(); ++p) {
@@ -206,6 +267,8 @@ class Interpreter {
 
   Value call_filter(const std::string& name, const Value& input, CallArgs& args, int line,
                     int col) {
+    // map('map', 'map', ...) recurses once per argument: bounded like any other nesting.
+    Nest nest(*this, line, col);
     if (!has_filter(name)) error("unsupported filter '" + name + "'", line, col);
     try {
       return apply_filter(name, input, args,
@@ -229,7 +292,9 @@ class Interpreter {
   }
 
   Value eval(const Expr& e) {
+    Nest nest(*this, e.line, e.column);
     try {
+      budget_.step();
       return eval_inner(e);
     } catch (const TemplateError&) {
       throw;
@@ -294,7 +359,12 @@ class Interpreter {
       case Expr::Kind::kUnary: {
         Value v = eval(*e.a);
         if (e.name == "not") return Value(!v.truthy());
-        if (v.kind() == Value::Kind::kInt) return Value(e.name == "-" ? -v.as_int() : v.as_int());
+        if (v.kind() == Value::Kind::kInt) {
+          if (e.name == "-" && v.as_int() == std::numeric_limits<int64_t>::min())
+            error("integer overflow: -(" + v.str() + ") is out of the 64-bit range", e.line,
+                  e.column);
+          return Value(e.name == "-" ? -v.as_int() : v.as_int());
+        }
         if (v.kind() == Value::Kind::kFloat)
           return Value(e.name == "-" ? -v.as_double() : v.as_double());
         error(std::string("bad operand type for unary ") + e.name + ": '" + v.type_name() + "'",
@@ -366,29 +436,84 @@ class Interpreter {
     auto start = opt(e.b), stop = opt(e.items[0]), step_opt = opt(e.items[1]);
     int64_t step = step_opt.value_or(1);
     if (step == 0) error("slice step cannot be zero", e.line, e.column);
-    List src;
-    if (obj.is_list())
-      src = obj.as_list();
-    else if (obj.is_string())
-      src = iterate(obj, e.line, e.column);
-    else
+    if (!obj.is_list() && !obj.is_string())
       error(std::string("'") + obj.type_name() + "' object is not subscriptable", e.line, e.column);
-    const int64_t n = static_cast<int64_t>(src.size());
+    // A string slices by code point (Python's str); its characters' byte offsets, unless ASCII.
+    std::vector<size_t> offsets;
+    const std::string* text = obj.is_string() ? &obj.as_string() : nullptr;
+    const bool ascii = text && std::all_of(text->begin(), text->end(), [](char c) {
+                         return static_cast<unsigned char>(c) < 0x80;
+                       });
+    if (text && !ascii) {
+      for (size_t i = 0; i < text->size();) {
+        size_t len = 0;
+        utf8::decode(*text, i, &len);
+        offsets.push_back(i);
+        i += len;
+      }
+      offsets.push_back(text->size());
+    }
+    const int64_t n = !text   ? static_cast<int64_t>(obj.as_list().size())
+                      : ascii ? static_cast<int64_t>(text->size())
+                              : static_cast<int64_t>(offsets.size()) - 1;
     auto clamp = [&](std::optional<int64_t> v, int64_t def) {
       if (!v) return def;
-      int64_t x = *v < 0 ? *v + n : *v;
+      int64_t x = *v < 0 ? *v + n : *v;  // *v >= INT64_MIN and n >= 0: no overflow
       if (step > 0) return std::clamp<int64_t>(x, 0, n);
       return std::clamp<int64_t>(x, -1, n - 1);
     };
-    int64_t b = clamp(start, step > 0 ? 0 : n - 1), en = clamp(stop, step > 0 ? n : -1);
-    List out;
-    for (int64_t i = b; step > 0 ? i < en : i > en; i += step)
-      out.push_back(src[static_cast<size_t>(i)]);
-    if (obj.is_string()) {
-      std::string s;
-      for (const auto& c : out) s += c.as_string();
-      return Value(s);
+    const int64_t b = clamp(start, step > 0 ? 0 : n - 1), en = clamp(stop, step > 0 ? n : -1);
+    // Visits b, b+step, ... before en; the step may be huge, so advance only while in range.
+    auto each = [&](auto&& visit) {
+      for (int64_t i = b; step > 0 ? i < en : i > en;) {
+        visit(static_cast<size_t>(i));
+        if (step > 0 ? en - i <= step : (i - en) + step <= 0) break;
+        i += step;
+      }
+    };
+    if (text) {
+      std::string out;
+      each([&](size_t k) {
+        if (ascii)
+          out.push_back((*text)[k]);
+        else
+          out.append(*text, offsets[k], offsets[k + 1] - offsets[k]);
+      });
+      charge_bytes(out.size());
+      return Value(std::move(out));
     }
+    List out;
+    each([&](size_t k) { out.push_back(obj.as_list()[k]); });
+    charge_work(static_cast<int64_t>(out.size() / 8));
+    return Value(std::move(out));
+  }
+
+  static std::string concat(const std::string& a, const std::string& b) {
+    check_string_size(static_cast<uint64_t>(a.size()) + b.size(), "concatenation");
+    return a + b;
+  }
+
+  static Value repeat(const Value& seq, int64_t times) {
+    if (times <= 0 || (seq.is_string() && seq.as_string().empty()) ||
+        (seq.is_list() && seq.as_list().empty()))
+      return seq.is_string() ? Value("") : Value(List{});
+    const auto n = static_cast<uint64_t>(times);
+    if (seq.is_string()) {
+      const std::string& s = seq.as_string();
+      if (!s.empty() && n > (uint64_t{1} << 62) / s.size())
+        check_string_size(uint64_t{1} << 62, "'*'");
+      check_string_size(s.size() * n, "'*'");
+      std::string out;
+      out.reserve(s.size() * n);
+      for (uint64_t i = 0; i < n; ++i) out += s;
+      return Value(std::move(out));
+    }
+    const List& l = seq.as_list();
+    if (!l.empty() && n > (uint64_t{1} << 62) / l.size()) check_list_size(uint64_t{1} << 62, "'*'");
+    check_list_size(l.size() * n, "'*'");
+    List out;
+    out.reserve(l.size() * n);
+    for (uint64_t i = 0; i < n && !l.empty(); ++i) out.insert(out.end(), l.begin(), l.end());
     return Value(std::move(out));
   }
 
@@ -430,29 +555,25 @@ class Interpreter {
       }
       return Value(op == "in" ? found : !found);
     }
-    if (op == "~") return Value(l.str() + r.str());
+    if (op == "~") return Value(concat(l.str(), r.str()));
     if (l.is_undefined() || r.is_undefined())
       error("'" + (l.is_undefined() ? l.name() : r.name()) + "' is undefined", e.line, e.column);
     if (op == "+") {
-      if (l.is_string() && r.is_string()) return Value(l.as_string() + r.as_string());
+      if (l.is_string() && r.is_string()) return Value(concat(l.as_string(), r.as_string()));
       if (l.is_list() && r.is_list()) {
-        List out = l.as_list();
+        check_list_size(static_cast<uint64_t>(l.as_list().size()) + r.as_list().size(), "+");
+        List out;
+        out.reserve(l.as_list().size() + r.as_list().size());
+        out.insert(out.end(), l.as_list().begin(), l.as_list().end());
         out.insert(out.end(), r.as_list().begin(), r.as_list().end());
         return Value(std::move(out));
       }
     }
     if (op == "*") {
-      if ((l.is_string() || l.is_list()) && r.kind() == Value::Kind::kInt) {
-        if (l.is_string()) {
-          std::string out;
-          for (int64_t i = 0; i < r.as_int(); ++i) out += l.as_string();
-          return Value(out);
-        }
-        List out;
-        for (int64_t i = 0; i < r.as_int(); ++i)
-          out.insert(out.end(), l.as_list().begin(), l.as_list().end());
-        return Value(std::move(out));
-      }
+      // Python repeats a sequence either way round: 'ab' * 3, 3 * 'ab'.
+      const bool seq_left = (l.is_string() || l.is_list()) && r.kind() == Value::Kind::kInt;
+      const bool seq_right = (r.is_string() || r.is_list()) && l.kind() == Value::Kind::kInt;
+      if (seq_left || seq_right) return repeat(seq_left ? l : r, (seq_left ? r : l).as_int());
     }
     if (op == "%" && l.is_string()) {
       CallArgs a;
@@ -472,9 +593,25 @@ class Interpreter {
     auto ival = [](const Value& v) {
       return v.kind() == Value::Kind::kBool ? int64_t(v.as_bool()) : v.as_int();
     };
-    if (op == "+") return ints ? Value(ival(l) + ival(r)) : Value(as_num(l) + as_num(r));
-    if (op == "-") return ints ? Value(ival(l) - ival(r)) : Value(as_num(l) - as_num(r));
-    if (op == "*") return ints ? Value(ival(l) * ival(r)) : Value(as_num(l) * as_num(r));
+    // Python's ints do not overflow; ours are 64-bit, and going past that is an error.
+    auto overflow = [&]() -> Value {
+      error(
+          "integer overflow: " + l.str() + " " + op + " " + r.str() + " is out of the 64-bit range",
+          e.line, e.column);
+    };
+    int64_t result = 0;
+    if (op == "+") {
+      if (!ints) return Value(as_num(l) + as_num(r));
+      return __builtin_add_overflow(ival(l), ival(r), &result) ? overflow() : Value(result);
+    }
+    if (op == "-") {
+      if (!ints) return Value(as_num(l) - as_num(r));
+      return __builtin_sub_overflow(ival(l), ival(r), &result) ? overflow() : Value(result);
+    }
+    if (op == "*") {
+      if (!ints) return Value(as_num(l) * as_num(r));
+      return __builtin_mul_overflow(ival(l), ival(r), &result) ? overflow() : Value(result);
+    }
     if (op == "/") {
       if (as_num(r) == 0.0) error("division by zero", e.line, e.column);
       return Value(as_num(l) / as_num(r));
@@ -483,6 +620,11 @@ class Interpreter {
       if (as_num(r) == 0.0) error("integer division or modulo by zero", e.line, e.column);
       if (ints) {
         int64_t a = ival(l), b = ival(r);
+        if (b == -1) {  // INT64_MIN / -1 traps
+          if (op == "%") return Value(int64_t{0});
+          if (a == std::numeric_limits<int64_t>::min()) overflow();
+          return Value(-a);
+        }
         int64_t q = a / b;
         if ((a % b != 0) && ((a < 0) != (b < 0))) --q;  // floor
         return op == "//" ? Value(q) : Value(a - q * b);
@@ -492,8 +634,13 @@ class Interpreter {
     }
     if (op == "**") {
       if (ints && ival(r) >= 0) {
-        int64_t out = 1;
-        for (int64_t i = 0; i < ival(r); ++i) out *= ival(l);
+        // Square-and-multiply: 2 ** 10**12 must not loop 10**12 times.
+        int64_t base = ival(l), exp = ival(r), out = 1;
+        while (exp > 0) {
+          if ((exp & 1) && __builtin_mul_overflow(out, base, &out)) overflow();
+          exp >>= 1;
+          if (exp > 0 && __builtin_mul_overflow(base, base, &base)) overflow();
+        }
         return Value(out);
       }
       return Value(std::pow(as_num(l), as_num(r)));
@@ -503,14 +650,18 @@ class Interpreter {
   }
 
   std::vector<Scope> scopes_;
+  RenderBudget& budget_;
+  int nesting_ = 0;  // exec / eval levels active
+  int calls_ = 0;    // macro calls active
 };
 
 }  // namespace
 
-std::string render(const Program& program, const Dict& globals) {
+std::string render(const Program& program, const Dict& globals, const ChatTemplateLimits& limits) {
+  RenderBudget budget(limits);
   Dict g = globals;
   add_global_functions(g);
-  return Interpreter(g).run(program.body);
+  return Interpreter(g, budget).run(program.body);
 }
 
 }  // namespace corelm::jinja

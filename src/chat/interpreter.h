@@ -5,6 +5,7 @@
 
 #include "chat/ast.h"
 #include "chat/value.h"
+#include "corelm/chat.h"
 
 namespace corelm::jinja {
 
@@ -15,7 +16,9 @@ struct TemplateRaised : std::runtime_error {
 
 // Renders `program` with `globals` as the outermost scope. Throws TemplateError (with the
 // position of the failing expression) or TemplateRaised.
-std::string render(const Program& program, const Dict& globals);
+// `limits` bound the work (see ChatTemplateLimits); a limit hit is a TemplateError naming it.
+std::string render(const Program& program, const Dict& globals,
+                   const ChatTemplateLimits& limits = {});
 
 // Builtins (builtins.cpp): filters, tests, attribute methods and global functions.
 Value apply_filter(

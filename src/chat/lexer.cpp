@@ -2,8 +2,12 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <cstring>
+#include <string_view>
 #include <tuple>
+
+#include "base/parse_number.h"
 
 namespace corelm::jinja {
 
@@ -25,6 +29,33 @@ class Positions {
  private:
   std::vector<size_t> starts_;
 };
+
+}  // namespace
+
+double float_literal(const std::string& text) {
+  if (auto v = parse_finite_double(text)) return *v;
+  // Out of range: overflow when the first significant digit sits at a positive decimal exponent.
+  size_t e = text.find_first_of("eE");
+  std::string mantissa = text.substr(0, e);
+  size_t point = mantissa.find('.');
+  if (point == std::string::npos) point = mantissa.size();
+  size_t first = mantissa.find_first_not_of("0.");
+  if (first == std::string::npos) return 0.0;
+  int64_t magnitude = first < point ? static_cast<int64_t>(point - first)
+                                    : -static_cast<int64_t>(first - point - 1);
+  int64_t exponent = 0;
+  if (e != std::string::npos) {
+    std::string_view digits(text.data() + e + 1, text.size() - e - 1);
+    bool negative = !digits.empty() && digits[0] == '-';
+    if (!digits.empty() && (digits[0] == '-' || digits[0] == '+')) digits.remove_prefix(1);
+    auto parsed = parse_integer<int64_t>(digits);
+    exponent = parsed ? *parsed : int64_t{1} << 40;  // more digits than int64: enormous
+    if (negative) exponent = -exponent;
+  }
+  return magnitude + exponent > 0 ? HUGE_VAL : 0.0;
+}
+
+namespace {
 
 bool is_space(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
@@ -78,14 +109,12 @@ std::vector<Token> tokenize(const std::string& src, size_t begin, size_t end,
       t.text = num;
       if (is_float) {
         t.type = Token::Type::kFloat;
-        t.float_value = std::stod(num);
+        t.float_value = float_literal(num);
       } else {
         t.type = Token::Type::kInt;
-        try {
-          t.int_value = std::stoll(num);
-        } catch (const std::exception&) {
-          error("integer literal out of range", i);
-        }
+        auto v = parse_integer<int64_t>(num);
+        if (!v) error("integer literal " + num + " is out of the 64-bit range", i);
+        t.int_value = *v;
       }
       i = j;
     } else if (c == '\'' || c == '"') {

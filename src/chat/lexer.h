@@ -35,6 +35,10 @@ struct Segment {
   int line = 0, column = 0;
 };
 
+// A decimal float as Python reads it: too large is inf (`{{ 1e999 }}` renders "inf"), too small
+// 0.0. `text` is digits with an optional fraction and exponent (no sign).
+double float_literal(const std::string& text);
+
 std::vector<Segment> lex(const std::string& source, bool trim_blocks = true,
                          bool lstrip_blocks = true);
 

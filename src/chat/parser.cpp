@@ -1,10 +1,13 @@
 // Recursive-descent parser for the Jinja subset, with Jinja2's operator precedence:
 // conditional < or < and < not < comparisons (in, ==, <, ...) < + - < ~ < * / // % < ** <
 // unary - + < postfix (.attr, [item], (call)) followed by |filters and `is` tests.
+#include <algorithm>
 #include <set>
+#include <string>
 
 #include "chat/ast.h"
 #include "chat/lexer.h"
+#include "chat/limits.h"
 
 namespace corelm::jinja {
 
@@ -78,6 +81,9 @@ class Parser {
   }
 
   StmtPtr parse_statement(const Token& kw) {
+    if (open_.size() >= static_cast<size_t>(kMaxParseDepth))
+      throw TemplateError("statements nested more than " + std::to_string(kMaxParseDepth) + " deep",
+                          kw.line, kw.column);
     open_.push_back(&kw);
     StmtPtr st = parse_statement_body(kw);
     open_.pop_back();
@@ -236,6 +242,7 @@ class Parser {
   // ---- expressions ------------------------------------------------------------------------
 
   ExprPtr parse_expression(bool allow_conditional = true) {
+    Nest nest(*this);
     ExprPtr e = parse_or();
     while (allow_conditional && peek_name("if")) {
       const Token& t = next();
@@ -246,8 +253,41 @@ class Parser {
         next();
         c->c = parse_expression();
       }
-      e = std::move(c);
+      e = done(std::move(c));
     }
+    return e;
+  }
+
+  // Bounds the parser's recursion (50,000 "(" must not exhaust the stack).
+  struct Nest {
+    explicit Nest(Parser& p) : p(p) {
+      if (++p.nesting_ > kMaxParseDepth) {
+        const Token& t = p.peek();
+        throw TemplateError(
+            "expression nested more than " + std::to_string(kMaxParseDepth) + " deep", t.line,
+            t.column);
+      }
+    }
+    ~Nest() { --p.nesting_; }
+    Parser& p;
+  };
+
+  // Records the depth of a finished node; chains built by loops ("a.b.c...", "1+1+...", filter
+  // pipelines) are bounded here, since evaluating and destroying them recurses.
+  static ExprPtr done(ExprPtr e) {
+    int d = 0;
+    auto see = [&](const ExprPtr& c) {
+      if (c) d = std::max(d, c->depth);
+    };
+    see(e->a);
+    see(e->b);
+    see(e->c);
+    for (const auto& x : e->items) see(x);
+    for (const auto& kv : e->kwargs) see(kv.second);
+    e->depth = d + 1;
+    if (e->depth > kMaxParseDepth)
+      throw TemplateError("expression nested more than " + std::to_string(kMaxParseDepth) + " deep",
+                          e->line, e->column);
     return e;
   }
 
@@ -264,10 +304,11 @@ class Parser {
   ExprPtr parse_not() {
     if (peek_name("not")) {
       const Token& t = next();
+      Nest nest(*this);
       auto u = make_expr(Expr::Kind::kUnary, t);
       u->name = "not";
       u->a = parse_not();
-      return u;
+      return done(std::move(u));
     }
     return parse_compare();
   }
@@ -320,9 +361,11 @@ class Parser {
     ExprPtr e;
     if (peek_op("-") || peek_op("+")) {
       const Token& t = next();
+      Nest nest(*this);
       e = make_expr(Expr::Kind::kUnary, t);
       e->name = t.text;
       e->a = parse_unary(false);
+      e = done(std::move(e));
     } else {
       e = parse_postfix(parse_primary());
     }
@@ -380,7 +423,7 @@ class Parser {
               tup->items.push_back(parse_expression());
             }
             expect_op(")");
-            return tup;
+            return done(std::move(tup));
           }
           expect_op(")");
           return first;
@@ -393,7 +436,7 @@ class Parser {
             next();
           }
           expect_op("]");
-          return l;
+          return done(std::move(l));
         }
         if (t.text == "{") {
           auto d = make_expr(Expr::Kind::kDict, t);
@@ -405,7 +448,7 @@ class Parser {
             next();
           }
           expect_op("}");
-          return d;
+          return done(std::move(d));
         }
         break;
       default:
@@ -426,7 +469,7 @@ class Parser {
           throw TemplateError("expected an attribute name", n.line, n.column);
         a->name = n.text;
         a->a = std::move(e);
-        e = std::move(a);
+        e = done(std::move(a));
       } else if (peek_op("[")) {
         const Token& t = next();
         ExprPtr start, stop, step;
@@ -449,22 +492,29 @@ class Parser {
           s->items.push_back(std::move(stop));
           s->items.push_back(std::move(step));
         }
-        e = std::move(s);
+        e = done(std::move(s));
       } else if (peek_op("(")) {
         const Token& t = next();
         auto c = make_expr(Expr::Kind::kCall, t);
         c->a = std::move(e);
         parse_args(*c);
-        e = std::move(c);
+        e = done(std::move(c));
       } else {
         return e;
       }
     }
   }
 
-  // Arguments after "(": positional then keyword, up to ")".
+  // Arguments after "(": positional then keyword, up to ")". At most kMaxCallArguments: each
+  // call copies its arguments, and map('map', 'map', ...) nests once per argument.
   void parse_args(Expr& call) {
     while (!peek_op(")")) {
+      if (call.items.size() + call.kwargs.size() >= static_cast<size_t>(kMaxCallArguments)) {
+        const Token& t = peek();
+        throw TemplateError(
+            "more than " + std::to_string(kMaxCallArguments) + " arguments in one call", t.line,
+            t.column);
+      }
       if (peek().type == Token::Type::kName && peek_op("=", 1)) {
         std::string key = next().text;
         next();
@@ -489,7 +539,7 @@ class Parser {
           next();
           parse_args(*f);
         }
-        e = std::move(f);
+        e = done(std::move(f));
       } else if (peek_name("is")) {
         const Token& t = next();
         auto test = make_expr(Expr::Kind::kTest, t);
@@ -512,7 +562,7 @@ class Parser {
                     !peek_name("not") && !peek_name("is"))) {
           test->items.push_back(parse_primary());  // "is divisibleby 3", "is sameas x"
         }
-        e = std::move(test);
+        e = done(std::move(test));
       } else {
         return e;
       }
@@ -524,7 +574,7 @@ class Parser {
     b->name = op;
     b->a = std::move(left);
     b->b = (this->*rhs)();
-    return b;
+    return done(std::move(b));
   }
 
   // ---- tokens -----------------------------------------------------------------------------
@@ -589,6 +639,7 @@ class Parser {
   std::vector<Segment> segs_;
   std::vector<const Token*> open_;  // statements whose end tag is still to come
   size_t seg_ = 0;
+  int nesting_ = 0;  // parse_expression / unary recursion in progress
   const std::vector<Token>* toks_ = nullptr;
   size_t tok_ = 0;
 };

@@ -5,7 +5,9 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "base/parse_number.h"
 #include "base/utf8.h"
+#include "chat/limits.h"
 
 namespace corelm::jinja {
 
@@ -37,8 +39,12 @@ const Value* CallArgs::get(size_t index, const std::string& name) const {
 
 Value Value::undefined(std::string name) {
   Value v;
-  v.s_ = std::move(name);
+  if (!name.empty()) v.s_ = std::make_shared<const std::string>(std::move(name));
   return v;
+}
+const std::string& Value::empty_string() {
+  static const std::string empty;
+  return empty;
 }
 Value Value::none() {
   Value v;
@@ -49,15 +55,65 @@ Value::Value(bool b) : kind_(Kind::kBool), b_(b) {}
 Value::Value(int v) : kind_(Kind::kInt), i_(v) {}
 Value::Value(int64_t v) : kind_(Kind::kInt), i_(v) {}
 Value::Value(double v) : kind_(Kind::kFloat), f_(v) {}
-Value::Value(const char* s) : kind_(Kind::kString), s_(s) {}
-Value::Value(std::string s) : kind_(Kind::kString), s_(std::move(s)) {}
-Value::Value(List l) : kind_(Kind::kList), list_(std::make_shared<List>(std::move(l))) {}
-Value::Value(Dict d) : kind_(Kind::kDict), dict_(std::make_shared<Dict>(std::move(d))) {}
+namespace {
+
+// Storage made during a render counts against its max_memory_bytes while it lives. Storage under
+// 64 bytes is left out (a list of such strings is counted at 96 bytes an item: at most about as
+// much again goes uncounted).
+template <typename T>
+std::shared_ptr<T> held_storage(T&& value, int64_t bytes) {
+  RenderBudget* budget = RenderBudget::current();
+  if (!budget || bytes < 64) return std::make_shared<T>(std::move(value));
+  std::shared_ptr<int64_t> held = budget->held();
+  *held += bytes;
+  return std::shared_ptr<T>(new T(std::move(value)), [held, bytes](T* p) {
+    *held -= bytes;
+    delete p;
+  });
+}
+
+}  // namespace
+
+Value::Value(const char* s) : Value(std::string(s)) {}
+Value::Value(std::string s) : kind_(Kind::kString) {
+  const auto bytes = static_cast<int64_t>(s.capacity());
+  s_ = held_storage<const std::string>(std::move(s), bytes);
+}
+namespace {
+
+// Depth and namespace flag of a container holding `children`.
+template <typename Range, typename Get>
+void measure(const Range& children, Get get, uint16_t* depth, bool* holds_namespace) {
+  int d = 0;
+  for (const auto& c : children) {
+    const Value& v = get(c);
+    d = std::max(d, v.depth());
+    *holds_namespace = *holds_namespace || v.holds_namespace();
+  }
+  if (d + 1 > kMaxValueDepth)
+    throw LimitExceeded("values nested more than " + std::to_string(kMaxValueDepth) + " deep");
+  *depth = static_cast<uint16_t>(d + 1);
+}
+
+}  // namespace
+
+Value::Value(List l) : kind_(Kind::kList) {
+  measure(
+      l, [](const Value& v) -> const Value& { return v; }, &depth_, &holds_namespace_);
+  const auto bytes = static_cast<int64_t>(l.capacity() * sizeof(Value));
+  list_ = held_storage<List>(std::move(l), bytes);
+}
+Value::Value(Dict d) : kind_(Kind::kDict) {
+  measure(
+      d.items, [](const auto& kv) -> const Value& { return kv.second; }, &depth_,
+      &holds_namespace_);
+  dict_ = std::make_shared<Dict>(std::move(d));
+}
 
 Value Value::function(std::string name, Function fn) {
   Value v;
   v.kind_ = Kind::kFunction;
-  v.s_ = std::move(name);
+  v.s_ = std::make_shared<const std::string>(std::move(name));
   v.fn_ = std::make_shared<Function>(std::move(fn));
   return v;
 }
@@ -65,33 +121,57 @@ Value Value::function(std::string name, Function fn) {
 Value Value::namespace_object(Dict d) {
   Value v(std::move(d));
   v.namespace_ = true;
+  v.holds_namespace_ = true;
   return v;
 }
 
+namespace {
+
+Value from_json_at(const nlohmann::ordered_json& j, int depth) {
+  if (j.is_structured() && depth > kMaxValueDepth)
+    throw LimitExceeded("JSON nested more than " + std::to_string(kMaxValueDepth) + " deep");
+  switch (j.type()) {
+    case nlohmann::ordered_json::value_t::number_unsigned: {
+      const uint64_t u = j.get<uint64_t>();
+      if (u > static_cast<uint64_t>(INT64_MAX))
+        throw LimitExceeded("integer " + std::to_string(u) + " is out of the 64-bit range");
+      return Value(static_cast<int64_t>(u));
+    }
+    case nlohmann::ordered_json::value_t::array: {
+      List l;
+      l.reserve(j.size());
+      for (const auto& e : j) l.push_back(from_json_at(e, depth + 1));
+      return Value(std::move(l));
+    }
+    case nlohmann::ordered_json::value_t::object: {
+      Dict d;
+      d.items.reserve(j.size());
+      for (const auto& [k, e] : j.items()) d.items.emplace_back(k, from_json_at(e, depth + 1));
+      return Value(std::move(d));
+    }
+    default:
+      return Value::from_json(j);
+  }
+}
+
+}  // namespace
+
 Value Value::from_json(const nlohmann::ordered_json& j) {
   switch (j.type()) {
+    case nlohmann::ordered_json::value_t::number_unsigned:
+    case nlohmann::ordered_json::value_t::array:
+    case nlohmann::ordered_json::value_t::object:
+      return from_json_at(j, 1);
     case nlohmann::ordered_json::value_t::null:
       return none();
     case nlohmann::ordered_json::value_t::boolean:
       return Value(j.get<bool>());
     case nlohmann::ordered_json::value_t::number_integer:
       return Value(j.get<int64_t>());
-    case nlohmann::ordered_json::value_t::number_unsigned:
-      return Value(static_cast<int64_t>(j.get<uint64_t>()));
     case nlohmann::ordered_json::value_t::number_float:
       return Value(j.get<double>());
     case nlohmann::ordered_json::value_t::string:
       return Value(j.get<std::string>());
-    case nlohmann::ordered_json::value_t::array: {
-      List l;
-      for (const auto& e : j) l.push_back(from_json(e));
-      return Value(std::move(l));
-    }
-    case nlohmann::ordered_json::value_t::object: {
-      Dict d;
-      for (const auto& [k, e] : j.items()) d.items.emplace_back(k, from_json(e));
-      return Value(std::move(d));
-    }
     default:
       return none();
   }
@@ -109,7 +189,7 @@ bool Value::truthy() const {
     case Kind::kFloat:
       return f_ != 0.0;
     case Kind::kString:
-      return !s_.empty();
+      return !as_string().empty();
     case Kind::kList:
       return !list_->empty();
     case Kind::kDict:
@@ -132,7 +212,10 @@ std::string format_float(double v) {
   if (negative) sci.erase(0, 1);
   size_t e = sci.find('e');
   std::string digits = sci.substr(0, e);
-  int exp = std::stoi(sci.substr(e + 1));
+  // to_chars writes "e+NN" / "e-NN"; parse_integer takes no '+'.
+  std::string exp_text = sci.substr(e + 1);
+  if (!exp_text.empty() && exp_text[0] == '+') exp_text.erase(0, 1);
+  const int exp = parse_integer<int>(exp_text).value_or(0);
   digits.erase(std::remove(digits.begin(), digits.end(), '.'), digits.end());
   std::string out;
   if (exp >= -4 && exp < 16) {
@@ -221,10 +304,14 @@ void json_string(std::string& out, const std::string& s) {
   out.push_back('"');
 }
 
-void to_json_into(const Value& v, std::string& out, int indent, int depth, bool sort_keys,
+void to_json_into(const Value& v, std::string& out, int64_t indent, int64_t depth, bool sort_keys,
                   const std::string& item_sep, const std::string& key_sep) {
-  auto newline = [&](int d) {
+  charge_work(1);
+  check_growth(out.size(), "tojson");
+  auto newline = [&](int64_t d) {
     if (indent < 0) return;
+    check_growth(out.size() + 1 + static_cast<uint64_t>(indent) * static_cast<uint64_t>(d),
+                 "tojson");
     out.push_back('\n');
     out.append(static_cast<size_t>(indent * d), ' ');
   };
@@ -292,34 +379,55 @@ void to_json_into(const Value& v, std::string& out, int indent, int depth, bool 
   }
 }
 
+void repr_into(const Value& v, std::string& out) {
+  charge_work(1);
+  check_growth(out.size(), "repr");
+  switch (v.kind()) {
+    case Value::Kind::kString:
+      out += py_quote(v.as_string());
+      return;
+    case Value::Kind::kList: {
+      out += "[";
+      for (size_t i = 0; i < v.as_list().size(); ++i) {
+        if (i) out += ", ";
+        repr_into(v.as_list()[i], out);
+      }
+      out += "]";
+      return;
+    }
+    case Value::Kind::kDict: {
+      out += "{";
+      const auto& items = v.as_dict().items;
+      for (size_t i = 0; i < items.size(); ++i) {
+        if (i) out += ", ";
+        out += py_quote(items[i].first) + ": ";
+        repr_into(items[i].second, out);
+      }
+      out += "}";
+      return;
+    }
+    default:
+      out += v.str();
+  }
+}
+
 }  // namespace
 
 std::string Value::to_json(int indent, bool sort_keys, const std::string& item_sep,
                            const std::string& key_sep) const {
   std::string out;
   to_json_into(*this, out, indent, 0, sort_keys, item_sep, key_sep);
+  check_growth(out.size(), "tojson");
+  charge_bytes(out.size());
   return out;
 }
 
 std::string Value::repr() const {
-  switch (kind_) {
-    case Kind::kString:
-      return py_quote(s_);
-    case Kind::kList: {
-      std::string out = "[";
-      for (size_t i = 0; i < list_->size(); ++i) out += (i ? ", " : "") + (*list_)[i].repr();
-      return out + "]";
-    }
-    case Kind::kDict: {
-      std::string out = "{";
-      for (size_t i = 0; i < dict_->items.size(); ++i)
-        out += (i ? ", " : "") + py_quote(dict_->items[i].first) + ": " +
-               dict_->items[i].second.repr();
-      return out + "}";
-    }
-    default:
-      return str();
-  }
+  std::string out;
+  repr_into(*this, out);
+  check_growth(out.size(), "repr");
+  charge_bytes(out.size());
+  return out;
 }
 
 std::string Value::str() const {
@@ -335,12 +443,12 @@ std::string Value::str() const {
     case Kind::kFloat:
       return format_float(f_);
     case Kind::kString:
-      return s_;
+      return as_string();
     case Kind::kList:
     case Kind::kDict:
       return repr();
     case Kind::kFunction:
-      return "<function " + s_ + ">";
+      return "<function " + as_string() + ">";
   }
   return "";
 }
@@ -370,6 +478,7 @@ const char* Value::type_name() const {
 }
 
 bool operator==(const Value& a, const Value& b) {
+  charge_work(1);
   if (a.is_number() && b.is_number()) {
     if (a.kind() == Value::Kind::kInt && b.kind() == Value::Kind::kInt)
       return a.as_int() == b.as_int();
@@ -412,6 +521,7 @@ bool operator==(const Value& a, const Value& b) {
 }
 
 int compare(const Value& a, const Value& b) {
+  charge_work(1);
   if ((a.is_number() || a.kind() == Value::Kind::kBool) &&
       (b.is_number() || b.kind() == Value::Kind::kBool)) {
     double x = a.kind() == Value::Kind::kBool ? a.as_bool() : a.as_double();
@@ -436,6 +546,7 @@ int compare(const Value& a, const Value& b) {
 List items_of(const Value& v) {
   switch (v.kind()) {
     case Value::Kind::kList:
+      charge_work(static_cast<int64_t>(v.as_list().size() / 8));
       return v.as_list();
     case Value::Kind::kDict: {
       List keys;
@@ -445,6 +556,10 @@ List items_of(const Value& v) {
     case Value::Kind::kString: {
       List chars;
       const std::string& s = v.as_string();
+      size_t count = 0;
+      for (unsigned char c : s) count += (c & 0xC0) != 0x80;
+      check_list_size(count, "iterating a string");
+      chars.reserve(count);
       for (size_t i = 0; i < s.size();) {
         size_t len = 0;
         utf8::decode(s, i, &len);

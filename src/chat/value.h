@@ -51,7 +51,9 @@ class Value {
   Value(Dict d);
   static Value function(std::string name, Function fn);
   static Value namespace_object(Dict d);
-  static Value from_json(const nlohmann::ordered_json& j);  // keeps object key order
+  // Keeps object key order. Throws LimitExceeded for JSON nested deeper than kMaxValueDepth
+  // or an integer beyond the int64 range.
+  static Value from_json(const nlohmann::ordered_json& j);
 
   Kind kind() const { return kind_; }
   bool is_undefined() const { return kind_ == Kind::kUndefined; }
@@ -62,16 +64,21 @@ class Value {
   bool is_dict() const { return kind_ == Kind::kDict; }
   bool is_function() const { return kind_ == Kind::kFunction; }
   bool is_namespace() const { return kind_ == Kind::kDict && namespace_; }
+  // Nesting depth (0 for scalars, 1 for a flat list); a list or dict deeper than
+  // kMaxValueDepth is refused when it is built (LimitExceeded).
+  int depth() const { return depth_; }
+  // True when this is, or (as built) contains, a namespace object.
+  bool holds_namespace() const { return holds_namespace_; }
 
   bool as_bool() const { return b_; }
   int64_t as_int() const { return i_; }
   double as_double() const { return kind_ == Kind::kInt ? static_cast<double>(i_) : f_; }
-  const std::string& as_string() const { return s_; }
+  const std::string& as_string() const { return s_ ? *s_ : empty_string(); }
   const List& as_list() const { return *list_; }
   const Dict& as_dict() const { return *dict_; }
   Dict& mutable_dict() const { return *dict_; }  // namespace objects only
   const Function& as_function() const { return *fn_; }
-  const std::string& name() const { return s_; }  // of an undefined value or a function
+  const std::string& name() const { return as_string(); }  // of an undefined value or function
 
   bool truthy() const;
   std::string str() const;   // Python str()
@@ -87,9 +94,14 @@ class Value {
   Kind kind_ = Kind::kUndefined;
   bool b_ = false;
   bool namespace_ = false;
+  bool holds_namespace_ = false;
+  uint16_t depth_ = 0;
   int64_t i_ = 0;
   double f_ = 0.0;
-  std::string s_;
+  static const std::string& empty_string();
+  // Shared, immutable text: copying a Value (into a list, a loop variable, `[s] * 1000`) never
+  // copies its string.
+  std::shared_ptr<const std::string> s_;
   std::shared_ptr<List> list_;
   std::shared_ptr<Dict> dict_;
   std::shared_ptr<Function> fn_;
