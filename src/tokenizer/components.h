@@ -66,6 +66,8 @@ class Decoder {
 // cannot make a few bytes of JSON allocate more than the slack's 2 MiB beyond its own size.
 inline constexpr int64_t kMaxTokenId = (int64_t{1} << 24) - 1;
 inline constexpr int64_t kUnusedIdSlack = 65536;
+// The longest added (special or user-defined) token accepted; see Impl::build_matchers.
+inline constexpr size_t kMaxAddedTokenBytes = 1024;
 
 // Token string <-> id for the model's vocabulary plus the added tokens.
 class Vocab {

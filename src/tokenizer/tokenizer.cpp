@@ -170,6 +170,13 @@ void Tokenizer::Impl::build_matchers() {
   std::vector<const tok::AddedToken*> raw, norm;
   std::vector<std::string> raw_c, norm_c;
   for (const auto& t : added) {
+    // Matching tries every text position against the added tokens, as deep as the text follows
+    // one: the longest added token bounds the work per byte of text. Real ones are short
+    // (special markers, runs of spaces), so a long one is refused rather than made slow.
+    if (t.content.size() > tok::kMaxAddedTokenBytes)
+      fail(ErrorCode::kUnsupported, kComponent,
+           "added token {} is {} bytes long (corelm takes added tokens of up to {} bytes)", t.id,
+           t.content.size(), tok::kMaxAddedTokenBytes);
     if (t.normalized && !t.special) {
       norm.push_back(&t);
       norm_c.push_back(normalizer ? normalizer->normalize(t.content) : t.content);

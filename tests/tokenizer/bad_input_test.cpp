@@ -425,6 +425,27 @@ TEST(TokenizerBadInput, AHugePieceLoadsInSeconds) {
   EXPECT_EQ(tok->encode("abb", false), (std::vector<int32_t>{3, 7, 5}));  // ▁ ab b
 }
 
+TEST(TokenizerBadInput, AddedTokensAreOfBoundedLength) {
+  // Matching an added token of n bytes may follow the text n bytes deep at every position: a
+  // 1 MB token over 1 MB of text was 10^12 steps.
+  const std::string long_token(1 << 20, 'a');
+  test::expect_error(
+      [&] {
+        Tokenizer::from_hf_json(with(stories_json(), "/added_tokens/0/content", long_token).dump(),
+                                "");
+      },
+      ErrorCode::kUnsupported,
+      "added token 0 is 1048576 bytes long (corelm takes added tokens of up to 1024 bytes)",
+      "tokenizer");
+  test::expect_error(
+      [&] { Tokenizer::from_sentencepiece(spm_model(field(1, piece(long_token, 0, 3)))); },
+      ErrorCode::kUnsupported, "added token 6 is 1048576 bytes long", "tokenizer");
+  const std::string ok_token(1024, 'a');
+  auto tok =
+      Tokenizer::from_hf_json(with(stories_json(), "/added_tokens/0/content", ok_token).dump(), "");
+  EXPECT_EQ(tok->encode(ok_token, false), (std::vector<int32_t>{0}));
+}
+
 TEST(TokenizerBadInput, GptTokenizerDataMustBeUtf8) {
   TokenizerData d;
   d.model = "gpt2";
