@@ -221,10 +221,12 @@ class BertNormalizer : public Normalizer {
 }  // namespace
 
 void unsupported_component(const char* stage, const json& j) {
-  std::string type = j.is_object() && j.contains("type") && j["type"].is_string()
-                         ? j["type"].get<std::string>()
-                         : j.dump(-1, ' ', false, json::error_handler_t::replace).substr(0, 60);
-  fail(ErrorCode::kUnsupported, "tokenizer", "unsupported {} type '{}'", stage, type);
+  // Only the type is shown: the node may be large or deeply nested (dump() recurses).
+  if (j.is_object() && j.contains("type") && j["type"].is_string() &&
+      !j["type"].get<std::string>().empty())
+    fail(ErrorCode::kUnsupported, "tokenizer", "unsupported {} type '{}'", stage,
+         j["type"].get<std::string>());
+  fail(ErrorCode::kUnsupported, "tokenizer", "unsupported {}: it has no 'type'", stage);
 }
 
 std::unique_ptr<Normalizer> make_normalizer(const json& j) {

@@ -284,7 +284,11 @@ std::shared_ptr<Tokenizer> Tokenizer::from_hf_json(std::string_view tokenizer_js
     if (type.empty() && m.contains("merges")) type = "BPE";
     if (type != "BPE") tok::unsupported_component("model", m);
     impl->model = make_bpe(m, impl->vocab);
-    auto stage = [&](const char* key) { return j.contains(key) ? j[key] : json(); };
+    static const json kNull;
+    auto stage = [&](const char* key) -> const json& {
+      auto it = j.find(key);
+      return it != j.end() ? *it : kNull;
+    };
     impl->normalizer = tok::make_normalizer(stage("normalizer"));
     impl->pre_tokenizer = tok::make_pre_tokenizer(stage("pre_tokenizer"));
     impl->decoder = tok::make_decoder(stage("decoder"));

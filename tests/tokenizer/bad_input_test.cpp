@@ -172,6 +172,20 @@ TEST(TokenizerBadInput, WrongTypesInTokenizerJsonNameTheField) {
   }
 }
 
+TEST(TokenizerBadInput, AComponentWithoutATypeIsNamedNotPrinted) {
+  // The message once quoted the node's JSON, whose printing recurses: a million nested arrays
+  // overflowed the stack.
+  const size_t depth = 1000000;
+  json base = stories_json();
+  base.erase("pre_tokenizer");
+  std::string text = base.dump();
+  const std::string nested = std::string(depth, '[') + std::string(depth, ']');
+  text.insert(text.size() - 1, ",\"pre_tokenizer\": {\"x\": " + nested + "}");
+  EXPECT_TRUE(json::accept(text));  // the document itself is fine (nlohmann parses iteratively)
+  test::expect_error([&] { Tokenizer::from_hf_json(text, ""); }, ErrorCode::kUnsupported,
+                     "unsupported pre_tokenizer: it has no 'type'", "tokenizer");
+}
+
 TEST(TokenizerBadInput, WrongTypesInTokenizerConfigNameTheField) {
   const std::vector<Case> cases = {
       {"/add_bos_token", 3,
