@@ -220,6 +220,12 @@ class BertNormalizer : public Normalizer {
 
 }  // namespace
 
+void check_sequence_depth(const char* stage, int depth) {
+  if (depth >= kMaxSequenceDepth)
+    fail(ErrorCode::kUnsupported, "tokenizer",
+         "the {} nests Sequences more than {} deep (corelm's limit)", stage, kMaxSequenceDepth);
+}
+
 void unsupported_component(const char* stage, const json& j) {
   // Only the type is shown: the node may be large or deeply nested (dump() recurses).
   if (j.is_object() && j.contains("type") && j["type"].is_string() &&
@@ -229,15 +235,16 @@ void unsupported_component(const char* stage, const json& j) {
   fail(ErrorCode::kUnsupported, "tokenizer", "unsupported {}: it has no 'type'", stage);
 }
 
-std::unique_ptr<Normalizer> make_normalizer(const json& j) {
+std::unique_ptr<Normalizer> make_normalizer(const json& j, int depth) {
   if (j.is_null()) return nullptr;
   const JsonReader& r = reader();
   r.as_object(j, "the normalizer");
   const std::string type = r.str(j, "type", std::string());
   if (type == "Sequence") {
+    check_sequence_depth("normalizer", depth);
     std::vector<std::unique_ptr<Normalizer>> parts;
     for (const auto& n : r.as_array(r.required(j, "normalizers"), "field 'normalizers'"))
-      if (auto p = make_normalizer(n)) parts.push_back(std::move(p));
+      if (auto p = make_normalizer(n, depth + 1)) parts.push_back(std::move(p));
     return std::make_unique<SequenceNormalizer>(std::move(parts));
   }
   if (type == "Prepend") return std::make_unique<PrependNormalizer>(r.required_str(j, "prepend"));

@@ -186,6 +186,37 @@ TEST(TokenizerBadInput, AComponentWithoutATypeIsNamedNotPrinted) {
                      "unsupported pre_tokenizer: it has no 'type'", "tokenizer");
 }
 
+TEST(TokenizerBadInput, SequencesNestBoundedly) {
+  // Each nested Sequence was one more recursive call: 200000 of them overflowed the stack.
+  const struct {
+    const char* stage;
+    const char* list;
+    const char* leaf;
+  } stages[] = {{"normalizer", "normalizers", R"({"type": "Lowercase"})"},
+                {"pre_tokenizer", "pretokenizers", R"({"type": "Whitespace"})"},
+                {"decoder", "decoders", R"({"type": "Fuse"})"},
+                {"post_processor", "processors", R"({"type": "ByteLevel"})"}};
+  for (const auto& s : stages) {
+    SCOPED_TRACE(s.stage);
+    auto nested = [&](size_t depth) {
+      json base = stories_json();
+      base.erase(s.stage);
+      std::string text = base.dump();
+      std::string node;
+      for (size_t i = 0; i < depth; ++i)
+        node += std::string(R"({"type": "Sequence", ")") + s.list + "\": [";
+      node += s.leaf;
+      for (size_t i = 0; i < depth; ++i) node += "]}";
+      text.insert(text.size() - 1, ",\"" + std::string(s.stage) + "\": " + node);
+      return text;
+    };
+    test::expect_error(
+        [&] { Tokenizer::from_hf_json(nested(200000), ""); }, ErrorCode::kUnsupported,
+        "the " + std::string(s.stage) + " nests Sequences more than 16 deep", "tokenizer");
+    EXPECT_NO_THROW(Tokenizer::from_hf_json(nested(3), ""));
+  }
+}
+
 TEST(TokenizerBadInput, WrongTypesInTokenizerConfigNameTheField) {
   const std::vector<Case> cases = {
       {"/add_bos_token", 3,
