@@ -302,6 +302,7 @@ TEST(TokenizerBadInput, WrongTypesInTokenizerDataNameTheField) {
       {"/tokens", "x", "tokenizer data: field 'tokens' must be an array"},
       {"/tokens/2", 5, "tokens[2] must be a string, got the number 5"},
       {"/scores/1", "x", "scores[1] must be a number"},
+      {"/scores/1", 1e300, "scores[1] must be a number in float range, got the number 1e+300"},
       {"/token_types/1", 9, "token_types[1] must be an integer in [0, 6]"},
       {"/merges", json::array({5}), "merges[0] must be a string"},
       {"/bos_id", "x", "field 'bos_id' must be an integer"},
