@@ -66,6 +66,8 @@ class Decoder {
 // cannot make a few bytes of JSON allocate more than the slack's 2 MiB beyond its own size.
 inline constexpr int64_t kMaxTokenId = (int64_t{1} << 24) - 1;
 inline constexpr int64_t kUnusedIdSlack = 65536;
+// The longest added (special or user-defined) token accepted; see Impl::build_matchers.
+inline constexpr size_t kMaxAddedTokenBytes = 1024;
 
 // Token string <-> id for the model's vocabulary plus the added tokens.
 class Vocab {
@@ -84,12 +86,18 @@ class Vocab {
   std::vector<std::string> id_to_token_;
 };
 
-std::unique_ptr<Normalizer> make_normalizer(const nlohmann::json& j);
-std::unique_ptr<PreTokenizer> make_pre_tokenizer(const nlohmann::json& j);
+// Sequences may nest up to kMaxSequenceDepth deep (`depth` counts the enclosing Sequences); real
+// tokenizers nest one or two. Deeper is refused before the recursion can exhaust the stack.
+inline constexpr int kMaxSequenceDepth = 16;
+std::unique_ptr<Normalizer> make_normalizer(const nlohmann::json& j, int depth = 0);
+std::unique_ptr<PreTokenizer> make_pre_tokenizer(const nlohmann::json& j, int depth = 0);
 // `vocab` is filled with the model's vocabulary.
 std::unique_ptr<Model> make_model(const nlohmann::json& j, Vocab& vocab);
-std::unique_ptr<PostProcessor> make_post_processor(const nlohmann::json& j, const Vocab& vocab);
-std::unique_ptr<Decoder> make_decoder(const nlohmann::json& j);
+std::unique_ptr<PostProcessor> make_post_processor(const nlohmann::json& j, const Vocab& vocab,
+                                                   int depth = 0);
+std::unique_ptr<Decoder> make_decoder(const nlohmann::json& j, int depth = 0);
+// Throws the error for a Sequence nested deeper than kMaxSequenceDepth.
+void check_sequence_depth(const char* stage, int depth);
 // Puts `bos` before and `eos` after the sequence; -1 leaves either out (slow tokenizers'
 // add_bos_token and add_eos_token, GGUF's tokenizer.ggml.add_*_token).
 std::unique_ptr<PostProcessor> make_bos_eos_processor(int32_t bos, int32_t eos);

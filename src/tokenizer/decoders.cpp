@@ -204,15 +204,16 @@ class WordPieceDecoder : public Decoder {
 
 }  // namespace
 
-std::unique_ptr<Decoder> make_decoder(const json& j) {
+std::unique_ptr<Decoder> make_decoder(const json& j, int depth) {
   if (j.is_null()) return nullptr;
   const JsonReader& r = reader();
   r.as_object(j, "the decoder");
   const std::string type = r.str(j, "type", std::string());
   if (type == "Sequence") {
+    check_sequence_depth("decoder", depth);
     std::vector<std::unique_ptr<Decoder>> parts;
     for (const auto& d : r.as_array(r.required(j, "decoders"), "field 'decoders'"))
-      if (auto x = make_decoder(d)) parts.push_back(std::move(x));
+      if (auto x = make_decoder(d, depth + 1)) parts.push_back(std::move(x));
     return std::make_unique<SequenceDecoder>(std::move(parts));
   }
   if (type == "Replace") return std::make_unique<ReplaceDecoder>(j);

@@ -220,22 +220,31 @@ class BertNormalizer : public Normalizer {
 
 }  // namespace
 
-void unsupported_component(const char* stage, const json& j) {
-  std::string type = j.is_object() && j.contains("type") && j["type"].is_string()
-                         ? j["type"].get<std::string>()
-                         : j.dump(-1, ' ', false, json::error_handler_t::replace).substr(0, 60);
-  fail(ErrorCode::kUnsupported, "tokenizer", "unsupported {} type '{}'", stage, type);
+void check_sequence_depth(const char* stage, int depth) {
+  if (depth >= kMaxSequenceDepth)
+    fail(ErrorCode::kUnsupported, "tokenizer",
+         "the {} nests Sequences more than {} deep (corelm's limit)", stage, kMaxSequenceDepth);
 }
 
-std::unique_ptr<Normalizer> make_normalizer(const json& j) {
+void unsupported_component(const char* stage, const json& j) {
+  // Only the type is shown: the node may be large or deeply nested (dump() recurses).
+  if (j.is_object() && j.contains("type") && j["type"].is_string() &&
+      !j["type"].get<std::string>().empty())
+    fail(ErrorCode::kUnsupported, "tokenizer", "unsupported {} type '{}'", stage,
+         j["type"].get<std::string>());
+  fail(ErrorCode::kUnsupported, "tokenizer", "unsupported {}: it has no 'type'", stage);
+}
+
+std::unique_ptr<Normalizer> make_normalizer(const json& j, int depth) {
   if (j.is_null()) return nullptr;
   const JsonReader& r = reader();
   r.as_object(j, "the normalizer");
   const std::string type = r.str(j, "type", std::string());
   if (type == "Sequence") {
+    check_sequence_depth("normalizer", depth);
     std::vector<std::unique_ptr<Normalizer>> parts;
     for (const auto& n : r.as_array(r.required(j, "normalizers"), "field 'normalizers'"))
-      if (auto p = make_normalizer(n)) parts.push_back(std::move(p));
+      if (auto p = make_normalizer(n, depth + 1)) parts.push_back(std::move(p));
     return std::make_unique<SequenceNormalizer>(std::move(parts));
   }
   if (type == "Prepend") return std::make_unique<PrependNormalizer>(r.required_str(j, "prepend"));

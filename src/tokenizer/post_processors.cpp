@@ -122,7 +122,7 @@ class BosEosProcessor : public PostProcessor {
 
 }  // namespace
 
-std::unique_ptr<PostProcessor> make_post_processor(const json& j, const Vocab& vocab) {
+std::unique_ptr<PostProcessor> make_post_processor(const json& j, const Vocab& vocab, int depth) {
   (void)vocab;
   if (j.is_null()) return nullptr;
   const JsonReader& r = reader();
@@ -142,9 +142,10 @@ std::unique_ptr<PostProcessor> make_post_processor(const json& j, const Vocab& v
     return std::make_unique<WrapProcessor>(cls, sep);
   }
   if (type == "Sequence") {
+    check_sequence_depth("post_processor", depth);
     std::vector<std::unique_ptr<PostProcessor>> parts;
     for (const auto& p : r.as_array(r.required(j, "processors"), "field 'processors'"))
-      if (auto x = make_post_processor(p, vocab)) parts.push_back(std::move(x));
+      if (auto x = make_post_processor(p, vocab, depth + 1)) parts.push_back(std::move(x));
     return std::make_unique<SequenceProcessor>(std::move(parts));
   }
   unsupported_component("post_processor", j);

@@ -292,15 +292,16 @@ class CharClassPreTokenizer : public PreTokenizer {
 
 }  // namespace
 
-std::unique_ptr<PreTokenizer> make_pre_tokenizer(const json& j) {
+std::unique_ptr<PreTokenizer> make_pre_tokenizer(const json& j, int depth) {
   if (j.is_null()) return nullptr;
   const JsonReader& r = reader();
   r.as_object(j, "the pre_tokenizer");
   const std::string type = r.str(j, "type", std::string());
   if (type == "Sequence") {
+    check_sequence_depth("pre_tokenizer", depth);
     std::vector<std::unique_ptr<PreTokenizer>> parts;
     for (const auto& p : r.as_array(r.required(j, "pretokenizers"), "field 'pretokenizers'"))
-      if (auto x = make_pre_tokenizer(p)) parts.push_back(std::move(x));
+      if (auto x = make_pre_tokenizer(p, depth + 1)) parts.push_back(std::move(x));
     return std::make_unique<SequencePreTokenizer>(std::move(parts));
   }
   if (type == "Metaspace") return std::make_unique<MetaspacePreTokenizer>(j);

@@ -170,6 +170,13 @@ void Tokenizer::Impl::build_matchers() {
   std::vector<const tok::AddedToken*> raw, norm;
   std::vector<std::string> raw_c, norm_c;
   for (const auto& t : added) {
+    // Matching tries every text position against the added tokens, as deep as the text follows
+    // one: the longest added token bounds the work per byte of text. Real ones are short
+    // (special markers, runs of spaces), so a long one is refused rather than made slow.
+    if (t.content.size() > tok::kMaxAddedTokenBytes)
+      fail(ErrorCode::kUnsupported, kComponent,
+           "added token {} is {} bytes long (corelm takes added tokens of up to {} bytes)", t.id,
+           t.content.size(), tok::kMaxAddedTokenBytes);
     if (t.normalized && !t.special) {
       norm.push_back(&t);
       norm_c.push_back(normalizer ? normalizer->normalize(t.content) : t.content);
@@ -277,7 +284,11 @@ std::shared_ptr<Tokenizer> Tokenizer::from_hf_json(std::string_view tokenizer_js
     if (type.empty() && m.contains("merges")) type = "BPE";
     if (type != "BPE") tok::unsupported_component("model", m);
     impl->model = make_bpe(m, impl->vocab);
-    auto stage = [&](const char* key) { return j.contains(key) ? j[key] : json(); };
+    static const json kNull;
+    auto stage = [&](const char* key) -> const json& {
+      auto it = j.find(key);
+      return it != j.end() ? *it : kNull;
+    };
     impl->normalizer = tok::make_normalizer(stage("normalizer"));
     impl->pre_tokenizer = tok::make_pre_tokenizer(stage("pre_tokenizer"));
     impl->decoder = tok::make_decoder(stage("decoder"));

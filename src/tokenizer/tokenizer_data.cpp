@@ -1,6 +1,7 @@
 #include "tokenizer/tokenizer_data.h"
 
 #include <cmath>
+#include <limits>
 
 #include "base/check.h"
 #include "base/json_access.h"
@@ -214,7 +215,10 @@ TokenizerData TokenizerData::from_json(const json& j) {
   list("tokens",
        [&](const json& v, const std::string& what) { d.tokens.push_back(r.as_str(v, what)); });
   list("scores", [&](const json& v, const std::string& what) {
-    d.scores.push_back(static_cast<float>(r.as_number(v, what)));
+    const double score = r.as_number(v, what);
+    if (std::fabs(score) > std::numeric_limits<float>::max())  // the cast would be undefined
+      r.wrong_type(what, "a number in float range", v);
+    d.scores.push_back(static_cast<float>(score));
   });
   list("token_types", [&](const json& v, const std::string& what) {
     d.token_types.push_back(static_cast<int32_t>(r.as_integer(v, what, 0, 6)));

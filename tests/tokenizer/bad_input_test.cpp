@@ -172,6 +172,51 @@ TEST(TokenizerBadInput, WrongTypesInTokenizerJsonNameTheField) {
   }
 }
 
+TEST(TokenizerBadInput, AComponentWithoutATypeIsNamedNotPrinted) {
+  // The message once quoted the node's JSON, whose printing recurses: a million nested arrays
+  // overflowed the stack.
+  const size_t depth = 1000000;
+  json base = stories_json();
+  base.erase("pre_tokenizer");
+  std::string text = base.dump();
+  const std::string nested = std::string(depth, '[') + std::string(depth, ']');
+  text.insert(text.size() - 1, ",\"pre_tokenizer\": {\"x\": " + nested + "}");
+  EXPECT_TRUE(json::accept(text));  // the document itself is fine (nlohmann parses iteratively)
+  test::expect_error([&] { Tokenizer::from_hf_json(text, ""); }, ErrorCode::kUnsupported,
+                     "unsupported pre_tokenizer: it has no 'type'", "tokenizer");
+}
+
+TEST(TokenizerBadInput, SequencesNestBoundedly) {
+  // Each nested Sequence was one more recursive call: 200000 of them overflowed the stack.
+  const struct {
+    const char* stage;
+    const char* list;
+    const char* leaf;
+  } stages[] = {{"normalizer", "normalizers", R"({"type": "Lowercase"})"},
+                {"pre_tokenizer", "pretokenizers", R"({"type": "Whitespace"})"},
+                {"decoder", "decoders", R"({"type": "Fuse"})"},
+                {"post_processor", "processors", R"({"type": "ByteLevel"})"}};
+  for (const auto& s : stages) {
+    SCOPED_TRACE(s.stage);
+    auto nested = [&](size_t depth) {
+      json base = stories_json();
+      base.erase(s.stage);
+      std::string text = base.dump();
+      std::string node;
+      for (size_t i = 0; i < depth; ++i)
+        node += std::string(R"({"type": "Sequence", ")") + s.list + "\": [";
+      node += s.leaf;
+      for (size_t i = 0; i < depth; ++i) node += "]}";
+      text.insert(text.size() - 1, ",\"" + std::string(s.stage) + "\": " + node);
+      return text;
+    };
+    test::expect_error(
+        [&] { Tokenizer::from_hf_json(nested(200000), ""); }, ErrorCode::kUnsupported,
+        "the " + std::string(s.stage) + " nests Sequences more than 16 deep", "tokenizer");
+    EXPECT_NO_THROW(Tokenizer::from_hf_json(nested(3), ""));
+  }
+}
+
 TEST(TokenizerBadInput, WrongTypesInTokenizerConfigNameTheField) {
   const std::vector<Case> cases = {
       {"/add_bos_token", 3,
@@ -257,6 +302,7 @@ TEST(TokenizerBadInput, WrongTypesInTokenizerDataNameTheField) {
       {"/tokens", "x", "tokenizer data: field 'tokens' must be an array"},
       {"/tokens/2", 5, "tokens[2] must be a string, got the number 5"},
       {"/scores/1", "x", "scores[1] must be a number"},
+      {"/scores/1", 1e300, "scores[1] must be a number in float range, got the number 1e+300"},
       {"/token_types/1", 9, "token_types[1] must be an integer in [0, 6]"},
       {"/merges", json::array({5}), "merges[0] must be a string"},
       {"/bos_id", "x", "field 'bos_id' must be an integer"},
@@ -423,6 +469,27 @@ TEST(TokenizerBadInput, AHugePieceLoadsInSeconds) {
       spm_model(field(1, piece(huge, 0, 1)) + field(1, piece("ab", -0.5f, 1))));
   EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 30);
   EXPECT_EQ(tok->encode("abb", false), (std::vector<int32_t>{3, 7, 5}));  // ▁ ab b
+}
+
+TEST(TokenizerBadInput, AddedTokensAreOfBoundedLength) {
+  // Matching an added token of n bytes may follow the text n bytes deep at every position: a
+  // 1 MB token over 1 MB of text was 10^12 steps.
+  const std::string long_token(1 << 20, 'a');
+  test::expect_error(
+      [&] {
+        Tokenizer::from_hf_json(with(stories_json(), "/added_tokens/0/content", long_token).dump(),
+                                "");
+      },
+      ErrorCode::kUnsupported,
+      "added token 0 is 1048576 bytes long (corelm takes added tokens of up to 1024 bytes)",
+      "tokenizer");
+  test::expect_error(
+      [&] { Tokenizer::from_sentencepiece(spm_model(field(1, piece(long_token, 0, 3)))); },
+      ErrorCode::kUnsupported, "added token 6 is 1048576 bytes long", "tokenizer");
+  const std::string ok_token(1024, 'a');
+  auto tok =
+      Tokenizer::from_hf_json(with(stories_json(), "/added_tokens/0/content", ok_token).dump(), "");
+  EXPECT_EQ(tok->encode(ok_token, false), (std::vector<int32_t>{0}));
 }
 
 TEST(TokenizerBadInput, GptTokenizerDataMustBeUtf8) {
