@@ -147,7 +147,7 @@ TEST(TokenizerDamagedFiles, TokenizerJsonLoadsOrFailsCleanly) {
     std::vector<std::string> pointers;
     collect(original, "", pointers, rng);
     Outcome bytes, tree;
-    const int rounds = std::string(file).find("stories") != std::string::npos ? 200 : 25;
+    const int rounds = std::string(file).find("stories") != std::string::npos ? 200 : 15;
     for (int i = 0; i < rounds; ++i) {
       std::string what;
       const std::string damaged = damage_bytes(text, rng, &what);
