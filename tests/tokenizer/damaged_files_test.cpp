@@ -147,7 +147,7 @@ TEST(TokenizerDamagedFiles, TokenizerJsonLoadsOrFailsCleanly) {
     std::vector<std::string> pointers;
     collect(original, "", pointers, rng);
     Outcome bytes, tree;
-    const int rounds = std::string(file).find("stories") != std::string::npos ? 200 : 25;
+    const int rounds = std::string(file).find("stories") != std::string::npos ? 200 : 15;
     for (int i = 0; i < rounds; ++i) {
       std::string what;
       const std::string damaged = damage_bytes(text, rng, &what);
@@ -192,7 +192,7 @@ TEST(TokenizerDamagedFiles, SentencePieceModelLoadsOrFailsCleanly) {
     SCOPED_TRACE(file);
     const std::string model = test::read_data(file);
     Outcome outcome;
-    for (int i = 0; i < 150; ++i) {
+    for (int i = 0; i < 100; ++i) {
       std::string what;
       const std::string damaged = damage_bytes(model, rng, &what);
       try_variant([&] { return Tokenizer::from_sentencepiece(damaged); }, outcome, rng, what);
@@ -240,7 +240,7 @@ TEST(TokenizerDamagedFiles, OneMegabyteOfTextEncodesInSeconds) {
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       // A quadratic pass over 1 MB would take minutes; near-linear work takes well under a
       // second on a desktop core (the bound leaves room for sanitizers and a loaded machine).
-      EXPECT_LT(seconds, 30.0) << name << ", " << kind;
+      EXPECT_LT(seconds, 60.0) << name << ", " << kind;
       EXPECT_FALSE(ids.empty()) << name << ", " << kind;
       std::printf("%-14s %-18s %8zu ids  %.3f s\n", name.c_str(), kind.c_str(), ids.size(),
                   seconds);
