@@ -30,16 +30,30 @@ Error error_of(F&& f) {
   return Error(ErrorCode::kInternal, "");
 }
 
-TEST(ApiBoundary, JsonTypeErrorsInATokenizerBecomeCorelmErrors) {
-  // Well-formed JSON with the wrong types: nlohmann throws type_error deep inside the loader.
+TEST(ApiBoundary, JsonTypeErrorsInATokenizerAreCheckedWhereTheyAreRead) {
+  // Well-formed JSON with the wrong types: nlohmann threw type_error deep inside the loader, and
+  // only the boundary's net caught it. Now the reader names the field.
+  struct Case {
+    const char* json;
+    const char* message;
+  };
   for (
-      const char* json :
-      {R"({"model": {"type": "BPE", "vocab": {"a": "x"}, "merges": []}})",
-       R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": [5]}})",
-       R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "added_tokens": [{"id": "z"}]})",
-       R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "normalizer": {"type": 7}})"}) {
-    Error e = error_of([&] { Tokenizer::from_hf_json(json, ""); });
-    EXPECT_EQ(std::string(e.what()).rfind("[tokenizer]", 0), 0u) << json << ": " << e.what();
+      const Case& c : std::vector<Case>{
+          {R"({"model": {"type": "BPE", "vocab": {"a": "x"}, "merges": []}})",
+           "[tokenizer] tokenizer.json model: vocab entry 'a' must be an integer in [0, 65536], "
+           "got a string (\"x\")"},
+          {R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": [5]}})",
+           "[tokenizer] tokenizer.json model: merges[0] must be a string \"left right\" or a pair "
+           "of strings, got the number 5"},
+          {R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "added_tokens": [{"id": "z"}]})",
+           "[tokenizer] tokenizer.json added_tokens[0]: field 'id' must be an integer in [0, "
+           "2147483647], got a string (\"z\")"},
+          {R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "normalizer": {"type": 7}})",
+           "[tokenizer] tokenizer.json normalizer: field 'type' must be a string, got the number "
+           "7"}}) {
+    Error e = error_of([&] { Tokenizer::from_hf_json(c.json, ""); });
+    EXPECT_EQ(e.code(), ErrorCode::kCorrupt) << c.json;
+    EXPECT_STREQ(e.what(), c.message) << c.json;
   }
 }
 
@@ -64,6 +78,11 @@ TEST(ApiBoundary, RethrowAsErrorKeepsErrorsAndTranslatesTheRest) {
   Error other = through([] { throw 42; });
   EXPECT_EQ(other.code(), ErrorCode::kInternal);
   EXPECT_EQ(std::string(other.what()).rfind("[unit] ", 0), 0u);
+  // Everything but a failed allocation is marked as a missing check, for the bug report.
+  for (const Error& e : {range, other})
+    EXPECT_NE(std::string(e.what()).find("an unchecked error: a bug in corelm"), std::string::npos)
+        << e.what();
+  EXPECT_EQ(std::string(oom.what()).find("unchecked"), std::string::npos);
 }
 
 TEST(ApiBoundary, ChatTemplateRenderWithBadMessagesIsAnError) {
