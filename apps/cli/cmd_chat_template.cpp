@@ -6,6 +6,7 @@
 
 #include "base/check.h"
 #include "base/file_util.h"
+#include "base/json_access.h"
 #include "commands.h"
 #include "corelm/chat.h"
 #include "corelm/tokenizer.h"
@@ -48,17 +49,16 @@ Action add_chat_template(CLI::App& app) {
   cmd->add_flag("--json", a->json, "Print {\"text\": ..., \"ids\": [...]}");
   return [a]() {
     auto tok = Tokenizer::from_path(a->tokenizer);
-    nlohmann::ordered_json doc =
-        nlohmann::ordered_json::parse(read_file(a->messages, "chat"), nullptr, false);
-    if (doc.is_discarded())
-      fail(ErrorCode::kInvalidArgument, "chat", "'{}' is not valid JSON", a->messages);
+    nlohmann::ordered_json doc = parse_ordered_json(read_file(a->messages, "chat"), "chat",
+                                                    fmt::format("'{}'", a->messages));
     nlohmann::ordered_json messages = doc, tools;
     if (doc.is_object()) {
       messages = doc.value("messages", nlohmann::ordered_json::array());
       if (doc.contains("tools") && !doc["tools"].empty()) tools = doc["tools"];
     }
     if (!a->tools.empty())
-      tools = nlohmann::ordered_json::parse(read_file(a->tools, "chat"), nullptr, false);
+      tools =
+          parse_ordered_json(read_file(a->tools, "chat"), "chat", fmt::format("'{}'", a->tools));
     std::string source =
         a->template_file.empty() ? tok->chat_template() : read_file(a->template_file, "chat");
     std::string text = render_chat(*tok, source, messages.dump(),

@@ -8,6 +8,43 @@ namespace corelm {
 
 using nlohmann::json;
 
+namespace {
+
+struct TooDeep {};
+
+template <typename Json>
+Json parse_limited(std::string_view text, const char* component, std::string_view what,
+                   int max_depth) {
+  // The callback sees each value's depth as the parser (iterative) reaches it.
+  typename Json::parser_callback_t check = [max_depth](int depth,
+                                                       typename Json::parse_event_t event, Json&) {
+    if ((event == Json::parse_event_t::object_start || event == Json::parse_event_t::array_start) &&
+        depth >= max_depth)
+      throw TooDeep{};
+    return true;
+  };
+  try {
+    return Json::parse(text.begin(), text.end(), check);
+  } catch (const TooDeep&) {
+    fail(ErrorCode::kCorrupt, component, "{} nests arrays or objects more than {} deep", what,
+         max_depth);
+  } catch (const typename Json::exception& e) {
+    fail(ErrorCode::kCorrupt, component, "{} is not valid JSON: {}", what, e.what());
+  }
+}
+
+}  // namespace
+
+json parse_json(std::string_view text, const char* component, std::string_view what,
+                int max_depth) {
+  return parse_limited<json>(text, component, what, max_depth);
+}
+
+nlohmann::ordered_json parse_ordered_json(std::string_view text, const char* component,
+                                          std::string_view what, int max_depth) {
+  return parse_limited<nlohmann::ordered_json>(text, component, what, max_depth);
+}
+
 std::string describe_json(const json& v) {
   switch (v.type()) {
     case json::value_t::null:

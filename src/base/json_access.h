@@ -67,6 +67,16 @@ class JsonReader {
   std::string document_;
 };
 
+// Parses untrusted JSON text. A syntax error, or arrays/objects nested deeper than `max_depth`
+// (dump() and every recursive walk would overflow the stack on 100k levels), is a kCorrupt
+// error "[component] WHAT is not valid JSON: ..." / "WHAT nests arrays or objects more than N
+// deep". Real documents (configs, tokenizers, chat messages with tool schemas) stay far below.
+constexpr int kMaxJsonDepth = 128;
+nlohmann::json parse_json(std::string_view text, const char* component, std::string_view what,
+                          int max_depth = kMaxJsonDepth);
+nlohmann::ordered_json parse_ordered_json(std::string_view text, const char* component,
+                                          std::string_view what, int max_depth = kMaxJsonDepth);
+
 // "null", "true", "the number 5", "a string (\"abc\")", "an array", "an object": for messages.
 std::string describe_json(const nlohmann::json& v);
 

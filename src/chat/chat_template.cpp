@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "base/check.h"
+#include "base/json_access.h"
 #include "chat/ast.h"
 #include "chat/interpreter.h"
 #include "chat/lexer.h"
@@ -52,8 +53,8 @@ std::shared_ptr<const ChatTemplate> ChatTemplate::compile(const std::string& sou
 std::string ChatTemplate::render(const std::string& messages_json,
                                  const ChatTemplateOptions& o) const {
   try {
-    json messages = json::parse(messages_json, nullptr, false);
-    if (messages.is_discarded() || !messages.is_array())
+    json messages = parse_ordered_json(messages_json, kComponent, "messages");
+    if (!messages.is_array())
       fail(ErrorCode::kInvalidArgument, kComponent,
            "messages must be a JSON array of message objects");
     // Messages, tools and extra context become template values; nesting deeper than the value
@@ -71,14 +72,12 @@ std::string ChatTemplate::render(const std::string& messages_json,
     g.set("bos_token", jinja::Value(o.bos_token));
     g.set("eos_token", jinja::Value(o.eos_token));
     if (!o.tools_json.empty()) {
-      json tools = json::parse(o.tools_json, nullptr, false);
-      if (tools.is_discarded())
-        fail(ErrorCode::kInvalidArgument, kComponent, "tools must be valid JSON");
+      json tools = parse_ordered_json(o.tools_json, kComponent, "tools");
       g.set("tools", convert(tools, "tools"));
     }
     if (!o.extra_context_json.empty()) {
-      json extra = json::parse(o.extra_context_json, nullptr, false);
-      if (extra.is_discarded() || !extra.is_object())
+      json extra = parse_ordered_json(o.extra_context_json, kComponent, "extra context");
+      if (!extra.is_object())
         fail(ErrorCode::kInvalidArgument, kComponent, "extra context must be a JSON object");
       for (const auto& [k, v] : extra.items()) g.set(k, convert(v, "extra context"));
     }

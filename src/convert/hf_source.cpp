@@ -16,11 +16,8 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 
 json parse_json_file(const fs::path& p) {
-  try {
-    return json::parse(read_file(p.string(), kComponent));
-  } catch (const json::exception& e) {
-    fail(ErrorCode::kCorrupt, kComponent, "'{}' is not valid JSON: {}", p.string(), e.what());
-  }
+  return parse_json(read_file(p.string(), kComponent), kComponent,
+                    fmt::format("'{}'", p.string()));
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 
 #include "base/check.h"
 #include "base/file_util.h"
+#include "base/json_access.h"
 
 namespace corelm {
 
@@ -49,12 +50,8 @@ std::unique_ptr<SafetensorsReader> SafetensorsReader::open_folder(const std::str
   fs::path index = fs::path(dir) / "model.safetensors.index.json";
   fs::path single = fs::path(dir) / "model.safetensors";
   if (fs::exists(index)) {
-    json j;
-    try {
-      j = json::parse(read_file(index.string(), kComponent));
-    } catch (const json::exception& e) {
-      fail(ErrorCode::kCorrupt, kComponent, "'{}' is not valid JSON: {}", index.string(), e.what());
-    }
+    const json j = parse_json(read_file(index.string(), kComponent), kComponent,
+                              fmt::format("'{}'", index.string()));
     if (!j.contains("weight_map") || !j["weight_map"].is_object())
       fail(ErrorCode::kCorrupt, kComponent, "'{}' has no weight_map object", index.string());
     std::map<std::string, std::map<std::string, std::string>> by_shard;  // shard -> names
@@ -108,12 +105,8 @@ void SafetensorsReader::add_file(const std::string& path,
     fail(ErrorCode::kCorrupt, kComponent, "'{}' declares a {}-byte header but the file is {} bytes",
          path, header_len, size);
   const char* hb = reinterpret_cast<const char*>(file->data()) + 8;
-  json header;
-  try {
-    header = json::parse(hb, hb + header_len);
-  } catch (const json::exception& e) {
-    fail(ErrorCode::kCorrupt, kComponent, "'{}' header is not valid JSON: {}", path, e.what());
-  }
+  const json header =
+      parse_json(std::string_view(hb, header_len), kComponent, fmt::format("'{}' header", path));
   if (!header.is_object())
     fail(ErrorCode::kCorrupt, kComponent, "'{}' header is not a JSON object", path);
   const uint64_t data_start = 8 + header_len;

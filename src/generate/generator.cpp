@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 
 #include "base/boundary.h"
 #include "base/check.h"
@@ -65,9 +66,9 @@ std::vector<int32_t> Generator::default_eos_ids() const {
   const auto& info = session_.model().info();
   if (!info.generation_config_json.empty()) {
     // eos_token_id: one id or a list. Ids outside the vocabulary could never be sampled.
-    auto g = nlohmann::json::parse(info.generation_config_json, nullptr, false);
+    auto g = parse_json(info.generation_config_json, kComponent, "generation_config.json");
     const JsonReader r(kComponent, "generation_config.json");
-    const int64_t max_id = session_.vocab_size() - 1;
+    const int64_t max_id = std::numeric_limits<int32_t>::max();
     if (JsonReader::has(g, "eos_token_id")) {
       const auto& e = g["eos_token_id"];
       if (e.is_array()) {
@@ -81,6 +82,8 @@ std::vector<int32_t> Generator::default_eos_ids() const {
   }
   for (int id : session_.model().config().eos_token_ids) ids.push_back(id);
   if (tokenizer_.eos_id() >= 0) ids.push_back(tokenizer_.eos_id());
+  // An id beyond the vocabulary can never be sampled: dropped, as the GGUF source drops them.
+  std::erase_if(ids, [&](int32_t id) { return id >= session_.vocab_size(); });
   std::sort(ids.begin(), ids.end());
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
   return ids;

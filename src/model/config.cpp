@@ -16,14 +16,6 @@ using nlohmann::json;
 
 constexpr const char* kComponent = "config";
 
-json parse_json(const std::string& text) {
-  try {
-    return json::parse(text);
-  } catch (const json::exception& e) {
-    fail(ErrorCode::kCorrupt, kComponent, "config.json is not valid JSON: {}", e.what());
-  }
-}
-
 // The fields of config.json, type- and range-checked: [config] config.json: field 'x' must be ...
 const JsonReader& reader() {
   static const JsonReader r(kComponent, "config.json");
@@ -68,7 +60,7 @@ std::vector<int> get_token_ids(const json& j, const char* key) {
 }  // namespace
 
 ModelConfig ModelConfig::from_hf_json(const std::string& json_text) {
-  json j = parse_json(json_text);
+  json j = parse_json(json_text, kComponent, "config.json");
   reader().as_object(j, "the document");
   ModelConfig c;
   if (JsonReader::has(j, "architectures")) {

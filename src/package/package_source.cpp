@@ -44,13 +44,8 @@ PackageSource::PackageSource(const std::string& path) : reader_(path) {
   tokenizer_.tokenizer_model = blob("tokenizer.model");
   tokenizer_.tokenizer_config = blob("tokenizer_config.json");
   if (auto td = reader_.blob("tokenizer_data.json")) {
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(*td);
-    } catch (const nlohmann::json::exception& e) {
-      fail(ErrorCode::kCorrupt, kComponent, "'{}' tokenizer_data.json is not valid JSON: {}", path,
-           e.what());
-    }
+    const nlohmann::json j =
+        parse_json(*td, kComponent, fmt::format("'{}' tokenizer_data.json", path));
     tokenizer_.data = TokenizerData::from_json(j);
   }
 }

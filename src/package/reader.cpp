@@ -91,11 +91,8 @@ PackageReader::PackageReader(const std::string& path) : file_(path, kComponent) 
   if (crc32_of(json_begin, fh.header_bytes) != fh.header_crc32)
     fail(ErrorCode::kCorrupt, kComponent,
          "'{}' header checksum mismatch: the JSON header is corrupted", path);
-  try {
-    header_ = json::parse(json_begin, json_begin + fh.header_bytes);
-  } catch (const json::exception& e) {
-    fail(ErrorCode::kCorrupt, kComponent, "'{}' header is not valid JSON: {}", path, e.what());
-  }
+  header_ = parse_json(std::string_view(json_begin, fh.header_bytes), kComponent,
+                       fmt::format("'{}' header", path));
   if (!header_.is_object() || !header_.contains("tensors") || !header_["tensors"].is_array())
     fail(ErrorCode::kCorrupt, kComponent, "'{}' header lacks a tensor table", path);
 

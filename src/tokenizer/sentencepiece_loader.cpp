@@ -21,8 +21,8 @@ std::shared_ptr<Tokenizer> tokenizer_from_sentencepiece(std::string_view model_b
          proto.model_type);
   nlohmann::json cfg = nlohmann::json::object();
   if (!tokenizer_config_json.empty()) {
-    cfg = nlohmann::json::parse(tokenizer_config_json, nullptr, false);
-    if (cfg.is_discarded() || !cfg.is_object())
+    cfg = parse_json(tokenizer_config_json, "tokenizer", "tokenizer_config.json");
+    if (!cfg.is_object())
       fail(ErrorCode::kCorrupt, "tokenizer", "tokenizer_config.json is not a JSON object");
   }
   TokenizerData d;

@@ -25,11 +25,7 @@ using nlohmann::json;
 constexpr const char* kComponent = "tokenizer";
 
 json parse(std::string_view text, const char* what) {
-  try {
-    return json::parse(text);
-  } catch (const json::exception& e) {
-    fail(ErrorCode::kCorrupt, kComponent, "{} is not valid JSON: {}", what, e.what());
-  }
+  return parse_json(text, kComponent, what);
 }
 
 // tokenizer_config.json tokens are strings, {"content": ...} objects (AddedToken), or null (not

@@ -75,3 +75,28 @@ TEST(JsonReader, ElementsUseTheirOwnNames) {
 
 }  // namespace
 }  // namespace corelm
+
+namespace corelm {
+namespace {
+
+TEST(ParseJson, NestingIsBoundedBeforeAnythingRecursesOverIt) {
+  // dump() and every recursive walk overflowed the stack on 300k nested arrays (a crash of
+  // `corelm chat-template --messages`); the parser itself is iterative and now counts the depth.
+  auto nested = [](int depth) { return std::string(depth, '[') + std::string(depth, ']'); };
+  test::expect_error([&] { parse_json(nested(300000), "chat", "messages"); }, ErrorCode::kCorrupt,
+                     "[chat] messages nests arrays or objects more than 128 deep");
+  test::expect_error([&] { parse_ordered_json(nested(129), "config", "config.json"); },
+                     ErrorCode::kCorrupt, "config.json nests arrays or objects more than 128 deep");
+  EXPECT_EQ(parse_json(nested(128), "x", "doc").dump(), nested(128));
+  std::string objects;
+  for (int i = 0; i < 200; ++i) objects += "{\"a\":";
+  objects += "1" + std::string(200, '}');
+  test::expect_error([&] { parse_json(objects, "x", "doc"); }, ErrorCode::kCorrupt,
+                     "more than 128 deep");
+  test::expect_error([&] { parse_json("{\"a\": ", "tokenizer", "tokenizer.json"); },
+                     ErrorCode::kCorrupt, "[tokenizer] tokenizer.json is not valid JSON");
+  EXPECT_EQ(parse_json(R"({"b": 1, "a": [true, null]})", "x", "doc")["a"][0], true);
+}
+
+}  // namespace
+}  // namespace corelm

@@ -170,14 +170,14 @@ TEST(JinjaLimits, DeepStatementsAreRefusedAtCompileTime) {
 
 TEST(JinjaLimits, DeeplyNestedJsonIsRefusedBeforeItBecomesValues) {
   EXPECT_EQ(error_of("{{ messages }}", repeat("[", 100000) + repeat("]", 100000)),
-            "[chat] messages: JSON nested more than 128 deep");
+            "[chat] messages nests arrays or objects more than 128 deep");
   ChatTemplateOptions o;
   o.tools_json = repeat("{\"a\": ", 100000) + "1" + repeat("}", 100000);
   try {
     ChatTemplate::compile("{{ tools }}")->render("[]", o);
     ADD_FAILURE() << "deep tools accepted";
   } catch (const Error& e) {
-    EXPECT_EQ(std::string(e.what()), "[chat] tools: JSON nested more than 128 deep");
+    EXPECT_EQ(std::string(e.what()), "[chat] tools nests arrays or objects more than 128 deep");
   }
   // 100 levels are fine: Python renders the same nested list.
   EXPECT_EQ(render("{{ messages|length }}", repeat("[", 100) + repeat("]", 100)), "1");

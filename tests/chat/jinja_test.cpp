@@ -177,7 +177,7 @@ TEST(Jinja, ErrorsNameTheProblemAndPosition) {
   EXPECT_EQ(error_of("{{ nope.attr }}"),
             "[chat] template error at line 1, column 8: 'nope' is undefined");
   EXPECT_EQ(error_of("{{ [1].append(2) }}").rfind("[chat] template error", 0), 0u);
-  EXPECT_NE(error_of("{{ 1 }}", "not json").find("messages must be a JSON array"),
+  EXPECT_NE(error_of("{{ 1 }}", "not json").find("[chat] messages is not valid JSON"),
             std::string::npos);
 }
 

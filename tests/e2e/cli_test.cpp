@@ -577,3 +577,19 @@ TEST(CliBadInput, InvalidUtf8AndNegativeCounts) {
 
 }  // namespace
 }  // namespace corelm
+
+namespace corelm {
+namespace {
+
+TEST(CliBadInput, DeeplyNestedMessagesAreRefused) {
+  // Before: a stack overflow (signal 11) while the CLI re-serialised the messages.
+  const std::string path = test::temp_dir() + "/deep-messages.json";
+  std::ofstream(path) << R"([{"role": "user", "content": "hi", "x": )" << std::string(300000, '[')
+                      << std::string(300000, ']') << "}]";
+  auto r = test::run_cli({"chat-template", test::cli_converted("q4s32"), "--messages", path});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("nests arrays or objects more than 128 deep"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace corelm
