@@ -13,6 +13,7 @@
 #include "base/check.h"
 #include "base/file_util.h"
 #include "base/thread_pool.h"
+#include "base/utf8.h"
 #include "convert/hf_source.h"
 #include "convert/tensor_plan.h"
 #include "corelm/convert.h"
@@ -85,6 +86,13 @@ ConvertReport convert_model(const ConvertOptions& o) {
     if (max_context <= 0)
       fail(ErrorCode::kOutOfRange, kComponent, "--max-context must be positive");
 
+    // The header is JSON text: a name from a GGUF file that is not UTF-8 is shown with U+FFFD,
+    // a template that is not cannot be stored.
+    model_id = utf8::sanitize(model_id);
+    if (!utf8::is_valid(chat_template))
+      fail(ErrorCode::kCorrupt, kComponent,
+           "the chat template is not UTF-8 (byte {}): a package cannot store it",
+           utf8::first_invalid(chat_template));
     json meta;
     meta["source"] = {{"co.huggingface.exporters.name", model_id},
                       {"format", m.format},

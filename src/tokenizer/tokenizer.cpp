@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <unordered_set>
 
 #include "base/check.h"
 #include "base/file_util.h"
@@ -79,9 +80,14 @@ std::unique_ptr<tok::Model> make_bpe(const json& m, tok::Vocab& vocab) {
       if (e.is_string()) {
         // "left right". Tokens may themselves contain spaces (some Llama vocabularies have
         // them), so take the first split whose halves and concatenation are all tokens.
+        // At most kMaxMergeSplits splits are tried (real merges have one to a few spaces), so a
+        // merge of 200k spaces costs as much as a short one, not a copy per space.
+        constexpr int kMaxMergeSplits = 16;
         const std::string s = e.get<std::string>();
         bool found = false, any_space = false;
-        for (size_t sp = s.find(' '); sp != std::string::npos; sp = s.find(' ', sp + 1)) {
+        int tries = 0;
+        for (size_t sp = s.find(' '); sp != std::string::npos && tries < kMaxMergeSplits;
+             sp = s.find(' ', sp + 1), ++tries) {
           any_space = true;
           std::string a = s.substr(0, sp), b = s.substr(sp + 1);
           if (vocab.find(a) && vocab.find(b) && vocab.find(a + b)) {
@@ -304,6 +310,8 @@ std::shared_ptr<Tokenizer> Tokenizer::from_hf_json(std::string_view tokenizer_js
                               static_cast<int64_t>(added.size() + added_decoder.size()) +
                               tok::kUnusedIdSlack - 1);
     // `where` names the entry ("tokenizer.json added_tokens[3]").
+    std::unordered_set<int32_t> added_ids;
+    for (const auto& a : impl->added) added_ids.insert(a.id);
     auto add_token = [&](const json& t, const std::string& where, int64_t id64) {
       if (id64 > max_added_id)
         fail(ErrorCode::kCorrupt, kComponent,
@@ -319,8 +327,7 @@ std::shared_ptr<Tokenizer> Tokenizer::from_hf_json(std::string_view tokenizer_js
       a.lstrip = rd.boolean(t, "lstrip", false);
       a.rstrip = rd.boolean(t, "rstrip", false);
       a.single_word = rd.boolean(t, "single_word", false);
-      for (auto& existing : impl->added)
-        if (existing.id == id) return;
+      if (!added_ids.insert(id).second) return;  // a set: 150k added tokens took seconds
       impl->vocab.add(a.content, id);
       if (a.special) impl->special_ids.insert(id);
       impl->added.push_back(std::move(a));

@@ -183,6 +183,17 @@ void TokenizerData::validate() const {
 }
 
 json TokenizerData::to_json() const {
+  // A package stores the vocabulary as JSON text, which must be UTF-8. A SentencePiece piece that
+  // is not never matches (input text is UTF-8) and runs from its own file, but cannot be stored.
+  for (size_t i = 0; i < tokens.size(); ++i)
+    if (!utf8::is_valid(tokens[i]))
+      fail(ErrorCode::kCorrupt, kComponent,
+           "token {} is not UTF-8 (byte {}): a package cannot store this vocabulary", i,
+           utf8::first_invalid(tokens[i]));
+  if (!utf8::is_valid(chat_template))
+    fail(ErrorCode::kCorrupt, kComponent,
+         "the chat template is not UTF-8 (byte {}): a package cannot store it",
+         utf8::first_invalid(chat_template));
   json j = {{"model", model},
             {"tokens", tokens},
             {"scores", scores},
