@@ -88,4 +88,4 @@ if [ ${#failed[@]} -gt 0 ]; then
   echo "fuzz: findings in ${failed[*]}" >&2
   exit 1
 fi
-echo "fuzz: no findings in $FUZZ_TARGETS(${FUZZ_SECONDS} s each)"
+echo "fuzz: no findings in $(echo $FUZZ_TARGETS) (${FUZZ_SECONDS} s each)"
