@@ -6,8 +6,14 @@ SHARED ?= $(abspath ../shared)
 MODEL ?= $(SHARED)/data/tiny-models/stories260K-hf
 PROMPT ?= Once upon a time
 DEMO_OUT ?= $(BUILD_DIR)/demo/model.clm
+SANITIZE_DIR ?= build-sanitize
+FUZZ_SECONDS ?= 30
+# Any sanitizer report fails the test that made it.
+SANITIZE_ENV = ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:print_stacktrace=1 \
+  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 
-.PHONY: all deps build test test-aarch64 demo clean format
+.PHONY: all deps build test test-aarch64 build-sanitize test-sanitize fuzz fuzz-merge fuzz-corpus \
+  demo clean format
 
 all: build
 
@@ -27,6 +33,29 @@ test: build
 test-aarch64:
 	@BUILD_TYPE=$(BUILD_TYPE) JOBS=$(JOBS) ./scripts/test-aarch64.sh
 
+# One clang build (build-sanitize) with AddressSanitizer + UndefinedBehaviorSanitizer everywhere
+# and the libFuzzer targets (fuzz/): test-sanitize runs the whole ctest suite in it, fuzz runs
+# each fuzz target for FUZZ_SECONDS (scripts/fuzz.sh; fuzz-merge keeps what adds coverage in
+# fuzz/corpus), fuzz-corpus remakes the seed corpora from ../shared/data.
+$(SANITIZE_DIR)/build.ninja:
+	CC=clang CXX=clang++ cmake -S . -B $(SANITIZE_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCORELM_SANITIZE=ON -DCORELM_FUZZ=ON -DCORELM_BUILD_BENCH=OFF
+
+build-sanitize: deps $(SANITIZE_DIR)/build.ninja
+	cmake --build $(SANITIZE_DIR) -j $(JOBS)
+
+test-sanitize: build-sanitize
+	cd $(SANITIZE_DIR) && $(SANITIZE_ENV) ctest --output-on-failure -j $(JOBS)
+
+fuzz: build-sanitize
+	@BUILD_DIR=$(SANITIZE_DIR) FUZZ_SECONDS=$(FUZZ_SECONDS) ./scripts/fuzz.sh
+
+fuzz-merge: build-sanitize
+	@BUILD_DIR=$(SANITIZE_DIR) FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_MERGE=1 ./scripts/fuzz.sh
+
+fuzz-corpus: build
+	python3 fuzz/make_corpus.py --data $(SHARED)/data --cli $(BUILD_DIR)/corelm
+
 # Converts MODEL (a Hugging Face folder, or an existing .clm) and generates text with it.
 demo: build
 	@mkdir -p $(dir $(DEMO_OUT))
@@ -41,4 +70,4 @@ format:
 	clang-format -i $$(git ls-files '*.cpp' '*.h')
 
 clean:
-	rm -rf $(BUILD_DIR) build-aarch64
+	rm -rf $(BUILD_DIR) build-aarch64 $(SANITIZE_DIR)

@@ -7,6 +7,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev libfmt-dev zlib1g-dev libutf8proc-dev libpcre2-dev
+  clang libclang-rt-14-dev python3  # make test-sanitize, make fuzz, make fuzz-corpus
 )
 
 missing=()

@@ -1,5 +1,7 @@
 // x86 CPU feature probes. Built with the project's default flags (no -mavx2 and the like), so
 // they run on any x86-64 CPU before a SIMD table is touched.
+#include <cpuid.h>
+
 #include "kernels/x86/x86.h"
 
 namespace corelm {
@@ -8,8 +10,10 @@ bool cpu_has_avx2() {
   // libgcc's probe also checks that the OS saves the YMM registers (XGETBV).
   static const bool supported = [] {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-           __builtin_cpu_supports("f16c");
+    // F16C through CPUID leaf 1 (ECX bit 29): clang's __builtin_cpu_supports has no "f16c".
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    const bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C) != 0;
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
   }();
   return supported;
 }

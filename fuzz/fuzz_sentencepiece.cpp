@@ -1,0 +1,18 @@
+// Fuzz target: a SentencePiece .model (protobuf) and a text, in one input (model | text |
+// len(text): fuzz_support.h's split_parts). Builds the tokenizer through the public factory and
+// encodes/decodes the text.
+#include <cstddef>
+#include <cstdint>
+
+#include "fuzz_support.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  corelm::fuzz::Parts in = corelm::fuzz::split_parts(data, size, 1);
+  try {
+    auto tok = corelm::Tokenizer::from_sentencepiece(in.main);
+    corelm::fuzz::exercise_tokenizer(*tok, in.parts[0]);
+  } catch (const corelm::Error& e) {
+    corelm::fuzz::note(e);
+  }
+  return 0;
+}
