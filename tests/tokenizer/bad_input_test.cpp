@@ -174,16 +174,27 @@ TEST(TokenizerBadInput, WrongTypesInTokenizerJsonNameTheField) {
 
 TEST(TokenizerBadInput, AComponentWithoutATypeIsNamedNotPrinted) {
   // The message once quoted the node's JSON, whose printing recurses: a million nested arrays
-  // overflowed the stack.
-  const size_t depth = 1000000;
-  json base = stories_json();
-  base.erase("pre_tokenizer");
-  std::string text = base.dump();
-  const std::string nested = std::string(depth, '[') + std::string(depth, ']');
-  text.insert(text.size() - 1, ",\"pre_tokenizer\": {\"x\": " + nested + "}");
-  EXPECT_TRUE(json::accept(text));  // the document itself is fine (nlohmann parses iteratively)
-  test::expect_error([&] { Tokenizer::from_hf_json(text, ""); }, ErrorCode::kUnsupported,
-                     "unsupported pre_tokenizer: it has no 'type'", "tokenizer");
+  // overflowed the stack. The parser now refuses that depth; below it, the node is still named,
+  // not printed.
+  auto with_nested = [](size_t depth) {
+    json base = stories_json();
+    base.erase("pre_tokenizer");
+    std::string text = base.dump();
+    const std::string nested = std::string(depth, '[') + std::string(depth, ']');
+    text.insert(text.size() - 1, ",\"pre_tokenizer\": {\"x\": " + nested + "}");
+    EXPECT_TRUE(json::accept(text));  // the document itself is fine (nlohmann parses iteratively)
+    return text;
+  };
+  test::expect_error([&] { Tokenizer::from_hf_json(with_nested(1000000), ""); },
+                     ErrorCode::kCorrupt, "nests arrays or objects more than 128 deep",
+                     "tokenizer");
+  try {
+    Tokenizer::from_hf_json(with_nested(100), "");
+    ADD_FAILURE() << "a pre_tokenizer without a type was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kUnsupported);
+    EXPECT_STREQ(e.what(), "[tokenizer] unsupported pre_tokenizer: it has no 'type'");
+  }
 }
 
 TEST(TokenizerBadInput, SequencesNestBoundedly) {
@@ -210,9 +221,12 @@ TEST(TokenizerBadInput, SequencesNestBoundedly) {
       text.insert(text.size() - 1, ",\"" + std::string(s.stage) + "\": " + node);
       return text;
     };
-    test::expect_error(
-        [&] { Tokenizer::from_hf_json(nested(200000), ""); }, ErrorCode::kUnsupported,
-        "the " + std::string(s.stage) + " nests Sequences more than 16 deep", "tokenizer");
+    // 200000 levels stop at the JSON parser's depth bound; 20 (40 JSON levels) at the stage's own.
+    test::expect_error([&] { Tokenizer::from_hf_json(nested(200000), ""); }, ErrorCode::kCorrupt,
+                       "tokenizer.json nests arrays or objects more than 128 deep", "tokenizer");
+    test::expect_error([&] { Tokenizer::from_hf_json(nested(20), ""); }, ErrorCode::kUnsupported,
+                       "the " + std::string(s.stage) + " nests Sequences more than 16 deep",
+                       "tokenizer");
     EXPECT_NO_THROW(Tokenizer::from_hf_json(nested(3), ""));
   }
 }
