@@ -7,6 +7,8 @@
 # memory fails the run: the reproducer's path is printed (copy it to fuzz/regressions/<target>/).
 # FUZZ_KEEP_GOING=1 (a local campaign) runs libFuzzer with -fork=1 (one worker process at a time)
 # and goes on after a finding, keeping every reproducer under FUZZ_WORK/<target>/artifacts/.
+# FUZZ_SEED (1) fixes libFuzzer's random seed, so CI explores the same inputs on every run (a run
+# still stops after FUZZ_SECONDS, so a faster machine goes further); FUZZ_SEED=0 picks a new one.
 #   BUILD_DIR (build-sanitize), FUZZ_SECONDS (30), FUZZ_TARGETS (all), FUZZ_WORK (BUILD_DIR/fuzz-work)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +17,7 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 FUZZ_WORK=${FUZZ_WORK:-$BUILD_DIR/fuzz-work}
 FUZZ_MERGE=${FUZZ_MERGE:-0}
 FUZZ_KEEP_GOING=${FUZZ_KEEP_GOING:-0}
+FUZZ_SEED=${FUZZ_SEED:-1}
 if [ -z "${FUZZ_TARGETS:-}" ]; then
   FUZZ_TARGETS=$(ls fuzz/fuzz_*.cpp | sed 's|fuzz/fuzz_||; s|\.cpp$||' | tr '\n' ' ')
 fi
@@ -52,7 +55,7 @@ for t in $FUZZ_TARGETS; do
   seeds=("$work/corpus")
   [ -d "fuzz/regressions/$t" ] && seeds+=("fuzz/regressions/$t")
   opts=(-max_total_time="$FUZZ_SECONDS" -max_len="$(max_len "$t")" -rss_limit_mb=2048
-    -malloc_limit_mb=2048 -timeout=10 -print_final_stats=1 -artifact_prefix="$work/artifacts/")
+    -malloc_limit_mb=2048 -timeout=10 -seed="$FUZZ_SEED" -print_final_stats=1 -artifact_prefix="$work/artifacts/")
   d=$(dict_for "$t")
   [ -n "$d" ] && opts+=(-dict="$d")
   [ "$FUZZ_KEEP_GOING" = 1 ] && opts+=(-fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1)
