@@ -11,12 +11,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "corelm/error.h"
 #include "corelm/tokenizer.h"
+#include "source/model_source.h"
 
 namespace corelm::fuzz {
 
@@ -113,6 +115,24 @@ inline void exercise_tokenizer(const Tokenizer& tok, std::string_view text) {
     for (int32_t id : raw) (void)tok.id_to_token(id);
   } catch (const corelm::Error& e) {
     note(e);
+  }
+}
+
+// Reads the first and last row of every tensor of a model source as floats (the path weights
+// take to the kernels: dequantization, GGUF's interleaved rotary rows).
+inline void read_first_and_last_rows(const corelm::ModelSource& source) {
+  const corelm::ModelConfig& c = source.config();
+  int head_dim = c.head_dim > 0              ? c.head_dim
+                 : c.num_attention_heads > 0 ? c.hidden_size / c.num_attention_heads
+                                             : 0;
+  std::vector<float> row;
+  for (const std::string& name : source.tensor_names()) {
+    std::optional<corelm::TensorRef> t = source.tensor(name);
+    if (!t || t->shape.empty() || t->cols() == 0 || t->cols() > (1u << 20)) continue;
+    if (t->rotary_interleaved && head_dim <= 0) continue;
+    row.resize(t->cols());
+    corelm::read_row_as_float(*t, 0, head_dim, row.data());
+    corelm::read_row_as_float(*t, t->rows() - 1, head_dim, row.data());
   }
 }
 
