@@ -148,6 +148,19 @@ void ModelConfig::validate() const {
          "{})",
          hidden_size, intermediate_size, num_hidden_layers, num_attention_heads, head_dim,
          vocab_size);
+  // RoPE scaling divides by the factor and, for llama3, by (high - low) and the frequency factors.
+  if (!rope_scaling_type.empty()) {
+    if (!(rope_scaling_factor > 0.0f) || !std::isfinite(rope_scaling_factor))
+      fail(ErrorCode::kCorrupt, kComponent, "rope_scaling factor must be positive, got {}",
+           rope_scaling_factor);
+    if (rope_scaling_type == "llama3" &&
+        (!(rope_low_freq_factor > 0.0f) || !(rope_high_freq_factor > rope_low_freq_factor) ||
+         !std::isfinite(rope_high_freq_factor) || rope_original_max_position <= 0))
+      fail(ErrorCode::kCorrupt, kComponent,
+           "llama3 rope_scaling needs 0 < low_freq_factor < high_freq_factor and a positive "
+           "original_max_position_embeddings, got {}, {} and {}",
+           rope_low_freq_factor, rope_high_freq_factor, rope_original_max_position);
+  }
   if (!(rms_norm_eps > 0.0f) || !(rope_theta > 0.0f) || !std::isfinite(rms_norm_eps) ||
       !std::isfinite(rope_theta))
     fail(ErrorCode::kCorrupt, kComponent,

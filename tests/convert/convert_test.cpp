@@ -217,6 +217,12 @@ TEST(Config, WrongJsonTypesNameTheField) {
            {R"("model_type":"llama","sliding_window":-1)",
             "field 'sliding_window' must be an integer in [0, 2147483647], got the number -1"},
            {R"("model_type":"llama","rope_theta":1e300)", "field 'rope_theta' is out of range"},
+           // Degenerate scaling divided by zero in the RoPE tables (NaN logits, no error).
+           {R"("model_type":"llama","rope_scaling":{"type":"linear","factor":0})",
+            "rope_scaling factor must be positive, got 0"},
+           {R"("model_type":"llama","rope_scaling":{"rope_type":"llama3","factor":8,
+               "low_freq_factor":4,"high_freq_factor":4})",
+            "llama3 rope_scaling needs 0 < low_freq_factor < high_freq_factor"},
        }) {
     SCOPED_TRACE(c.fields);
     test::expect_error([&] { ModelConfig::from_hf_json("{" + base + "," + c.fields + "}"); },
