@@ -34,24 +34,7 @@ void* operator new(size_t size) {
   if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
   throw std::bad_alloc();
 }
-void operator delete(void* p) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, size_t) noexcept {
-  std::free(p);
-}
-// The nothrow pair too (std::stable_sort's buffer): a sanitizer runtime has its own, which
-// would allocate what the replaced operator delete frees.
-void* operator new(size_t size, const std::nothrow_t&) noexcept {
-  try {
-    return ::operator new(size);
-  } catch (...) {
-    return nullptr;
-  }
-}
-void operator delete(void* p, const std::nothrow_t&) noexcept {
-  std::free(p);
-}
+#include "replaced_delete.h"  // NOLINT: the delete and nothrow forms matching it
 
 namespace corelm {
 namespace {
