@@ -8,7 +8,14 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev libfmt-dev zlib1g-dev libutf8proc-dev libpcre2-dev
   clang libclang-rt-14-dev python3  # make test-sanitize, make fuzz, make fuzz-corpus
+  libcpp-httplib-dev libedit-dev     # corelm serve, corelm chat
+  libjs-marked node-dompurify        # the web chat page (Markdown rendered, then sanitised)
+  chromium                           # the web page's browser test (playwright-core drives it)
 )
+# Node.js 20 and npm for the server's end-to-end tests (tests/e2e/node): Debian's nodejs package
+# when the machine has no node of its own.
+command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)
+command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
