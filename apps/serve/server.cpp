@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 #include <httplib.h>
 
+#include <sys/socket.h>
+
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -87,6 +89,14 @@ Server::~Server() {
 }
 
 int Server::bind() {
+  // Debian's cpp-httplib listens with a backlog of 5: a burst of clients would see connections
+  // reset. The socket is remembered here and its backlog raised once it listens.
+  int listen_fd = -1;
+  http_->set_socket_options([&listen_fd](int fd) {
+    int yes = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    listen_fd = fd;
+  });
   if (options_.port == 0) {
     port_ = http_->bind_to_any_port(options_.host);
     if (port_ < 0) port_ = 0;
@@ -96,6 +106,7 @@ int Server::bind() {
   if (port_ <= 0)
     fail(ErrorCode::kIo, kComponent, "cannot listen on {}:{} (in use, or not an address here)",
          options_.host, options_.port);
+  if (listen_fd >= 0) ::listen(listen_fd, 1024);
   return port_;
 }
 
