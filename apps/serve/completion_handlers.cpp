@@ -240,8 +240,7 @@ void Server::respond(Job job, httplib::Response& res) {
       body = text_completion(id, created, model_name_, job.echo + fin.text, finish, usage, lp,
                              job.echo.size());
     }
-    res.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
-                    "application/json");
+    res.set_content(json_text(body), "application/json");
     return;
   }
 
