@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <random>
 #include <thread>
 
 #include "base/check.h"
@@ -72,6 +73,7 @@ Server::Server(std::shared_ptr<const Model> model, const ServerOptions& options)
   so.kv_cache = options_.kv_cache;
   scheduler_ = std::make_unique<Scheduler>(model_, so);
   started_ = unix_now();
+  id_seed_ = (static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
   http_ = std::make_unique<httplib::Server>();
   // Threads: one per slot and queued request, so a waiting request holds a connection, not a
   // slot; a few more for /health and /metrics while everything is busy.
