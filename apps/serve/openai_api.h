@@ -158,8 +158,9 @@ nlohmann::json chat_chunk(const std::string& id, int64_t created, const std::str
 // The last chunk when stream_options.include_usage: empty choices, with usage.
 nlohmann::json usage_chunk(const std::string& id, int64_t created, const std::string& model,
                            const std::string& object, const Usage& usage);
-// Legacy logprobs: text_offset[i] is token i's byte offset in the returned text counted from
-// `text_offset` (the prompt's length in bytes when the prompt is not echoed; 0 when it is).
+// Legacy logprobs: text_offset[i] is token i's byte offset, the first token's being
+// `text_offset` (e.g. the length of the echoed prompt that precedes it in `text`), each next one
+// the previous plus its token's byte length.
 nlohmann::json text_completion(const std::string& id, int64_t created, const std::string& model,
                                const std::string& text, const std::string& finish_reason,
                                const Usage& usage, const std::vector<TokenLogprob>* logprobs,
