@@ -12,32 +12,17 @@
 #include "corelm/error.h"
 #include "corelm/tokenizer.h"
 #include "serve/server_internal.h"
+#include "serve/sse_writer.h"
 
 namespace corelm::serve {
 
 namespace {
 using namespace std::chrono_literals;
-constexpr std::string_view kToolCallsToken = "[TOOL_CALLS]";
 
 int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-// The text one token adds after `prev` (raw bytes, special tokens shown): its piece with the
-// leading space a SentencePiece decoder drops at the start of a text.
-std::string piece_of(const Tokenizer& tok, int32_t prev, int32_t id) {
-  const int32_t pair[2] = {prev, id};
-  std::string both = tok.decode_raw(std::span<const int32_t>(pair, 2), false);
-  std::string first = tok.decode_raw(std::span<const int32_t>(pair, 1), false);
-  if (both.compare(0, first.size(), first) == 0) return both.substr(first.size());
-  return tok.decode_raw(std::span<const int32_t>(&id, 1), false);
-}
-
-std::string openai_finish_reason(const std::string& reason) {
-  // "shutdown" and "cancelled" answers were cut short, as by a length limit.
-  return reason == "stop" ? "stop" : "length";
 }
 
 std::string random_alnum(std::mt19937_64& rng, size_t n) {
@@ -193,14 +178,6 @@ void Server::respond(Job job, httplib::Response& res) {
   const std::string id = (job.chat ? "chatcmpl-" : "cmpl-") + random_alnum(*rng, 24);
   const int64_t created = unix_now();
   auto next_call_id = [rng] { return random_alnum(*rng, 9); };
-  auto to_logprob = [&tok](int32_t prev, const TokenOutput& t) {
-    TokenLogprob lp;
-    lp.token = piece_of(tok, prev, t.id);
-    lp.logprob = t.logprob;
-    for (const auto& [alt, v] : t.top) lp.top.emplace_back(piece_of(tok, prev, alt), v);
-    return lp;
-  };
-
   if (!p.stream) {
     std::vector<TokenOutput> tokens;
     RequestFinal fin;
@@ -217,7 +194,7 @@ void Server::respond(Job job, httplib::Response& res) {
     std::vector<TokenLogprob> logprobs;
     int32_t prev = job.prompt.back();
     for (const auto& t : tokens) {
-      logprobs.push_back(to_logprob(prev, t));
+      logprobs.push_back(token_logprob(tok, prev, t));
       prev = t.id;
     }
     const auto* lp = p.logprobs ? &logprobs : nullptr;
@@ -245,105 +222,36 @@ void Server::respond(Job job, httplib::Response& res) {
   }
 
   // Streaming: one provider call per wait; the connection's thread stays with the request.
+  StreamSpec spec;
+  spec.chat = job.chat;
+  spec.tools = job.tools;
+  spec.logprobs = p.logprobs;
+  spec.include_usage = p.include_usage;
+  spec.id = id;
+  spec.created = created;
+  spec.model = model_name_;
+  spec.echo = job.echo;
+  spec.last_prompt_id = job.prompt.back();
   struct State {
-    enum Mode { kUndecided, kContent, kCalls };
     std::shared_ptr<RequestStream> stream;
-    Job job;
+    SseWriter writer;
     bool started = false;
-    Mode mode = kContent;
-    std::string held;  // content held while it could still be the start of a tool call
-    std::vector<TokenLogprob> held_logprobs;
-    std::vector<int32_t> ids;
-    int32_t prev = 0;
   };
-  auto st = std::make_shared<State>();
-  st->stream = stream;
-  st->mode = job.tools ? State::kUndecided : State::kContent;
-  st->prev = job.prompt.back();
-  st->job = std::move(job);
-  auto dump = [](const nlohmann::json& j) { return sse_event(j); };
+  auto st = std::make_shared<State>(State{stream, SseWriter(tok, spec, next_call_id)});
   res.set_header("Cache-Control", "no-cache");
   res.set_header("X-Accel-Buffering", "no");
   res.set_chunked_content_provider(
       "text/event-stream",
-      [this, st, id, created, next_call_id, to_logprob, dump, &tok](size_t,
-                                                                    httplib::DataSink& sink) {
-        const SamplingRequest& p = st->job.params;
-        const bool chat = st->job.chat;
+      [st](size_t, httplib::DataSink& sink) {
         std::string out;
-        auto content_event = [&](const std::string& text, std::vector<TokenLogprob> lps) {
-          const auto* lp = p.logprobs ? &lps : nullptr;
-          if (chat)
-            out += dump(chat_chunk(id, created, model_name_, {{"content", text}}, "", lp));
-          else
-            out += dump(text_chunk(id, created, model_name_, text, "", lp));
-        };
         if (!st->started) {
           st->started = true;
-          if (chat)
-            out += dump(chat_chunk(id, created, model_name_,
-                                   {{"role", "assistant"}, {"content", ""}}, "", nullptr));
-          else if (!st->job.echo.empty())
-            out += dump(text_chunk(id, created, model_name_, st->job.echo, "", nullptr));
+          out += st->writer.begin();
         }
         auto u = st->stream->wait(100ms);
-        for (const auto& t : u.tokens) {
-          st->ids.push_back(t.id);
-          TokenLogprob lp = p.logprobs ? to_logprob(st->prev, t) : TokenLogprob{};
-          st->prev = t.id;
-          if (st->mode == State::kContent) {
-            if (!t.text.empty() || p.logprobs) content_event(t.text, {lp});
-            continue;
-          }
-          st->held += t.text;
-          st->held_logprobs.push_back(lp);
-          if (st->mode == State::kCalls) continue;
-          std::string raw = tok.decode(st->ids, false);
-          raw.erase(0, raw.find_first_not_of(" \n"));
-          if (raw.rfind(kToolCallsToken, 0) == 0) {
-            st->mode = State::kCalls;
-          } else if (kToolCallsToken.substr(0, raw.size()) != raw) {
-            st->mode = State::kContent;
-            if (!st->held.empty() || p.logprobs) content_event(st->held, st->held_logprobs);
-            st->held.clear();
-            st->held_logprobs.clear();
-          }
-        }
+        out += st->writer.tokens(u.tokens);
         if (u.final) {
-          const RequestFinal& fin = *u.final;
-          std::string finish = openai_finish_reason(fin.finish_reason);
-          if (fin.finish_reason == "error") {
-            out +=
-                dump(error_body({500, "generation failed: " + fin.error, "server_error", "", ""}));
-          } else {
-            std::string tail = fin.tail;
-            if (st->mode != State::kContent) {
-              AssistantOutput parsed =
-                  parse_assistant_output(tok.decode(fin.ids, false), next_call_id);
-              if (!parsed.tool_calls.empty()) {
-                if (!parsed.content.empty()) content_event(parsed.content, {});
-                out += dump(chat_chunk(id, created, model_name_,
-                                       {{"tool_calls", tool_calls_delta(parsed.tool_calls)}}, "",
-                                       nullptr));
-                finish = "tool_calls";
-                tail.clear();
-              } else {
-                tail = st->held + tail;
-              }
-            }
-            if (!tail.empty()) content_event(tail, {});
-            if (chat)
-              out += dump(
-                  chat_chunk(id, created, model_name_, nlohmann::json::object(), finish, nullptr));
-            else
-              out += dump(text_chunk(id, created, model_name_, "", finish, nullptr));
-            if (p.include_usage)
-              out += dump(usage_chunk(
-                  id, created, model_name_, chat ? "chat.completion.chunk" : "text_completion",
-                  {static_cast<int64_t>(fin.prompt_tokens), static_cast<int64_t>(fin.ids.size()),
-                   static_cast<int64_t>(fin.cached_tokens)}));
-          }
-          out += sse_done();
+          out += st->writer.end(*u.final);
           if (!sink.write(out.data(), out.size())) return false;
           sink.done();
           return true;
