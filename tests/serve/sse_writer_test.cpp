@@ -97,8 +97,8 @@ Streamed stream(const std::vector<int32_t>& ids, bool tools, bool chat = true) {
 }
 
 TEST(SseWriter, AToolCallAnswerBecomesToolCallsAndNoContent) {
-  auto s =
-      stream(answer_ids("", R"( [{"name": "get_weather", "arguments": {"city": "Paris"}}])"), true);
+  auto ids = answer_ids("", R"( [{"name": "get_weather", "arguments": {"city": "Paris"}}])");
+  auto s = stream(ids, true);
   EXPECT_TRUE(s.done);
   EXPECT_EQ(s.content, "");
   ASSERT_EQ(s.tool_calls.size(), 1u) << s.tool_calls.dump();
