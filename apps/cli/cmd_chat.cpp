@@ -42,7 +42,6 @@ class ChatLoop {
         history_(tok, std::move(source)),
         generator_(session, tok),
         options_(generate_options(args.flags)),
-        interactive_(interactive),
         info_(interactive ? stdout : stderr) {
     history_.set_system(args.system);
   }
@@ -152,7 +151,6 @@ class ChatLoop {
   ChatHistory history_;
   Generator generator_;
   GenerateOptions options_;
-  bool interactive_;
   std::FILE* info_;  // notes on commands: stdout in a terminal, stderr when scripted
 };
 }  // namespace
