@@ -131,6 +131,36 @@ INSTANTIATE_TEST_SUITE_P(
                                                                     : "hf_v1_revision");
     });
 
+// Mistral-7B-Instruct-v0.2's original template writes "[/INST]Hi there</s>" with no space, so
+// the re-tokenized answer starts "Hi" where the model generated "▁Hi" after "[/INST]" (as the
+// v1-revision reference shows it): the generated ids stay, the rest is the reference's.
+TEST(ChatHistory, OriginalMistralTemplateKeepsTheGeneratedSpace) {
+  auto tok = Tokenizer::from_path(test::data_path("mistral-7b-v0.1-hf"));
+  const std::string name = "hf_mistral-7b-instruct-v0.2_original.jinja";
+  const auto one = reference_ids(name, "single_user");
+  const auto two = reference_ids(name, "multi_turn");
+  const auto revision =
+      reference_ids("hf_mistral-7b-instruct-v0.2_v1-revision.jinja", "multi_turn");
+  // "▁Hi" "▁there": the revision's answer ids, between its "[/INST]" (28793) and EOS.
+  const std::vector<int32_t> generated(revision.begin() + 9, revision.begin() + 11);
+  ASSERT_EQ(revision[8], 28793);
+  ASSERT_EQ(revision[11], 2);
+  ASSERT_EQ(tok->decode(generated, true), "Hi there");
+  ASSERT_EQ(two[one.size() + 2], 2);  // the reference: "Hi" "▁there" then EOS
+  ASSERT_NE(two[one.size()], generated[0]);
+  cli::ChatHistory h(*tok, test::read_data("mistral-chat-templates/" + name));
+  h.add_user("Hello");
+  auto p1 = h.prompt_ids();
+  ASSERT_EQ(p1, one);
+  h.add_answer(p1, generated, " Hi there");
+  h.add_user("Who are you");
+  EXPECT_EQ(h.prompt_ids(),
+            concat(concat(one, generated),
+                   std::vector<int32_t>(two.begin() + static_cast<std::ptrdiff_t>(one.size() + 2),
+                                        two.end())));
+  EXPECT_TRUE(h.kept_generated_ids());
+}
+
 // The history drops whole turns from the front and leaves the last user message.
 TEST(ChatHistory, DropsTheOldestTurnsButNotTheLastMessage) {
   auto tok = Tokenizer::from_path(test::data_path("mistral-7b-v0.1-hf"));
