@@ -92,30 +92,45 @@ std::vector<std::string> cli_argv(const std::vector<std::string>& args) {
   return argv;
 }
 
-[[noreturn]] void exec_cli(const std::vector<std::string>& args) {
-  auto argv_s = cli_argv(args);
-  std::vector<char*> argv;
-  for (auto& s : argv_s) argv.push_back(s.data());
-  argv.push_back(nullptr);
-  execv(argv[0], argv.data());
-  _exit(127);
-}
+// The command line and environment of a corelm run, made before fork() (the child only execs).
+class Exec {
+ public:
+  Exec(const std::vector<std::string>& args, const std::string& term) : argv_s_(cli_argv(args)) {
+    for (char** e = environ; *e; ++e)
+      if (std::string_view(*e).rfind("TERM=", 0) != 0) env_s_.push_back(*e);
+    if (!term.empty()) env_s_.push_back("TERM=" + term);
+    for (auto& s : argv_s_) argv_.push_back(s.data());
+    argv_.push_back(nullptr);
+    for (auto& s : env_s_) env_.push_back(s.data());
+    env_.push_back(nullptr);
+  }
+  [[noreturn]] void run() {
+    execve(argv_[0], argv_.data(), env_.data());
+    _exit(127);
+  }
+
+ private:
+  std::vector<std::string> argv_s_, env_s_;
+  std::vector<char*> argv_, env_;
+};
 
 // corelm chat with `input` on stdin (a file: not a terminal).
 test::CliResult run_piped(const std::vector<std::string>& args, const std::string& input) {
   static int n = 0;
   const std::string base = test::temp_dir() + "/piped" + std::to_string(n++);
   write_file_atomic(base + ".in", input, "test");
+  const std::string in_path = base + ".in", out_path = base + ".out", err_path = base + ".err";
+  Exec exec(args, "");
   pid_t pid = fork();
   if (pid == 0) {
-    int in = open((base + ".in").c_str(), O_RDONLY);
-    int out = open((base + ".out").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int err = open((base + ".err").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int in = open(in_path.c_str(), O_RDONLY);
+    int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (in < 0 || out < 0 || err < 0) _exit(126);
     dup2(in, 0);
     dup2(out, 1);
     dup2(err, 2);
-    exec_cli(args);
+    exec.run();
   }
   int status = 0;
   waitpid(pid, &status, 0);
@@ -134,11 +149,9 @@ class Terminal {
     struct winsize ws {};
     ws.ws_row = 40;
     ws.ws_col = 200;
+    Exec exec(args, "xterm");
     pid_ = forkpty(&fd_, nullptr, nullptr, &ws);
-    if (pid_ == 0) {
-      setenv("TERM", "xterm", 1);
-      exec_cli(args);
-    }
+    if (pid_ == 0) exec.run();
     EXPECT_GT(pid_, 0);
   }
   ~Terminal() {
