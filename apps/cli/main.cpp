@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   add(corelm::cli::add_tokenize);
   add(corelm::cli::add_chat_template);
   add(corelm::cli::add_bench);
+  add(corelm::cli::add_chat);
 #ifdef CORELM_HAVE_SERVER
   add(corelm::cli::add_serve);
 #endif
