@@ -20,6 +20,7 @@ Action add_inspect(CLI::App& app);
 Action add_tokenize(CLI::App& app);
 Action add_chat_template(CLI::App& app);
 Action add_bench(CLI::App& app);
+Action add_serve(CLI::App& app);  // apps/serve/cmd_serve.cpp (builds with CORELM_SERVER)
 
 // Renders `messages_json` with a chat template; errors if `template_source` is empty.
 std::string render_chat(const Tokenizer& tok, const std::string& template_source,

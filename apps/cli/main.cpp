@@ -25,6 +25,9 @@ int main(int argc, char** argv) {
   add(corelm::cli::add_tokenize);
   add(corelm::cli::add_chat_template);
   add(corelm::cli::add_bench);
+#ifdef CORELM_HAVE_SERVER
+  add(corelm::cli::add_serve);
+#endif
   try {
     try {
       app.parse(argc, argv);

@@ -135,13 +135,16 @@ nlohmann::json chat_chunk(const std::string& id, int64_t created, const std::str
 // The last chunk when stream_options.include_usage: empty choices, with usage.
 nlohmann::json usage_chunk(const std::string& id, int64_t created, const std::string& model,
                            const std::string& object, const Usage& usage);
+// Legacy logprobs: text_offset[i] is token i's byte offset in the returned text counted from
+// `text_offset` (the prompt's length in bytes when the prompt is not echoed; 0 when it is).
 nlohmann::json text_completion(const std::string& id, int64_t created, const std::string& model,
                                const std::string& text, const std::string& finish_reason,
                                const Usage& usage, const std::vector<TokenLogprob>* logprobs,
                                size_t text_offset);
+// `text_offset`: the offset of this chunk's first token (the previous chunks' bytes included).
 nlohmann::json text_chunk(const std::string& id, int64_t created, const std::string& model,
                           const std::string& text, const std::string& finish_reason,
-                          const std::vector<TokenLogprob>* logprobs);
+                          const std::vector<TokenLogprob>* logprobs, size_t text_offset = 0);
 nlohmann::json usage_json(const Usage& usage);
 // delta.tool_calls for streaming: each call with its index, id, type and function.
 nlohmann::json tool_calls_delta(const std::vector<ToolCall>& calls);

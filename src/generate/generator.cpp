@@ -13,6 +13,7 @@
 #include "corelm/generate.h"
 #include "corelm/model.h"
 #include "corelm/tokenizer.h"
+#include "generate/stop_stream.h"
 
 namespace corelm {
 
@@ -24,19 +25,6 @@ double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-// Length of the longest suffix of `text` that is a proper prefix of some stop string.
-size_t stop_prefix_overlap(std::string_view text, const std::vector<std::string>& stops) {
-  size_t best = 0;
-  for (const auto& s : stops) {
-    for (size_t len = std::min(text.size(), s.size() - 1); len > best; --len) {
-      if (text.compare(text.size() - len, len, s, 0, len) == 0) {
-        best = len;
-        break;
-      }
-    }
-  }
-  return best;
-}
 }  // namespace
 
 double GenerationStats::prefill_tokens_per_s() const {
@@ -144,30 +132,26 @@ GenerationResult Generator::generate(std::span<const int32_t> prompt_ids,
     st.prefill_seconds = seconds_since(prefill_start);
 
     std::vector<int32_t> sequence(prompt_ids.begin(), prompt_ids.end());
-    StreamDecoder stream(tokenizer_, prompt_ids);
-    std::string pending;  // decoded text not yet handed to on_text
+    StopStringStream stream(tokenizer_, prompt_ids, options.stop_strings);
     size_t max_new =
         options.max_new_tokens >= 0 ? static_cast<size_t>(options.max_new_tokens) : SIZE_MAX;
     if (options.max_length > 0)
       max_new = std::min(max_new, options.max_length > static_cast<int>(prompt_ids.size())
                                       ? static_cast<size_t>(options.max_length) - prompt_ids.size()
                                       : size_t{0});
-    bool stopped = false;
-    auto emit = [&](bool final) {
-      size_t hold = final ? 0 : stop_prefix_overlap(pending, options.stop_strings);
-      if (pending.size() > hold) {
-        std::string_view piece(pending.data(), pending.size() - hold);
-        result.text.append(piece);
-        if (on_text && !on_text(piece)) {
-          st.stop_reason = "callback";
-          stopped = true;
-        }
-        pending.erase(0, piece.size());
+    // Hands a piece to the reader; false when the reader asked to stop.
+    auto emit = [&](const std::string& piece) {
+      if (piece.empty()) return true;
+      result.text += piece;
+      if (on_text && !on_text(piece)) {
+        st.stop_reason = "callback";
+        return false;
       }
+      return true;
     };
 
     const auto decode_start = Clock::now();
-    while (!stopped) {
+    while (true) {
       if (result.ids.size() >= max_new) {
         st.stop_reason = "length";
         break;
@@ -180,24 +164,11 @@ GenerationResult Generator::generate(std::span<const int32_t> prompt_ids,
       }
       result.ids.push_back(next);
       sequence.push_back(next);
-      pending += stream.push(next);
-      if (!options.stop_strings.empty()) {
-        size_t cut = std::string::npos;
-        for (const auto& s : options.stop_strings) {
-          if (s.empty()) continue;
-          size_t at = (result.text + pending).find(s);
-          if (at != std::string::npos) cut = std::min(cut, at);
-        }
-        if (cut != std::string::npos) {
-          pending = (result.text + pending)
-                        .substr(result.text.size(), cut - std::min(cut, result.text.size()));
-          emit(true);
-          st.stop_reason = "stop_string";
-          break;
-        }
+      if (!emit(stream.push(next))) break;
+      if (stream.stopped()) {
+        st.stop_reason = "stop_string";
+        break;
       }
-      emit(false);
-      if (stopped) break;
       if (result.ids.size() >= max_new) {
         st.stop_reason = "length";
         break;
@@ -211,10 +182,7 @@ GenerationResult Generator::generate(std::span<const int32_t> prompt_ids,
                    .last(static_cast<size_t>(session_.vocab_size()));
       cached_.push_back(next);
     }
-    if (st.stop_reason != "stop_string" && st.stop_reason != "callback") {
-      pending += stream.flush();
-      emit(true);
-    }
+    if (st.stop_reason != "stop_string" && st.stop_reason != "callback") emit(stream.finish());
     st.generated_tokens = result.ids.size();
     st.decode_seconds = seconds_since(decode_start);
     return result;

@@ -1,0 +1,304 @@
+// The server's set-up: routes, API key, CORS, error bodies, metrics, the web page and shutdown.
+// The two completion endpoints are in completion_handlers.cpp.
+#include "serve/server.h"
+
+#include <fmt/format.h>
+#include <httplib.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <thread>
+
+#include "base/check.h"
+#include "chat_prompt.h"
+#include "corelm/chat.h"
+#include "corelm/error.h"
+#include "corelm/tokenizer.h"
+#include "serve/openai_api.h"
+#include "serve/server_internal.h"
+#ifdef CORELM_HAVE_WEB
+#include "web_assets.h"
+#endif
+
+namespace corelm::serve {
+
+namespace {
+constexpr const char* kComponent = "serve";
+
+int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Endpoints /metrics counts by name; anything else is "other" (so a scan of random paths cannot
+// grow the table).
+std::string endpoint_label(const std::string& path) {
+  static const char* const known[] = {
+      "/v1/chat/completions", "/v1/completions", "/v1/models",  "/health", "/metrics",
+      "/apply-template",      "/tokenize",       "/detokenize", "/"};
+  for (const char* k : known)
+    if (path == k) return k;
+  if (path.rfind("/v1/models/", 0) == 0) return "/v1/models";
+  return "other";
+}
+}  // namespace
+
+void send_error(httplib::Response& res, const ApiError& error) {
+  res.status = error.status;
+  res.set_content(error_body(error).dump(), "application/json");
+}
+
+Server::Server(std::shared_ptr<const Model> model, const ServerOptions& options)
+    : model_(std::move(model)), options_(options), counters_(std::make_unique<Counters>()) {
+  if (options_.port < 0 || options_.port > 65535)
+    fail(ErrorCode::kInvalidArgument, kComponent, "--port must be 0 .. 65535, got {}",
+         options_.port);
+  model_name_ = options_.model_name;
+  if (model_name_.empty()) model_name_ = std::filesystem::path(model_->info().path).stem().string();
+  auto chosen = cli::choose_chat_template(*model_, options_.chat_template_file);
+  chat_template_ = chosen.source;
+  template_origin_ = chosen.origin;
+  ChatTemplate::compile(chat_template_);  // a template that does not parse fails here, not later
+  SchedulerOptions so;
+  so.slots = options_.parallel;
+  so.max_context = options_.max_context;
+  so.max_chunk = options_.max_chunk;
+  so.prefill_budget = options_.prefill_budget;
+  so.queue_limit = options_.queue_limit;
+  so.kv_cache = options_.kv_cache;
+  scheduler_ = std::make_unique<Scheduler>(model_, so);
+  started_ = unix_now();
+  http_ = std::make_unique<httplib::Server>();
+  // Threads: one per slot and queued request, so a waiting request holds a connection, not a
+  // slot; a few more for /health and /metrics while everything is busy.
+  const size_t threads = static_cast<size_t>(options_.parallel + options_.queue_limit + 4);
+  http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  http_->set_payload_max_length(options_.max_body_bytes);
+  http_->set_keep_alive_max_count(1000);
+  http_->set_read_timeout(30, 0);
+  http_->set_write_timeout(30, 0);
+  routes();
+}
+
+Server::~Server() {
+  if (scheduler_) scheduler_->shutdown();
+}
+
+int Server::bind() {
+  if (options_.port == 0) {
+    port_ = http_->bind_to_any_port(options_.host);
+    if (port_ < 0) port_ = 0;
+  } else if (http_->bind_to_port(options_.host, options_.port)) {
+    port_ = options_.port;
+  }
+  if (port_ <= 0)
+    fail(ErrorCode::kIo, kComponent, "cannot listen on {}:{} (in use, or not an address here)",
+         options_.host, options_.port);
+  return port_;
+}
+
+void Server::run() {
+  http_->listen_after_bind();
+  scheduler_->shutdown();
+}
+
+void Server::stop() {
+  if (draining_.exchange(true)) return;
+  // Stop accepting now; running answers get grace_seconds, then the scheduler ends them (their
+  // streams close with what they have) and run() returns once every connection is done.
+  std::thread([this] {
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::seconds(options_.grace_seconds);
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto st = scheduler_->stats();
+      if (st.busy_slots == 0 && st.queued == 0) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    scheduler_->shutdown();
+    http_->stop();
+  }).detach();
+}
+
+bool Server::authorized(const httplib::Request& req, httplib::Response& res) const {
+  if (options_.api_key.empty()) return true;
+  const std::string& path = req.path;
+  const bool open = path == "/" || path == "/health" || req.method == "OPTIONS" ||
+                    (path.rfind("/v1/", 0) != 0 && path != "/metrics" &&
+                     path != "/apply-template" && path != "/tokenize" && path != "/detokenize");
+  if (open) return true;
+  const std::string auth = req.get_header_value("Authorization");
+  if (auth == "Bearer " + options_.api_key) return true;
+  send_error(res, {401,
+                   auth.empty() ? "missing API key: send it as 'Authorization: Bearer KEY'"
+                                : "invalid API key",
+                   "authentication_error", "", "invalid_api_key"});
+  return false;
+}
+
+void Server::routes() {
+  auto& h = *http_;
+  h.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (!options_.cors_origin.empty()) {
+      res.set_header("Access-Control-Allow-Origin", options_.cors_origin);
+      res.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type");
+      res.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+      if (req.method == "OPTIONS") {
+        res.status = 204;
+        return httplib::Server::HandlerResponse::Handled;
+      }
+    }
+    if (!authorized(req, res)) return httplib::Server::HandlerResponse::Handled;
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  // Statuses without a body of their own (404 of an unknown path, 413 of httplib's size check,
+  // 400 of an unparsable request line) get OpenAI's error object.
+  h.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    ApiError e;
+    e.status = res.status;
+    if (res.status == 404) {
+      e.message = fmt::format("no such endpoint: {} {}", req.method, req.path);
+      e.code = "not_found";
+    } else if (res.status == 413) {
+      e.message = fmt::format("the request body is larger than the limit of {} bytes",
+                              options_.max_body_bytes);
+      e.code = "request_too_large";
+    } else if (res.status == 405) {
+      e.message = fmt::format("{} is not allowed on {}", req.method, req.path);
+    } else {
+      e.message = fmt::format("the request could not be handled (HTTP {})", res.status);
+      if (res.status >= 500) e.type = "server_error";
+    }
+    send_error(res, e);
+  });
+  h.set_exception_handler(
+      [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+        ApiError e{500, "internal error", "server_error", "", ""};
+        try {
+          std::rethrow_exception(ep);
+        } catch (const ApiException& a) {
+          e = a.error();
+        } catch (const std::exception& x) {
+          e.message = fmt::format("internal error: {}", x.what());
+        } catch (...) {
+        }
+        send_error(res, e);
+      });
+  h.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+    counters_->count(endpoint_label(req.path), res.status);
+    if (options_.verbose)
+      std::fprintf(stderr, "%s %s -> %d\n", req.method.c_str(), req.path.c_str(), res.status);
+  });
+
+  h.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
+    chat_completions(req, res);
+  });
+  h.Post("/v1/completions",
+         [this](const httplib::Request& req, httplib::Response& res) { completions(req, res); });
+  auto model_object = [this] {
+    const auto& info = model_->info();
+    nlohmann::json m = {
+        {"id", model_name_}, {"object", "model"}, {"created", started_}, {"owned_by", "corelm"}};
+    m["meta"] = {{"source_model", info.source_model_id},
+                 {"format", info.format},
+                 {"quantization", info.quantization},
+                 {"parameters", info.parameter_count},
+                 {"context_per_slot", scheduler_->max_context()},
+                 {"slots", options_.parallel},
+                 {"chat_template", template_origin_}};
+    return m;
+  };
+  h.Get("/v1/models", [model_object](const httplib::Request&, httplib::Response& res) {
+    nlohmann::json body = {{"object", "list"}, {"data", nlohmann::json::array({model_object()})}};
+    res.set_content(body.dump(), "application/json");
+  });
+  h.Get(R"(/v1/models/(.+))",
+        [this, model_object](const httplib::Request& req, httplib::Response& res) {
+          if (req.matches[1] != model_name_)
+            return send_error(
+                res, {404, fmt::format("the model '{}' does not exist", req.matches[1].str()),
+                      "invalid_request_error", "model", "model_not_found"});
+          res.set_content(model_object().dump(), "application/json");
+        });
+  h.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+    auto st = scheduler_->stats();
+    nlohmann::json body = {{"status", draining_ ? "shutting_down" : "ok"},
+                           {"slots_idle", st.slots - st.busy_slots},
+                           {"slots_processing", st.busy_slots},
+                           {"queued", st.queued}};
+    if (draining_) res.status = 503;
+    res.set_content(body.dump(), "application/json");
+  });
+  h.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(metrics_text(), "text/plain; version=0.0.4; charset=utf-8");
+  });
+  h.Post("/apply-template", [this](const httplib::Request& req, httplib::Response& res) {
+    ChatRequest r = parse_chat_request(req.body);
+    res.set_content(nlohmann::json{{"prompt", render_prompt(r)}}.dump(), "application/json");
+  });
+  h.Post("/tokenize", [this](const httplib::Request& req, httplib::Response& res) {
+    auto body = parse_body(req.body);
+    if (!body.contains("content") || !body["content"].is_string())
+      throw ApiException(
+          {400, "'content' must be a string", "invalid_request_error", "content", ""});
+    bool special = body.value("add_special", false);
+    auto ids = model_->tokenizer().encode(body["content"].get<std::string>(), special);
+    res.set_content(nlohmann::json{{"tokens", ids}}.dump(), "application/json");
+  });
+  h.Post("/detokenize", [this](const httplib::Request& req, httplib::Response& res) {
+    auto body = parse_body(req.body);
+    std::vector<int32_t> ids = parse_token_ids(body, "tokens");
+    res.set_content(nlohmann::json{{"content", model_->tokenizer().decode(ids, false)}}.dump(),
+                    "application/json");
+  });
+#ifdef CORELM_HAVE_WEB
+  for (const auto& asset : web::assets()) {
+    h.Get(std::string(asset.path), [&asset](const httplib::Request&, httplib::Response& res) {
+      res.set_content(asset.body.data(), asset.body.size(), std::string(asset.content_type));
+      res.set_header("Cache-Control", "no-cache");
+    });
+  }
+#else
+  h.Get("/", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(
+        "<!doctype html><p>corelm serve: this build has no web page; the API is at "
+        "/v1/chat/completions.</p>",
+        "text/html; charset=utf-8");
+  });
+#endif
+}
+
+std::string Server::metrics_text() const {
+  auto st = scheduler_->stats();
+  std::string out;
+  auto metric = [&](const char* name, const char* type, const char* help, double value) {
+    out += fmt::format("# HELP {0} {1}\n# TYPE {0} {2}\n{0} {3}\n", name, help, type, value);
+  };
+  out +=
+      "# HELP corelm_requests_total HTTP requests answered, by endpoint and status.\n"
+      "# TYPE corelm_requests_total counter\n";
+  for (const auto& [key, n] : counters_->snapshot())
+    out += fmt::format("corelm_requests_total{{endpoint=\"{}\",status=\"{}\"}} {}\n", key.first,
+                       key.second, n);
+  metric("corelm_prompt_tokens_total", "counter", "Prompt tokens of admitted requests.",
+         static_cast<double>(st.prompt_tokens));
+  metric("corelm_prefilled_tokens_total", "counter",
+         "Prompt tokens computed (the rest came from a slot's cache).",
+         static_cast<double>(st.prefilled_tokens));
+  metric("corelm_generated_tokens_total", "counter", "Tokens generated.",
+         static_cast<double>(st.generated_tokens));
+  metric("corelm_completions_total", "counter", "Generation requests finished.",
+         static_cast<double>(st.requests_finished));
+  metric("corelm_decode_steps_total", "counter", "Forward calls of the scheduler.",
+         static_cast<double>(st.steps));
+  metric("corelm_tokens_per_second", "gauge", "Tokens generated per second (last 10 s).",
+         st.generated_tokens_per_s);
+  metric("corelm_queue_depth", "gauge", "Requests waiting for a slot.", st.queued);
+  metric("corelm_slots_busy", "gauge", "Slots running a request.", st.busy_slots);
+  metric("corelm_slots_total", "gauge", "Slots (--parallel).", st.slots);
+  return out;
+}
+
+}  // namespace corelm::serve
