@@ -79,14 +79,22 @@ export async function startServer(args = [], { model = MODEL, env = {} } = {}) {
   };
 }
 
-// The Prometheus text of GET /metrics as {name: value} (labels, if any, kept in the name).
+// The Prometheus text of GET /metrics as {name: value}: a metric with labels both under its
+// full name ('corelm_requests_total{endpoint="/health",status="200"}') and summed under its name.
 export async function metrics(url, headers = {}) {
   const response = await fetch(`${url}/metrics`, { headers });
   if (response.status !== 200) throw new Error(`GET /metrics: ${response.status}`);
   const values = {};
   for (const line of (await response.text()).split('\n')) {
-    const m = /^([a-zA-Z_:][\w:]*(?:\{[^}]*\})?)\s+(\S+)/.exec(line);
-    if (m && !line.startsWith('#')) values[m[1]] = Number(m[2]);
+    const m = /^([a-zA-Z_:][\w:]*)(\{[^}]*\})?\s+(\S+)$/.exec(line);
+    if (!m) continue;
+    const value = Number(m[3]);
+    if (m[2]) {
+      values[m[1] + m[2]] = value;
+      values[m[1]] = (values[m[1]] || 0) + value;
+    } else {
+      values[m[1]] = value;
+    }
   }
   return values;
 }

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import fs from 'node:fs';
 import { chromium } from 'playwright-core';
-import { startServer } from './harness.mjs';
+import { startServer, waitForMetrics } from './harness.mjs';
 
 const CHROMIUM = process.env.CORELM_CHROMIUM || '/usr/bin/chromium';
 const SHOTS = process.env.CORELM_SCREENSHOT_DIR || path.join(os.tmpdir(), 'corelm-page-test');
@@ -127,6 +127,8 @@ test('stop ends a long answer, and the conversation is kept across reloads', asy
   assert.match(await page.locator('.message.assistant .note').last().textContent(), /stopped/);
   await page.waitForTimeout(1000);
   assert.equal(await answerText(page), stopped, 'the answer does not grow after stop');
+  const m = await waitForMetrics(server.url, (v) => v.corelm_slots_busy === 0);
+  assert.equal(m.corelm_slots_busy, 0, 'the slot is free again');
 
   await unthrottle();
   // Reloaded, the conversation (titled by its first message) and its messages come back.
