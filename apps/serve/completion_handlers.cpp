@@ -188,10 +188,10 @@ void Server::respond(Job job, httplib::Response& res) {
                         "server_error", "", "server_busy"});
   }
 
-  const std::string id = fmt::format("{}-{:016x}", job.chat ? "chatcmpl" : "cmpl",
-                                     next_id_.fetch_add(1) * 0x9E3779B97F4A7C15ull);
+  // Ids: a per-request generator seeded from the server's random seed and a request counter.
+  auto rng = std::make_shared<std::mt19937_64>(id_seed_ + next_id_.fetch_add(1));
+  const std::string id = (job.chat ? "chatcmpl-" : "cmpl-") + random_alnum(*rng, 24);
   const int64_t created = unix_now();
-  auto rng = std::make_shared<std::mt19937_64>(next_id_.load() ^ static_cast<uint64_t>(created));
   auto next_call_id = [rng] { return random_alnum(*rng, 9); };
   auto to_logprob = [&tok](int32_t prev, const TokenOutput& t) {
     TokenLogprob lp;
@@ -240,8 +240,7 @@ void Server::respond(Job job, httplib::Response& res) {
       body = text_completion(id, created, model_name_, job.echo + fin.text, finish, usage, lp,
                              job.echo.size());
     }
-    res.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
-                    "application/json");
+    res.set_content(json_text(body), "application/json");
     return;
   }
 

@@ -5,9 +5,12 @@
 #include <fmt/format.h>
 #include <httplib.h>
 
+#include <sys/socket.h>
+
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <random>
 #include <thread>
 
 #include "base/check.h"
@@ -47,7 +50,7 @@ std::string endpoint_label(const std::string& path) {
 
 void send_error(httplib::Response& res, const ApiError& error) {
   res.status = error.status;
-  res.set_content(error_body(error).dump(), "application/json");
+  res.set_content(json_text(error_body(error)), "application/json");
 }
 
 Server::Server(std::shared_ptr<const Model> model, const ServerOptions& options)
@@ -70,6 +73,7 @@ Server::Server(std::shared_ptr<const Model> model, const ServerOptions& options)
   so.kv_cache = options_.kv_cache;
   scheduler_ = std::make_unique<Scheduler>(model_, so);
   started_ = unix_now();
+  id_seed_ = (static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
   http_ = std::make_unique<httplib::Server>();
   // Threads: one per slot and queued request, so a waiting request holds a connection, not a
   // slot; a few more for /health and /metrics while everything is busy.
@@ -87,6 +91,14 @@ Server::~Server() {
 }
 
 int Server::bind() {
+  // Debian's cpp-httplib listens with a backlog of 5: a burst of clients would see connections
+  // reset. The socket is remembered here and its backlog raised once it listens.
+  int listen_fd = -1;
+  http_->set_socket_options([&listen_fd](int fd) {
+    int yes = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    listen_fd = fd;
+  });
   if (options_.port == 0) {
     port_ = http_->bind_to_any_port(options_.host);
     if (port_ < 0) port_ = 0;
@@ -96,6 +108,7 @@ int Server::bind() {
   if (port_ <= 0)
     fail(ErrorCode::kIo, kComponent, "cannot listen on {}:{} (in use, or not an address here)",
          options_.host, options_.port);
+  if (listen_fd >= 0) ::listen(listen_fd, 1024);
   return port_;
 }
 
@@ -212,7 +225,7 @@ void Server::routes() {
   };
   h.Get("/v1/models", [model_object](const httplib::Request&, httplib::Response& res) {
     nlohmann::json body = {{"object", "list"}, {"data", nlohmann::json::array({model_object()})}};
-    res.set_content(body.dump(), "application/json");
+    res.set_content(json_text(body), "application/json");
   });
   h.Get(R"(/v1/models/(.+))",
         [this, model_object](const httplib::Request& req, httplib::Response& res) {
@@ -220,7 +233,7 @@ void Server::routes() {
             return send_error(
                 res, {404, fmt::format("the model '{}' does not exist", req.matches[1].str()),
                       "invalid_request_error", "model", "model_not_found"});
-          res.set_content(model_object().dump(), "application/json");
+          res.set_content(json_text(model_object()), "application/json");
         });
   h.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
     auto st = scheduler_->stats();
@@ -229,14 +242,14 @@ void Server::routes() {
                            {"slots_processing", st.busy_slots},
                            {"queued", st.queued}};
     if (draining_) res.status = 503;
-    res.set_content(body.dump(), "application/json");
+    res.set_content(json_text(body), "application/json");
   });
   h.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(metrics_text(), "text/plain; version=0.0.4; charset=utf-8");
   });
   h.Post("/apply-template", [this](const httplib::Request& req, httplib::Response& res) {
     ChatRequest r = parse_chat_request(req.body);
-    res.set_content(nlohmann::json{{"prompt", render_prompt(r)}}.dump(), "application/json");
+    res.set_content(json_text({{"prompt", render_prompt(r)}}), "application/json");
   });
   h.Post("/tokenize", [this](const httplib::Request& req, httplib::Response& res) {
     auto body = parse_body(req.body);
@@ -245,12 +258,18 @@ void Server::routes() {
           {400, "'content' must be a string", "invalid_request_error", "content", ""});
     bool special = body.value("add_special", false);
     auto ids = model_->tokenizer().encode(body["content"].get<std::string>(), special);
-    res.set_content(nlohmann::json{{"tokens", ids}}.dump(), "application/json");
+    res.set_content(json_text({{"tokens", ids}}), "application/json");
   });
   h.Post("/detokenize", [this](const httplib::Request& req, httplib::Response& res) {
     auto body = parse_body(req.body);
     std::vector<int32_t> ids = parse_token_ids(body, "tokens");
-    res.set_content(nlohmann::json{{"content", model_->tokenizer().decode(ids, false)}}.dump(),
+    const int vocab = model_->config().vocab_size;
+    for (int32_t id : ids)
+      if (id >= vocab)
+        throw ApiException({400,
+                            fmt::format("token id {} is outside the vocabulary [0, {})", id, vocab),
+                            "invalid_request_error", "tokens", ""});
+    res.set_content(json_text({{"content", model_->tokenizer().decode(ids, false)}}),
                     "application/json");
   });
 #ifdef CORELM_HAVE_WEB

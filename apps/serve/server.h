@@ -80,7 +80,8 @@ class Server {
   std::unique_ptr<Counters> counters_;
   std::atomic<bool> draining_{false};
   std::atomic<uint64_t> next_id_{1};
-  int64_t started_ = 0;  // Unix seconds
+  uint64_t id_seed_ = 0;  // random, per server
+  int64_t started_ = 0;   // Unix seconds
   int port_ = 0;
 };
 

@@ -33,6 +33,11 @@ struct Server::Counters {
 };
 
 void send_error(httplib::Response& res, const ApiError& error);
+// JSON text for a response: bytes that are not UTF-8 (a file name, a partial token) become U+FFFD
+// instead of an exception.
+inline std::string json_text(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
 // A JSON object body, or an ApiException (400) saying what is wrong with it.
 nlohmann::json parse_body(std::string_view body);
 // body[field]: a list of non-negative token ids (400 otherwise).

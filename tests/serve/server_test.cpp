@@ -142,7 +142,9 @@ TEST(Server, StreamedChunksAddUpToTheSameAnswerAndEndWithDone) {
     if (e.contains("usage") && !e["usage"].is_null()) usage = e["usage"];
     if (e["choices"].empty()) continue;
     const json& ch = e["choices"][0];
-    if (i == 0) EXPECT_EQ(ch["delta"]["role"], "assistant");
+    if (i == 0) {
+      EXPECT_EQ(ch["delta"]["role"], "assistant");
+    }
     if (ch["delta"].contains("content")) content += ch["delta"]["content"].get<std::string>();
     if (!ch["finish_reason"].is_null()) ++finishes;
   }
@@ -327,8 +329,12 @@ TEST(Server, FiftyRapidRequestsOverFourSlotsAreAnsweredOrRefused) {
         ++ok;
       else if (r && r->status == 503 && r->get_header_value("Retry-After") == "1")
         ++busy;
-      else
+      else {
         ++other;
+        ADD_FAILURE() << "request " << i << ": "
+                      << (r ? "HTTP " + std::to_string(r->status) + " " + r->body
+                            : "no response: " + httplib::to_string(r.error()));
+      }
     });
   }
   for (auto& t : clients) t.join();
