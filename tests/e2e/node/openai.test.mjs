@@ -44,13 +44,15 @@ function assertErrorBody(body, type) {
   assert.ok('param' in body.error && 'code' in body.error, JSON.stringify(body));
 }
 
-describe('corelm serve --parallel 4 --queue 8', () => {
+const MAX_BODY = 256 * 1024;
+
+describe('corelm serve --parallel 4 --queue 8 --max-body 262144', () => {
   let server;
   let client;
   let model;
 
   before(async () => {
-    server = await startServer(['--parallel', '4', '--queue', '8']);
+    server = await startServer(['--parallel', '4', '--queue', '8', '--max-body', String(MAX_BODY)]);
     client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'not-needed', maxRetries: 0 });
   });
   after(async () => {
@@ -255,13 +257,21 @@ describe('corelm serve --parallel 4 --queue 8', () => {
     assertErrorBody(await response.json(), 'invalid_request_error');
   });
 
-  test('an oversized body is a 413', async () => {
-    const big = JSON.stringify({
-      model, messages: [{ role: 'user', content: 'x'.repeat(64 * 1024 * 1024) }],
-    });
-    const response = await post(server.url, '/v1/chat/completions', big);
-    assert.equal(response.status, 413);
-    assertErrorBody(await response.json(), 'invalid_request_error');
+  test('a body over --max-body is a 413; one of exactly that size is not', async () => {
+    // A small request padded with JSON whitespace to n bytes.
+    const body = (n) => {
+      const text = JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 });
+      return text + ' '.repeat(n - text.length);
+    };
+    const atLimit = await post(server.url, '/v1/chat/completions', body(MAX_BODY));
+    assert.equal(atLimit.status, 200);
+    const over = await post(server.url, '/v1/chat/completions', body(MAX_BODY + 1));
+    assert.equal(over.status, 413);
+    const error = await over.json();
+    assertErrorBody(error, 'invalid_request_error');
+    assert.match(error.error.message, new RegExp(`\\b${MAX_BODY}\\b`));
+    const huge = await post(server.url, '/v1/chat/completions', body(4 * MAX_BODY));
+    assert.equal(huge.status, 413);
   });
 
   test('50 rapid requests over 4 slots: each answered or 503, and the server lives on', async (t) => {
@@ -355,16 +365,17 @@ describe('corelm serve --max-context 16384', () => {
         model: 'stories260K', messages: [{ role: 'user', content: 'Once upon a time' }],
         max_tokens: 16000, stream: true, ignore_eos: true,
       }, { signal: controller.signal });
-      // The client's stream ends quietly when aborted (openai's Stream returns on AbortError).
+      // Two pieces of the answer, then the client goes (openai's Stream ends quietly on abort).
       let pieces = 0;
-      let finish = null;
       for await (const chunk of stream) {
-        if (chunk.choices[0] && chunk.choices[0].delta.content) pieces += 1;
-        if (chunk.choices[0] && chunk.choices[0].finish_reason) finish = chunk.choices[0].finish_reason;
-        if (pieces === 2) controller.abort();
+        assert.equal(chunk.choices[0].finish_reason, null);
+        if (chunk.choices[0].delta.content) pieces += 1;
+        if (pieces === 2) {
+          controller.abort();
+          break;
+        }
       }
       assert.equal(pieces, 2);
-      assert.equal(finish, null);
       const busy = await metrics(server.url);
       const after = await waitForMetrics(server.url, (v) => v.corelm_slots_busy === 0, 3000);
       assert.equal(after.corelm_slots_busy, 0);
