@@ -4,8 +4,10 @@
 // generate`, another code path) and from hand-written ChatML; expected errors from issue 11.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import OpenAI from 'openai';
-import { startServer, metrics, waitForMetrics, runCli, sseData, MODEL } from './harness.mjs';
+import { startServer, metrics, waitForMetrics, runCli, sseData, MODEL, DATA } from './harness.mjs';
 
 // stories260K's context length as `corelm inspect` reads it from the GGUF (128): the server's
 // default context.
@@ -387,4 +389,58 @@ describe('corelm serve --max-context 16384', () => {
       assert.deepEqual(await server.stop(), { code: 0, signal: null }, server.stderr);
     }
   });
+});
+
+// Mistral's v3 template (from the shared data) in place of the ChatML fallback: what the server
+// gives the model is compared with Python Jinja2's renders (generated_renders.json from the
+// shared data; fixtures/mistral_v3_tool_round_trip.json, made by the script beside it).
+describe('corelm serve --chat-template v3_spm.jinja (tools)', () => {
+  const templates = path.join(DATA, 'mistral-chat-templates');
+  let server;
+  let client;
+  before(async () => {
+    server = await startServer(['--chat-template', path.join(templates, 'v3_spm.jinja'),
+      '--max-context', '1024']);  // the tool round trip is ~370 stories260K tokens
+    client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+  });
+  after(async () => {
+    if (server) assert.deepEqual(await server.stop(), { code: 0, signal: null }, server.stderr);
+  });
+
+  const applyTemplate = async (body) => {
+    const response = await post(server.url, '/apply-template', body);
+    assert.equal(response.status, 200);
+    return (await response.json()).prompt;
+  };
+
+  test('conversations render as Python Jinja2 renders them', async () => {
+    const reference = JSON.parse(fs.readFileSync(path.join(templates, 'generated_renders.json'), 'utf8'));
+    const renders = reference.renders.filter((r) => r.template === 'v3_spm.jinja' &&
+      r.add_generation_prompt && r.conversation !== 'bad_order');
+    assert.ok(renders.length >= 3);
+    for (const r of renders) {
+      assert.equal(await applyTemplate({ messages: reference.conversations[r.conversation] }),
+        r.rendered, r.conversation);
+    }
+  });
+
+  test('a tool round trip renders as Python Jinja2 renders it, and the client gets an answer',
+    async () => {
+      const fixture = JSON.parse(fs.readFileSync(
+        new URL('./fixtures/mistral_v3_tool_round_trip.json', import.meta.url), 'utf8'));
+      assert.equal(await applyTemplate({ messages: fixture.messages, tools: fixture.tools }),
+        fixture.rendered);
+
+      const ask = (extra) => client.chat.completions.create({
+        model: 'stories260K', messages: fixture.messages, tools: fixture.tools, max_tokens: 8,
+        temperature: 0, ...extra,
+      });
+      const withTools = await ask({});
+      assert.ok(['stop', 'length'].includes(withTools.choices[0].finish_reason));
+      assert.equal(withTools.choices[0].message.role, 'assistant');
+      // tool_choice "none": the tools are not rendered, so the prompt is shorter.
+      const without = await ask({ tool_choice: 'none' });
+      assert.ok(without.usage.prompt_tokens < withTools.usage.prompt_tokens,
+        `${without.usage.prompt_tokens} vs ${withTools.usage.prompt_tokens}`);
+    });
 });
