@@ -164,8 +164,9 @@ const markdownConversation = [{
   ],
 }];
 
-async function openWithConversation(options) {
+async function openWithConversation(options, { blockPurify = false } = {}) {
   const context = await browser.newContext(options);
+  if (blockPurify) await context.route('**/purify.min.js', (route) => route.abort());
   await context.addInitScript((value) => {
     if (!localStorage.getItem('corelm.conversations')) localStorage.setItem('corelm.conversations', value);
   }, JSON.stringify(markdownConversation));
@@ -191,6 +192,18 @@ test('Markdown is rendered with code blocks, and HTML in answers does not run', 
   // The user's own message is text, never HTML.
   assert.equal(await page.locator('.message.user .body').textContent(), 'Show <b>code</b> please');
   assert.equal(await page.locator('.message.user b').count(), 0);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('without DOMPurify the answer is shown as escaped text', async () => {
+  const { context, page, errors } = await openWithConversation({}, { blockPurify: true });
+  const assistant = page.locator('.message.assistant .body');
+  assert.equal(await assistant.getAttribute('class'), 'body plain');
+  assert.equal(await assistant.locator('*').count(), 0);
+  assert.equal(await assistant.textContent(), markdownConversation[0].messages[1].content);
+  await page.waitForTimeout(300);
+  assert.equal(await page.evaluate(() => window.__xss), undefined);
   assert.deepEqual(errors, []);
   await context.close();
 });
@@ -230,4 +243,27 @@ test('a screenshot of the page at desktop width after a real answer', async () =
   await page.screenshot({ path: path.join(SHOTS, 'chat-page.png') });
   assert.ok(fs.statSync(path.join(SHOTS, 'chat-page.png')).size > 1000);
   await context.close();
+});
+
+test('with --api-key the page asks for the key, then sends it as a Bearer token', async () => {
+  const guarded = await startServer(['--api-key', 'sesame']);
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    await page.goto(`${guarded.url}/`);  // the page itself needs no key
+    await page.waitForFunction(() => /API key/.test(document.getElementById('model-name').textContent));
+    await page.click('#toggle-settings');
+    await page.fill('#api-key', 'sesame');
+    await page.dispatchEvent('#api-key', 'change');
+    await page.waitForFunction(() => document.getElementById('model-name').textContent === 'stories260K');
+    await page.fill('#max-tokens', '8');
+    await page.fill('#input', 'Hello');
+    await page.click('#send');
+    await page.waitForSelector('.message.assistant .note:not(:empty)', { timeout: 60000 });
+    assert.equal(await page.locator('.message.error').count(), 0);
+    assert.match(await page.textContent('#stats'), /tokens generated/);
+  } finally {
+    await context.close();
+    assert.deepEqual(await guarded.stop(), { code: 0, signal: null }, guarded.stderr);
+  }
 });
