@@ -172,6 +172,37 @@ def jinja_corpus(data, out):
           "{%- if add_generation_prompt %}[gen]{% endif -%}")
 
 
+# --- OpenAI request bodies (corelm serve) ----------------------------------------------------------
+
+
+def openai_request_corpus(data, out):
+    d = os.path.join(data, "mistral-chat-samples")
+    for name in sorted(os.listdir(d)):
+        write(out, "openai_request", name, open(os.path.join(d, name, "sample.json"), "rb").read())
+    write(out, "openai_request", "chat-all-fields", compact({
+        "model": "m", "messages": [
+            {"role": "developer", "content": [{"type": "text", "text": "Be brief."}]},
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": None, "tool_calls": [{"id": "abcDEF123", "type": "function",
+                "function": {"name": "f", "arguments": "{\"a\": [1, {\"b\": null}]}"}}]},
+            {"role": "tool", "tool_call_id": "abcDEF123", "name": "f", "content": "22"}],
+        "max_completion_tokens": 16, "temperature": 0.7, "top_p": 0.9, "top_k": 40, "min_p": 0.05,
+        "seed": -1, "stop": ["\n", "END"], "presence_penalty": 0.5, "frequency_penalty": -0.5,
+        "repetition_penalty": 1.1, "logit_bias": {"13": -100, "7": 2.5}, "logprobs": True,
+        "top_logprobs": 3, "stream": True, "stream_options": {"include_usage": True},
+        "tools": [{"type": "function", "function": {"name": "f", "description": "d",
+                   "parameters": {"type": "object", "properties": {"a": {"type": "array"}}}}}],
+        "tool_choice": {"type": "function", "function": {"name": "f"}}, "n": 1}))
+    write(out, "openai_request", "completion-ids", compact({
+        "prompt": [[1, 403, 2]], "echo": True, "logprobs": 5, "max_tokens": 8, "stop": "x",
+        "best_of": 1, "suffix": ""}))
+    write(out, "openai_request", "completion-text", compact({"model": "m", "prompt": ["Once upon"]}))
+    write(out, "openai_request", "output-v3",
+          '[TOOL_CALLS] [{"name": "get_weather", "arguments": {"city": "Paris"}, "id": "abcDEF123"}]</s>')
+    write(out, "openai_request", "output-v11",
+          'Sure.[TOOL_CALLS]get_weather[CALL_ID]abcDEF123[ARGS]{"city": "Paris"}[TOOL_CALLS]now[ARGS]{}</s>')
+
+
 def config_corpus(data, out):
     for src, name in [("tiny-models/stories260K-hf/config.json", "stories260K"),
                       ("mistral-7b-v0.1-hf/config.json", "mistral-7b")]:
@@ -394,6 +425,7 @@ def main():
     sentencepiece_corpus(a.data, a.out)
     jinja_corpus(a.data, a.out)
     config_corpus(a.data, a.out)
+    openai_request_corpus(a.data, a.out)
     safetensors_corpus(a.out, weights)
     gguf_corpus(a.out, weights, stories)
     package_corpus(a.out, a.cli, weights, stories, a.data)

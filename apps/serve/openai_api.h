@@ -45,13 +45,17 @@ nlohmann::json error_body(const ApiError& error);
 
 // What both endpoints share. Defaults are OpenAI's where it has one.
 struct SamplingRequest {
-  std::string model;                  // as the client named it ("" if absent)
-  std::optional<int64_t> max_tokens;  // max_completion_tokens, else max_tokens; unset: none
-  SamplingOptions sampling;           // temperature 1.0 unless given (OpenAI's default)
-  std::vector<std::string> stop;      // a string or a list of up to 16 non-empty strings
+  std::string model;  // as the client named it ("" if absent)
+  // max_completion_tokens, else max_tokens (>= 1, up to INT64_MAX: the server caps it by the
+  // context); unset: none (for completions too, where OpenAI's legacy default would be 16).
+  std::optional<int64_t> max_tokens;
+  SamplingOptions sampling;       // temperature 1.0 unless given (OpenAI's default)
+  std::vector<std::string> stop;  // a string or a list of up to 16 non-empty strings
   std::vector<std::pair<int32_t, float>> logit_bias;  // token id -> bias in [-100, 100]
   bool logprobs = false;
-  int top_logprobs = 0;  // 0..20; chat: needs logprobs; completions: `logprobs: N` sets both
+  // 0..20; chat: needs logprobs; completions: `logprobs: N` (0..5) sets logprobs = true and
+  // top_logprobs = N (0: the chosen tokens' logprobs, no alternatives).
+  int top_logprobs = 0;
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
   bool ignore_eos = false;     // corelm extension (as llama.cpp's)
@@ -59,26 +63,40 @@ struct SamplingRequest {
 
 struct ChatRequest : SamplingRequest {
   // The messages as the template wants them (a JSON array): content given as a list of text parts
-  // joined into one string; "developer" turned into "system"; assistant tool_calls kept with
-  // function.arguments parsed from its JSON string into an object (transformers' convention,
-  // which Mistral's templates expect); tool messages keep tool_call_id and name.
+  // joined into one string (with "\n\n", as Mistral's templates join text chunks); "developer"
+  // turned into "system"; assistant tool_calls kept with function.arguments parsed from its JSON
+  // string into an object (transformers' convention, which Mistral's templates expect; "" is
+  // {}), each call as {id, type: "function", function: {name, arguments}}, and content null
+  // when the client gave none beside them; tool messages keep tool_call_id and name. Other
+  // fields (a user's "name") are dropped. Each message's keys: role, content, then tool_calls
+  // or tool_call_id and name.
   nlohmann::ordered_json messages = nlohmann::ordered_json::array();
-  nlohmann::ordered_json tools;  // the tools array as given (null: no tools)
+  // The tools array as given (each checked: type "function", a function name of 1-64 letters,
+  // digits, '_' or '-'); null: no tools (absent, null or an empty list). Render with
+  // tools_json = tools.dump() unless tool_choice is "none".
+  nlohmann::ordered_json tools;
   // "auto" (default), "none" (tools not rendered), "required", or a function's name (from
-  // {"type": "function", "function": {"name": ...}}).
+  // {"type": "function", "function": {"name": ...}}, one of the tools). "required" and a name
+  // need tools.
   std::string tool_choice = "auto";
 };
 
 struct CompletionRequest : SamplingRequest {
-  std::string prompt;               // a string prompt
-  std::vector<int32_t> prompt_ids;  // or token ids (then `prompt` is empty)
+  std::string prompt;  // a string prompt
+  // or token ids ([1, 2] or [[1, 2]]; non-empty, each in [0, 2^31); checked against the
+  // vocabulary by the caller), then `prompt` is empty
+  std::vector<int32_t> prompt_ids;
   bool prompt_is_ids = false;
   bool echo = false;
 };
 
 // Parse and check a request body (JSON text). Every problem is an ApiException (400; a missing
 // or wrong-typed field names its path in param) — never another exception. Unknown fields are
-// ignored, as OpenAI's API does. n other than 1 is refused (param "n").
+// ignored, as OpenAI's API does; null is "not given" for every optional field. n other than 1
+// is refused (param "n"), as are image/audio content parts, best_of other than 1, a non-empty
+// suffix, a response_format other than text, and stream_options without stream. A body that
+// runs out of memory is a 413. Message fields: "messages[1].content[0].text"; logit_bias
+// values: "logit_bias.50256".
 ChatRequest parse_chat_request(std::string_view body);
 CompletionRequest parse_completion_request(std::string_view body);
 
@@ -113,6 +131,11 @@ struct AssistantOutput {
 // model did not give are made with `next_id` (called once per call).
 AssistantOutput parse_assistant_output(std::string_view text,
                                        const std::function<std::string()>& next_id);
+// While streaming: how many leading bytes of `text` (the answer so far, special tokens kept) can
+// go out as content now. All of it, less what is or may become "[TOOL_CALLS]": from the marker
+// on, text is held back for parse_assistant_output on the whole answer (which gives it back as
+// content if it is not a well-formed call list).
+size_t streamable_content_length(std::string_view text);
 // A Mistral tool-call id (9 letters and digits, as Mistral's templates require) from `seed`.
 std::string mistral_tool_call_id(uint64_t seed);
 
@@ -135,8 +158,9 @@ nlohmann::json chat_chunk(const std::string& id, int64_t created, const std::str
 // The last chunk when stream_options.include_usage: empty choices, with usage.
 nlohmann::json usage_chunk(const std::string& id, int64_t created, const std::string& model,
                            const std::string& object, const Usage& usage);
-// Legacy logprobs: text_offset[i] is token i's byte offset in the returned text counted from
-// `text_offset` (the prompt's length in bytes when the prompt is not echoed; 0 when it is).
+// Legacy logprobs: text_offset[i] is token i's byte offset, the first token's being
+// `text_offset` (e.g. the length of the echoed prompt that precedes it in `text`), each next one
+// the previous plus its token's byte length.
 nlohmann::json text_completion(const std::string& id, int64_t created, const std::string& model,
                                const std::string& text, const std::string& finish_reason,
                                const Usage& usage, const std::vector<TokenLogprob>* logprobs,

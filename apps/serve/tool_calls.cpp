@@ -1,5 +1,6 @@
 // Mistral tool calls in model output ([TOOL_CALLS] in its v3 JSON-list form and its v11+
 // name[ARGS]{...} form) turned into OpenAI tool_calls; anything malformed stays plain content.
+#include <algorithm>
 #include <optional>
 
 #include "base/json_access.h"
@@ -178,6 +179,15 @@ AssistantOutput parse_assistant_output(std::string_view text,
     out.tool_calls.push_back({std::move(id), std::move(call.name), std::move(call.arguments)});
   }
   return out;
+}
+
+size_t streamable_content_length(std::string_view text) {
+  size_t marker = text.find(kToolCalls);
+  if (marker != std::string_view::npos) return marker;
+  // The longest tail that is a proper prefix of the marker.
+  for (size_t n = std::min(text.size(), kToolCalls.size() - 1); n > 0; --n)
+    if (kToolCalls.starts_with(text.substr(text.size() - n))) return text.size() - n;
+  return text.size();
 }
 
 std::string mistral_tool_call_id(uint64_t seed) {

@@ -146,6 +146,18 @@ TEST(ToolCalls, DeepArgumentsArePlainContent) {
   EXPECT_EQ(out.content, nested);
 }
 
+TEST(ToolCalls, StreamableContentHoldsBackTheMarker) {
+  EXPECT_EQ(streamable_content_length(""), 0u);
+  EXPECT_EQ(streamable_content_length("Hello"), 5u);
+  EXPECT_EQ(streamable_content_length("Hello ["), 6u);
+  EXPECT_EQ(streamable_content_length("Hello [TOOL_CALL"), 6u);
+  EXPECT_EQ(streamable_content_length("Hello [TOOL_CALLS] [{\"name\""), 6u);
+  EXPECT_EQ(streamable_content_length("[TOOL_CALLS"), 0u);
+  EXPECT_EQ(streamable_content_length("a [x"), 4u);
+  EXPECT_EQ(streamable_content_length("a [TOOL]"), 8u);
+  EXPECT_EQ(streamable_content_length("[[T"), 1u);
+}
+
 TEST(ToolCalls, MistralIdsAreNineAlphanumerics) {
   std::set<std::string> seen;
   for (uint64_t seed = 0; seed < 1000; ++seed) {
