@@ -17,8 +17,19 @@ SANITIZE_ENV = ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:print_stacktrace=1 \
 
 all: build
 
+# Debian packages, then the Node packages of the server's end-to-end tests (tests/e2e/node,
+# from its committed lockfile; skipped when node_modules is current, and only a warning when the
+# npm registry cannot be reached: ctest then leaves those tests out).
+NODE_TESTS := tests/e2e/node
 deps:
 	@./scripts/install-deps.sh
+	@if [ ! -f $(NODE_TESTS)/node_modules/.package-lock.json ] || \
+	    [ $(NODE_TESTS)/package-lock.json -nt $(NODE_TESTS)/node_modules/.package-lock.json ] || \
+	    [ $(NODE_TESTS)/package.json -nt $(NODE_TESTS)/node_modules/.package-lock.json ]; then \
+	  echo "deps: npm ci in $(NODE_TESTS)"; \
+	  (cd $(NODE_TESTS) && npm ci --no-audit --no-fund --loglevel=error) || \
+	    echo "deps: npm ci failed; the Node end-to-end tests will be left out" >&2; \
+	fi
 
 $(BUILD_DIR)/build.ninja:
 	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
