@@ -83,6 +83,10 @@ Action add_serve(CLI::App& app) {
       std::fprintf(stderr, "corelm serve: %s: stopping (running answers get %d s)\n",
                    sig == SIGINT ? "SIGINT" : "SIGTERM", grace);
       server.stop();
+      // A second signal does not wait for the grace period.
+      sigwait(&stop_signals, &sig);
+      std::fprintf(stderr, "corelm serve: second signal: exiting now\n");
+      std::_Exit(130);
     }).detach();
     std::fprintf(stderr, "corelm serve: model %s (%s), %d slots, isa %s\n",
                  server.model_name().c_str(), model->info().path.c_str(), o.parallel,

@@ -163,6 +163,8 @@ void Server::respond(Job job, httplib::Response& res) {
   try {
     stream = scheduler_->submit(std::move(sr));
   } catch (const Error& e) {
+    if (draining_)
+      throw ApiException({503, "the server is shutting down", "server_error", "", "shutting_down"});
     throw ApiException({400, e.what(), "invalid_request_error", "", ""});
   }
   if (!stream) {
@@ -179,45 +181,83 @@ void Server::respond(Job job, httplib::Response& res) {
   const int64_t created = unix_now();
   auto next_call_id = [rng] { return random_alnum(*rng, 9); };
   if (!p.stream) {
-    std::vector<TokenOutput> tokens;
-    RequestFinal fin;
-    while (true) {
-      auto u = stream->wait(250ms);
-      for (auto& t : u.tokens) tokens.push_back(std::move(t));
-      if (u.final) {
-        fin = std::move(*u.final);
-        break;
+    // The whole answer as one JSON object. Within the first second it is sent with its status
+    // (200, or 500 if generation failed); a longer answer goes out chunked, led by a space every
+    // second (JSON allows leading whitespace) so that a client that left is noticed and its slot
+    // freed, as in a stream.
+    const int32_t last_prompt_id = job.prompt.back();
+    const bool chat = job.chat, tools = job.tools, want_logprobs = p.logprobs;
+    const std::string echo = job.echo;
+    auto body_of = [this, &tok, last_prompt_id, chat, tools, want_logprobs, echo, id, created,
+                    next_call_id](const std::vector<TokenOutput>& tokens, const RequestFinal& fin) {
+      if (fin.finish_reason == "error")
+        return error_body({500, "generation failed: " + fin.error, "server_error", "", ""});
+      std::vector<TokenLogprob> logprobs;
+      int32_t prev = last_prompt_id;
+      for (const auto& t : tokens) {
+        logprobs.push_back(token_logprob(tok, prev, t));
+        prev = t.id;
       }
-    }
-    if (fin.finish_reason == "error")
-      throw ApiException({500, "generation failed: " + fin.error, "server_error", "", ""});
-    std::vector<TokenLogprob> logprobs;
-    int32_t prev = job.prompt.back();
-    for (const auto& t : tokens) {
-      logprobs.push_back(token_logprob(tok, prev, t));
-      prev = t.id;
-    }
-    const auto* lp = p.logprobs ? &logprobs : nullptr;
-    Usage usage{static_cast<int64_t>(fin.prompt_tokens), static_cast<int64_t>(fin.ids.size()),
-                static_cast<int64_t>(fin.cached_tokens)};
-    std::string finish = openai_finish_reason(fin.finish_reason);
-    nlohmann::json body;
-    if (job.chat) {
+      const auto* lp = want_logprobs ? &logprobs : nullptr;
+      Usage usage{static_cast<int64_t>(fin.prompt_tokens), static_cast<int64_t>(fin.ids.size()),
+                  static_cast<int64_t>(fin.cached_tokens)};
+      std::string finish = openai_finish_reason(fin.finish_reason);
+      if (!chat)
+        return text_completion(id, created, model_name_, echo + fin.text, finish, usage, lp,
+                               echo.size());
       AssistantOutput out;
       out.content = fin.text;
-      if (job.tools) {
+      if (tools) {
         AssistantOutput parsed = parse_assistant_output(tok.decode(fin.ids, false), next_call_id);
         if (!parsed.tool_calls.empty()) {
           out = std::move(parsed);
           finish = "tool_calls";
         }
       }
-      body = chat_completion(id, created, model_name_, out, finish, usage, lp);
-    } else {
-      body = text_completion(id, created, model_name_, job.echo + fin.text, finish, usage, lp,
-                             job.echo.size());
+      return chat_completion(id, created, model_name_, out, finish, usage, lp);
+    };
+    struct Waiting {
+      std::shared_ptr<RequestStream> stream;
+      std::vector<TokenOutput> tokens;
+      std::chrono::steady_clock::time_point last_write = std::chrono::steady_clock::now();
+    };
+    auto w = std::make_shared<Waiting>();
+    w->stream = stream;
+    const auto start = std::chrono::steady_clock::now();
+    while (std::chrono::steady_clock::now() - start < 1s) {
+      auto u = stream->wait(100ms);
+      for (auto& t : u.tokens) w->tokens.push_back(std::move(t));
+      if (u.final) {
+        if (u.final->finish_reason == "error") res.status = 500;
+        res.set_content(json_text(body_of(w->tokens, *u.final)), "application/json");
+        return;
+      }
     }
-    res.set_content(json_text(body), "application/json");
+    ++active_responses_;
+    res.set_chunked_content_provider(
+        "application/json",
+        [w, body_of](size_t, httplib::DataSink& sink) {
+          auto u = w->stream->wait(250ms);
+          for (auto& t : u.tokens) w->tokens.push_back(std::move(t));
+          if (u.final) {
+            std::string body = json_text(body_of(w->tokens, *u.final));
+            if (!sink.write(body.data(), body.size())) return false;
+            sink.done();
+            return true;
+          }
+          if (std::chrono::steady_clock::now() - w->last_write >= 1s) {
+            if (!sink.write(" ", 1)) {
+              w->stream->cancel();
+              return false;
+            }
+            w->last_write = std::chrono::steady_clock::now();
+          }
+          return true;
+        },
+        [this, w](bool success) {
+          if (!success) w->stream->cancel();
+          --active_responses_;
+        });
     return;
   }
 
@@ -236,10 +276,12 @@ void Server::respond(Job job, httplib::Response& res) {
     std::shared_ptr<RequestStream> stream;
     SseWriter writer;
     bool started = false;
+    std::chrono::steady_clock::time_point last_write = std::chrono::steady_clock::now();
   };
   auto st = std::make_shared<State>(State{stream, SseWriter(tok, spec, next_call_id)});
   res.set_header("Cache-Control", "no-cache");
   res.set_header("X-Accel-Buffering", "no");
+  ++active_responses_;
   res.set_chunked_content_provider(
       "text/event-stream",
       [st](size_t, httplib::DataSink& sink) {
@@ -250,6 +292,11 @@ void Server::respond(Job job, httplib::Response& res) {
         }
         auto u = st->stream->wait(100ms);
         out += st->writer.tokens(u.tokens);
+        // A comment line now and then: a client that left is noticed even while the request
+        // waits in the queue or prefills.
+        if (out.empty() && std::chrono::steady_clock::now() - st->last_write >= 1s)
+          out = ": ping\n\n";
+        if (!out.empty()) st->last_write = std::chrono::steady_clock::now();
         if (u.final) {
           out += st->writer.end(*u.final);
           if (!sink.write(out.data(), out.size())) return false;
@@ -262,8 +309,9 @@ void Server::respond(Job job, httplib::Response& res) {
         }
         return true;
       },
-      [st](bool success) {
+      [this, st](bool success) {
         if (!success) st->stream->cancel();
+        --active_responses_;
       });
 }
 

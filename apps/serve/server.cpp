@@ -77,16 +77,22 @@ Server::Server(std::shared_ptr<const Model> model, const ServerOptions& options)
   http_ = std::make_unique<httplib::Server>();
   // Threads: one per slot and queued request, so a waiting request holds a connection, not a
   // slot; a few more for /health and /metrics while everything is busy.
-  const size_t threads = static_cast<size_t>(options_.parallel + options_.queue_limit + 4);
+  const size_t threads =
+      std::min<size_t>(static_cast<size_t>(options_.parallel + options_.queue_limit + 4), 512);
   http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   http_->set_payload_max_length(options_.max_body_bytes);
   http_->set_keep_alive_max_count(1000);
+  http_->set_keep_alive_timeout(2);  // an idle connection holds a thread
   http_->set_read_timeout(30, 0);
   http_->set_write_timeout(30, 0);
   routes();
 }
 
 Server::~Server() {
+  if (stopper_.joinable()) {
+    run_returned_ = true;  // a stop() whose run() never came ends its wait
+    stopper_.join();
+  }
   if (scheduler_) scheduler_->shutdown();
 }
 
@@ -113,7 +119,8 @@ int Server::bind() {
 }
 
 void Server::run() {
-  http_->listen_after_bind();
+  if (!draining_) http_->listen_after_bind();
+  run_returned_ = true;
   scheduler_->shutdown();
 }
 
@@ -121,7 +128,7 @@ void Server::stop() {
   if (draining_.exchange(true)) return;
   // Stop accepting now; running answers get grace_seconds, then the scheduler ends them (their
   // streams close with what they have) and run() returns once every connection is done.
-  std::thread([this] {
+  stopper_ = std::thread([this] {
     const auto deadline =
         std::chrono::steady_clock::now() + std::chrono::seconds(options_.grace_seconds);
     while (std::chrono::steady_clock::now() < deadline) {
@@ -130,8 +137,14 @@ void Server::stop() {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     scheduler_->shutdown();
+    // Streams end with their last chunks and [DONE]: give their writers a moment to send them.
+    for (int i = 0; i < 200 && active_responses_ > 0; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    // httplib's stop() does nothing before listening has begun (a signal during start-up).
+    while (!http_->is_running() && !run_returned_)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
     http_->stop();
-  }).detach();
+  });
 }
 
 bool Server::authorized(const httplib::Request& req, httplib::Response& res) const {

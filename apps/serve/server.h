@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 
 #include "corelm/model.h"
 #include "serve/openai_api.h"
@@ -79,6 +80,10 @@ class Server {
   std::unique_ptr<httplib::Server> http_;
   std::unique_ptr<Counters> counters_;
   std::atomic<bool> draining_{false};
+  std::atomic<bool> run_returned_{false};
+  std::atomic<int> active_responses_{0};
+  std::thread stopper_;  // stop()'s drain, joined by the destructor  // generation responses not
+                         // yet fully written
   std::atomic<uint64_t> next_id_{1};
   uint64_t id_seed_ = 0;  // random, per server
   int64_t started_ = 0;   // Unix seconds

@@ -6,6 +6,10 @@
 
 namespace corelm::serve {
 
+namespace {
+constexpr std::string_view kMarker = "[TOOL_CALLS]";
+}
+
 std::string openai_finish_reason(const std::string& reason) {
   return reason == "stop" ? "stop" : "length";
 }
@@ -33,7 +37,9 @@ SseWriter::SseWriter(const Tokenizer& tok, StreamSpec spec,
     : tok_(tok),
       spec_(std::move(spec)),
       next_call_id_(std::move(next_call_id)),
-      prev_(spec_.last_prompt_id) {}
+      prev_(spec_.last_prompt_id) {
+  if (auto id = tok_.token_to_id(kMarker); id && tok_.is_special(*id)) marker_id_ = *id;
+}
 
 std::string SseWriter::content(const std::string& text, std::vector<TokenLogprob> logprobs) {
   const auto* lp = spec_.logprobs ? &logprobs : nullptr;
@@ -65,15 +71,20 @@ std::string SseWriter::tokens(const std::vector<TokenOutput>& tokens) {
       if (!t.text.empty() || spec_.logprobs) out += content(t.text, {lp});
       continue;
     }
-    held_ += t.text;
+    // With tools: text after Mistral's [TOOL_CALLS] (the special token, or the text spelled
+    // out) is held for the parse at the end; so is an end that may still grow into the marker.
+    if (marker_id_ && t.id == *marker_id_ && !marker_at_) marker_at_ = shown_.size();
+    shown_ += t.text;
     held_logprobs_.push_back(lp);
-    // Up to the first special token, the shown text and the raw text agree byte for byte.
-    const size_t allowed = streamable_content_length(tok_.decode(ids_, false));
-    if (allowed <= emitted_) continue;
-    const size_t n = std::min(allowed - emitted_, held_.size());
-    if (n == 0 && !spec_.logprobs) continue;
-    out += content(held_.substr(0, n), std::move(held_logprobs_));
-    held_.erase(0, n);
+    size_t allowed;
+    if (!marker_at_) {
+      const size_t at = shown_.find(kMarker);
+      if (at != std::string::npos) marker_at_ = at;
+    }
+    allowed = marker_at_ ? *marker_at_ : streamable_content_length(shown_);
+    if (allowed <= emitted_ && !spec_.logprobs) continue;
+    const size_t n = allowed > emitted_ ? allowed - emitted_ : 0;
+    out += content(shown_.substr(emitted_, n), std::move(held_logprobs_));
     held_logprobs_.clear();
   }
   return out;
@@ -86,11 +97,13 @@ std::string SseWriter::end(const RequestFinal& fin) {
     return out + sse_done();
   }
   std::string finish = openai_finish_reason(fin.finish_reason);
-  std::string tail = held_ + fin.tail;
+  std::string tail = shown_.substr(std::min(emitted_, shown_.size())) + fin.tail;
   if (spec_.tools) {
     AssistantOutput parsed = parse_assistant_output(tok_.decode(fin.ids, false), next_call_id_);
     if (!parsed.tool_calls.empty()) {
-      if (parsed.content.size() > emitted_) out += content(parsed.content.substr(emitted_), {});
+      // The content is what was shown before the marker (the model's own text, streamed).
+      const size_t before = marker_at_ ? std::min(*marker_at_, shown_.size()) : emitted_;
+      if (before > emitted_) out += content(shown_.substr(emitted_, before - emitted_), {});
       out +=
           sse_event(chat_chunk(spec_.id, spec_.created, spec_.model,
                                {{"tool_calls", tool_calls_delta(parsed.tool_calls)}}, "", nullptr));

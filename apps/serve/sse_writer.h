@@ -6,6 +6,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -52,7 +54,9 @@ class SseWriter {
   std::function<std::string()> next_call_id_;
   std::vector<int32_t> ids_;
   int32_t prev_;
-  std::string held_;  // with tools: content that may still be the start of a call
+  std::string shown_;                // with tools: the text shown so far (what content is cut from)
+  std::optional<size_t> marker_at_;  // where in shown_ the tool calls began
+  std::optional<int32_t> marker_id_;  // the tokenizer's [TOOL_CALLS] special token
   std::vector<TokenLogprob> held_logprobs_;
   size_t emitted_ = 0;      // content bytes sent
   size_t text_offset_ = 0;  // completions: bytes before the next chunk's text (echo included)
