@@ -15,21 +15,6 @@ namespace {
 
 using nlohmann::json;
 
-std::shared_ptr<Tokenizer> tokenizer_for(const std::string& version) {
-  static std::map<std::string, std::shared_ptr<Tokenizer>> cache;
-  auto& t = cache[version];
-  if (t) return t;
-  if (version == "v1")
-    t = Tokenizer::from_path(test::data_path("mistral-7b-v0.1-hf/tokenizer.json"));
-  if (version == "v2")
-    t = Tokenizer::from_path(
-        test::data_path("mistral-spm-models/mistral_instruct_tokenizer_240216.model.v2"));
-  if (version == "v3")
-    t = Tokenizer::from_path(
-        test::data_path("mistral-spm-models/mistral_instruct_tokenizer_240323.model.v3"));
-  return t;
-}
-
 TEST(ChatTemplates, GeneratedRendersTextIdsAndErrors) {
   auto j = json::parse(test::read_data("mistral-chat-templates/generated_renders.json"));
   // Conversations keep their key order (tojson output depends on it).
@@ -60,7 +45,7 @@ TEST(ChatTemplates, GeneratedRendersTextIdsAndErrors) {
     }
     std::string text = tmpl->render(messages, o);
     EXPECT_EQ(text, r["rendered"].get<std::string>()) << name;
-    EXPECT_EQ(tokenizer_for(r["tokenizer"])->encode(text, false),
+    EXPECT_EQ(test::mistral_tokenizer(r["tokenizer"])->encode(text, false),
               r["token_ids"].get<std::vector<int32_t>>())
         << name;
     ++rendered;
@@ -103,7 +88,7 @@ TEST(ChatTemplates, MistralCommonSamples) {
     o.eos_token = "</s>";
     if (sample.contains("tools") && !sample["tools"].empty()) o.tools_json = sample["tools"].dump();
     std::string text = tmpl->render(normalise_tool_calls(sample["messages"]).dump(), o);
-    auto ids = tokenizer_for(c.version)->encode(text, false);
+    auto ids = test::mistral_tokenizer(c.version)->encode(text, false);
     EXPECT_EQ(ids, expected["tokens"].get<std::vector<int32_t>>())
         << c.sample << " " << c.version << "\n"
         << text;
@@ -127,9 +112,9 @@ TEST(ChatTemplates, ToolResultSamplesDifferOnlyInMistralCommonsJsonNormalisation
       o.bos_token = "<s>";
       o.eos_token = "</s>";
       if (s.contains("tools") && !s["tools"].empty()) o.tools_json = s["tools"].dump();
-      auto ids = tokenizer_for(version)->encode(
+      auto ids = test::mistral_tokenizer(version)->encode(
           tmpl->render(normalise_tool_calls(s["messages"]).dump(), o), false);
-      const int32_t tool_results = *tokenizer_for(version)->token_to_id("[TOOL_RESULTS]");
+      const int32_t tool_results = *test::mistral_tokenizer(version)->token_to_id("[TOOL_RESULTS]");
       auto first = std::find(expected.begin(), expected.end(), tool_results);
       size_t prefix = static_cast<size_t>(first - expected.begin());
       ASSERT_GE(ids.size(), prefix) << sample << " " << version;

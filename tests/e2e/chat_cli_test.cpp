@@ -78,24 +78,11 @@ std::string kept(const std::string& answer) {
   return answer.substr(std::min(answer.find_first_not_of(' '), answer.size()));
 }
 
-std::vector<std::string> cli_argv(const std::vector<std::string>& args) {
-  std::vector<std::string> argv;
-#ifdef CORELM_CLI_EMULATOR
-  std::string emulator = CORELM_CLI_EMULATOR;
-  for (size_t b = 0, e; b <= emulator.size(); b = e + 1) {
-    e = std::min(emulator.find('|', b), emulator.size());
-    if (e > b) argv.push_back(emulator.substr(b, e - b));
-  }
-#endif
-  argv.push_back(CORELM_CLI_PATH);
-  argv.insert(argv.end(), args.begin(), args.end());
-  return argv;
-}
-
 // The command line and environment of a corelm run, made before fork() (the child only execs).
 class Exec {
  public:
-  Exec(const std::vector<std::string>& args, const std::string& term) : argv_s_(cli_argv(args)) {
+  Exec(const std::vector<std::string>& args, const std::string& term)
+      : argv_s_(test::cli_command(args)) {
     for (char** e = environ; *e; ++e)
       if (std::string_view(*e).rfind("TERM=", 0) != 0) env_s_.push_back(*e);
     if (!term.empty()) env_s_.push_back("TERM=" + term);

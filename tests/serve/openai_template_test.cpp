@@ -20,21 +20,6 @@ namespace {
 using nlohmann::json;
 using nlohmann::ordered_json;
 
-std::shared_ptr<Tokenizer> mistral_tokenizer(const std::string& version) {
-  static std::map<std::string, std::shared_ptr<Tokenizer>> cache;
-  auto& t = cache[version];
-  if (t) return t;
-  if (version == "v1")
-    t = Tokenizer::from_path(test::data_path("mistral-7b-v0.1-hf/tokenizer.json"));
-  if (version == "v2")
-    t = Tokenizer::from_path(
-        test::data_path("mistral-spm-models/mistral_instruct_tokenizer_240216.model.v2"));
-  if (version == "v3")
-    t = Tokenizer::from_path(
-        test::data_path("mistral-spm-models/mistral_instruct_tokenizer_240323.model.v3"));
-  return t;
-}
-
 // Renders a request as the server does: its messages, and its tools as tools_json.
 std::string render(const std::string& template_file, const ChatRequest& r,
                    bool add_generation_prompt = true) {
@@ -73,7 +58,7 @@ TEST(OpenAiTemplate, ToolRoundTripIsMistralCommons) {
       parse_chat_request(test::read_data("mistral-chat-samples/several_calls/sample.json"));
   for (const std::string version : {"v2", "v3"}) {
     std::string text = render(version + "_spm.jinja", r);
-    EXPECT_EQ(mistral_tokenizer(version)->encode(text, false),
+    EXPECT_EQ(test::mistral_tokenizer(version)->encode(text, false),
               sample_tokens("several_calls", version))
         << version << "\n"
         << text;
@@ -88,7 +73,8 @@ TEST(OpenAiTemplate, NoToolsSampleIsMistralCommons) {
   EXPECT_TRUE(r.tools.is_null());  // "tools": [] is no tools
   for (const std::string version : {"v1", "v2", "v3"}) {
     std::string text = render(version + "_spm.jinja", r);
-    EXPECT_EQ(mistral_tokenizer(version)->encode(text, false), sample_tokens("no_tools", version))
+    EXPECT_EQ(test::mistral_tokenizer(version)->encode(text, false),
+              sample_tokens("no_tools", version))
         << version << "\n"
         << text;
   }
@@ -104,9 +90,9 @@ TEST(OpenAiTemplate, ToolResultSamplesMatchUpToTheJsonResult) {
         parse_chat_request(test::read_data("mistral-chat-samples/" + sample + "/sample.json"));
     for (const std::string version : {"v2", "v3"}) {
       std::string text = render(version + "_spm.jinja", r);
-      auto ids = mistral_tokenizer(version)->encode(text, false);
+      auto ids = test::mistral_tokenizer(version)->encode(text, false);
       auto expected = sample_tokens(sample, version);
-      const int32_t results = *mistral_tokenizer(version)->token_to_id("[TOOL_RESULTS]");
+      const int32_t results = *test::mistral_tokenizer(version)->token_to_id("[TOOL_RESULTS]");
       auto last = std::find(expected.rbegin(), expected.rend(), results).base() - 1;
       size_t prefix = static_cast<size_t>(last - expected.begin());
       ASSERT_GT(prefix, 0u);

@@ -392,7 +392,13 @@ TEST(Server, StopEndsRunningStreamsWithinTheGracePeriod) {
     auto r = c.Post("/v1/completions", req.dump(), "application/json");
     if (r) body = r->body;
   });
-  std::this_thread::sleep_for(200ms);
+  // Stop once the answer is running (an emulated build may take a while to get there).
+  httplib::Client probe("127.0.0.1", port);
+  for (int i = 0; i < 3000; ++i) {
+    auto h = probe.Get("/health");
+    if (h && json::parse(h->body)["slots_processing"].get<int>() > 0) break;
+    std::this_thread::sleep_for(10ms);
+  }
   server.stop();
   run.join();  // returns: every connection is done
   client.join();

@@ -7,9 +7,11 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <thread>
 
+#include "corelm/tokenizer.h"
 #include "test_support.h"
 
 extern char** environ;
@@ -96,7 +98,7 @@ std::string drain(int fd) {
 }
 }  // namespace
 
-CliResult run_cli(const std::vector<std::string>& args) {
+std::vector<std::string> cli_command(const std::vector<std::string>& args) {
   std::vector<std::string> argv_s;
 #ifdef CORELM_CLI_EMULATOR
   // Cross builds run the tests under an emulator (qemu-aarch64): the CLI needs it too. Its
@@ -109,6 +111,28 @@ CliResult run_cli(const std::vector<std::string>& args) {
 #endif
   argv_s.push_back(CORELM_BINARY_DIR "/corelm");
   argv_s.insert(argv_s.end(), args.begin(), args.end());
+  return argv_s;
+}
+
+std::shared_ptr<Tokenizer> mistral_tokenizer(const std::string& version) {
+  static std::map<std::string, std::shared_ptr<Tokenizer>> cache;
+  auto& t = cache[version];
+  if (t) return t;
+  if (version == "v1")
+    t = Tokenizer::from_path(data_path("mistral-7b-v0.1-hf/tokenizer.json"));
+  else if (version == "v2")
+    t = Tokenizer::from_path(
+        data_path("mistral-spm-models/mistral_instruct_tokenizer_240216.model.v2"));
+  else if (version == "v3")
+    t = Tokenizer::from_path(
+        data_path("mistral-spm-models/mistral_instruct_tokenizer_240323.model.v3"));
+  else
+    ADD_FAILURE() << "no Mistral tokenizer '" << version << "'";
+  return t;
+}
+
+CliResult run_cli(const std::vector<std::string>& args) {
+  std::vector<std::string> argv_s = cli_command(args);
   std::vector<char*> argv;
   for (auto& s : argv_s) argv.push_back(s.data());
   argv.push_back(nullptr);

@@ -44,6 +44,12 @@ struct CliResult {
 };
 // Runs the corelm binary with `args` (no shell), capturing stdout and stderr.
 CliResult run_cli(const std::vector<std::string>& args);
+// The command line that runs corelm with `args`: the binary, behind the emulator in cross builds.
+std::vector<std::string> cli_command(const std::vector<std::string>& args);
+
+// Mistral's tokenizers by mistral-common's version name ("v1": mistral-7b-v0.1-hf/tokenizer.json;
+// "v2", "v3": the 32768-piece SentencePiece models), loaded once per process.
+std::shared_ptr<Tokenizer> mistral_tokenizer(const std::string& version);
 
 // stories260K-hf converted by the corelm CLI (`corelm convert ... --quant quant`), once per
 // test process.
