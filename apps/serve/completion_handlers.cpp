@@ -60,6 +60,11 @@ std::vector<int32_t> parse_token_ids(const nlohmann::json& body, const char* fie
   return ids;
 }
 
+// Whether the request's tools go to the template (and tool calls are looked for in the answer).
+static bool renders_tools(const ChatRequest& r) {
+  return !r.tools.is_null() && r.tool_choice != "none";
+}
+
 struct Server::Job {
   bool chat = true;
   SamplingRequest params;
@@ -74,7 +79,7 @@ std::string Server::render_prompt(const ChatRequest& r) const {
   o.add_generation_prompt = true;
   o.bos_token = tok.bos_token();
   o.eos_token = tok.eos_token();
-  if (!r.tools.is_null() && r.tool_choice != "none") o.tools_json = r.tools.dump();
+  if (renders_tools(r)) o.tools_json = r.tools.dump();
   try {
     return ChatTemplate::compile(chat_template_)->render(r.messages.dump(), o);
   } catch (const Error& e) {
@@ -84,13 +89,17 @@ std::string Server::render_prompt(const ChatRequest& r) const {
   }
 }
 
-void Server::chat_completions(const httplib::Request& req, httplib::Response& res) {
-  ChatRequest r = parse_chat_request(req.body);
-  if (!r.model.empty() && r.model != model_name_)
+void Server::require_model(const std::string& name) const {
+  if (!name.empty() && name != model_name_)
     throw ApiException(
         {404,
-         fmt::format("the model '{}' does not exist (this server has '{}')", r.model, model_name_),
+         fmt::format("the model '{}' does not exist (this server has '{}')", name, model_name_),
          "invalid_request_error", "model", "model_not_found"});
+}
+
+void Server::chat_completions(const httplib::Request& req, httplib::Response& res) {
+  ChatRequest r = parse_chat_request(req.body);
+  require_model(r.model);
   std::string text = render_prompt(r);
   const Tokenizer& tok = model_->tokenizer();
   // Templates that write the BOS text themselves get none added; others (ChatML) get the
@@ -101,18 +110,14 @@ void Server::chat_completions(const httplib::Request& req, httplib::Response& re
   Job job;
   job.chat = true;
   job.prompt = tok.encode(text, add_bos);
-  job.tools = !r.tools.is_null() && r.tool_choice != "none";
+  job.tools = renders_tools(r);
   job.params = r;
   respond(std::move(job), res);
 }
 
 void Server::completions(const httplib::Request& req, httplib::Response& res) {
   CompletionRequest r = parse_completion_request(req.body);
-  if (!r.model.empty() && r.model != model_name_)
-    throw ApiException(
-        {404,
-         fmt::format("the model '{}' does not exist (this server has '{}')", r.model, model_name_),
-         "invalid_request_error", "model", "model_not_found"});
+  require_model(r.model);
   Job job;
   job.chat = false;
   const Tokenizer& tok = model_->tokenizer();

@@ -242,10 +242,7 @@ void Server::routes() {
   });
   h.Get(R"(/v1/models/(.+))",
         [this, model_object](const httplib::Request& req, httplib::Response& res) {
-          if (req.matches[1] != model_name_)
-            return send_error(
-                res, {404, fmt::format("the model '{}' does not exist", req.matches[1].str()),
-                      "invalid_request_error", "model", "model_not_found"});
+          require_model(req.matches[1].str());
           res.set_content(json_text(model_object()), "application/json");
         });
   h.Get("/health", [this](const httplib::Request&, httplib::Response& res) {

@@ -64,6 +64,8 @@ class Server {
   void chat_completions(const httplib::Request& req, httplib::Response& res);
   void completions(const httplib::Request& req, httplib::Response& res);
   std::string metrics_text() const;
+  // A request naming another model than this one is a 404 (model_not_found).
+  void require_model(const std::string& name) const;
   // The conversation through the chat template (tools unless tool_choice is "none"); a template
   // that refuses it (raise_exception) is a 400.
   std::string render_prompt(const ChatRequest& request) const;
