@@ -13,7 +13,7 @@ SANITIZE_ENV = ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:print_stacktrace=1 \
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 
 .PHONY: all deps build test test-aarch64 build-sanitize test-sanitize fuzz fuzz-merge fuzz-corpus \
-  demo clean format
+  demo clean format python
 
 all: build
 
@@ -36,6 +36,17 @@ $(BUILD_DIR)/build.ninja:
 
 build: deps $(BUILD_DIR)/build.ninja
 	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+# The Python module built in $(BUILD_DIR), its extension copied into python/corelm (git-ignored)
+# so that `PYTHONPATH=python /usr/bin/python3 -c "import corelm"` works in place. The old copy is
+# removed first, not overwritten: a running python may have it mapped. (`pip install ./python`
+# builds and installs a wheel instead: python/pyproject.toml.)
+python: $(BUILD_DIR)/build.ninja
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target corelm_python || { echo "make python: failed;" \
+	  "if CMake said 'Python module: off': apt install pybind11-dev python3-dev, then" \
+	  "cmake -S . -B $(BUILD_DIR)" >&2; exit 1; }
+	rm -f python/corelm/_corelm*.so
+	cp $(BUILD_DIR)/python/corelm/_corelm*.so python/corelm/
 
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)

@@ -11,6 +11,7 @@ PACKAGES=(
   libcpp-httplib-dev libedit-dev     # corelm serve, corelm chat
   libjs-marked node-dompurify        # the web chat page (Markdown rendered, then sanitised)
   chromium                           # the web page's browser test (playwright-core drives it)
+  python3-dev pybind11-dev python3-numpy python3-pytest python3-venv  # the Python module (python/)
 )
 # Node.js 20 and npm for the server's end-to-end tests (tests/e2e/node): Debian's nodejs package
 # when the machine has no node of its own.

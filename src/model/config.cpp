@@ -1,7 +1,9 @@
 // ModelConfig <-> Hugging Face config.json.
 #include <nlohmann/json.hpp>
 
+#include <charconv>
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include "base/check.h"
@@ -168,6 +170,15 @@ void ModelConfig::validate() const {
          rope_theta);
 }
 
+// A float field as the decimal that config.json had (the shortest that reads back as the same
+// float: 1e-05, not the double 9.999999747378752e-06).
+static double json_float(float value) {
+  const std::string text = fmt::format("{}", value);
+  double result = value;
+  std::from_chars(text.data(), text.data() + text.size(), result);
+  return result;
+}
+
 std::string ModelConfig::to_hf_json() const {
   json j;
   j["architectures"] = json::array({architecture});
@@ -180,15 +191,15 @@ std::string ModelConfig::to_hf_json() const {
   j["head_dim"] = head_dim;
   j["vocab_size"] = vocab_size;
   j["max_position_embeddings"] = max_position_embeddings;
-  j["rms_norm_eps"] = rms_norm_eps;
-  j["rope_theta"] = rope_theta;
+  j["rms_norm_eps"] = json_float(rms_norm_eps);
+  j["rope_theta"] = json_float(rope_theta);
   if (rope_scaling_type.empty()) {
     j["rope_scaling"] = nullptr;
   } else {
     j["rope_scaling"] = {{"rope_type", rope_scaling_type},
-                         {"factor", rope_scaling_factor},
-                         {"low_freq_factor", rope_low_freq_factor},
-                         {"high_freq_factor", rope_high_freq_factor},
+                         {"factor", json_float(rope_scaling_factor)},
+                         {"low_freq_factor", json_float(rope_low_freq_factor)},
+                         {"high_freq_factor", json_float(rope_high_freq_factor)},
                          {"original_max_position_embeddings", rope_original_max_position}};
   }
   j["sliding_window"] = sliding_window ? json(*sliding_window) : json(nullptr);
