@@ -43,6 +43,27 @@ struct TensorRef {
   std::optional<DType> dtype() const { return type->dtype; }
 };
 
+// One LoRA adapter of a function: the weight matrix `module` (its Hugging Face name without
+// ".weight", e.g. "model.layers.3.self_attn.q_proj") becomes W + scale * B * A, applied unmerged:
+// y = W x + scale * B (A x).
+struct AdapterRef {
+  std::string module;
+  TensorRef a;         // lora_A [rank, in_features]
+  TensorRef b;         // lora_B [out_features, rank]
+  float scale = 1.0f;  // alpha / rank, or alpha / sqrt(rank) with rsLoRA (already applied)
+};
+
+// A named function of a package (the seed's multifunction models): a set of adapters over the
+// shared base weights. "main" (the base model alone) is implicit and never listed.
+struct FunctionRef {
+  std::string name;
+  std::vector<AdapterRef> adapters;
+  // What it was made from, for `corelm inspect`: rank, alpha, use_rslora, target_modules,
+  // source (the adapter's path or base model), ... (the package header's object minus
+  // "name" and "adapters").
+  nlohmann::json info = nlohmann::json::object();
+};
+
 // Where a source came from and what it carries besides tensors.
 struct SourceMetadata {
   std::string path;
@@ -68,6 +89,13 @@ class ModelSource {
   virtual std::optional<TensorRef> tensor(const std::string& hf_name) const = 0;
   // What the tokenizer is built from.
   virtual const TokenizerFiles& tokenizer_files() const = 0;
+  // The package's functions (LoRA adapter sets) in stored order; none for other sources.
+  // Validated as far as the source can (tensors present, 2-D, ranks agreeing); whether each fits
+  // its base matrix is checked when the weights are bound.
+  virtual const std::vector<FunctionRef>& functions() const {
+    static const std::vector<FunctionRef> kNone;
+    return kNone;
+  }
 };
 
 // Row `hf_row` of `t` (in transformers' order) as `cols` floats: rows of a rotary-interleaved
