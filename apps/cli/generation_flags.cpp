@@ -1,6 +1,8 @@
 #include "generation_flags.h"
 
+#include <cmath>
 #include <cstdio>
+#include <tuple>
 
 #include "base/check.h"
 #include "commands.h"
@@ -26,7 +28,27 @@ void add_generation_flags(CLI::App* cmd, GenerationFlags& f, const std::string& 
   cmd->add_option("-t,--threads", f.threads, "Threads (default: physical cores)");
   cmd->add_option("--kv-cache", f.kv_cache, "KV cache format: f16 (default), q8, f32")
       ->capture_default_str();
+  cmd->add_option("--function", f.function,
+                  "Run the package's function (LoRA adapter) NAME, its scale times SCALE "
+                  "(NAME[:SCALE]; default: the base model)");
   cmd->add_flag("-v,--verbose", f.verbose, verbose_help);
+}
+
+std::pair<std::string, float> parse_function_flag(const std::string& text) {
+  const size_t colon = text.rfind(':');
+  if (colon == std::string::npos) return {text, 1.0f};
+  const std::string scale_text = text.substr(colon + 1);
+  float scale = 0.0f;
+  size_t used = 0;
+  try {
+    scale = std::stof(scale_text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != scale_text.size() || !std::isfinite(scale))
+    fail(ErrorCode::kInvalidArgument, "cli",
+         "--function '{}': the scale after ':' must be a number", text);
+  return {text.substr(0, colon), scale};
 }
 
 GenerateOptions generate_options(const GenerationFlags& f) {
@@ -62,6 +84,7 @@ LoadedModel load_model_and_session(const GenerationFlags& f) {
   SessionOptions so;
   so.max_context = f.max_context;
   so.kv_cache = *kv;
+  std::tie(so.function, so.function_scale) = parse_function_flag(f.function);
   m.session = std::make_unique<Session>(m.model, so);
   return m;
 }

@@ -69,8 +69,9 @@ struct Server::Job {
   bool chat = true;
   SamplingRequest params;
   std::vector<int32_t> prompt;
-  bool tools = false;  // parse Mistral tool calls from the output
-  std::string echo;    // completions with echo: the prompt's text first
+  bool tools = false;    // parse Mistral tool calls from the output
+  std::string echo;      // completions with echo: the prompt's text first
+  std::string function;  // the package function ("model": "MODEL:NAME"); "" for the base
 };
 
 std::string Server::render_prompt(const ChatRequest& r) const {
@@ -89,17 +90,26 @@ std::string Server::render_prompt(const ChatRequest& r) const {
   }
 }
 
-void Server::require_model(const std::string& name) const {
-  if (!name.empty() && name != model_name_)
-    throw ApiException(
-        {404,
-         fmt::format("the model '{}' does not exist (this server has '{}')", name, model_name_),
-         "invalid_request_error", "model", "model_not_found"});
+std::string Server::require_model(const std::string& name) const {
+  if (name.empty() || name == model_name_) return "";
+  const std::string prefix = model_name_ + ":";
+  if (name.compare(0, prefix.size(), prefix) == 0) {
+    const std::string function = name.substr(prefix.size());
+    if (function == "main") return "";
+    for (const FunctionInfo& f : model_->info().functions)
+      if (f.name == function) return function;
+  }
+  std::string names = "'" + model_name_ + "'";
+  for (const FunctionInfo& f : model_->info().functions)
+    names += fmt::format(", '{}:{}'", model_name_, f.name);
+  throw ApiException(
+      {404, fmt::format("the model '{}' does not exist (this server has {})", name, names),
+       "invalid_request_error", "model", "model_not_found"});
 }
 
 void Server::chat_completions(const httplib::Request& req, httplib::Response& res) {
   ChatRequest r = parse_chat_request(req.body);
-  require_model(r.model);
+  std::string function = require_model(r.model);
   std::string text = render_prompt(r);
   const Tokenizer& tok = model_->tokenizer();
   // Templates that write the BOS text themselves get none added; others (ChatML) get the
@@ -112,13 +122,14 @@ void Server::chat_completions(const httplib::Request& req, httplib::Response& re
   job.prompt = tok.encode(text, add_bos);
   job.tools = renders_tools(r);
   job.params = r;
+  job.function = std::move(function);
   respond(std::move(job), res);
 }
 
 void Server::completions(const httplib::Request& req, httplib::Response& res) {
   CompletionRequest r = parse_completion_request(req.body);
-  require_model(r.model);
   Job job;
+  job.function = require_model(r.model);
   job.chat = false;
   const Tokenizer& tok = model_->tokenizer();
   job.prompt = r.prompt_is_ids ? r.prompt_ids : tok.encode(r.prompt, true);
@@ -148,6 +159,7 @@ void Server::respond(Job job, httplib::Response& res) {
                      job.prompt.size(), context),
          "invalid_request_error", job.chat ? "messages" : "prompt", "context_length_exceeded"});
   SlotRequest sr;
+  sr.function = job.function;
   sr.prompt = job.prompt;
   sr.sampling = p.sampling;
   sr.stop = p.stop;

@@ -151,6 +151,15 @@ std::shared_ptr<RequestStream> Scheduler::submit(SlotRequest request) {
            vocab);
   if (request.top_logprobs > 20)
     fail(ErrorCode::kOutOfRange, kComponent, "top_logprobs is at most 20");
+  if (request.function == "main") request.function.clear();
+  if (!request.function.empty()) {
+    const auto& functions = session_->model().info().functions;
+    if (std::none_of(functions.begin(), functions.end(),
+                     [&](const FunctionInfo& f) { return f.name == request.function; }))
+      fail(ErrorCode::kNotFound, kComponent, "the model has no function '{}'", request.function);
+  }
+  if (!std::isfinite(request.function_scale))
+    fail(ErrorCode::kInvalidArgument, kComponent, "the function scale must be finite");
   Sampler sampler(request.sampling);
   Pending p{std::make_shared<RequestStream>(), std::move(request), std::move(sampler),
             Clock::now()};
@@ -230,7 +239,10 @@ void Scheduler::admit(std::unique_lock<std::mutex>&) {
     size_t best_shared = 0;
     for (auto& s : slots_) {
       if (s.stream) continue;
-      size_t shared = common_prefix(s.cached, p.request.prompt);
+      // Keys and values cached under another function do not apply.
+      const bool same_function = session_->function(s.index) == p.request.function &&
+                                 session_->function_scale(s.index) == p.request.function_scale;
+      size_t shared = same_function ? common_prefix(s.cached, p.request.prompt) : 0;
       if (!best || shared > best_shared ||
           (shared == best_shared && s.last_used < best->last_used)) {
         best = &s;
@@ -241,6 +253,8 @@ void Scheduler::admit(std::unique_lock<std::mutex>&) {
     Slot& s = *best;
     // Feed at least the last prompt token: its logits give the first new token.
     const size_t reuse = std::min(best_shared, p.request.prompt.size() - 1);
+    session_->set_function(s.index, p.request.function, p.request.function_scale);
+    if (reuse == 0) s.cached.clear();  // set_function may have emptied the slot's cache
     session_->truncate(s.index, static_cast<int>(reuse));
     s.cached.resize(reuse);
     s.stream = p.stream;

@@ -42,6 +42,11 @@ struct SlotRequest {
   std::vector<int32_t> eos_ids;  // empty: the model's
   bool ignore_eos = false;
   int top_logprobs = -1;  // < 0: no log-probabilities; else this many alternatives (<= 20)
+  // The package function (LoRA adapters) the request runs: "" for the base model. Slots running
+  // different functions decode together in one forward call; a slot's cached prefix is reused
+  // only by a request of the same function.
+  std::string function;
+  float function_scale = 1.0f;
 };
 
 struct TokenOutput {

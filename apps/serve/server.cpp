@@ -223,10 +223,12 @@ void Server::routes() {
   });
   h.Post("/v1/completions",
          [this](const httplib::Request& req, httplib::Response& res) { completions(req, res); });
-  auto model_object = [this] {
+  // The model, or one of its functions ("MODEL:NAME", a LoRA adapter set of the package).
+  auto model_object = [this](const std::string& function = "") {
     const auto& info = model_->info();
+    const std::string id = function.empty() ? model_name_ : model_name_ + ":" + function;
     nlohmann::json m = {
-        {"id", model_name_}, {"object", "model"}, {"created", started_}, {"owned_by", "corelm"}};
+        {"id", id}, {"object", "model"}, {"created", started_}, {"owned_by", "corelm"}};
     m["meta"] = {{"source_model", info.source_model_id},
                  {"format", info.format},
                  {"quantization", info.quantization},
@@ -234,16 +236,27 @@ void Server::routes() {
                  {"context_per_slot", scheduler_->max_context()},
                  {"slots", options_.parallel},
                  {"chat_template", template_origin_}};
+    if (!function.empty()) {
+      m["parent"] = model_name_;
+      for (const FunctionInfo& f : info.functions)
+        if (f.name == function)
+          m["meta"]["function"] = {{"name", f.name},
+                                   {"adapters", f.adapters},
+                                   {"max_rank", f.max_rank},
+                                   {"bytes", f.bytes}};
+    }
     return m;
   };
-  h.Get("/v1/models", [model_object](const httplib::Request&, httplib::Response& res) {
-    nlohmann::json body = {{"object", "list"}, {"data", nlohmann::json::array({model_object()})}};
+  h.Get("/v1/models", [this, model_object](const httplib::Request&, httplib::Response& res) {
+    nlohmann::json data = nlohmann::json::array({model_object()});
+    for (const FunctionInfo& f : model_->info().functions) data.push_back(model_object(f.name));
+    nlohmann::json body = {{"object", "list"}, {"data", data}};
     res.set_content(json_text(body), "application/json");
   });
   h.Get(R"(/v1/models/(.+))",
         [this, model_object](const httplib::Request& req, httplib::Response& res) {
-          require_model(req.matches[1].str());
-          res.set_content(json_text(model_object()), "application/json");
+          res.set_content(json_text(model_object(require_model(req.matches[1].str()))),
+                          "application/json");
         });
   h.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
     auto st = scheduler_->stats();

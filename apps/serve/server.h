@@ -65,7 +65,9 @@ class Server {
   void completions(const httplib::Request& req, httplib::Response& res);
   std::string metrics_text() const;
   // A request naming another model than this one is a 404 (model_not_found).
-  void require_model(const std::string& name) const;
+  // The function a request's "model" names: "" for the server's model itself (or no name),
+  // "NAME" for "MODEL:NAME" (a function of the package); otherwise a 404 ApiException.
+  std::string require_model(const std::string& name) const;
   // The conversation through the chat template (tools unless tool_choice is "none"); a template
   // that refuses it (raise_exception) is a 400.
   std::string render_prompt(const ChatRequest& request) const;

@@ -1,6 +1,7 @@
 // Sampling and the generation loop shared by the CLI, the server and Python.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -80,6 +81,9 @@ struct GenerateOptions {
   std::vector<std::string> stop_strings;
   bool ignore_eos = false;
   std::vector<int32_t> eos_ids;  // empty: the model's (generation_config + tokenizer EOS)
+  // Set to true (from any thread) to stop before the next token, as on_text returning false
+  // does (stop_reason "callback"); it is read once per token. Null: none.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct GenerationStats {

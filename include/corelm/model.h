@@ -65,10 +65,24 @@ struct SessionOptions {
                         // most max_batch * max_chunk tokens in all. Sizes the scratch.
   KvCacheType kv_cache = KvCacheType::kF16;
   bool all_logits = false;  // keep logits of every position (else the last of each sequence)
+  // The function every slot starts with ("" or "main": the base model) and the factor on its
+  // adapters' scales (set_function changes them per slot).
+  std::string function;
+  float function_scale = 1.0f;
 };
 
 struct LoadOptions {
   int n_threads = 0;  // threads of the pool every Session of the Model shares; 0: one per core
+};
+
+// A function of a package (the seed's multifunction models): a named set of LoRA adapters over
+// the shared base weights, chosen per Session slot (Session::set_function).
+struct FunctionInfo {
+  std::string name;
+  size_t adapters = 0;  // adapted matrices
+  size_t max_rank = 0;
+  uint64_t bytes = 0;        // of its adapter tensors
+  std::string details_json;  // what the package records of it: rank, alpha, target_modules, ...
 };
 
 // Where a model came from and how it was stored (from the package header).
@@ -81,8 +95,9 @@ struct ModelInfo {
   uint64_t file_bytes = 0;
   uint64_t weight_bytes = 0;
   uint64_t parameter_count = 0;
-  std::string generation_config_json;  // generation_config.json as converted ("" if none)
-  std::string chat_template;           // "" if none
+  std::string generation_config_json;   // generation_config.json as converted ("" if none)
+  std::string chat_template;            // "" if none
+  std::vector<FunctionInfo> functions;  // the package's functions ("main", the base, not listed)
 };
 
 class Model {
@@ -156,6 +171,18 @@ class Session {
   // once); its own later positions are forgotten.
   void copy_prefix(int from, int to, int length);
   void reset() { truncate(0); }
+
+  // Slot `slot` runs function `name` (one of ModelInfo::functions; "" or "main": the base model)
+  // with its adapters' scales multiplied by `scale` (0 turns them off). Cheap: the adapters are
+  // used where they are mapped, nothing is copied. A slot whose function or scale changes forgets
+  // its cache (keys and values computed under another function do not apply). Throws Error
+  // (kNotFound) for an unknown name, naming the ones there are.
+  void set_function(int slot, const std::string& name, float scale = 1.0f);
+  // Every slot.
+  void set_function(const std::string& name, float scale = 1.0f);
+  // The function slot `slot` runs ("" for the base model) and its scale.
+  const std::string& function(int slot = 0) const;
+  float function_scale(int slot = 0) const;
 
   const SessionOptions& options() const;
   const Model& model() const;

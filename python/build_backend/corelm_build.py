@@ -166,9 +166,11 @@ def _package_files(extension: Path) -> List[Tuple[str, Path]]:
     sources = sorted(PACKAGE_SOURCES.glob("*.py")) + sorted(PACKAGE_SOURCES.glob("*.pyi"))
     sources += [PACKAGE_SOURCES / "py.typed"] if (PACKAGE_SOURCES / "py.typed").is_file() else []
     files += [(f"{NAME}/{path.name}", path) for path in sources]
-    generate = PYTHON_DIR / "generate.py"  # `python3 -m corelm.generate`, where there is one
+    # The seed's generate.py as the package's __main__ (`python3 -m corelm MODEL --prompt ...`);
+    # as corelm/generate.py, `import corelm.generate` would shadow the function corelm.generate.
+    generate = PYTHON_DIR / "generate.py"
     if generate.is_file():
-        files.append((f"{NAME}/generate.py", generate))
+        files.append((f"{NAME}/__main__.py", generate))
     return files
 
 

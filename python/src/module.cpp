@@ -1,6 +1,8 @@
 // corelm._corelm: the pybind11 module behind the Python package `corelm` (python/corelm).
 #include <pybind11/pybind11.h>
 
+#include <string_view>
+
 #include "bindings.h"
 #include "corelm/error.h"
 
@@ -22,14 +24,22 @@ void bind_errors(py::module_& m) {
       "('[package] ...'); `code` names its kind ('invalid_argument', 'not_found', ...).",
       PyExc_RuntimeError, nullptr);
   if (g_error_type == nullptr) throw py::error_already_set();
+  // The class attribute is the default for errors raised in Python code without one.
+  if (PyObject_SetAttrString(g_error_type, "code", py::str("invalid_argument").ptr()) != 0)
+    throw py::error_already_set();
   m.add_object("Error", py::handle(g_error_type));
   py::register_exception_translator([](std::exception_ptr p) {
     if (!p) return;
     try {
       std::rethrow_exception(p);
     } catch (const Error& e) {
-      py::object instance =
-          py::reinterpret_steal<py::object>(PyObject_CallFunction(g_error_type, "s", e.what()));
+      // A message quoting a corrupt file's bytes may not be UTF-8: shown with U+FFFD.
+      const std::string_view what = e.what();
+      py::object message = py::reinterpret_steal<py::object>(
+          PyUnicode_DecodeUTF8(what.data(), static_cast<Py_ssize_t>(what.size()), "replace"));
+      if (!message) return;
+      py::object instance = py::reinterpret_steal<py::object>(
+          PyObject_CallFunctionObjArgs(g_error_type, message.ptr(), nullptr));
       if (!instance) return;  // the call's own exception is set
       instance.attr("code") = error_code_name(e.code());
       PyErr_SetObject(g_error_type, instance.ptr());

@@ -11,6 +11,7 @@
 #include <exception>
 #include <optional>
 #include <thread>
+#include <utility>
 
 #include "bindings.h"
 
@@ -21,16 +22,19 @@ namespace {
 class PyGeneration {
  public:
   PyGeneration(std::shared_ptr<PyModel> model, std::vector<int32_t> prompt_ids,
-               GenerateOptions options, int max_context, KvCacheType kv_cache)
+               GenerateOptions options, int max_context, KvCacheType kv_cache,
+               const std::string& function, float function_scale)
       : model_(std::move(model)), prompt_ids_(std::move(prompt_ids)), options_(std::move(options)) {
     if (prompt_ids_.empty()) raise(ErrorCode::kInvalidArgument, "the prompt has no tokens");
+    options_.cancel = &cancel_;
+    // The context the Session must have: the asked one, else the package's default.
+    const int context = max_context > 0 ? max_context : model_->model->info().default_max_context;
     // The model's reusable Session when it is free (and of the asked size), else one of our own.
     bool expected = false;
     if (model_->generating.compare_exchange_strong(expected, true)) {
       try {
         std::lock_guard<std::mutex> lock(model_->generation_mutex);
-        if (!model_->session ||
-            (max_context > 0 && model_->session->max_context() != max_context) ||
+        if (!model_->session || model_->session->max_context() != context ||
             model_->session->options().kv_cache != kv_cache) {
           model_->generator.reset();
           model_->session.reset();
@@ -44,16 +48,24 @@ class PyGeneration {
       }
       shared_ = true;
       generator_ = model_->generator.get();
+      session_ = model_->session.get();
     } else {
       own_session_ = make_session(max_context, kv_cache);
       own_generator_ = std::make_unique<Generator>(*own_session_, model_->model->tokenizer());
       generator_ = own_generator_.get();
+      session_ = own_session_.get();
+    }
+    try {
+      session_->set_function(function, function_scale);  // (a change empties the cache)
+    } catch (...) {
+      if (shared_) model_->generating = false;
+      throw;
     }
     worker_ = std::thread([this] { run(); });
   }
 
   ~PyGeneration() {
-    cancel_ = true;
+    cancel();
     if (worker_.joinable()) {
       if (PyGILState_Check()) {
         py::gil_scoped_release release;  // the worker may be inside a forward call
@@ -66,38 +78,41 @@ class PyGeneration {
 
   // The next piece of text; throws StopIteration at the end (the worker's error, if it failed).
   std::string next() {
-    std::unique_lock<std::mutex> lock(mutex_);
-    while (pieces_.empty() && !done_) {
+    while (true) {
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!pieces_.empty()) {
+          std::string piece = std::move(pieces_.front());
+          pieces_.pop_front();
+          space_.notify_one();
+          return piece;
+        }
+        if (done_) {
+          if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+          throw py::stop_iteration();
+        }
+      }
       {
         // Wait without the GIL, waking every 100 ms to let Python handle signals (Ctrl-C).
-        lock.unlock();
-        {
-          py::gil_scoped_release release;
-          std::unique_lock<std::mutex> wait_lock(mutex_);
-          ready_.wait_for(wait_lock, std::chrono::milliseconds(100),
-                          [this] { return !pieces_.empty() || done_; });
-        }
-        lock.lock();
+        py::gil_scoped_release release;
+        std::unique_lock<std::mutex> lock(mutex_);
+        ready_.wait_for(lock, std::chrono::milliseconds(100),
+                        [this] { return !pieces_.empty() || done_; });
       }
-      if (pieces_.empty() && !done_ && PyErr_CheckSignals() != 0) {
-        cancel_ = true;
+      // Not under mutex_: a signal handler may read this Generation.
+      if (PyErr_CheckSignals() != 0) {
+        cancel();
         throw py::error_already_set();
       }
     }
-    if (!pieces_.empty()) {
-      std::string piece = std::move(pieces_.front());
-      pieces_.pop_front();
-      return piece;
-    }
-    if (error_) {
-      std::exception_ptr e = std::exchange(error_, nullptr);
-      std::rethrow_exception(e);
-    }
-    throw py::stop_iteration();
   }
 
   // Stops at the next token; the text so far stays readable.
-  void cancel() { cancel_ = true; }
+  void cancel() {
+    cancel_ = true;
+    std::lock_guard<std::mutex> lock(mutex_);
+    space_.notify_all();
+  }
 
   bool done() {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -141,13 +156,13 @@ class PyGeneration {
     std::exception_ptr error;
     try {
       result = generator_->generate(prompt_ids_, options_, [this](std::string_view piece) {
+        // At most kMaxQueued pieces ahead of the reader: a stream nobody reads waits.
+        std::unique_lock<std::mutex> lock(mutex_);
+        space_.wait(lock, [this] { return pieces_.size() < kMaxQueued || cancel_.load(); });
         if (cancel_) return false;
-        {
-          std::lock_guard<std::mutex> lock(mutex_);
-          pieces_.emplace_back(piece);
-        }
+        pieces_.emplace_back(piece);
         ready_.notify_one();
-        return !cancel_.load();
+        return true;
       });
     } catch (...) {
       error = std::current_exception();
@@ -169,22 +184,24 @@ class PyGeneration {
   std::unique_ptr<Session> own_session_;
   std::unique_ptr<Generator> own_generator_;
   Generator* generator_ = nullptr;
+  Session* session_ = nullptr;  // generator_'s
   std::thread worker_;
   std::atomic<bool> cancel_{false};
   std::mutex mutex_;
-  std::condition_variable ready_;
+  std::condition_variable ready_;  // a piece arrived, or the worker is done
+  std::condition_variable space_;  // the reader took a piece, or cancel
+  static constexpr size_t kMaxQueued = 64;
   std::deque<std::string> pieces_;
   bool done_ = false;
   std::exception_ptr error_;
   GenerationResult result_;
 };
 
-std::unique_ptr<PyGeneration> start(const std::shared_ptr<PyModel>& model,
-                                    std::vector<int32_t> prompt_ids, int max_new_tokens,
-                                    float temperature, float top_p, int top_k, float min_p,
-                                    float repetition_penalty, std::optional<uint64_t> seed,
-                                    std::vector<std::string> stop, bool ignore_eos, int max_context,
-                                    const std::string& kv_cache) {
+std::unique_ptr<PyGeneration> start(
+    const std::shared_ptr<PyModel>& model, std::vector<int32_t> prompt_ids, int max_new_tokens,
+    float temperature, float top_p, int top_k, float min_p, float repetition_penalty,
+    std::optional<uint64_t> seed, std::vector<std::string> stop, bool ignore_eos, int max_context,
+    const std::string& kv_cache, const std::optional<std::string>& function, float function_scale) {
   if (max_new_tokens < -1)
     raise(ErrorCode::kInvalidArgument, "max_new_tokens must be >= 0 (or None: no limit)");
   if (!(temperature >= 0.0f)) raise(ErrorCode::kInvalidArgument, "temperature must be >= 0");
@@ -212,7 +229,7 @@ std::unique_ptr<PyGeneration> start(const std::shared_ptr<PyModel>& model,
   o.ignore_eos = ignore_eos;
   py::gil_scoped_release release;  // a new Session allocates its cache
   return std::make_unique<PyGeneration>(model, std::move(prompt_ids), std::move(o), max_context,
-                                        *kv);
+                                        *kv, function.value_or(""), function_scale);
 }
 
 }  // namespace
@@ -235,7 +252,8 @@ void bind_generate(py::module_& m) {
   m.def("_start_generation", &start, py::arg("model"), py::arg("prompt_ids"),
         py::arg("max_new_tokens"), py::arg("temperature"), py::arg("top_p"), py::arg("top_k"),
         py::arg("min_p"), py::arg("repetition_penalty"), py::arg("seed"), py::arg("stop"),
-        py::arg("ignore_eos"), py::arg("max_context"), py::arg("kv_cache"));
+        py::arg("ignore_eos"), py::arg("max_context"), py::arg("kv_cache"),
+        py::arg("function") = py::none(), py::arg("function_scale") = 1.0f);
 }
 
 }  // namespace corelm::python

@@ -36,7 +36,9 @@ std::shared_ptr<PyModel> load(const std::string& path, int threads) {
 
 std::shared_ptr<PyState> make_state(const std::shared_ptr<PyModel>& m,
                                     std::optional<int> max_context, const std::string& kv_cache,
-                                    int max_batch, int max_chunk) {
+                                    int max_batch, int max_chunk,
+                                    const std::optional<std::string>& function,
+                                    float function_scale) {
   SessionOptions o;
   if (max_context && *max_context < 1)
     raise(ErrorCode::kInvalidArgument,
@@ -50,6 +52,8 @@ std::shared_ptr<PyState> make_state(const std::shared_ptr<PyModel>& m,
   o.max_batch = max_batch;
   o.max_chunk = max_chunk;
   o.all_logits = true;  // predict returns logits [batch, q, vocab], as the seed's model
+  o.function = function.value_or("");
+  o.function_scale = function_scale;
   auto state = std::make_shared<PyState>();
   state->owner = m;
   py::gil_scoped_release release;
@@ -110,9 +114,29 @@ void bind_model(py::module_& m) {
       .def_property_readonly("threads", [](const PyModel& p) { return p.model->threads(); })
       .def("make_state", &make_state, py::arg("max_context") = py::none(),
            py::arg("kv_cache") = "f16", py::arg("max_batch") = 1, py::arg("max_chunk") = 128,
+           py::arg("function") = py::none(), py::arg("function_scale") = 1.0f,
            "A new KV cache state, allocated once for max_context tokens (None: the package's "
            "default) of max_batch sequences; kv_cache 'f16', 'q8' or 'f32'. A predict call "
-           "longer than max_chunk tokens runs in chunks of max_chunk.")
+           "longer than max_chunk tokens runs in chunks of max_chunk. function: one of "
+           "model.functions (a LoRA adapter set of the package; None: the base model), its "
+           "adapters' scales times function_scale.")
+      .def_property_readonly(
+          "functions",
+          [](const PyModel& p) {
+            py::list out;
+            for (const FunctionInfo& f : p.model->info().functions) {
+              py::dict d = json_loads(f.details_json);
+              d["name"] = f.name;
+              d["adapters"] = f.adapters;
+              d["max_rank"] = f.max_rank;
+              d["bytes"] = f.bytes;
+              out.append(d);
+            }
+            return out;
+          },
+          "The package's functions (LoRA adapter sets over the shared base weights): a dict each "
+          "with name, adapters, max_rank, bytes and what the package records (rank, alpha, "
+          "target_modules, ...).")
       .def("__repr__", [](const PyModel& p) {
         const ModelInfo& i = p.model->info();
         return "corelm.Model('" + i.path + "', " + p.model->config().architecture + ", " +
@@ -147,6 +171,24 @@ void bind_model(py::module_& m) {
             s.session->reset();
           },
           "Forgets every position (past becomes 0).")
+      .def(
+          "set_function",
+          [](PyState& s, const std::optional<std::string>& name, float scale) {
+            py::gil_scoped_release release;
+            std::lock_guard<std::mutex> lock(s.mutex);
+            s.session->set_function(name.value_or(""), scale);
+          },
+          py::arg("name"), py::arg("scale") = 1.0f,
+          "Runs function `name` (None: the base model) from now on, its adapters' scales times "
+          "`scale`; a change forgets the cache (it was computed under the other function).")
+      .def_property_readonly(
+          "function",
+          [](PyState& s) -> py::object {
+            const std::string& name = s.session->function();
+            if (name.empty()) return py::none();
+            return py::str(name);
+          },
+          "The function the state runs (None: the base model).")
       .def(
           "truncate",
           [](PyState& s, int past) {

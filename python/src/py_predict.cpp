@@ -20,8 +20,9 @@ namespace corelm::python {
 
 namespace {
 
-constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-constexpr uint16_t kHalfNegInf = 0xFC00;
+// Mask values at or below this are "masked": -inf, or a value no score survives (transformers
+// fills masks with the dtype's minimum: -65504 in float16, -3.4e38 in float32).
+constexpr float kMaskedAtOrBelow = -65504.0f;
 
 std::string shape_text(const py::array& a) {
   std::string s = "[";
@@ -31,6 +32,11 @@ std::string shape_text(const py::array& a) {
 
 std::string dtype_text(const py::array& a) {
   return py::str(a.dtype()).cast<std::string>();
+}
+
+// NumPy's dtype equality, byte order included (an unpickled dtype is equal, not identical).
+bool dtype_is(const py::array& a, const char* name) {
+  return a.dtype().attr("__eq__")(py::dtype(name)).cast<bool>();
 }
 
 py::object item(const py::object& data, const char* key, bool required) {
@@ -54,7 +60,7 @@ py::array input_ids(const py::object& value) {
   py::array a;
   if (py::isinstance<py::array>(value)) {
     a = py::reinterpret_borrow<py::array>(value);
-    if (!a.dtype().is(py::dtype::of<int32_t>()))
+    if (!dtype_is(a, "=i4"))
       raise(ErrorCode::kInvalidArgument, "inputIds must be an int32 array [batch, q], got dtype " +
                                              dtype_text(a) + " (use ids.astype(np.int32))");
   } else {
@@ -65,7 +71,7 @@ py::array input_ids(const py::object& value) {
     if (a.size() > 0 && (np.attr("min")(a).cast<int64_t>() < std::numeric_limits<int32_t>::min() ||
                          np.attr("max")(a).cast<int64_t>() > std::numeric_limits<int32_t>::max()))
       raise(ErrorCode::kOutOfRange, "inputIds holds values beyond int32");
-    a = a.attr("astype")("int32");
+    a = a.attr("astype")("=i4");
   }
   if (a.ndim() != 2 || a.shape(0) < 1 || a.shape(1) < 1)
     raise(ErrorCode::kInvalidArgument,
@@ -73,39 +79,34 @@ py::array input_ids(const py::object& value) {
   return np.attr("ascontiguousarray")(a);
 }
 
-// causalMask as a C-contiguous float32 or float16 array.
+// causalMask as a C-contiguous float32 or float16 array in the machine's byte order.
 py::array causal_mask(const py::object& value) {
   py::module_ np = py::module_::import("numpy");
   py::array a;
   if (py::isinstance<py::array>(value)) {
     a = py::reinterpret_borrow<py::array>(value);
-    const bool f32 = a.dtype().is(py::dtype::of<float>());
-    const bool f16 = a.dtype().kind() == 'f' && a.dtype().itemsize() == 2;
-    if (!f32 && !f16)
+    if (!dtype_is(a, "=f4") && !dtype_is(a, "=f2"))
       raise(ErrorCode::kInvalidArgument,
-            "causalMask must be a float16 or float32 array [batch, 1, q, past + q], got dtype " +
+            "causalMask must be a float16 or float32 array [batch, 1, q, past + q] in the "
+            "machine's byte order, got dtype " +
                 dtype_text(a));
   } else {
-    a = np.attr("asarray")(value, "float32");
+    a = np.attr("asarray")(value, "=f4");
   }
   return np.attr("ascontiguousarray")(a);
 }
 
 // Mask value (r, c) of sequence b as float.
 struct MaskReader {
-  const void* data;
-  bool half;
-  size_t q, end;
+  const void* data = nullptr;
+  bool half = false;
+  size_t q = 0, end = 0;
   float at(size_t b, size_t r, size_t c) const {
     const size_t i = (b * q + r) * end + c;
     return half ? fp16_to_float(static_cast<const uint16_t*>(data)[i])
                 : static_cast<const float*>(data)[i];
   }
-  bool masked(size_t b, size_t r, size_t c) const {
-    const size_t i = (b * q + r) * end + c;
-    return half ? static_cast<const uint16_t*>(data)[i] == kHalfNegInf
-                : static_cast<const float*>(data)[i] == kNegInf;
-  }
+  bool masked(size_t b, size_t r, size_t c) const { return at(b, r, c) <= kMaskedAtOrBelow; }
 };
 
 py::dict predict(const std::shared_ptr<PyModel>& model, const py::object& data,
@@ -117,7 +118,11 @@ py::dict predict(const std::shared_ptr<PyModel>& model, const py::object& data,
   if (state.owner.get() != model.get())
     raise(ErrorCode::kInvalidArgument, "this state was made by another model's make_state()");
   py::array ids = input_ids(item(data, "inputIds", true));
+  // Converted before the state's lock is taken: this may run Python code (an __array__).
   py::object mask_value = item(data, "causalMask", false);
+  const bool standard = mask_value.is_none();  // no mask: the standard causal one
+  py::array mask;
+  if (!standard) mask = causal_mask(mask_value);
   const size_t batch = ids.shape(0), q = ids.shape(1);
   Session& session = *state.session;
   const SessionOptions& opt = session.options();
@@ -126,6 +131,14 @@ py::dict predict(const std::shared_ptr<PyModel>& model, const py::object& data,
           "inputIds has batch " + std::to_string(batch) + " but the state holds " +
               std::to_string(opt.max_batch) +
               " sequence(s) (make_state(max_batch=" + std::to_string(batch) + "))");
+  const int32_t* id_data = static_cast<const int32_t*>(ids.data());
+  const int64_t vocab = model->model->config().vocab_size;
+  for (size_t i = 0; i < batch * q; ++i)
+    if (id_data[i] < 0 || id_data[i] >= vocab)
+      raise(ErrorCode::kOutOfRange, "inputIds holds token id " + std::to_string(id_data[i]) +
+                                        ", outside the vocabulary [0, " + std::to_string(vocab) +
+                                        ")");
+
   std::unique_lock<std::mutex> lock(state.mutex, std::defer_lock);
   {
     py::gil_scoped_release release;  // another thread's predict on this state may be running
@@ -138,37 +151,21 @@ py::dict predict(const std::shared_ptr<PyModel>& model, const py::object& data,
           "past (" + std::to_string(past) + ") + q (" + std::to_string(q) +
               ") = " + std::to_string(end) + " positions exceed the state's max_context " +
               std::to_string(context) + " (make_state(max_context=...), or state.reset())");
-  const int32_t* id_data = static_cast<const int32_t*>(ids.data());
-  const int64_t vocab = model->model->config().vocab_size;
-  for (size_t i = 0; i < batch * q; ++i)
-    if (id_data[i] < 0 || id_data[i] >= vocab)
-      raise(ErrorCode::kOutOfRange, "inputIds holds token id " + std::to_string(id_data[i]) +
-                                        ", outside the vocabulary [0, " + std::to_string(vocab) +
-                                        ")");
-
-  py::array mask;
-  MaskReader reader{nullptr, false, q, end};
-  std::vector<float> standard_mask;
-  if (mask_value.is_none()) {  // no mask given: the standard causal one
-    Session::build_causal_mask(static_cast<int>(batch), static_cast<int>(q), static_cast<int>(past),
-                               {}, model->model->config().sliding_window, standard_mask);
-    reader.data = standard_mask.data();
-  } else {
-    mask = causal_mask(mask_value);
+  MaskReader reader;
+  if (!standard) {
     if (mask.ndim() != 4 || static_cast<size_t>(mask.shape(0)) != batch || mask.shape(1) != 1 ||
         static_cast<size_t>(mask.shape(2)) != q || static_cast<size_t>(mask.shape(3)) != end)
       raise(ErrorCode::kInvalidArgument,
             "causalMask has shape " + shape_text(mask) + ", expected [batch, 1, q, past + q] = [" +
                 std::to_string(batch) + ", 1, " + std::to_string(q) + ", " + std::to_string(end) +
                 "] (past " + std::to_string(past) + ")");
-    reader.data = mask.data();
-    reader.half = mask.itemsize() == 2;
+    reader = {mask.data(), mask.itemsize() == 2, q, end};
   }
 
   // Chunks of at most max_chunk rows; row r of chunk [r0, r1) sees columns [0, past + r1), so
   // every later column must be masked.
   const size_t chunk = static_cast<size_t>(opt.max_chunk);
-  if (q > chunk) {
+  if (q > chunk && !standard) {
     for (size_t b = 0; b < batch; ++b)
       for (size_t r = 0; r < q; ++r) {
         const size_t visible = past + std::min(q, (r / chunk + 1) * chunk);
@@ -193,23 +190,31 @@ py::dict predict(const std::shared_ptr<PyModel>& model, const py::object& data,
     for (size_t r0 = 0; r0 < q; r0 += chunk) {
       const size_t n = std::min(chunk, q - r0), chunk_end = past + r0 + n;
       std::span<const int32_t> call_ids(id_data, batch * q);
-      std::span<const float> call_mask;
-      if (n == q && !reader.half) {  // one call, float32: read in place
-        call_mask = {static_cast<const float*>(reader.data), batch * q * end};
-      } else {
+      if (n != q) {  // this chunk's ids [batch, n]
         chunk_ids.resize(batch * n);
-        chunk_mask.resize(batch * n * chunk_end);
         for (size_t b = 0; b < batch; ++b)
-          for (size_t t = 0; t < n; ++t) {
-            chunk_ids[b * n + t] = id_data[b * q + r0 + t];
-            float* row = chunk_mask.data() + (b * n + t) * chunk_end;
-            for (size_t c = 0; c < chunk_end; ++c) row[c] = reader.at(b, r0 + t, c);
-          }
+          std::copy_n(id_data + b * q + r0, n, chunk_ids.data() + b * n);
         call_ids = chunk_ids;
-        call_mask = chunk_mask;
       }
-      Tensor chunk_logits =
-          session.forward(call_ids, static_cast<int>(batch), static_cast<int>(n), call_mask);
+      Tensor chunk_logits;
+      if (standard) {
+        chunk_logits = session.forward(call_ids, static_cast<int>(batch), static_cast<int>(n));
+      } else {
+        std::span<const float> call_mask;
+        if (n == q && !reader.half) {  // one call, float32: read in place
+          call_mask = {static_cast<const float*>(reader.data), batch * q * end};
+        } else {  // rows [r0, r0 + n) and columns [0, chunk_end) as float32
+          chunk_mask.resize(batch * n * chunk_end);
+          for (size_t b = 0; b < batch; ++b)
+            for (size_t t = 0; t < n; ++t) {
+              float* row = chunk_mask.data() + (b * n + t) * chunk_end;
+              for (size_t c = 0; c < chunk_end; ++c) row[c] = reader.at(b, r0 + t, c);
+            }
+          call_mask = chunk_mask;
+        }
+        chunk_logits =
+            session.forward(call_ids, static_cast<int>(batch), static_cast<int>(n), call_mask);
+      }
       const float* src = chunk_logits.data<float>();
       for (size_t b = 0; b < batch; ++b)
         std::copy_n(src + b * n * vocab, n * vocab, out + (b * q + r0) * vocab);

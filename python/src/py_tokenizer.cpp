@@ -63,7 +63,8 @@ void bind_tokenizer(py::module_& m) {
           "SentencePiece .model file.")
       .def(
           "encode",
-          [](const PyTokenizer& t, std::string_view text, bool add_special_tokens) {
+          // A std::string, not a view: a bytearray's buffer could change while the GIL is out.
+          [](const PyTokenizer& t, const std::string& text, bool add_special_tokens) {
             py::gil_scoped_release release;
             return t.tokenizer->encode(text, add_special_tokens);
           },

@@ -55,6 +55,8 @@ class Backend {
   virtual void attention(const ops::AttentionArgs& args) = 0;
   // y += x
   virtual void add(float* y, const float* x, size_t count) = 0;
+  // y += a * x
+  virtual void axpy(float a, const float* x, float* y, size_t count) = 0;
   // gate = silu(gate) * up
   virtual void silu_mul(float* gate, const float* up, size_t count) = 0;
 };

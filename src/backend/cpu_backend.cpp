@@ -39,6 +39,9 @@ class CpuBackend final : public Backend {
   }
   void attention(const ops::AttentionArgs& args) override { ops::attention(ctx_, args); }
   void add(float* y, const float* x, size_t count) override { ops::add(ctx_, y, x, count); }
+  void axpy(float a, const float* x, float* y, size_t count) override {
+    ops::axpy(ctx_, a, x, y, count);
+  }
   void silu_mul(float* gate, const float* up, size_t count) override {
     ops::silu_mul(ctx_, gate, up, count);
   }

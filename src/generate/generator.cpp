@@ -156,6 +156,10 @@ GenerationResult Generator::generate(std::span<const int32_t> prompt_ids,
         st.stop_reason = "length";
         break;
       }
+      if (options.cancel && options.cancel->load()) {
+        st.stop_reason = "callback";
+        break;
+      }
       std::copy(logits.begin(), logits.end(), logits_.begin());
       int32_t next = sampler.sample(logits_, sequence, prompt_ids.size());
       if (!options.ignore_eos && std::find(eos.begin(), eos.end(), next) != eos.end()) {

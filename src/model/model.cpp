@@ -57,6 +57,10 @@ std::unique_ptr<ModelImpl> assemble_model(std::shared_ptr<const ModelSource> sou
   if (!m.generation.is_null()) info.generation_config_json = m.generation.dump();
   info.chat_template =
       !m.chat_template.empty() ? m.chat_template : impl->tokenizer->chat_template();
+  for (const FunctionRef& f : source->functions()) {
+    const FunctionWeights& fw = impl->weights.functions[info.functions.size()];
+    info.functions.push_back({f.name, fw.adapters, fw.max_rank, fw.bytes, f.info.dump()});
+  }
   info.weight_bytes = impl->weights.bytes;
   info.parameter_count = impl->weights.parameters;
   impl->source = std::move(source);

@@ -77,6 +77,13 @@ struct Session::Impl {
   KvCache cache;
   RopeTable rope;
   std::vector<int> pasts;  // tokens in the cache, per slot
+  // The function each slot runs: an index into w.functions (-1: the base model), and the factor
+  // on its adapters' scales.
+  std::vector<int> slot_function;
+  std::vector<float> slot_scale;
+  // LoRA scratch (allocated only when the model has functions): A x [max_tokens, max rank] and
+  // B (A x) [max_tokens, widest projection output].
+  AlignedBuffer<float> lora_low, lora_out;
 
   // Activations. x and xn [max_tokens, hidden] live through the whole pass; the attention block's
   // q, k, v, attn and the MLP's gate, up are never live at once, so they share one arena.
@@ -112,8 +119,14 @@ struct Session::Impl {
         cache(o.max_batch, cfg.num_hidden_layers, cfg.num_key_value_heads, context, cfg.head_dim,
               o.kv_cache),
         rope(make_rope_table(cfg, context)),
-        pasts(static_cast<size_t>(o.max_batch), 0) {
+        pasts(static_cast<size_t>(o.max_batch), 0),
+        slot_function(static_cast<size_t>(o.max_batch), -1),
+        slot_scale(static_cast<size_t>(o.max_batch), 1.0f) {
     const size_t hidden = cfg.hidden_size, inter = cfg.intermediate_size;
+    if (!w.functions.empty()) {
+      lora_low.allocate(max_tokens * w.max_lora_rank);
+      lora_out.allocate(max_tokens * std::max({hidden, inter, q_dim}));
+    }
     x.allocate(max_tokens * hidden);
     xn.allocate(max_tokens * hidden);
     const size_t attention_floats = max_tokens * (2 * q_dim + 2 * kv_dim),
@@ -147,6 +160,11 @@ struct Session::Impl {
     const size_t hd = cfg.head_dim;
     backend->rmsnorm(x.data(), lw.input_layernorm, xn.data(), n, cfg.hidden_size, cfg.rms_norm_eps);
     backend->linear_multi(xn.data(), n, lw.q_proj, q, &lw.k_proj, k, &lw.v_proj, v);
+    if (lora_active) {
+      apply_lora(layer, Projection::kQ, xn.data(), q, q_dim);
+      apply_lora(layer, Projection::kK, xn.data(), k, kv_dim);
+      apply_lora(layer, Projection::kV, xn.data(), v, kv_dim);
+    }
     backend->rope(q, n, cfg.num_attention_heads, hd, positions.data(), rope.cos.data(),
                   rope.sin.data(), w.rope_interleaved);
     backend->rope(k, n, cfg.num_key_value_heads, hd, positions.data(), rope.cos.data(),
@@ -169,16 +187,76 @@ struct Session::Impl {
         static_cast<size_t>(cfg.sliding_window.value_or(0))};
     backend->attention(a);
     backend->linear(lw.o_proj, attn, n, xn.data());
+    if (lora_active) apply_lora(layer, Projection::kO, attn, xn.data(), cfg.hidden_size);
     backend->add(x.data(), xn.data(), n * cfg.hidden_size);
   }
 
-  void mlp_block(const LayerWeights& lw, size_t n) {
+  void mlp_block(int layer, const LayerWeights& lw, size_t n) {
+    const size_t inter = cfg.intermediate_size;
     backend->rmsnorm(x.data(), lw.post_attention_layernorm, xn.data(), n, cfg.hidden_size,
                      cfg.rms_norm_eps);
     backend->linear_multi(xn.data(), n, lw.gate_proj, gate, &lw.up_proj, up, nullptr, nullptr);
-    backend->silu_mul(gate, up, n * cfg.intermediate_size);
+    if (lora_active) {
+      apply_lora(layer, Projection::kGate, xn.data(), gate, inter);
+      apply_lora(layer, Projection::kUp, xn.data(), up, inter);
+    }
+    backend->silu_mul(gate, up, n * inter);
     backend->linear(lw.down_proj, gate, n, xn.data());
+    if (lora_active) apply_lora(layer, Projection::kDown, gate, xn.data(), cfg.hidden_size);
     backend->add(x.data(), xn.data(), n * cfg.hidden_size);
+  }
+
+  // y [n, out] += scale * B (A x) for the rows of each sequence whose slot's function adapts
+  // this projection of this layer; x [n, in]. Neighbouring sequences of one function (and scale)
+  // run as one block of rows; the base projection has already run for every row at once.
+  void apply_lora(int layer, Projection p, const float* xin, float* y, size_t out) {
+    const size_t in = p == Projection::kO      ? q_dim
+                      : p == Projection::kDown ? static_cast<size_t>(cfg.intermediate_size)
+                                               : static_cast<size_t>(cfg.hidden_size);
+    size_t i = 0;
+    while (i < runs.size()) {
+      const int fn = slot_function[static_cast<size_t>(runs[i].slot)];
+      const float factor = slot_scale[static_cast<size_t>(runs[i].slot)];
+      size_t j = i + 1, rows = runs[i].q_len;
+      while (j < runs.size() && slot_function[static_cast<size_t>(runs[j].slot)] == fn &&
+             slot_scale[static_cast<size_t>(runs[j].slot)] == factor &&
+             runs[j].first_row == runs[i].first_row + rows) {
+        rows += runs[j].q_len;
+        ++j;
+      }
+      if (fn >= 0 && factor != 0.0f) {
+        const auto& adapter = w.functions[static_cast<size_t>(fn)]
+                                  .layers[static_cast<size_t>(layer)][static_cast<size_t>(p)];
+        if (adapter) {
+          const size_t first = runs[i].first_row;
+          backend->linear(adapter->a, xin + first * in, rows, lora_low.data());
+          backend->linear(adapter->b, lora_low.data(), rows, lora_out.data());
+          backend->axpy(adapter->scale * factor, lora_out.data(), y + first * out, rows * out);
+        }
+      }
+      i = j;
+    }
+  }
+
+  // Whether any sequence of the current call runs a function (else the pass is the base's).
+  bool lora_active = false;
+
+  void set_function(int slot, int fn, float scale) {
+    const size_t s = static_cast<size_t>(slot);
+    if (slot_function[s] == fn && slot_scale[s] == scale) return;
+    slot_function[s] = fn;
+    slot_scale[s] = scale;
+    pasts[s] = 0;  // its keys and values were computed under another function
+  }
+
+  int function_index(const std::string& name) const {
+    if (name.empty() || name == "main") return -1;
+    for (size_t i = 0; i < w.functions.size(); ++i)
+      if (w.functions[i].name == name) return static_cast<int>(i);
+    std::string names = "main";
+    for (const auto& f : w.functions) names += ", " + f.name;
+    fail(ErrorCode::kNotFound, kComponent, "the model has no function '{}' (it has: {})", name,
+         names);
   }
 
   // The call succeeded: each slot now holds its new tokens.
@@ -193,12 +271,15 @@ struct Session::Impl {
       for (size_t t = 0; t < r.q_len; ++t)
         positions[r.first_row + t] = static_cast<int32_t>(r.past + t);
 
+    lora_active = false;
+    for (const SequenceRun& r : runs)
+      if (slot_function[static_cast<size_t>(r.slot)] >= 0) lora_active = true;
     std::lock_guard<std::mutex> lock(engine.compute_mutex());
     backend->embed(w.embed_tokens, token_ids, x.data());
     for (int l = 0; l < cfg.num_hidden_layers; ++l) {
       const LayerWeights& lw = w.layers[l];
       attention_block(l, lw, n);
-      mlp_block(lw, n);
+      mlp_block(l, lw, n);
     }
 
     const size_t hidden = cfg.hidden_size, vocab = cfg.vocab_size;
@@ -324,6 +405,7 @@ Session::Session(std::shared_ptr<const Model> model, const SessionOptions& optio
     o.max_context = context;
     check_session_memory(cfg, o, ModelAccess::engine(*model).threads());
     impl_ = std::make_unique<Impl>(std::move(model), o, context);
+    if (!o.function.empty() || o.function_scale != 1.0f) set_function(o.function, o.function_scale);
   } catch (...) {
     rethrow_as_error("model");
   }
@@ -390,6 +472,33 @@ void Session::build_causal_mask(int batch, int q, int past, std::span<const int>
   }
 }
 
+void Session::set_function(int slot, const std::string& name, float scale) {
+  try {
+    impl_->check_slot(slot);
+    if (!std::isfinite(scale))
+      fail(ErrorCode::kInvalidArgument, kComponent, "function scale {} is not finite", scale);
+    impl_->set_function(slot, impl_->function_index(name), scale);
+  } catch (...) {
+    rethrow_as_error("model");
+  }
+}
+
+void Session::set_function(const std::string& name, float scale) {
+  for (int slot = 0; slot < impl_->opt.max_batch; ++slot) set_function(slot, name, scale);
+}
+
+const std::string& Session::function(int slot) const {
+  static const std::string kBase;
+  impl_->check_slot(slot);
+  const int fn = impl_->slot_function[static_cast<size_t>(slot)];
+  return fn < 0 ? kBase : impl_->w.functions[static_cast<size_t>(fn)].name;
+}
+
+float Session::function_scale(int slot) const {
+  impl_->check_slot(slot);
+  return impl_->slot_scale[static_cast<size_t>(slot)];
+}
+
 int Session::past() const {
   return impl_->pasts[0];
 }
@@ -423,6 +532,10 @@ void Session::copy_prefix(int from, int to, int length) {
       fail(ErrorCode::kInvalidArgument, kComponent,
            "cannot copy {} positions of sequence {} (it holds {})", length, from,
            impl_->pasts[from]);
+    if (impl_->slot_function[from] != impl_->slot_function[to] ||
+        impl_->slot_scale[from] != impl_->slot_scale[to])
+      fail(ErrorCode::kInvalidArgument, kComponent,
+           "sequences {} and {} run different functions: their caches do not mix", from, to);
     if (from != to) impl_->cache.copy_prefix(from, to, static_cast<size_t>(length));
     impl_->pasts[to] = length;
   } catch (...) {

@@ -2,6 +2,9 @@
 
 #include <fmt/ranges.h>
 
+#include <algorithm>
+#include <string_view>
+
 #include "base/check.h"
 #include "tensor/layout.h"
 #include "tensor/quant.h"
@@ -10,6 +13,88 @@ namespace corelm {
 
 namespace {
 constexpr const char* kComponent = "model";
+
+// "model.layers.N.self_attn.q_proj" -> (N, kQ); nullopt for anything else.
+std::optional<std::pair<int, Projection>> parse_module(const std::string& module, int layers) {
+  static const std::pair<const char*, Projection> kSuffixes[] = {
+      {".self_attn.q_proj", Projection::kQ}, {".self_attn.k_proj", Projection::kK},
+      {".self_attn.v_proj", Projection::kV}, {".self_attn.o_proj", Projection::kO},
+      {".mlp.gate_proj", Projection::kGate}, {".mlp.up_proj", Projection::kUp},
+      {".mlp.down_proj", Projection::kDown}};
+  constexpr std::string_view kPrefix = "model.layers.";
+  if (module.rfind(kPrefix, 0) != 0) return std::nullopt;
+  size_t i = kPrefix.size(), end = i;
+  while (end < module.size() && end - i < 9 && module[end] >= '0' && module[end] <= '9') ++end;
+  if (end == i || (module[i] == '0' && end - i > 1)) return std::nullopt;
+  const int layer = std::stoi(module.substr(i, end - i));
+  if (layer >= layers) return std::nullopt;
+  for (const auto& [suffix, p] : kSuffixes)
+    if (module.compare(end, std::string::npos, suffix) == 0) return std::make_pair(layer, p);
+  return std::nullopt;
+}
+
+const Linear& projection(const LayerWeights& l, Projection p) {
+  switch (p) {
+    case Projection::kQ:
+      return l.q_proj;
+    case Projection::kK:
+      return l.k_proj;
+    case Projection::kV:
+      return l.v_proj;
+    case Projection::kO:
+      return l.o_proj;
+    case Projection::kGate:
+      return l.gate_proj;
+    case Projection::kUp:
+      return l.up_proj;
+    case Projection::kDown:
+      return l.down_proj;
+  }
+  return l.q_proj;
+}
+
+// Each function's adapters, checked against the matrices they adapt.
+void bind_functions(const ModelConfig& c, const ModelSource& source, Weights& w) {
+  for (const FunctionRef& f : source.functions()) {
+    FunctionWeights fw;
+    fw.name = f.name;
+    fw.layers.resize(static_cast<size_t>(c.num_hidden_layers));
+    for (const AdapterRef& a : f.adapters) {
+      auto target = parse_module(a.module, c.num_hidden_layers);
+      if (!target)
+        fail(ErrorCode::kCorrupt, kComponent,
+             "function '{}' adapts '{}', which is not a projection of this model", f.name,
+             a.module);
+      const auto [layer, p] = *target;
+      if (w.rope_interleaved && (p == Projection::kQ || p == Projection::kK))
+        fail(ErrorCode::kUnsupported, kComponent,
+             "function '{}' adapts '{}' of a model whose q/k rows are rotary-interleaved", f.name,
+             a.module);
+      const Linear& base = projection(w.layers[static_cast<size_t>(layer)], p);
+      const uint64_t rank = a.a.rows();
+      if (a.a.cols() != base.cols() || a.b.rows() != base.rows() || a.b.cols() != rank)
+        fail(ErrorCode::kCorrupt, kComponent,
+             "function '{}' module '{}': lora_A [{}, {}] and lora_B [{}, {}] do not fit the base "
+             "matrix [{}, {}]",
+             f.name, a.module, a.a.rows(), a.a.cols(), a.b.rows(), a.b.cols(), base.rows(),
+             base.cols());
+      auto linear = [&](const TensorRef& t, const char* which) {
+        if (!t.dtype() || t.layout != Layout::kRows || t.bytes != t.rows() * t.row_bytes())
+          fail(ErrorCode::kCorrupt, kComponent, "function '{}' {} of '{}' has type {} in {} bytes",
+               f.name, which, a.module, t.type->name, t.bytes);
+        return Linear(t.name, *t.dtype(), Layout::kRows, t.data, t.rows(), t.cols());
+      };
+      fw.layers[static_cast<size_t>(layer)][static_cast<size_t>(p)] =
+          LoraWeights{linear(a.a, "lora_A"), linear(a.b, "lora_B"), a.scale};
+      fw.max_rank = std::max<size_t>(fw.max_rank, rank);
+      fw.bytes += a.a.bytes + a.b.bytes;
+      ++fw.adapters;
+    }
+    w.max_lora_rank = std::max(w.max_lora_rank, fw.max_rank);
+    w.functions.push_back(std::move(fw));
+  }
+}
+
 }  // namespace
 
 Weights bind_weights(const ModelConfig& c, const ModelSource& source) {
@@ -137,6 +222,7 @@ Weights bind_weights(const ModelConfig& c, const ModelSource& source) {
     w.lm_head = matrix("lm_head.weight", c.vocab_size, hidden);
   }
   w.rope_interleaved = interleaved.value_or(false);
+  bind_functions(c, source, w);
   return w;
 }
 

@@ -4,7 +4,9 @@
 // others are converted once into memory the Weights own. Views live as long as the source.
 #pragma once
 
+#include <array>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +30,28 @@ struct LayerWeights {
   Linear down_proj;                       // [hidden, intermediate]
 };
 
+// The projections a LoRA adapter may target, in LayerWeights order.
+enum class Projection { kQ, kK, kV, kO, kGate, kUp, kDown };
+inline constexpr size_t kProjections = 7;
+
+// One adapter: the projection's output gains scale * B (A x).
+struct LoraWeights {
+  Linear a;  // lora_A [rank, in_features]
+  Linear b;  // lora_B [out_features, rank]
+  float scale = 1.0f;
+};
+
+// A function of the package (a LoRA adapter set) bound to the base weights it adapts. Its
+// tensors are used in place from the package's mapping: choosing a function copies nothing.
+struct FunctionWeights {
+  std::string name;
+  // [layer][projection]: the adapter of that matrix, or empty.
+  std::vector<std::array<std::optional<LoraWeights>, kProjections>> layers;
+  size_t max_rank = 0;
+  uint64_t bytes = 0;  // of its A and B tensors
+  size_t adapters = 0;
+};
+
 struct Weights {
   Linear embed_tokens;  // [vocab, hidden]; read a row per token
   std::vector<LayerWeights> layers;
@@ -42,10 +66,13 @@ struct Weights {
   size_t converted = 0;  // tensors converted at load (their type does not run directly)
   size_t repacked = 0;   // q4 row tensors (GGUF Q4_0) repacked into the interleaved8 layout
   std::vector<std::unique_ptr<AlignedBuffer<uint8_t>>> owned;  // the converted tensors' bytes
+  std::vector<FunctionWeights> functions;  // the package's functions, in stored order
+  size_t max_lora_rank = 0;                // over every function
 };
 
-// Binds every tensor by its Hugging Face name; throws Error (kCorrupt) naming a missing tensor
-// or one whose shape or type does not fit the config, kUnsupported for a type corelm cannot read.
+// Binds every tensor by its Hugging Face name, and the source's functions (LoRA adapters) to the
+// matrices they adapt; throws Error (kCorrupt) naming a missing tensor or one whose shape or type
+// does not fit the config, kUnsupported for a type corelm cannot read.
 Weights bind_weights(const ModelConfig& config, const ModelSource& source);
 
 }  // namespace corelm

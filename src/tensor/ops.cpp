@@ -137,6 +137,10 @@ void add(ComputeContext& ctx, float* y, const float* x, size_t count) {
   ctx.kernels().add(y, x, count);
 }
 
+void axpy(ComputeContext& ctx, float a, const float* x, float* y, size_t count) {
+  ctx.kernels().axpy_f32(a, x, y, count);
+}
+
 void silu_mul(ComputeContext& ctx, float* gate, const float* up, size_t count) {
   const auto fn = ctx.kernels().silu_mul;
   if (count < 65536) {

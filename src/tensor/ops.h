@@ -64,6 +64,8 @@ void linear_multi(ComputeContext& ctx, const float* x, size_t n, const Linear& w
 void rmsnorm(ComputeContext& ctx, const float* x, const float* weight, float* y, size_t n,
              size_t dim, float eps);
 void add(ComputeContext& ctx, float* y, const float* x, size_t count);
+// y += a * x
+void axpy(ComputeContext& ctx, float a, const float* x, float* y, size_t count);
 // gate [count] = silu(gate) * up.
 void silu_mul(ComputeContext& ctx, float* gate, const float* up, size_t count);
 // out [ids.size(), table.cols()] = rows of the embedding table (read through its Linear).

@@ -166,3 +166,31 @@ def test_a_failed_conversion_leaves_nothing(data_dir, tmp_path):
     expect_error(lambda: corelm.convert(str(broken), str(out)), "", component="[")
     assert not out.exists()
     assert list(tmp_path.glob("model.clm*")) == []
+
+
+def test_unpickled_arrays_are_accepted_and_other_byte_orders_refused(model):
+    import pickle
+
+    state = model.make_state()
+    ids_ = pickle.loads(pickle.dumps(ids(1, 403, 407)))
+    mask_ = pickle.loads(pickle.dumps(mask(3, 0, np.float32)))
+    out = model.predict({"inputIds": ids_, "causalMask": mask_}, state=state)["logits"]
+    assert out.shape == (1, 3, 512)
+    state.reset()
+    expect_error(lambda: model.predict({"inputIds": ids(1, 2), "causalMask": mask(2).astype(">f2")},
+                                       state=state), "in the machine's byte order")
+    expect_error(lambda: model.predict({"inputIds": ids(1, 2).astype(">i4")}, state=state),
+                 "got dtype >i4")
+
+
+def test_errors_raised_in_python_have_a_code(model):
+    with pytest.raises(corelm.Error) as info:
+        corelm.generate(model, [{"role": "user", "content": "hi"}])
+    assert info.value.code == "invalid_argument"
+    with pytest.raises(corelm.Error) as info:
+        model.tokenizer("a", return_tensors="pt")
+    assert info.value.code == "invalid_argument"
+    with pytest.raises(corelm.Error) as info:
+        model.tokenizer.apply_chat_template([], chat_template="x", continue_final_message=True)
+    assert info.value.code == "unsupported"
+    assert corelm.Error.code == "invalid_argument"  # the default of an Error made in Python

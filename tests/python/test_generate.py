@@ -4,7 +4,9 @@ import json
 import os
 import subprocess
 import sys
+import signal
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -32,8 +34,7 @@ def test_streamed_text_equals_the_cli(stories, cli, quant):
     assert stream.done and stream.ids == expected["ids"]
     assert stream.prompt_ids == expected["prompt_ids"]
     stats = stream.stats
-    assert stats["generated_tokens"] == len(expected["ids"]) + (
-        1 if expected["stop_reason"] == "eos" else 0)
+    assert stats["generated_tokens"] == len(expected["ids"])
     assert stats["stop_reason"] == expected["stop_reason"]
     assert corelm.generate(model, PROMPT, max_new_tokens=80) == expected["text"]
 
@@ -101,9 +102,14 @@ def test_abandoned_and_concurrent_streams(stories_f32):
     # The first stream holds the model's session: this one runs on its own.
     assert corelm.generate(model, PROMPT, max_new_tokens=40) == expected
     stream.cancel()
-    rest = list(stream)  # ends at the next token
-    assert len(rest) < 400
+    list(stream)  # ends at the next token
+    assert stream.stats["stop_reason"] == "callback"
     del stream
+    # A stream nobody reads stops generating a few dozen pieces ahead, and dropping it ends it.
+    unread = corelm.generate(model, PROMPT, max_new_tokens=None, ignore_eos=True, stream=True)
+    next(unread)
+    time.sleep(0.5)
+    del unread
     results = [None] * 4
 
     def run(i):
@@ -134,3 +140,42 @@ def test_generate_py_prints_what_the_cli_prints(stories_f32, cli):
     bad = subprocess.run([sys.executable, str(script), "/nonexistent.clm"], capture_output=True,
                          text=True)
     assert bad.returncode == 1 and "error: [package]" in bad.stderr
+
+
+def test_max_context_applies_to_one_call_only(stories_f32):
+    model = corelm.Model.load(stories_f32)
+    corelm.generate(model, "Once", max_new_tokens=3, max_context=32)
+    long_prompt = "Once upon a time there was a little girl named Lily. " * 4
+    stream = corelm.generate(model, long_prompt, max_new_tokens=3, stream=True)
+    list(stream)  # the package's 512-token context again
+    assert len(stream.prompt_ids) > 32 and stream.stats["stop_reason"] == "length"
+
+
+def test_a_signal_handler_may_read_a_waiting_generation(stories_f32):
+    """Python runs signal handlers inside __next__'s wait: one that looks at the generation must
+    not deadlock it, and an exception from the handler stops the generation."""
+    model = corelm.Model.load(stories_f32)
+    seen = []
+
+    class Interrupt(Exception):
+        pass
+
+    stream = corelm.generate(model, PROMPT, max_new_tokens=None, ignore_eos=True, stream=True,
+                             max_context=512)
+
+    def handler(signum, frame):
+        seen.append((stream.done, stream.stats))
+        raise Interrupt()
+
+    old = signal.signal(signal.SIGALRM, handler)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.05, 0.05)
+        with pytest.raises(Interrupt):
+            for _ in stream:
+                time.sleep(0.01)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert seen and seen[0][0] is False
+    list(stream)  # cancelled: ends at the next token
+    assert stream.stats["stop_reason"] in ("callback", "context")

@@ -130,6 +130,7 @@ def test_pip_install_with_build_dir(tmp_path: Path, built_module: None) -> None:
     _check_record(files, wheel.name)
     assert any(name.startswith("corelm/_corelm.") for name in files), sorted(files)
     assert "corelm/__init__.py" in files and "corelm/py.typed" in files, sorted(files)
+    assert "corelm/__main__.py" in files, sorted(files)  # python/generate.py
     metadata = next(data for name, data in files.items() if name.endswith("/METADATA")).decode()
     assert "Name: corelm" in metadata and "Requires-Dist: numpy" in metadata, metadata
     assert "Root-Is-Purelib: false" in next(
@@ -156,6 +157,10 @@ def test_pip_install_with_build_dir(tmp_path: Path, built_module: None) -> None:
     work.mkdir()
     out = _run([venv / "bin" / "python", "-c", USE_MODULE, venv, MODEL, work / "x.clm"], work)
     assert "predict ok" in out, out
+    # The seed's script, installed as the package's __main__.
+    story = _run([venv / "bin" / "python", "-m", "corelm", work / "x.clm", "--prompt",
+                  "Once upon a time", "--max_new_tokens", "12"], work)
+    assert len(story.strip()) > 10, story
 
 
 @pytest.mark.skipif(os.environ.get("CORELM_TEST_PIP_FULL_BUILD") != "1",

@@ -102,3 +102,22 @@ def test_extra_template_variables(tokenizers):
                                    chat_template="{{ greeting }} {{ messages[0].content }}",
                                    greeting="hello")
     assert text == "hello hi"
+
+
+def test_tokenized_chat_as_arrays_and_dicts(tokenizers):
+    tok = tokenizers["v1"]
+    messages = [{"role": "user", "content": "hi"}]
+    template = "{{ bos_token }}[INST] {{ messages[0].content }} [/INST]"
+    ids = tok.apply_chat_template(messages, chat_template=template, tokenize=True)
+    array = tok.apply_chat_template(messages, chat_template=template, tokenize=True,
+                                    return_tensors="np")
+    assert array.dtype == np.int32 and array.tolist() == [ids]
+    enc = tok.apply_chat_template(messages, chat_template=template, tokenize=True,
+                                  return_dict=True)
+    assert enc["input_ids"] == ids and enc.attention_mask == [1] * len(ids)
+    # documents= is a template variable, as in transformers.
+    text = tok.apply_chat_template(messages, chat_template="{{ documents[0].title }}",
+                                   documents=[{"title": "T"}])
+    assert text == "T"
+    with pytest.raises(TypeError):
+        tok.apply_chat_template(messages, None)  # keyword-only after messages
