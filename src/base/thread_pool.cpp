@@ -38,7 +38,7 @@ ThreadPool::~ThreadPool() {
   for (auto& t : workers_) t.join();
 }
 
-void ThreadPool::run(FunctionRef<void(int, int)> task) {
+void ThreadPool::run(CallableRef<void(int, int)> task) {
   if (n_threads_ == 1) {
     task(0, 1);
     return;
@@ -61,7 +61,7 @@ void ThreadPool::run(FunctionRef<void(int, int)> task) {
   if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
 }
 
-void ThreadPool::run_guarded(FunctionRef<void(int, int)> task, int index) {
+void ThreadPool::run_guarded(CallableRef<void(int, int)> task, int index) {
   try {
     task(index, n_threads_);
   } catch (...) {
@@ -90,7 +90,7 @@ void ThreadPool::worker_loop(int index) {
   }
 }
 
-void ThreadPool::parallel_for(size_t n, size_t grain, FunctionRef<void(size_t, size_t)> body) {
+void ThreadPool::parallel_for(size_t n, size_t grain, CallableRef<void(size_t, size_t)> body) {
   if (n == 0) return;
   grain = std::max<size_t>(grain, 1);
   size_t chunks = (n + grain - 1) / grain;
@@ -107,7 +107,7 @@ void ThreadPool::parallel_for(size_t n, size_t grain, FunctionRef<void(size_t, s
 }
 
 void ThreadPool::parallel_for_dynamic(size_t n, size_t grain,
-                                      FunctionRef<void(size_t, size_t)> body) {
+                                      CallableRef<void(size_t, size_t)> body) {
   if (n == 0) return;
   grain = std::max<size_t>(grain, 1);
   const size_t tasks = (n + grain - 1) / grain;

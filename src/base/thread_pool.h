@@ -13,7 +13,7 @@
 #include <thread>
 #include <vector>
 
-#include "base/function_ref.h"
+#include "base/callable_ref.h"
 
 namespace corelm {
 
@@ -28,26 +28,26 @@ class ThreadPool {
   int size() const { return n_threads_; }
 
   // Calls task(thread_index, n_threads) once on each thread; rethrows a task's exception.
-  void run(FunctionRef<void(int, int)> task);
+  void run(CallableRef<void(int, int)> task);
 
   // Splits [0, n) into contiguous ranges, one per thread, each a multiple of `grain` (except
   // the last) and calls body(begin, end) for the non-empty ones.
-  void parallel_for(size_t n, size_t grain, FunctionRef<void(size_t, size_t)> body);
+  void parallel_for(size_t n, size_t grain, CallableRef<void(size_t, size_t)> body);
 
   // Splits [0, n) into tasks of `grain` items handed out on demand (an atomic counter), so a
   // thread slowed by another process's load does not hold the others up.
-  void parallel_for_dynamic(size_t n, size_t grain, FunctionRef<void(size_t, size_t)> body);
+  void parallel_for_dynamic(size_t n, size_t grain, CallableRef<void(size_t, size_t)> body);
 
   // Physical cores available to this process (hyper-threads not counted), at least 1.
   static int default_thread_count();
 
  private:
   void worker_loop(int index);
-  void run_guarded(FunctionRef<void(int, int)> task, int index);
+  void run_guarded(CallableRef<void(int, int)> task, int index);
 
   int n_threads_;
   std::vector<std::thread> workers_;
-  const FunctionRef<void(int, int)>* task_ = nullptr;
+  const CallableRef<void(int, int)>* task_ = nullptr;
   std::atomic<uint64_t> generation_{0};
   std::atomic<int> pending_{0};
   std::atomic<bool> stop_{false};

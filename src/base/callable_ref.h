@@ -1,4 +1,4 @@
-// FunctionRef: a non-owning, non-allocating reference to a callable, for hot paths where
+// CallableRef: a non-owning, non-allocating reference to a callable, for hot paths where
 // std::function's possible heap allocation is not acceptable. The callable must outlive the call.
 #pragma once
 
@@ -8,13 +8,13 @@
 namespace corelm {
 
 template <typename Signature>
-class FunctionRef;
+class CallableRef;
 
 template <typename R, typename... Args>
-class FunctionRef<R(Args...)> {
+class CallableRef<R(Args...)> {
  public:
-  template <typename F, typename = std::enable_if_t<!std::is_same_v<std::decay_t<F>, FunctionRef>>>
-  FunctionRef(F&& f)  // NOLINT: implicit by design, like std::function
+  template <typename F, typename = std::enable_if_t<!std::is_same_v<std::decay_t<F>, CallableRef>>>
+  CallableRef(F&& f)  // NOLINT: implicit by design, like std::function
       : object_(const_cast<void*>(static_cast<const void*>(&f))),
         call_([](void* o, Args... args) -> R {
           return (*static_cast<std::remove_reference_t<F>*>(o))(std::forward<Args>(args)...);
