@@ -141,6 +141,30 @@ TEST(AdapterPackage, MergedAdapterEqualsTheNumPyMerge) {
   }
 }
 
+TEST(AdapterPackage, MergeIntoAGgufSourceAddsTheSameDelta) {
+  // GGUF keeps q/k rows rotary-interleaved; the merge adds the delta in transformers' order, so
+  // (merged - unmerged) packages from the GGUF equal (merged_r16 - base) of the NumPy reference.
+  ConvertOptions plain = options("gguf-plain.clm"), merged = options("gguf-merged.clm");
+  plain.source = merged.source = test::data_path("tiny-models/stories260K-gguf/stories260K.gguf");
+  merged.adapters = {{"m", test::lora_fixture("r16")}};
+  merged.merge_adapter = "m";
+  convert_model(plain);
+  convert_model(merged);
+  PackageSource p0(plain.output), p1(merged.output);
+  auto base = SafetensorsReader::open_folder(stories_dir());
+  auto ref = SafetensorsReader::open_folder(test::lora_fixture("merged_r16"));
+  for (const std::string name :
+       {"model.layers.0.self_attn.q_proj.weight", "model.layers.2.self_attn.k_proj.weight",
+        "model.layers.4.mlp.down_proj.weight"}) {
+    const std::vector<float> a = floats(*p0.tensor(name)), b = floats(*p1.tensor(name));
+    const SafetensorsTensor &w0 = *base->find(name), &w1 = *ref->find(name);
+    const std::vector<float> r0 = floats(w0.data, dtype_traits(w0.dtype), w0.shape[0], w0.shape[1]),
+                             r1 = floats(w1.data, dtype_traits(w1.dtype), w1.shape[0], w1.shape[1]);
+    for (size_t i = 0; i < a.size(); ++i)
+      ASSERT_NEAR(b[i] - a[i], r1[i] - r0[i], 1e-6) << name << " [" << i << "]";
+  }
+}
+
 TEST(AdapterPackage, ConvertRefusesBadAdapterOptionsAndWritesNothing) {
   auto expect = [](const ConvertOptions& o, ErrorCode code, const std::string& fragment) {
     test::expect_error([&] { convert_model(o); }, code, fragment);
