@@ -20,6 +20,7 @@
 #include "convert/hf_source.h"
 #include "convert/tensor_plan.h"
 #include "corelm/convert.h"
+#include "package/package_source.h"
 #include "package/writer.h"
 #include "tensor/layout.h"
 #include "tensor/quant.h"
@@ -97,6 +98,13 @@ ConvertReport convert_model(const ConvertOptions& o) {
       else
         functions.push_back(std::move(f));
     }
+    // A package source's functions are copied as they are (bytes, dtypes, scales).
+    const std::vector<FunctionRef>& copied = source->functions();
+    for (const auto& f : copied)
+      for (const auto& a : o.adapters)
+        if (a.name == f.name)
+          fail(ErrorCode::kInvalidArgument, kComponent,
+               "the source package already has a function named '{}'", a.name);
     if (!o.merge_adapter.empty() && !merged)
       fail(ErrorCode::kInvalidArgument, kComponent,
            "--merge-adapter '{}' is not one of the --adapter names", o.merge_adapter);
@@ -135,15 +143,32 @@ ConvertReport convert_model(const ConvertOptions& o) {
     meta["chat_template"] = chat_template.empty() ? json(nullptr) : json(chat_template);
     if (!m.named_templates.empty()) meta["chat_templates"] = m.named_templates;
     meta["functions"] = json::array({{{"name", "main"}, {"adapters", json::array()}}});
+    for (const auto& f : copied) {
+      json entry = {{"name", f.name}};
+      entry.update(f.info);
+      entry["adapters"] = json::array();
+      for (const auto& a : f.adapters)
+        entry["adapters"].push_back(
+            {{"module", a.module}, {"scale", a.scale}, {"lora_A", a.a.name}, {"lora_B", a.b.name}});
+      meta["functions"].push_back(std::move(entry));
+    }
     for (const auto& f : functions) meta["functions"].push_back(function_header(f, adapter_dtype));
+    if (auto* pkg = dynamic_cast<const PackageSource*>(source.get());
+        pkg && pkg->reader().header().contains("merged_adapters"))
+      meta["merged_adapters"] = pkg->reader().header()["merged_adapters"];
     if (merged) {
       json entry = {{"name", merged->name}};
       entry.update(merged->adapter.info);
-      meta["merged_adapters"] = json::array({entry});
+      if (!meta.contains("merged_adapters")) meta["merged_adapters"] = json::array();
+      meta["merged_adapters"].push_back(std::move(entry));
     }
 
     std::vector<PlannedTensor> planned;
     for (const auto& e : plan.entries) planned.push_back({e.name, e.dtype, e.shape, e.layout});
+    for (const auto& f : copied)
+      for (const auto& a : f.adapters)
+        for (const TensorRef* t : {&a.a, &a.b})
+          planned.push_back({t->name, *t->dtype(), t->shape, t->layout});
     for (const auto& f : functions)
       for (auto& t : plan_function(f, adapter_dtype)) planned.push_back(std::move(t));
     PackageWriter writer(o.output, meta, planned, blobs);
@@ -231,6 +256,12 @@ ConvertReport convert_model(const ConvertOptions& o) {
       params += n_rows * cols;
       weight_bytes += n_rows * out_row;
     }
+    for (const auto& f : copied)
+      for (const auto& a : f.adapters)
+        for (const TensorRef* t : {&a.a, &a.b}) {
+          writer.write(t->data, t->bytes);
+          writer.end_tensor();
+        }
     for (const auto& f : functions) write_function(writer, f, adapter_dtype);
     if (o.on_progress)
       o.on_progress(

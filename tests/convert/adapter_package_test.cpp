@@ -165,6 +165,36 @@ TEST(AdapterPackage, MergeIntoAGgufSourceAddsTheSameDelta) {
   }
 }
 
+TEST(AdapterPackage, ConvertingAPackageKeepsItsFunctions) {
+  ConvertOptions first = options("reconvert-src.clm", "q4s32");
+  first.adapters = {{"sql", test::lora_fixture("r4")}};
+  first.adapter_dtype = "q8s32";
+  convert_model(first);
+  ConvertOptions again = options("reconvert.clm", "q4s32");
+  again.source = first.output;
+  again.adapters = {{"all", test::lora_fixture("r16")}};
+  convert_model(again);
+  PackageReader a(first.output), b(again.output);
+  // q4s32 values quantize back to the same blocks, so every tensor comes out byte for byte.
+  for (const auto& t : a.tensors()) {
+    const PackageTensor& u = b.tensor(t.name);
+    EXPECT_EQ(u.dtype, t.dtype) << t.name;
+    EXPECT_EQ(u.layout, t.layout) << t.name;
+    ASSERT_EQ(u.bytes, t.bytes) << t.name;
+    EXPECT_EQ(std::memcmp(u.data, t.data, t.bytes), 0) << t.name;
+  }
+  PackageSource p(again.output);
+  ASSERT_EQ(p.functions().size(), 2u);
+  EXPECT_EQ(p.functions()[0].name, "sql");
+  EXPECT_EQ(p.functions()[0].info["dtype"], "q8s32");
+  expect_function_matches(p.functions()[0], "r4", 2.0, 10, true);
+  expect_function_matches(p.functions()[1], "r16", 1.0, 35, false);
+  again.output = test::temp_dir() + "/reconvert-clash.clm";
+  again.adapters = {{"sql", test::lora_fixture("r16")}};
+  test::expect_error([&] { convert_model(again); }, ErrorCode::kInvalidArgument,
+                     "the source package already has a function named 'sql'");
+}
+
 TEST(AdapterPackage, ConvertRefusesBadAdapterOptionsAndWritesNothing) {
   auto expect = [](const ConvertOptions& o, ErrorCode code, const std::string& fragment) {
     test::expect_error([&] { convert_model(o); }, code, fragment);
