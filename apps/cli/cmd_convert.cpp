@@ -62,8 +62,17 @@ Action add_convert(CLI::App& app) {
   cmd->add_option("--model-id", o->model_id, "Source model id recorded in the package");
   cmd->add_option("-t,--threads", o->n_threads, "Threads (default: physical cores)");
   cmd->add_flag("-q,--quiet", *quiet, "No progress bar");
-  return [o, quiet]() {
+  auto adapters = std::make_shared<std::vector<std::string>>();
+  cmd->add_option("--adapter", *adapters,
+                  "NAME=PATH: store a LoRA adapter (PEFT folder or LoRA .gguf) as function NAME "
+                  "(repeatable)")
+      ->allow_extra_args(false);
+  cmd->add_option("--merge-adapter", o->merge_adapter,
+                  "Fold the --adapter of this name into the weights instead of storing it");
+  cmd->add_option("--adapter-dtype", o->adapter_dtype, "Stored adapters: f16 (default) or q8s32");
+  return [o, quiet, adapters]() {
     ConvertOptions opts = *o;
+    for (const auto& spec : *adapters) opts.adapters.push_back(parse_adapter_spec(spec));
     const bool tty = !*quiet && isatty(STDERR_FILENO);
     if (tty) opts.on_progress = draw_progress;
     ConvertReport r = convert_model(opts);

@@ -114,6 +114,8 @@ Action add_inspect(CLI::App& app) {
       std::printf("  %-6s %12.3f M parameters %12s\n", name.c_str(),
                   static_cast<double>(pb.first) / 1e6,
                   format_bytes(static_cast<double>(pb.second)).c_str());
+    std::printf("\nfunctions:\n");
+    print_functions(reader);
     if (*verify) {
       reader.verify_checksums();
       std::printf("checksums:       all %zu tensors and %zu blobs verified\n",

@@ -8,7 +8,9 @@
 
 namespace corelm {
 class Tokenizer;
-}
+class PackageReader;
+struct AdapterOption;
+}  // namespace corelm
 
 namespace corelm::cli {
 
@@ -21,7 +23,9 @@ Action add_tokenize(CLI::App& app);
 Action add_chat_template(CLI::App& app);
 Action add_bench(CLI::App& app);
 Action add_chat(CLI::App& app);
-Action add_serve(CLI::App& app);  // apps/serve/cmd_serve.cpp (builds with CORELM_SERVER)
+Action add_serve(CLI::App& app);
+Action add_adapter_command(CLI::App& app);  // corelm adapter add|remove|list  //
+                                            // apps/serve/cmd_serve.cpp (builds with CORELM_SERVER)
 
 // Renders `messages_json` with a chat template; errors if `template_source` is empty.
 std::string render_chat(const Tokenizer& tok, const std::string& template_source,
@@ -31,6 +35,12 @@ std::string render_chat(const Tokenizer& tok, const std::string& template_source
 // Refuses text from the command line that is not UTF-8: "[cli] the prompt is not valid UTF-8
 // (byte 0xff at offset 3)". Models and templates work on Unicode text.
 void require_utf8(std::string_view text, std::string_view what);
+
+// "NAME=PATH" of --adapter (kInvalidArgument otherwise).
+AdapterOption parse_adapter_spec(const std::string& spec);
+// Lists a package's LoRA functions (name, ranks, targets, scales, bytes), one per line; returns
+// how many.
+int print_functions(const PackageReader& reader);
 
 // Writes `s` as a JSON string literal (UTF-8 kept, invalid bytes replaced).
 std::string json_quote(std::string_view s);

@@ -19,6 +19,13 @@ struct ConvertProgress {
   double seconds = 0.0;  // since the start
 };
 
+// A LoRA adapter to store as a function of the package: a PEFT folder (adapter_config.json +
+// adapter_model.safetensors) or a llama.cpp LoRA GGUF. `name`: [A-Za-z0-9_.-]+, not "main".
+struct AdapterOption {
+  std::string name;
+  std::string path;
+};
+
 struct ConvertOptions {
   std::string source;                // Hugging Face folder or GGUF file
   std::string output;                // .clm path (written atomically)
@@ -29,6 +36,12 @@ struct ConvertOptions {
   std::string model_id;              // source model id (default: config _name_or_path or folder)
   int n_threads = 0;
   std::function<void(const ConvertProgress&)> on_progress;
+  // LoRA adapters stored as named functions after the base tensors (unique names).
+  std::vector<AdapterOption> adapters;
+  // The name of one of `adapters` to fold into the weights before quantizing (W + s B A); it is
+  // then not stored as a function. "" for none.
+  std::string merge_adapter;
+  std::string adapter_dtype = "f16";  // of stored adapters: "f16" or "q8s32"
 };
 
 struct ConvertReport {
@@ -53,5 +66,14 @@ std::vector<std::string> convert_quant_names();
 
 // Throws Error on any problem; nothing is left at `output` unless the conversion succeeded.
 ConvertReport convert_model(const ConvertOptions& options);
+
+// Adds the adapter at `adapter_path` to the package as function `name` ("f16" or "q8s32"),
+// rewriting the package atomically: every existing tensor, blob and header field is copied as
+// it is (nothing is re-quantized; the base model's source is not needed). Throws Error, leaving
+// the package unchanged, if the name exists or the adapter does not fit the model.
+void add_adapter(const std::string& package, const std::string& name,
+                 const std::string& adapter_path, const std::string& dtype = "f16");
+// Removes function `name` and its tensors, atomically. Throws kNotFound if there is none.
+void remove_adapter(const std::string& package, const std::string& name);
 
 }  // namespace corelm

@@ -8,15 +8,19 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <map>
+#include <optional>
 
 #include "base/boundary.h"
 #include "base/check.h"
 #include "base/file_util.h"
 #include "base/thread_pool.h"
 #include "base/utf8.h"
+#include "convert/adapter_store.h"
 #include "convert/hf_source.h"
 #include "convert/tensor_plan.h"
 #include "corelm/convert.h"
+#include "package/package_source.h"
 #include "package/writer.h"
 #include "tensor/layout.h"
 #include "tensor/quant.h"
@@ -77,6 +81,38 @@ ConvertReport convert_model(const ConvertOptions& o) {
     if (chat_template.empty()) chat_template = m.chat_template;
     TensorPlan plan = make_tensor_plan(*source, *quant, o.quantize_embeddings, o.interleave);
 
+    // Adapters: every one is read and checked against the model before a byte is written.
+    const DType adapter_dtype = adapter_dtype_from_name(o.adapter_dtype);
+    std::vector<StoredFunction> functions;
+    std::optional<StoredFunction> merged;
+    for (const auto& a : o.adapters) {
+      check_function_name(a.name);
+      for (const auto& f : functions)
+        if (f.name == a.name)
+          fail(ErrorCode::kInvalidArgument, kComponent, "two adapters are named '{}'", a.name);
+      if (merged && merged->name == a.name)
+        fail(ErrorCode::kInvalidArgument, kComponent, "two adapters are named '{}'", a.name);
+      StoredFunction f{a.name, read_adapter(a.path, *source)};
+      if (a.name == o.merge_adapter)
+        merged = std::move(f);
+      else
+        functions.push_back(std::move(f));
+    }
+    // A package source's functions are copied as they are (bytes, dtypes, scales).
+    const std::vector<FunctionRef>& copied = source->functions();
+    for (const auto& f : copied)
+      for (const auto& a : o.adapters)
+        if (a.name == f.name)
+          fail(ErrorCode::kInvalidArgument, kComponent,
+               "the source package already has a function named '{}'", a.name);
+    if (!o.merge_adapter.empty() && !merged)
+      fail(ErrorCode::kInvalidArgument, kComponent,
+           "--merge-adapter '{}' is not one of the --adapter names", o.merge_adapter);
+    // The module each base weight is merged with (by its tensor name).
+    std::map<std::string, const LoadedModule*> merge_of;
+    if (merged)
+      for (const auto& m : merged->adapter.modules) merge_of[m.module + ".weight"] = &m;
+
     std::string model_id = !o.model_id.empty() ? o.model_id : m.model_id;
     if (model_id.empty()) model_id = fs::absolute(o.source).lexically_normal().filename().string();
     if (model_id.empty())
@@ -107,9 +143,34 @@ ConvertReport convert_model(const ConvertOptions& o) {
     meta["chat_template"] = chat_template.empty() ? json(nullptr) : json(chat_template);
     if (!m.named_templates.empty()) meta["chat_templates"] = m.named_templates;
     meta["functions"] = json::array({{{"name", "main"}, {"adapters", json::array()}}});
+    for (const auto& f : copied) {
+      json entry = {{"name", f.name}};
+      entry.update(f.info);
+      entry["adapters"] = json::array();
+      for (const auto& a : f.adapters)
+        entry["adapters"].push_back(
+            {{"module", a.module}, {"scale", a.scale}, {"lora_A", a.a.name}, {"lora_B", a.b.name}});
+      meta["functions"].push_back(std::move(entry));
+    }
+    for (const auto& f : functions) meta["functions"].push_back(function_header(f, adapter_dtype));
+    if (auto* pkg = dynamic_cast<const PackageSource*>(source.get());
+        pkg && pkg->reader().header().contains("merged_adapters"))
+      meta["merged_adapters"] = pkg->reader().header()["merged_adapters"];
+    if (merged) {
+      json entry = {{"name", merged->name}};
+      entry.update(merged->adapter.info);
+      if (!meta.contains("merged_adapters")) meta["merged_adapters"] = json::array();
+      meta["merged_adapters"].push_back(std::move(entry));
+    }
 
     std::vector<PlannedTensor> planned;
     for (const auto& e : plan.entries) planned.push_back({e.name, e.dtype, e.shape, e.layout});
+    for (const auto& f : copied)
+      for (const auto& a : f.adapters)
+        for (const TensorRef* t : {&a.a, &a.b})
+          planned.push_back({t->name, *t->dtype(), t->shape, t->layout});
+    for (const auto& f : functions)
+      for (auto& t : plan_function(f, adapter_dtype)) planned.push_back(std::move(t));
     PackageWriter writer(o.output, meta, planned, blobs);
 
     ThreadPool pool(o.n_threads);
@@ -118,8 +179,10 @@ ConvertReport convert_model(const ConvertOptions& o) {
       std::vector<BlockQ4> group;  // 8 quantized rows before interleaving
       double err2 = 0.0, ref2 = 0.0;
       // Quantizes one row into `dst` and accumulates the error it adds.
-      void convert(const PlanEntry& e, uint64_t r, uint64_t cols, uint64_t head_dim, uint8_t* dst) {
+      void convert(const PlanEntry& e, const LoadedModule* merge, uint64_t r, uint64_t cols,
+                   uint64_t head_dim, uint8_t* dst) {
         read_row_as_float(e.source, r, head_dim, row.data());
+        if (merge) add_lora_row(*merge, r, row.data());
         quantize_row(e.dtype, row.data(), dst, cols);
         if (e.dtype == DType::kF32) return;
         dequantize_row(e.dtype, dst, back.data(), cols);
@@ -141,6 +204,8 @@ ConvertReport convert_model(const ConvertOptions& o) {
       const uint64_t n_rows = e.shape.size() == 2 ? e.shape[0] : 1, cols = e.shape.back();
       const uint64_t out_row = dtype_row_bytes(e.dtype, cols);
       const bool interleaved = e.layout == Layout::kInterleaved8;
+      const auto merge_it = merge_of.find(e.name);
+      const LoadedModule* merge = merge_it == merge_of.end() ? nullptr : merge_it->second;
       const uint64_t unit = interleaved ? kInterleaveRows : 1;  // rows converted together
       const uint64_t rows_per_chunk =
           std::max<uint64_t>(1, kChunkBytes / std::max<uint64_t>(out_row, 1) / unit) * unit;
@@ -161,14 +226,14 @@ ConvertReport convert_model(const ConvertOptions& o) {
                u += unit * static_cast<uint64_t>(n_threads)) {
             uint8_t* dst = chunk.data() + (u - r0) * out_row;
             if (!interleaved) {
-              s.convert(e, u, cols, head_dim, dst);
+              s.convert(e, merge, u, cols, head_dim, dst);
               continue;
             }
             const size_t blocks = cols / kQuantBlock;
             const BlockQ4* rows[kInterleaveRows];
             for (uint64_t r = 0; r < kInterleaveRows; ++r) {
               BlockQ4* q = s.group.data() + r * blocks;
-              s.convert(e, u + r, cols, head_dim, reinterpret_cast<uint8_t*>(q));
+              s.convert(e, merge, u + r, cols, head_dim, reinterpret_cast<uint8_t*>(q));
               rows[r] = q;
             }
             interleave_q4_group(rows, blocks, dst);
@@ -191,6 +256,13 @@ ConvertReport convert_model(const ConvertOptions& o) {
       params += n_rows * cols;
       weight_bytes += n_rows * out_row;
     }
+    for (const auto& f : copied)
+      for (const auto& a : f.adapters)
+        for (const TensorRef* t : {&a.a, &a.b}) {
+          writer.write(t->data, t->bytes);
+          writer.end_tensor();
+        }
+    for (const auto& f : functions) write_function(writer, f, adapter_dtype);
     if (o.on_progress)
       o.on_progress(
           {plan.entries.size(), plan.entries.size(), "", done, writer.total_bytes(), elapsed()});
@@ -203,12 +275,18 @@ ConvertReport convert_model(const ConvertOptions& o) {
     report.bits_per_weight =
         params ? 8.0 * static_cast<double>(weight_bytes) / static_cast<double>(params) : 0.0;
     report.seconds = elapsed();
-    report.tensors = plan.entries.size();
+    report.tensors = planned.size();
     report.notes = plan.notes;
     report.source_format = m.format;
     report.relative_rms_error = total_ref2 > 0.0 ? std::sqrt(total_err2 / total_ref2) : 0.0;
     report.worst_relative_rms_error = worst;
     report.worst_tensor = worst_name;
+    for (const auto& f : functions)
+      report.notes.push_back(fmt::format("function '{}': {} adapted matrices ({})", f.name,
+                                         f.adapter.modules.size(), dtype_name(adapter_dtype)));
+    if (merged)
+      report.notes.push_back(fmt::format("adapter '{}' merged into the weights ({} matrices)",
+                                         merged->name, merged->adapter.modules.size()));
     return report;
   } catch (...) {
     rethrow_as_error("convert");

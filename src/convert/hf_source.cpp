@@ -6,6 +6,8 @@
 #include "base/file_util.h"
 #include "base/json_access.h"
 #include "gguf/gguf_source.h"
+#include "package/format.h"
+#include "package/package_source.h"
 
 namespace corelm {
 
@@ -16,8 +18,7 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 
 json parse_json_file(const fs::path& p) {
-  return parse_json(read_file(p.string(), kComponent), kComponent,
-                    fmt::format("'{}'", p.string()));
+  return parse_json(read_file(p.string(), kComponent), kComponent, fmt::format("'{}'", p.string()));
 }
 
 }  // namespace
@@ -91,8 +92,12 @@ std::unique_ptr<ModelSource> open_conversion_source(const std::string& path) {
   std::error_code ec;
   if (gguf::is_gguf_file(path)) return std::make_unique<GgufSource>(path);
   if (fs::is_directory(path, ec)) return std::make_unique<HfFolderSource>(path);
-  fail(ErrorCode::kNotFound, kComponent, "'{}' is not a Hugging Face model folder or a GGUF file",
-       path);
+  // A package converts again (another --quant; its functions are copied as they are).
+  if (read_file_head(path, sizeof(package::kMagic)) ==
+      std::string(package::kMagic, sizeof(package::kMagic)))
+    return std::make_unique<PackageSource>(path);
+  fail(ErrorCode::kNotFound, kComponent,
+       "'{}' is not a Hugging Face model folder, a GGUF file or a .clm package", path);
 }
 
 }  // namespace corelm

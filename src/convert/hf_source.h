@@ -29,7 +29,7 @@ class HfFolderSource final : public ModelSource {
   TokenizerFiles tokenizer_;
 };
 
-// The source a conversion reads: a GGUF file or a Hugging Face folder.
+// The source a conversion reads: a GGUF file, a Hugging Face folder or a .clm package.
 std::unique_ptr<ModelSource> open_conversion_source(const std::string& path);
 
 }  // namespace corelm

@@ -57,6 +57,8 @@ TensorPlan make_tensor_plan(const ModelSource& source, DType quant, bool quantiz
   for (const auto& name : source.tensor_names()) {
     if (used.count(name)) continue;
     if (name.ends_with("rotary_emb.inv_freq")) continue;  // recomputed from rope_theta
+    // A package source's LoRA functions: the converter copies them (source.functions()).
+    if (name.starts_with("functions.") && !source.functions().empty()) continue;
     if (name == "lm_head.weight" && c.tie_word_embeddings) {
       plan.notes.push_back("lm_head.weight ignored: tie_word_embeddings is true");
       continue;

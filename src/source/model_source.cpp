@@ -1,6 +1,7 @@
 #include "source/model_source.h"
 
 #include "base/check.h"
+#include "tensor/layout.h"
 
 namespace corelm {
 
@@ -12,6 +13,10 @@ uint64_t interleaved_rotary_row(uint64_t r, uint64_t head_dim) {
 
 void read_row_as_float(const TensorRef& t, uint64_t hf_row, uint64_t head_dim, float* out) {
   const uint64_t row = t.rotary_interleaved ? interleaved_rotary_row(hf_row, head_dim) : hf_row;
+  if (t.layout != Layout::kRows && t.dtype()) {  // a package's interleaved8 q4 matrix
+    dequantize_matrix_row(*t.dtype(), t.layout, t.data, row, t.cols(), out);
+    return;
+  }
   t.type->to_float(t.data + row * t.row_bytes(), out, t.cols());
 }
 

@@ -99,7 +99,8 @@ class ModelSource {
 };
 
 // Row `hf_row` of `t` (in transformers' order) as `cols` floats: rows of a rotary-interleaved
-// q/k tensor are read from where GGUF keeps them. Requires t.type->to_float.
+// q/k tensor are read from where GGUF keeps them, rows of a package's interleaved8 matrix from
+// their group. Requires t.type->to_float.
 void read_row_as_float(const TensorRef& t, uint64_t hf_row, uint64_t head_dim, float* out);
 
 // Row `r` of a q or k projection in transformers' rotate-half order lives at this row of a

@@ -63,6 +63,16 @@ std::string read_fixture(const std::string& name) {
   return ss.str();
 }
 
+std::string lora_fixture(const std::string& name) {
+  std::string p = std::string(CORELM_LORA_FIXTURES) + "/" + name;
+  if (!fs::exists(p)) {
+    ADD_FAILURE() << "LoRA fixture '" << p
+                  << "' is missing: the build makes it (target corelm_lora_fixtures)";
+    throw std::runtime_error("missing LoRA fixture: " + p);
+  }
+  return p;
+}
+
 namespace {
 struct TempDir {
   std::string path;

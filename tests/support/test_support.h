@@ -27,6 +27,10 @@ std::string read_data(const std::string& relative);
 std::string fixture_path(const std::string& name);
 std::string read_fixture(const std::string& name);
 
+// A LoRA fixture made at build time by tests/tools/make_lora_fixtures.py (an adapter folder such
+// as "r4", its merged model "merged_r4", or "r4.gguf"). Fails the test when it is missing.
+std::string lora_fixture(const std::string& name);
+
 // A temporary folder for this test process, removed at exit.
 std::string temp_dir();
 
