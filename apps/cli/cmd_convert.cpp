@@ -47,7 +47,8 @@ Action add_convert(CLI::App& app) {
   auto quiet = std::make_shared<bool>(false);
   cmd->add_option(
          "source", o->source,
-         "Hugging Face model folder (config.json, *.safetensors, tokenizer.json) or a GGUF file")
+         "Hugging Face model folder (config.json, *.safetensors, tokenizer.json), a GGUF file or a "
+         ".clm package")
       ->required();
   cmd->add_option("-o,--output", o->output, "Output package path (.clm)")->required();
   const std::vector<std::string> formats = convert_quant_names();
