@@ -70,7 +70,7 @@ Action add_adapter_command(CLI::App& app) {
   add->add_option("package", a->package, "Package (.clm), rewritten in place")->required();
   add->add_option("adapter", a->spec, "NAME=PATH (a PEFT adapter folder or a LoRA .gguf)")
       ->required();
-  add->add_option("--adapter-dtype", a->dtype, "Stored as f16 (default) or q8s32");
+  add->add_option("--adapter-dtype", a->dtype, "Stored as f16 (default), q8s32 or f32");
   auto* remove = cmd->add_subcommand("remove", "Remove function NAME and its tensors");
   remove->add_option("package", a->package, "Package (.clm), rewritten in place")->required();
   remove->add_option("name", a->name, "Function name")->required();

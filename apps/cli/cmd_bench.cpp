@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <random>
+#include <tuple>
 
 #include "base/aligned_buffer.h"
 #include "base/check.h"
@@ -13,6 +14,7 @@
 #include "base/thread_pool.h"
 #include "commands.h"
 #include "corelm/model.h"
+#include "generation_flags.h"
 #include "kernels/isa.h"
 #include "model/model_impl.h"
 
@@ -65,6 +67,7 @@ Action add_bench(CLI::App& app) {
     int p = 512, n = 128, threads = 0, reps = 3;
     bool json = false, no_bandwidth = false;
     std::string kv_cache = "f16";
+    std::string function;
   };
   auto a = std::make_shared<Args>();
   cmd->add_option("model", a->model, "Model package (.clm) or GGUF file")->required();
@@ -80,6 +83,8 @@ Action add_bench(CLI::App& app) {
       ->check(CLI::Range(1, 1000));
   cmd->add_option("--kv-cache", a->kv_cache, "KV cache format: f16, q8, f32")
       ->capture_default_str();
+  cmd->add_option("--function", a->function,
+                  "Run the package's function (LoRA adapter) NAME[:SCALE] (default: the base)");
   cmd->add_flag("--no-bandwidth", a->no_bandwidth, "Skip the memory bandwidth measurement");
   cmd->add_flag("--json", a->json, "Print one JSON line");
   return [a]() {
@@ -96,6 +101,7 @@ Action add_bench(CLI::App& app) {
     so.kv_cache = *kv;
     so.max_context = std::max(a->p, a->n) + 1;
     so.max_chunk = std::max(1, std::min(a->p, 512));
+    std::tie(so.function, so.function_scale) = parse_function_flag(a->function);
     Session session(model, so);
     std::mt19937 rng(1234);
     std::uniform_int_distribution<int32_t> token(3, cfg.vocab_size - 1);

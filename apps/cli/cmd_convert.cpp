@@ -70,7 +70,7 @@ Action add_convert(CLI::App& app) {
       ->allow_extra_args(false);
   cmd->add_option("--merge-adapter", o->merge_adapter,
                   "Fold the --adapter of this name into the weights instead of storing it");
-  cmd->add_option("--adapter-dtype", o->adapter_dtype, "Stored adapters: f16 (default) or q8s32");
+  cmd->add_option("--adapter-dtype", o->adapter_dtype, "Stored adapters: f16 (default), q8s32 or f32");
   return [o, quiet, adapters]() {
     ConvertOptions opts = *o;
     for (const auto& spec : *adapters) opts.adapters.push_back(parse_adapter_spec(spec));

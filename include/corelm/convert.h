@@ -41,7 +41,7 @@ struct ConvertOptions {
   // The name of one of `adapters` to fold into the weights before quantizing (W + s B A); it is
   // then not stored as a function. "" for none.
   std::string merge_adapter;
-  std::string adapter_dtype = "f16";  // of stored adapters: "f16" or "q8s32"
+  std::string adapter_dtype = "f16";  // of stored adapters: "f16", "q8s32" or "f32"
 };
 
 struct ConvertReport {
@@ -67,7 +67,7 @@ std::vector<std::string> convert_quant_names();
 // Throws Error on any problem; nothing is left at `output` unless the conversion succeeded.
 ConvertReport convert_model(const ConvertOptions& options);
 
-// Adds the adapter at `adapter_path` to the package as function `name` ("f16" or "q8s32"),
+// Adds the adapter at `adapter_path` to the package as function `name` ("f16", "q8s32" or "f32"),
 // rewriting the package atomically: every existing tensor, blob and header field is copied as
 // it is (nothing is re-quantized; the base model's source is not needed). Throws Error, leaving
 // the package unchanged, if the name exists or the adapter does not fit the model.

@@ -16,7 +16,9 @@ namespace {
 
 py::dict convert(const std::string& source, const std::string& output, const std::string& quant,
                  const std::optional<py::function>& progress, bool quantize_embeddings,
-                 int max_context, const std::string& model_id, int threads) {
+                 int max_context, const std::string& model_id, int threads,
+                 const py::object& adapters, const std::string& merge_adapter,
+                 const std::string& adapter_dtype) {
   ConvertOptions o;
   o.source = source;
   o.output = output;
@@ -25,6 +27,14 @@ py::dict convert(const std::string& source, const std::string& output, const std
   o.max_context = max_context;
   o.model_id = model_id;
   o.n_threads = threads;
+  // {NAME: PATH} (in its order) or [(NAME, PATH), ...].
+  py::object pairs = py::isinstance<py::dict>(adapters) ? adapters.attr("items")() : adapters;
+  for (py::handle pair : pairs) {
+    auto [name, path] = pair.cast<std::pair<std::string, std::string>>();
+    o.adapters.push_back({name, path});
+  }
+  o.merge_adapter = merge_adapter;
+  o.adapter_dtype = adapter_dtype;
   std::optional<py::error_already_set> callback_error;
   if (progress) {
     o.on_progress = [&](const ConvertProgress& p) {
@@ -73,9 +83,13 @@ void bind_convert(py::module_& m) {
   m.def("convert", &convert, py::arg("source"), py::arg("output"), py::arg("quant") = "q4s32",
         py::arg("progress") = py::none(), py::arg("quantize_embeddings") = false,
         py::arg("max_context") = 0, py::arg("model_id") = "", py::arg("threads") = 0,
+        py::arg("adapters") = py::dict(), py::arg("merge_adapter") = "",
+        py::arg("adapter_dtype") = "f16",
         "Converts a Hugging Face model folder (or a GGUF file) into a .clm package at `output` "
         "(written atomically). quant: one of quant_names(). progress(dict) is called per "
-        "tensor. Returns the conversion report as a dict.");
+        "tensor. adapters {NAME: PEFT folder or LoRA GGUF} are stored as functions (adapter_dtype "
+        "f16, q8s32 or f32); merge_adapter NAME folds that one into the weights instead. Returns "
+        "the conversion report as a dict.");
   m.def("quant_names", &convert_quant_names, "The weight formats convert() can write.");
 }
 

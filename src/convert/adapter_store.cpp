@@ -39,7 +39,9 @@ void check_function_name(const std::string& name) {
 DType adapter_dtype_from_name(const std::string& name) {
   if (name == "f16") return DType::kF16;
   if (name == "q8s32") return DType::kQ8S32;
-  fail(ErrorCode::kInvalidArgument, kComponent, "adapter dtype '{}' is not f16 or q8s32", name);
+  if (name == "f32") return DType::kF32;  // exact, twice the bytes of f16
+  fail(ErrorCode::kInvalidArgument, kComponent, "adapter dtype '{}' is not f16, q8s32 or f32",
+       name);
 }
 
 std::string lora_tensor_name(const std::string& function, const std::string& module, char which) {

@@ -23,7 +23,7 @@ struct StoredFunction {
 
 // Throws kInvalidArgument unless `name` is [A-Za-z0-9_.-]+ and not "main".
 void check_function_name(const std::string& name);
-// "f16" or "q8s32" (kInvalidArgument otherwise).
+// "f16", "q8s32" or "f32" (kInvalidArgument otherwise).
 DType adapter_dtype_from_name(const std::string& name);
 
 // "functions.NAME.<module>.lora_A.weight" / ".lora_B.weight".

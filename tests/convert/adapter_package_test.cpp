@@ -212,7 +212,7 @@ TEST(AdapterPackage, ConvertRefusesBadAdapterOptionsAndWritesNothing) {
   expect(o, ErrorCode::kInvalidArgument, "--merge-adapter 'b' is not one of the --adapter names");
   o.merge_adapter = "";
   o.adapter_dtype = "q4s32";
-  expect(o, ErrorCode::kInvalidArgument, "adapter dtype 'q4s32' is not f16 or q8s32");
+  expect(o, ErrorCode::kInvalidArgument, "adapter dtype 'q4s32' is not f16, q8s32 or f32");
   o.adapter_dtype = "f16";
   o.adapters = {{"a", test::lora_fixture("bad_shape")}};
   expect(o, ErrorCode::kInvalidArgument, "do not fit the base model");

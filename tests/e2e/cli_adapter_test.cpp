@@ -88,5 +88,30 @@ TEST(CliAdapter, ErrorsNameTheProblem) {
   }
 }
 
+TEST(CliAdapter, FunctionFlagRunsTheAdapterUnmerged) {
+  // --function NAME on a package with the adapter stored: the text of the NumPy-merged model;
+  // NAME:0 turns it off (the base model's text).
+  const std::string& pkg = test::stories_functions_package();
+  const std::string reference = test::temp_dir() + "/cli-function-reference.clm";
+  ok({"convert", test::lora_fixture("merged_r4"), "-o", reference, "-q", "--quant", "f32"});
+  auto with = ok({"generate", "Once upon a time", pkg, "--max-new-tokens", "30", "--function", "r4",
+                  "--kv-cache", "f32"});
+  auto merged = ok(
+      {"generate", "Once upon a time", reference, "--max-new-tokens", "30", "--kv-cache", "f32"});
+  auto off = ok({"generate", "Once upon a time", pkg, "--max-new-tokens", "30", "--function",
+                 "r4:0", "--kv-cache", "f32"});
+  auto base = ok({"generate", "Once upon a time", test::stories_package("f32"), "--max-new-tokens",
+                  "30", "--kv-cache", "f32"});
+  EXPECT_EQ(with.out, merged.out);
+  EXPECT_EQ(off.out, base.out);
+  EXPECT_NE(with.out, base.out);
+  auto bad = test::run_cli({"generate", "x", pkg, "--function", "nope"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_TRUE(contains(bad.err, "no function 'nope' (it has: main, r4, r16, rslora")) << bad.err;
+  bad = test::run_cli({"generate", "x", pkg, "--function", "r4:abc"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_TRUE(contains(bad.err, "the scale after ':' must be a number")) << bad.err;
+}
+
 }  // namespace
 }  // namespace corelm

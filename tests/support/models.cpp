@@ -22,6 +22,41 @@ const std::string& stories_package(const std::string& quant) {
   return packages[quant] = o.output;
 }
 
+const std::string& stories_functions_package() {
+  static std::once_flag once;
+  static std::string path;
+  std::call_once(once, [] {
+    ConvertOptions o;
+    o.source = data_path("tiny-models/stories260K-hf");
+    o.output = temp_dir() + "/stories-functions.clm";
+    o.quant = "f32";
+    o.adapter_dtype = "f32";
+    o.n_threads = 1;
+    for (const char* name : {"r4", "r16", "rslora", "fan_in_fan_out"})
+      o.adapters.push_back({name, lora_fixture(name)});
+    convert_model(o);
+    path = o.output;
+  });
+  return path;
+}
+
+std::shared_ptr<Model> stories_merged_model(const std::string& name) {
+  static std::mutex mu;
+  static std::map<std::string, std::shared_ptr<Model>> models;
+  std::lock_guard<std::mutex> lock(mu);
+  auto& m = models[name];
+  if (!m) {
+    ConvertOptions o;
+    o.source = lora_fixture("merged_" + name);
+    o.output = temp_dir() + "/merged-" + name + ".clm";
+    o.quant = "f32";
+    o.n_threads = 1;
+    convert_model(o);
+    m = Model::load(o.output);
+  }
+  return m;
+}
+
 const std::string& cli_converted(const std::string& quant) {
   static std::mutex mu;
   static std::map<std::string, std::string> paths;

@@ -41,6 +41,10 @@ const std::string& stories_package(const std::string& quant);
 // every next id is the reference's greedy choice.
 const std::vector<int32_t>& runc_greedy_story();
 std::shared_ptr<Model> stories_model(const std::string& quant);
+// stories260K-hf in f32 with the LoRA fixtures r4, r16, rslora and fan_in_fan_out stored (in f32)
+// as functions of those names, once per process; and the NumPy-merged model `name` in f32.
+const std::string& stories_functions_package();
+std::shared_ptr<Model> stories_merged_model(const std::string& name);
 
 struct CliResult {
   int exit_code = -1;
