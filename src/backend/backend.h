@@ -57,6 +57,9 @@ class Backend {
   virtual void add(float* y, const float* x, size_t count) = 0;
   // y += a * x
   virtual void axpy(float a, const float* x, float* y, size_t count) = 0;
+  // For each update, y[t, :] += scale * sum_r low[t, r] * bt[r, :] over n rows (LoRA
+  // up-projections, bt = B transposed).
+  virtual void add_low_rank(std::span<const ops::LowRankUpdate> updates, size_t n) = 0;
   // gate = silu(gate) * up
   virtual void silu_mul(float* gate, const float* up, size_t count) = 0;
 };

@@ -42,6 +42,9 @@ class CpuBackend final : public Backend {
   void axpy(float a, const float* x, float* y, size_t count) override {
     ops::axpy(ctx_, a, x, y, count);
   }
+  void add_low_rank(std::span<const ops::LowRankUpdate> updates, size_t n) override {
+    ops::add_low_rank(ctx_, updates, n);
+  }
   void silu_mul(float* gate, const float* up, size_t count) override {
     ops::silu_mul(ctx_, gate, up, count);
   }

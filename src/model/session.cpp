@@ -81,9 +81,9 @@ struct Session::Impl {
   // on its adapters' scales.
   std::vector<int> slot_function;
   std::vector<float> slot_scale;
-  // LoRA scratch (allocated only when the model has functions): A x [max_tokens, max rank] and
-  // B (A x) [max_tokens, widest projection output].
-  AlignedBuffer<float> lora_low, lora_out;
+  // LoRA scratch (allocated only when the model has functions): A x of up to three projections
+  // at once, [3][max_tokens, max rank].
+  AlignedBuffer<float> lora_low;
 
   // Activations. x and xn [max_tokens, hidden] live through the whole pass; the attention block's
   // q, k, v, attn and the MLP's gate, up are never live at once, so they share one arena.
@@ -123,10 +123,7 @@ struct Session::Impl {
         slot_function(static_cast<size_t>(o.max_batch), -1),
         slot_scale(static_cast<size_t>(o.max_batch), 1.0f) {
     const size_t hidden = cfg.hidden_size, inter = cfg.intermediate_size;
-    if (!w.functions.empty()) {
-      lora_low.allocate(max_tokens * w.max_lora_rank);
-      lora_out.allocate(max_tokens * std::max({hidden, inter, q_dim}));
-    }
+    if (!w.functions.empty()) lora_low.allocate(3 * max_tokens * w.max_lora_rank);
     x.allocate(max_tokens * hidden);
     xn.allocate(max_tokens * hidden);
     const size_t attention_floats = max_tokens * (2 * q_dim + 2 * kv_dim),
@@ -160,11 +157,11 @@ struct Session::Impl {
     const size_t hd = cfg.head_dim;
     backend->rmsnorm(x.data(), lw.input_layernorm, xn.data(), n, cfg.hidden_size, cfg.rms_norm_eps);
     backend->linear_multi(xn.data(), n, lw.q_proj, q, &lw.k_proj, k, &lw.v_proj, v);
-    if (lora_active) {
-      apply_lora(layer, Projection::kQ, xn.data(), q, q_dim);
-      apply_lora(layer, Projection::kK, xn.data(), k, kv_dim);
-      apply_lora(layer, Projection::kV, xn.data(), v, kv_dim);
-    }
+    if (lora_active)
+      apply_lora(
+          layer,
+          {{Projection::kQ, q, q_dim}, {Projection::kK, k, kv_dim}, {Projection::kV, v, kv_dim}},
+          xn.data(), cfg.hidden_size);
     backend->rope(q, n, cfg.num_attention_heads, hd, positions.data(), rope.cos.data(),
                   rope.sin.data(), w.rope_interleaved);
     backend->rope(k, n, cfg.num_key_value_heads, hd, positions.data(), rope.cos.data(),
@@ -187,7 +184,9 @@ struct Session::Impl {
         static_cast<size_t>(cfg.sliding_window.value_or(0))};
     backend->attention(a);
     backend->linear(lw.o_proj, attn, n, xn.data());
-    if (lora_active) apply_lora(layer, Projection::kO, attn, xn.data(), cfg.hidden_size);
+    if (lora_active)
+      apply_lora(layer, {{Projection::kO, xn.data(), static_cast<size_t>(cfg.hidden_size)}}, attn,
+                 q_dim);
     backend->add(x.data(), xn.data(), n * cfg.hidden_size);
   }
 
@@ -196,23 +195,30 @@ struct Session::Impl {
     backend->rmsnorm(x.data(), lw.post_attention_layernorm, xn.data(), n, cfg.hidden_size,
                      cfg.rms_norm_eps);
     backend->linear_multi(xn.data(), n, lw.gate_proj, gate, &lw.up_proj, up, nullptr, nullptr);
-    if (lora_active) {
-      apply_lora(layer, Projection::kGate, xn.data(), gate, inter);
-      apply_lora(layer, Projection::kUp, xn.data(), up, inter);
-    }
+    if (lora_active)
+      apply_lora(layer, {{Projection::kGate, gate, inter}, {Projection::kUp, up, inter}}, xn.data(),
+                 cfg.hidden_size);
     backend->silu_mul(gate, up, n * inter);
     backend->linear(lw.down_proj, gate, n, xn.data());
-    if (lora_active) apply_lora(layer, Projection::kDown, gate, xn.data(), cfg.hidden_size);
+    if (lora_active)
+      apply_lora(layer, {{Projection::kDown, xn.data(), static_cast<size_t>(cfg.hidden_size)}},
+                 gate, inter);
     backend->add(x.data(), xn.data(), n * cfg.hidden_size);
   }
 
-  // y [n, out] += scale * B (A x) for the rows of each sequence whose slot's function adapts
-  // this projection of this layer; x [n, in]. Neighbouring sequences of one function (and scale)
-  // run as one block of rows; the base projection has already run for every row at once.
-  void apply_lora(int layer, Projection p, const float* xin, float* y, size_t out) {
-    const size_t in = p == Projection::kO      ? q_dim
-                      : p == Projection::kDown ? static_cast<size_t>(cfg.intermediate_size)
-                                               : static_cast<size_t>(cfg.hidden_size);
+  // One projection a LoRA update may target, with the output it adds to ([n, out]).
+  struct LoraTarget {
+    Projection projection;
+    float* y;
+    size_t out;
+  };
+
+  // y [n, out] += scale * B (A x) for each target, for the rows of each sequence whose slot's
+  // function adapts it; x [n, in] is the targets' common input. Neighbouring sequences of one
+  // function (and scale) run as one block of rows; the A projections of the targets run in one
+  // call, as the base projections did.
+  void apply_lora(int layer, std::initializer_list<LoraTarget> targets, const float* xin,
+                  size_t in) {
     size_t i = 0;
     while (i < runs.size()) {
       const int fn = slot_function[static_cast<size_t>(runs[i].slot)];
@@ -225,13 +231,35 @@ struct Session::Impl {
         ++j;
       }
       if (fn >= 0 && factor != 0.0f) {
-        const auto& adapter = w.functions[static_cast<size_t>(fn)]
-                                  .layers[static_cast<size_t>(layer)][static_cast<size_t>(p)];
-        if (adapter) {
-          const size_t first = runs[i].first_row;
-          backend->linear(adapter->a, xin + first * in, rows, lora_low.data());
-          backend->linear(adapter->b, lora_low.data(), rows, lora_out.data());
-          backend->axpy(adapter->scale * factor, lora_out.data(), y + first * out, rows * out);
+        const auto& adapters =
+            w.functions[static_cast<size_t>(fn)].layers[static_cast<size_t>(layer)];
+        const size_t first = runs[i].first_row;
+        const LoraWeights* used[3] = {};
+        const LoraTarget* where[3] = {};
+        float* low[3] = {};
+        size_t count = 0;
+        for (const LoraTarget& t : targets) {
+          const auto& adapter = adapters[static_cast<size_t>(t.projection)];
+          if (!adapter) continue;
+          used[count] = &*adapter;
+          where[count] = &t;
+          low[count] = lora_low.data() + count * max_tokens * w.max_lora_rank;
+          ++count;
+        }
+        if (count > 0) {
+          backend->linear_multi(xin + first * in, rows, used[0]->a, low[0],
+                                count > 1 ? &used[1]->a : nullptr, low[1],
+                                count > 2 ? &used[2]->a : nullptr, low[2]);
+          ops::LowRankUpdate updates[3];
+          for (size_t k = 0; k < count; ++k)
+            updates[k] = {used[k]->bt,
+                          used[k]->bt_dtype,
+                          used[k]->rank,
+                          where[k]->out,
+                          low[k],
+                          used[k]->scale * factor,
+                          where[k]->y + first * where[k]->out};
+          backend->add_low_rank(std::span<const ops::LowRankUpdate>(updates, count), rows);
         }
       }
       i = j;

@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "base/check.h"
+#include "base/half.h"
 #include "tensor/layout.h"
 #include "tensor/quant.h"
 
@@ -84,8 +85,26 @@ void bind_functions(const ModelConfig& c, const ModelSource& source, Weights& w)
                f.name, which, a.module, t.type->name, t.bytes);
         return Linear(t.name, *t.dtype(), Layout::kRows, t.data, t.rows(), t.cols());
       };
+      const Linear b = linear(a.b, "lora_B");
+      // B transposed into memory the Weights own: f16 stays f16 (exact), others become f32.
+      const DType bt_dtype = b.dtype() == DType::kF16 ? DType::kF16 : DType::kF32;
+      const size_t out = b.rows();
+      auto buffer =
+          std::make_unique<AlignedBuffer<uint8_t>>(rank * out * dtype_traits(bt_dtype).block_bytes);
+      std::vector<float> row(rank);
+      for (size_t o = 0; o < out; ++o) {
+        b.read_row(o, row.data());
+        for (size_t r = 0; r < rank; ++r) {
+          if (bt_dtype == DType::kF16)
+            reinterpret_cast<uint16_t*>(buffer->data())[r * out + o] = float_to_fp16(row[r]);
+          else
+            reinterpret_cast<float*>(buffer->data())[r * out + o] = row[r];
+        }
+      }
+      const void* bt = buffer->data();
+      w.owned.push_back(std::move(buffer));
       fw.layers[static_cast<size_t>(layer)][static_cast<size_t>(p)] =
-          LoraWeights{linear(a.a, "lora_A"), linear(a.b, "lora_B"), a.scale};
+          LoraWeights{linear(a.a, "lora_A"), bt, bt_dtype, rank, a.scale};
       fw.max_rank = std::max<size_t>(fw.max_rank, rank);
       fw.bytes += a.a.bytes + a.b.bytes;
       ++fw.adapters;

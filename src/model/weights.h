@@ -36,8 +36,12 @@ inline constexpr size_t kProjections = 7;
 
 // One adapter: the projection's output gains scale * B (A x).
 struct LoraWeights {
-  Linear a;  // lora_A [rank, in_features]
-  Linear b;  // lora_B [out_features, rank]
+  Linear a;  // lora_A [rank, in_features], used where it is mapped
+  // lora_B transposed, [rank, out_features] (f32, or f16 when stored so), made once at load:
+  // B's rows are only rank long, so the up-projection runs as axpys over its columns.
+  const void* bt = nullptr;
+  DType bt_dtype = DType::kF32;
+  size_t rank = 0;
   float scale = 1.0f;
 };
 

@@ -141,6 +141,40 @@ void axpy(ComputeContext& ctx, float a, const float* x, float* y, size_t count) 
   ctx.kernels().axpy_f32(a, x, y, count);
 }
 
+void add_low_rank(ComputeContext& ctx, std::span<const LowRankUpdate> updates, size_t n) {
+  const KernelTable& k = ctx.kernels();
+  // Columns [c0, c1) of update u, every row and rank.
+  auto columns = [&](const LowRankUpdate& u, size_t c0, size_t c1) {
+    for (size_t t = 0; t < n; ++t)
+      for (size_t r = 0; r < u.rank; ++r) {
+        const float a = u.scale * u.low[t * u.rank + r];
+        float* y = u.y + t * u.out + c0;
+        if (u.bt_dtype == DType::kF16)
+          k.axpy_f16(a, static_cast<const uint16_t*>(u.bt) + r * u.out + c0, y, c1 - c0);
+        else
+          k.axpy_f32(a, static_cast<const float*>(u.bt) + r * u.out + c0, y, c1 - c0);
+      }
+  };
+  size_t total = 0, work = 0;
+  for (const auto& u : updates) {
+    total += u.out;
+    work += n * u.rank * u.out;
+  }
+  if (work < (size_t{1} << 15)) {  // a few microseconds: not worth waking the pool
+    for (const auto& u : updates) columns(u, 0, u.out);
+    return;
+  }
+  // The updates' columns laid end to end, cut in blocks of 256.
+  ctx.pool().parallel_for(total, 256, [&](size_t b, size_t e) {
+    size_t base = 0;
+    for (const auto& u : updates) {
+      const size_t c0 = std::max(b, base), c1 = std::min(e, base + u.out);
+      if (c0 < c1) columns(u, c0 - base, c1 - base);
+      base += u.out;
+    }
+  });
+}
+
 void silu_mul(ComputeContext& ctx, float* gate, const float* up, size_t count) {
   const auto fn = ctx.kernels().silu_mul;
   if (count < 65536) {

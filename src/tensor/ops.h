@@ -66,6 +66,21 @@ void rmsnorm(ComputeContext& ctx, const float* x, const float* weight, float* y,
 void add(ComputeContext& ctx, float* y, const float* x, size_t count);
 // y += a * x
 void axpy(ComputeContext& ctx, float a, const float* x, float* y, size_t count);
+// The up-projection of a low-rank (LoRA) update: y[t, :] += scale * sum_r low[t, r] * bt[r, :]
+// for t < n, with bt [rank, out] (B transposed: each rank's column of B contiguous, f32 or f16)
+// and low [n, rank]. Runs as rank axpys per row over column blocks, which suits B's short rows
+// (k = rank) far better than a matmul kernel.
+struct LowRankUpdate {
+  const void* bt;  // [rank, out]
+  DType bt_dtype;
+  size_t rank, out;
+  const float* low;  // [n, rank]
+  float scale;
+  float* y;  // [n, out]
+};
+// Several updates of n rows at once (the targets of one input: q, k, v or gate, up), as one
+// parallel region over their columns.
+void add_low_rank(ComputeContext& ctx, std::span<const LowRankUpdate> updates, size_t n);
 // gate [count] = silu(gate) * up.
 void silu_mul(ComputeContext& ctx, float* gate, const float* up, size_t count);
 // out [ids.size(), table.cols()] = rows of the embedding table (read through its Linear).
