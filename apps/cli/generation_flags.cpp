@@ -1,5 +1,6 @@
 #include "generation_flags.h"
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <tuple>
@@ -37,18 +38,17 @@ void add_generation_flags(CLI::App* cmd, GenerationFlags& f, const std::string& 
 std::pair<std::string, float> parse_function_flag(const std::string& text) {
   const size_t colon = text.rfind(':');
   if (colon == std::string::npos) return {text, 1.0f};
-  const std::string scale_text = text.substr(colon + 1);
+  const std::string name = text.substr(0, colon), scale_text = text.substr(colon + 1);
+  if (name.empty())
+    fail(ErrorCode::kInvalidArgument, "cli", "--function '{}': a function name comes before ':'",
+         text);
   float scale = 0.0f;
-  size_t used = 0;
-  try {
-    scale = std::stof(scale_text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != scale_text.size() || !std::isfinite(scale))
+  const char* end = scale_text.data() + scale_text.size();
+  auto [ptr, ec] = std::from_chars(scale_text.data(), end, scale, std::chars_format::general);
+  if (scale_text.empty() || ec != std::errc() || ptr != end || !std::isfinite(scale))
     fail(ErrorCode::kInvalidArgument, "cli",
-         "--function '{}': the scale after ':' must be a number", text);
-  return {text.substr(0, colon), scale};
+         "--function '{}': the scale after ':' must be a finite decimal number", text);
+  return {name, scale};
 }
 
 GenerateOptions generate_options(const GenerationFlags& f) {

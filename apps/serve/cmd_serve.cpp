@@ -5,10 +5,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <thread>
+#include <tuple>
 
 #include "base/check.h"
 #include "commands.h"
 #include "corelm/model.h"
+#include "generation_flags.h"
 #include "kernels/isa.h"
 #include "serve/server.h"
 
@@ -21,6 +23,7 @@ Action add_serve(CLI::App& app) {
     serve::ServerOptions server;
     int threads = 0;
     std::string kv_cache = "f16";
+    std::string function;
   };
   auto a = std::make_shared<Args>();
   auto& o = a->server;
@@ -53,9 +56,14 @@ Action add_serve(CLI::App& app) {
   cmd->add_option("-t,--threads", a->threads, "Threads (default: physical cores)");
   cmd->add_option("--kv-cache", a->kv_cache, "KV cache format: f16 (default), q8, f32")
       ->capture_default_str();
+  cmd->add_option("--function", a->function,
+                  "Function (LoRA adapter) NAME[:SCALE] of requests naming the model alone "
+                  "(MODEL:NAME picks another per request, MODEL:main the base)");
   cmd->add_flag("-v,--verbose", o.verbose, "Log each request to stderr");
   return [a]() {
     auto& o = a->server;
+    std::tie(o.function, o.function_scale) = parse_function_flag(a->function);
+    if (o.function == "main") o.function.clear();
     if (o.api_key.empty())
       if (const char* env = std::getenv("CORELM_API_KEY")) o.api_key = env;
     auto kv = kv_cache_type_from_name(a->kv_cache);

@@ -91,7 +91,7 @@ std::string Server::render_prompt(const ChatRequest& r) const {
 }
 
 std::string Server::require_model(const std::string& name) const {
-  if (name.empty() || name == model_name_) return "";
+  if (name.empty() || name == model_name_) return options_.function;  // the default
   const std::string prefix = model_name_ + ":";
   if (name.compare(0, prefix.size(), prefix) == 0) {
     const std::string function = name.substr(prefix.size());
@@ -160,6 +160,8 @@ void Server::respond(Job job, httplib::Response& res) {
          "invalid_request_error", job.chat ? "messages" : "prompt", "context_length_exceeded"});
   SlotRequest sr;
   sr.function = job.function;
+  sr.function_scale =
+      !job.function.empty() && job.function == options_.function ? options_.function_scale : 1.0f;
   sr.prompt = job.prompt;
   sr.sampling = p.sampling;
   sr.stop = p.stop;
@@ -196,6 +198,9 @@ void Server::respond(Job job, httplib::Response& res) {
   auto rng = std::make_shared<std::mt19937_64>(id_seed_ + next_id_.fetch_add(1));
   const std::string id = (job.chat ? "chatcmpl-" : "cmpl-") + random_alnum(*rng, 24);
   const int64_t created = unix_now();
+  // The id the request asked for ("MODEL:NAME" for a function), echoed in every response.
+  const std::string model_id =
+      job.function.empty() ? model_name_ : model_name_ + ":" + job.function;
   auto next_call_id = [rng] { return random_alnum(*rng, 9); };
   if (!p.stream) {
     // The whole answer as one JSON object. Within the first second it is sent with its status
@@ -205,8 +210,9 @@ void Server::respond(Job job, httplib::Response& res) {
     const int32_t last_prompt_id = job.prompt.back();
     const bool chat = job.chat, tools = job.tools, want_logprobs = p.logprobs;
     const std::string echo = job.echo;
-    auto body_of = [this, &tok, last_prompt_id, chat, tools, want_logprobs, echo, id, created,
-                    next_call_id](const std::vector<TokenOutput>& tokens, const RequestFinal& fin) {
+    auto body_of = [&tok, last_prompt_id, chat, tools, want_logprobs, echo, id, created,
+                    next_call_id,
+                    model_id](const std::vector<TokenOutput>& tokens, const RequestFinal& fin) {
       if (fin.finish_reason == "error")
         return error_body({500, "generation failed: " + fin.error, "server_error", "", ""});
       std::vector<TokenLogprob> logprobs;
@@ -220,7 +226,7 @@ void Server::respond(Job job, httplib::Response& res) {
                   static_cast<int64_t>(fin.cached_tokens)};
       std::string finish = openai_finish_reason(fin.finish_reason);
       if (!chat)
-        return text_completion(id, created, model_name_, echo + fin.text, finish, usage, lp,
+        return text_completion(id, created, model_id, echo + fin.text, finish, usage, lp,
                                echo.size());
       AssistantOutput out;
       out.content = fin.text;
@@ -231,7 +237,7 @@ void Server::respond(Job job, httplib::Response& res) {
           finish = "tool_calls";
         }
       }
-      return chat_completion(id, created, model_name_, out, finish, usage, lp);
+      return chat_completion(id, created, model_id, out, finish, usage, lp);
     };
     struct Waiting {
       std::shared_ptr<RequestStream> stream;
@@ -286,7 +292,7 @@ void Server::respond(Job job, httplib::Response& res) {
   spec.include_usage = p.include_usage;
   spec.id = id;
   spec.created = created;
-  spec.model = model_name_;
+  spec.model = model_id;
   spec.echo = job.echo;
   spec.last_prompt_id = job.prompt.back();
   struct State {

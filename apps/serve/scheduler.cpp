@@ -152,6 +152,7 @@ std::shared_ptr<RequestStream> Scheduler::submit(SlotRequest request) {
   if (request.top_logprobs > 20)
     fail(ErrorCode::kOutOfRange, kComponent, "top_logprobs is at most 20");
   if (request.function == "main") request.function.clear();
+  if (request.function.empty()) request.function_scale = 1.0f;  // as Session::set_function
   if (!request.function.empty()) {
     const auto& functions = session_->model().info().functions;
     if (std::none_of(functions.begin(), functions.end(),

@@ -7,6 +7,7 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -60,6 +61,13 @@ Server::Server(std::shared_ptr<const Model> model, const ServerOptions& options)
          options_.port);
   model_name_ = options_.model_name;
   if (model_name_.empty()) model_name_ = std::filesystem::path(model_->info().path).stem().string();
+  if (!options_.function.empty()) {
+    const auto& functions = model_->info().functions;
+    if (std::none_of(functions.begin(), functions.end(),
+                     [&](const FunctionInfo& f) { return f.name == options_.function; }))
+      fail(ErrorCode::kNotFound, "serve", "the model has no function '{}' (--function)",
+           options_.function);
+  }
   auto chosen = cli::choose_chat_template(*model_, options_.chat_template_file);
   chat_template_ = chosen.source;
   template_origin_ = chosen.origin;

@@ -35,6 +35,10 @@ struct ServerOptions {
   std::string cors_origin;          // non-empty: CORS headers for this origin ("*" for any)
   std::string chat_template_file;   // overrides the model's template
   std::string model_name;           // the id /v1/models lists; default: the file's stem
+  // The function (LoRA adapters of the package) of requests that name the model alone ("" or
+  // no "model"); "MODEL:NAME" picks another, "MODEL:main" the base.
+  std::string function;
+  float function_scale = 1.0f;  // the default function's scale (corelm serve --function N:S)
   KvCacheType kv_cache = KvCacheType::kF16;
   int grace_seconds = 10;  // on stop(): how long running answers may go on
   bool verbose = false;    // one log line per request on stderr
@@ -65,8 +69,9 @@ class Server {
   void completions(const httplib::Request& req, httplib::Response& res);
   std::string metrics_text() const;
   // A request naming another model than this one is a 404 (model_not_found).
-  // The function a request's "model" names: "" for the server's model itself (or no name),
-  // "NAME" for "MODEL:NAME" (a function of the package); otherwise a 404 ApiException.
+  // The function a request's "model" names: the default (--function) for the server's model
+  // itself (or no name), "NAME" for "MODEL:NAME" (a function of the package), "" for
+  // "MODEL:main"; otherwise a 404 ApiException.
   std::string require_model(const std::string& name) const;
   // The conversation through the chat template (tools unless tool_choice is "none"); a template
   // that refuses it (raise_exception) is a 400.

@@ -184,7 +184,12 @@ void bind_model(py::module_& m) {
       .def_property_readonly(
           "function",
           [](PyState& s) -> py::object {
-            const std::string& name = s.session->function();
+            std::string name;
+            {
+              py::gil_scoped_release release;
+              std::lock_guard<std::mutex> lock(s.mutex);
+              name = s.session->function();
+            }
             if (name.empty()) return py::none();
             return py::str(name);
           },

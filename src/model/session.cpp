@@ -271,6 +271,7 @@ struct Session::Impl {
 
   void set_function(int slot, int fn, float scale) {
     const size_t s = static_cast<size_t>(slot);
+    if (fn < 0) scale = 1.0f;  // the base model has no adapters to scale
     if (slot_function[s] == fn && slot_scale[s] == scale) return;
     slot_function[s] = fn;
     slot_scale[s] = scale;
@@ -560,8 +561,8 @@ void Session::copy_prefix(int from, int to, int length) {
       fail(ErrorCode::kInvalidArgument, kComponent,
            "cannot copy {} positions of sequence {} (it holds {})", length, from,
            impl_->pasts[from]);
-    if (impl_->slot_function[from] != impl_->slot_function[to] ||
-        impl_->slot_scale[from] != impl_->slot_scale[to])
+    if (length > 0 && (impl_->slot_function[from] != impl_->slot_function[to] ||
+                       impl_->slot_scale[from] != impl_->slot_scale[to]))
       fail(ErrorCode::kInvalidArgument, kComponent,
            "sequences {} and {} run different functions: their caches do not mix", from, to);
     if (from != to) impl_->cache.copy_prefix(from, to, static_cast<size_t>(length));

@@ -110,7 +110,10 @@ TEST(CliAdapter, FunctionFlagRunsTheAdapterUnmerged) {
   EXPECT_TRUE(contains(bad.err, "no function 'nope' (it has: main, r4, r16, rslora")) << bad.err;
   bad = test::run_cli({"generate", "x", pkg, "--function", "r4:abc"});
   EXPECT_EQ(bad.exit_code, 1);
-  EXPECT_TRUE(contains(bad.err, "the scale after ':' must be a number")) << bad.err;
+  EXPECT_TRUE(contains(bad.err, "the scale after ':' must be a finite decimal number")) << bad.err;
+  bad = test::run_cli({"generate", "x", pkg, "--function", ":2"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_TRUE(contains(bad.err, "a function name comes before ':'")) << bad.err;
 }
 
 }  // namespace

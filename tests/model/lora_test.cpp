@@ -147,14 +147,14 @@ TEST(Lora, TwoSessionsWithDifferentFunctionsRunAtOnce) {
 }
 
 TEST(Lora, OneBatchedForwardMixesFunctionsPerSequence) {
-  // Three slots at different positions, each with its own function, in one forward call: each
-  // sequence's logits are those it has alone.
+  // Four slots at different positions in one forward call, two neighbours sharing a function
+  // (their rows run as one block): each sequence's logits are those it has alone.
   const auto ids = story(30);
   SessionOptions o;
   o.max_batch = 4;
   o.kv_cache = KvCacheType::kF32;
   Session s(functions_model(), o);
-  const std::vector<std::string> functions = {"r4", "", "r16", "r4"};
+  const std::vector<std::string> functions = {"r4", "r4", "", "r16"};
   for (int slot = 0; slot < 4; ++slot) s.set_function(slot, functions[static_cast<size_t>(slot)]);
   // Different prefixes first (slot k holds k + 3 tokens), then one more token each, together.
   for (int slot = 0; slot < 4; ++slot) {

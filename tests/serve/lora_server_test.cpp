@@ -68,8 +68,11 @@ TEST(ServerFunctions, ModelColonFunctionPicksTheAdapterAndModelsListsThem) {
                    {"temperature", 0},
                    {"ignore_eos", true}};
       auto r = ci.Post("/v1/completions", body.dump(), "application/json");
-      if (r && r->status == 200)
-        got[i] = json::parse(r->body)["choices"][0]["text"].get<std::string>();
+      if (r && r->status == 200) {
+        const json answer = json::parse(r->body);
+        got[i] = answer["choices"][0]["text"].get<std::string>();
+        if (answer["model"] != cases[i].first) got[i] = "answered as " + answer["model"].dump();
+      }
     });
   for (auto& t : clients) t.join();
   for (size_t i = 0; i < cases.size(); ++i)
@@ -83,6 +86,39 @@ TEST(ServerFunctions, ModelColonFunctionPicksTheAdapterAndModelsListsThem) {
   EXPECT_NE(missing->body.find("stories:r4"), std::string::npos) << missing->body;
   server.stop();
   thread.join();
+}
+
+TEST(ServerFunctions, DefaultFunctionServesRequestsNamingTheModelAlone) {
+  auto model = Model::load(test::stories_functions_package());
+  ServerOptions o;
+  o.port = 0;
+  o.parallel = 2;
+  o.kv_cache = KvCacheType::kF32;
+  o.model_name = "stories";
+  o.function = "r16";
+  Server server(model, o);
+  const int port = server.bind();
+  std::thread thread([&] { server.run(); });
+  httplib::Client c("127.0.0.1", port);
+  c.set_read_timeout(60, 0);
+  auto ask = [&](const std::string& id) {
+    json body = {{"model", id},
+                 {"prompt", "Once upon a time"},
+                 {"max_tokens", 20},
+                 {"temperature", 0},
+                 {"ignore_eos", true}};
+    auto r = c.Post("/v1/completions", body.dump(), "application/json");
+    return r && r->status == 200 ? json::parse(r->body)["choices"][0]["text"].get<std::string>()
+                                 : std::string("failed");
+  };
+  EXPECT_EQ(ask("stories"), alone(test::stories_merged_model("r16"), "Once upon a time", 20));
+  EXPECT_EQ(ask("stories:main"), alone(test::stories_model("f32"), "Once upon a time", 20));
+  server.stop();
+  thread.join();
+  ServerOptions bad = o;
+  bad.function = "nope";
+  test::expect_error([&] { Server s(model, bad); }, ErrorCode::kNotFound, "no function 'nope'",
+                     "serve");
 }
 
 }  // namespace
