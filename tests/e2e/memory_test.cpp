@@ -29,6 +29,18 @@ double parse_mib(const std::string& err) {
   return m[2] == "GiB" ? v * 1024 : m[2] == "KiB" ? v / 1024 : v;
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kAddressSanitizer = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kAddressSanitizer = true;
+#else
+constexpr bool kAddressSanitizer = false;
+#endif
+#else
+constexpr bool kAddressSanitizer = false;
+#endif
+
 TEST(Memory, ConversionPeakStaysFarBelowTheModel) {
   // ~300 MB of f32 weights in 220 tensors.
   std::string dir = test::temp_dir() + "/many-tensors";
@@ -51,7 +63,10 @@ TEST(Memory, ConversionPeakStaysFarBelowTheModel) {
   const double peak = parse_mib(r.err);
   ASSERT_GT(peak, 0.0) << r.err;
   std::printf("converting %.0f MiB of weights peaked at %.1f MiB RSS\n", model_mib, peak);
-  EXPECT_LT(peak, model_mib / 3) << r.err;
+  // Natively the peak is about an eighth of the model (37 MiB here). AddressSanitizer adds its
+  // shadow memory and keeps freed blocks in quarantine (97.5 MiB measured): streaming is still
+  // what keeps the peak well under the model, so the bound there is half of it.
+  EXPECT_LT(peak, model_mib / (kAddressSanitizer ? 2 : 3)) << r.err;
 }
 
 // A package whose header describes `tensors` (all f32, zero-filled by ftruncate: a sparse file).
