@@ -17,11 +17,10 @@ constexpr const char* kComponent = "model";
 
 // "model.layers.N.self_attn.q_proj" -> (N, kQ); nullopt for anything else.
 std::optional<std::pair<int, Projection>> parse_module(const std::string& module, int layers) {
-  static const std::pair<const char*, Projection> kSuffixes[] = {
-      {".self_attn.q_proj", Projection::kQ}, {".self_attn.k_proj", Projection::kK},
-      {".self_attn.v_proj", Projection::kV}, {".self_attn.o_proj", Projection::kO},
-      {".mlp.gate_proj", Projection::kGate}, {".mlp.up_proj", Projection::kUp},
-      {".mlp.down_proj", Projection::kDown}};
+  // The tensor names of llama_tensors.h, in Projection order.
+  static const LayerTensor kTensors[kProjections] = {
+      LayerTensor::kQ,    LayerTensor::kK,  LayerTensor::kV,   LayerTensor::kO,
+      LayerTensor::kGate, LayerTensor::kUp, LayerTensor::kDown};
   constexpr std::string_view kPrefix = "model.layers.";
   if (module.rfind(kPrefix, 0) != 0) return std::nullopt;
   size_t i = kPrefix.size(), end = i;
@@ -29,8 +28,9 @@ std::optional<std::pair<int, Projection>> parse_module(const std::string& module
   if (end == i || (module[i] == '0' && end - i > 1)) return std::nullopt;
   const int layer = std::stoi(module.substr(i, end - i));
   if (layer >= layers) return std::nullopt;
-  for (const auto& [suffix, p] : kSuffixes)
-    if (module.compare(end, std::string::npos, suffix) == 0) return std::make_pair(layer, p);
+  for (size_t p = 0; p < kProjections; ++p)
+    if (module + ".weight" == layer_tensor_name(layer, kTensors[p]))
+      return std::make_pair(layer, static_cast<Projection>(p));
   return std::nullopt;
 }
 

@@ -15,18 +15,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::vector<int32_t> alone(const std::shared_ptr<Model>& model, const std::vector<int32_t>& prompt,
-                           int max_new) {
-  SessionOptions so;
-  so.kv_cache = KvCacheType::kF32;
-  Session session(model, so);
-  Generator g(session, model->tokenizer());
-  GenerateOptions o;
-  o.max_new_tokens = max_new;
-  o.ignore_eos = true;
-  return g.generate(prompt, o).ids;
-}
-
 std::vector<int32_t> collect_ids(RequestStream& stream) {
   while (true) {
     auto u = stream.wait(1000ms);
@@ -58,9 +46,11 @@ TEST(SchedulerFunctions, RequestsOfDifferentFunctionsDecodeTogetherAsEachAlone) 
     r.max_new_tokens = 30;
     r.ignore_eos = true;
     r.function = c.function;
-    expected.push_back(alone(
-        c.function.empty() ? test::stories_model("f32") : test::stories_merged_model(c.function),
-        r.prompt, r.max_new_tokens));
+    expected.push_back(test::generate_alone(c.function.empty()
+                                                ? test::stories_model("f32")
+                                                : test::stories_merged_model(c.function),
+                                            r.prompt, r.max_new_tokens)
+                           .ids);
     streams.push_back(scheduler.submit(std::move(r)));
     ASSERT_NE(streams.back(), nullptr);
   }

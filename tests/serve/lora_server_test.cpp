@@ -16,14 +16,7 @@ namespace {
 using nlohmann::json;
 
 std::string alone(const std::shared_ptr<Model>& model, const std::string& prompt, int max_new) {
-  SessionOptions so;
-  so.kv_cache = KvCacheType::kF32;
-  Session session(model, so);
-  Generator g(session, model->tokenizer());
-  GenerateOptions o;
-  o.max_new_tokens = max_new;
-  o.ignore_eos = true;
-  return g.generate(prompt, o).text;
+  return test::generate_alone(model, model->tokenizer().encode(prompt, true), max_new).text;
 }
 
 TEST(ServerFunctions, ModelColonFunctionPicksTheAdapterAndModelsListsThem) {

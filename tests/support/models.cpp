@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "corelm/convert.h"
+#include "corelm/tokenizer.h"
 #include "test_support.h"
 
 namespace corelm::test {
@@ -55,6 +56,18 @@ std::shared_ptr<Model> stories_merged_model(const std::string& name) {
     m = Model::load(o.output);
   }
   return m;
+}
+
+GenerationResult generate_alone(const std::shared_ptr<Model>& model,
+                                const std::vector<int32_t>& prompt, int max_new) {
+  SessionOptions so;
+  so.kv_cache = KvCacheType::kF32;
+  Session session(model, so);
+  Generator g(session, model->tokenizer());
+  GenerateOptions o;
+  o.max_new_tokens = max_new;
+  o.ignore_eos = true;
+  return g.generate(prompt, o);
 }
 
 const std::string& cli_converted(const std::string& quant) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "corelm/error.h"
+#include "corelm/generate.h"
 #include "corelm/model.h"
 
 namespace corelm {
@@ -44,6 +45,10 @@ std::shared_ptr<Model> stories_model(const std::string& quant);
 // stories260K-hf in f32 with the LoRA fixtures r4, r16, rslora and fan_in_fan_out stored (in f32)
 // as functions of those names, once per process; and the NumPy-merged model `name` in f32.
 const std::string& stories_functions_package();
+// Greedy generation of `max_new` tokens (EOS ignored) by the Generator on a Session of its own
+// with an f32 KV cache: the slower path the server's batched answers are compared with.
+GenerationResult generate_alone(const std::shared_ptr<Model>& model,
+                                const std::vector<int32_t>& prompt, int max_new);
 std::shared_ptr<Model> stories_merged_model(const std::string& name);
 
 struct CliResult {
