@@ -16,11 +16,12 @@ namespace corelm {
 // Matrix product against a weight matrix W [rows, k] stored row by row (`row_bytes` apart):
 //   y[t * y_stride + r] = sum_i W[r, i] * x_t[i]   for t in [0, n), r in [r0, r1).
 // `x` holds the n activation rows in the weight's activation format (see activation_format):
-// f32 rows of k floats (x_stride bytes apart), or BlockQ8A rows of k/32 blocks.
+// f32 rows of k floats (x_stride bytes apart), BlockQ8A rows of k/32 blocks, or BlockQ8K rows of
+// k/256 blocks (the K-quants).
 using MatmulFn = void (*)(const uint8_t* w, size_t row_bytes, const void* x, size_t x_stride,
                           size_t n, size_t k, float* y, size_t y_stride, size_t r0, size_t r1);
 
-enum class ActivationFormat { kF32, kQ8A };
+enum class ActivationFormat { kF32, kQ8A, kQ8K };
 
 struct KernelTable {
   const char* name;
@@ -31,6 +32,7 @@ struct KernelTable {
   ActivationFormat activation[kNumDTypes];
 
   void (*quantize_q8a)(const float* x, BlockQ8A* out, size_t k);
+  void (*quantize_q8k)(const float* x, BlockQ8K* out, size_t k);  // k a multiple of 256
   // y = x / sqrt(mean(x^2) + eps) * w, over n elements (y may alias x).
   void (*rmsnorm)(const float* x, const float* w, float* y, size_t n, float eps);
   // gate[i] = silu(gate[i]) * up[i]

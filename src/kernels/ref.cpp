@@ -7,6 +7,7 @@
 
 #include "base/half.h"
 #include "kernels/kernel_table.h"
+#include "kernels/ref_ggml.h"
 #include "tensor/layout.h"
 #include "tensor/quant.h"
 
@@ -225,7 +226,9 @@ KernelTable make_reference() {
   set(DType::kQ8_0, Layout::kRows, matmul_quant<BlockQ8, dot_block_q8>, q8a);
   set(DType::kQ4S32, Layout::kInterleaved8, matmul_q4_interleaved, q8a);
   set(DType::kQ4_0, Layout::kInterleaved8, matmul_q4_interleaved, q8a);
+  add_ggml_reference_kernels(t);
   t.quantize_q8a = quantize_row_q8a;
+  t.quantize_q8k = quantize_row_q8k;
   t.rmsnorm = rmsnorm;
   t.silu_mul = silu_mul;
   t.add = add;

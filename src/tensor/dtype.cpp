@@ -15,14 +15,20 @@ constexpr TypeTraits dtype_row(DType d, const char* name, size_t block_elements,
                                bool conversion_target, bool q4_blocks, int ggml_id,
                                const char* ggml_name, RowToFloat to_float,
                                RowFromFloat from_float) {
-  return {name,      d,       block_elements, block_bytes, block_elements > 1, conversion_target,
-          q4_blocks, ggml_id, ggml_name,      to_float,    from_float};
+  return {name,  d,         block_elements, block_bytes, block_elements > 1, conversion_target,
+          false, q4_blocks, ggml_id,        ggml_name,   to_float,           from_float};
+}
+// A GGUF type corelm runs in place but never writes (no from_float).
+constexpr TypeTraits run_only(DType d, const char* name, int ggml_id, const char* ggml_name,
+                              size_t block_elements, size_t block_bytes, RowToFloat to_float) {
+  return {name,  d,       block_elements, block_bytes, true,   false, block_elements == 256,
+          false, ggml_id, ggml_name,      to_float,    nullptr};
 }
 // A type corelm only reads (to_float may be nullptr: known to ggml, unreadable here).
 constexpr TypeTraits read_only(int ggml_id, const char* name, size_t block_elements,
                                size_t block_bytes, RowToFloat to_float) {
-  return {name,    std::nullopt, block_elements, block_bytes, block_elements > 1, false, false,
-          ggml_id, name,         to_float,       nullptr};
+  return {name,  std::nullopt, block_elements, block_bytes, block_elements > 1, false,
+          false, false,        ggml_id,        name,        to_float,           nullptr};
 }
 
 constexpr size_t kQ4 = sizeof(BlockQ4), kQ8 = sizeof(BlockQ8);
@@ -42,15 +48,15 @@ constexpr TypeTraits kTypes[] = {
               row_float_to_q4_0),
     dtype_row(DType::kQ8_0, "q8_0", kQuantBlock, kQ8, false, false, 8, "Q8_0", row_q8_to_float,
               row_float_to_q8s32),
-    read_only(3, "Q4_1", 32, 20, row_q4_1_to_float),
-    read_only(6, "Q5_0", 32, 22, row_q5_0_to_float),
-    read_only(7, "Q5_1", 32, 24, row_q5_1_to_float),
+    run_only(DType::kQ4_1, "q4_1", 3, "Q4_1", 32, 20, row_q4_1_to_float),
+    run_only(DType::kQ5_0, "q5_0", 6, "Q5_0", 32, 22, row_q5_0_to_float),
+    run_only(DType::kQ5_1, "q5_1", 7, "Q5_1", 32, 24, row_q5_1_to_float),
+    run_only(DType::kQ2_K, "q2_k", 10, "Q2_K", 256, 84, row_q2_k_to_float),
+    run_only(DType::kQ3_K, "q3_k", 11, "Q3_K", 256, 110, row_q3_k_to_float),
+    run_only(DType::kQ4_K, "q4_k", 12, "Q4_K", 256, 144, row_q4_k_to_float),
+    run_only(DType::kQ5_K, "q5_k", 13, "Q5_K", 256, 176, row_q5_k_to_float),
+    run_only(DType::kQ6_K, "q6_k", 14, "Q6_K", 256, 210, row_q6_k_to_float),
     read_only(9, "Q8_1", 32, 36, nullptr),
-    read_only(10, "Q2_K", 256, 84, nullptr),
-    read_only(11, "Q3_K", 256, 110, nullptr),
-    read_only(12, "Q4_K", 256, 144, row_q4_k_to_float),
-    read_only(13, "Q5_K", 256, 176, row_q5_k_to_float),
-    read_only(14, "Q6_K", 256, 210, row_q6_k_to_float),
     read_only(15, "Q8_K", 256, 292, nullptr),
     read_only(16, "IQ2_XXS", 256, 66, nullptr),
     read_only(17, "IQ2_XS", 256, 74, nullptr),

@@ -1,6 +1,8 @@
 // The type registry: every element format corelm knows, one row each. The DTypes (formats corelm
-// stores and runs) come first, in enum order; after them the types corelm only reads from other
-// files (GGUF's K-quants and friends: dequantized once, never run). Package names, GGUF ids,
+// stores or runs) come first, in enum order; after them the types corelm only reads from other
+// files (GGUF's i-quants and friends: converted once at load, never run). GGUF's Q4_1, Q5_0,
+// Q5_1 and the K-quants Q2_K..Q6_K are DTypes that run in place but are never written: they have
+// no from_float (corelm does not quantize into them). Package names, GGUF ids,
 // block geometry and the row converters all come from here; the converter's --quant choices
 // and the kernel tables' sizes derive from it. Model code never branches on a format.
 //
@@ -26,9 +28,18 @@ enum class DType : uint8_t {
   kQ4S32,  // int4 linear symmetric, blocks of 32 along a row, fp16 scale = max|w|/7 (the default)
   kQ4_0,   // GGUF Q4_0: the q4s32 block layout with the full [-8, 7] range
   kQ8_0,   // GGUF Q8_0: the q8s32 block layout
+  // GGUF types run in their own block formats (ggml's definitions; quant_ggml.h), never written.
+  kQ4_1,  // blocks of 32: fp16 d, fp16 m, 4-bit q: d * q + m
+  kQ5_0,  // blocks of 32: fp16 d, 5-bit q: d * (q - 16)
+  kQ5_1,  // blocks of 32: fp16 d, fp16 m, 5-bit q: d * q + m
+  kQ2_K,  // super-blocks of 256 (K-quants): 16 sub-blocks of 16 with 4-bit scales and mins
+  kQ3_K,  // 16 sub-blocks of 16, 6-bit signed scales, 3-bit q
+  kQ4_K,  // 8 sub-blocks of 32, 6-bit scales and mins, 4-bit q
+  kQ5_K,  // 8 sub-blocks of 32, 6-bit scales and mins, 5-bit q
+  kQ6_K,  // 16 sub-blocks of 16, int8 scales, 6-bit q
 };
-// The number of DTypes (tables indexed by DType are sized by it); kQ8_0 is the last.
-inline constexpr size_t kNumDTypes = static_cast<size_t>(DType::kQ8_0) + 1;
+// The number of DTypes (tables indexed by DType are sized by it); kQ6_K is the last.
+inline constexpr size_t kNumDTypes = static_cast<size_t>(DType::kQ6_K) + 1;
 
 // Converts `n` elements (a multiple of the block size) of one row to float, or back.
 using RowToFloat = void (*)(const void* in, float* out, size_t n);
@@ -42,6 +53,7 @@ struct TypeTraits {
   size_t block_bytes;          // bytes per block
   bool quantized;
   bool conversion_target;   // `corelm convert --quant` writes it
+  bool k_quant;             // super-blocks of 256 whose kernels read kQ8K activations
   bool q4_blocks;           // rows of BlockQ4: may be stored in the interleaved8 layout
   int ggml_id;              // GGUF's type id, -1 when GGUF has none
   const char* ggml_name;    // GGUF's name, nullptr when none

@@ -61,16 +61,30 @@ Prepared prepare(ComputeContext& ctx, ActivationFormat format, const float* x, s
   if (format == ActivationFormat::kF32) return {x, k * sizeof(float)};
   if (k % kQuantBlock != 0 || k > OpsAccess::max_k(ctx) || n > ctx.max_tokens())
     fail(ErrorCode::kInternal, kComponent, "cannot quantize activations [{}, {}]", n, k);
+  auto run = [&](auto&& body) {
+    if (n >= 4)
+      ctx.pool().parallel_for(n, 1, body);
+    else
+      body(0, n);
+  };
+  if (format == ActivationFormat::kQ8K) {
+    // The K-quants' super-blocks: 8 BlockQ8A's worth of the buffer holds one BlockQ8K.
+    if (k % kSuperBlock != 0)
+      fail(ErrorCode::kInternal, kComponent, "cannot quantize activations [{}, {}] per 256", n, k);
+    auto* q = reinterpret_cast<BlockQ8K*>(OpsAccess::q8(ctx));
+    const size_t blocks = k / kSuperBlock;
+    const auto quantize = ctx.kernels().quantize_q8k;
+    run([&](size_t t0, size_t t1) {
+      for (size_t t = t0; t < t1; ++t) quantize(x + t * k, q + t * blocks, k);
+    });
+    return {q, blocks * sizeof(BlockQ8K)};
+  }
   BlockQ8A* q = OpsAccess::q8(ctx);
   const size_t blocks = k / kQuantBlock;
   const auto quantize = ctx.kernels().quantize_q8a;
-  auto body = [&](size_t t0, size_t t1) {
+  run([&](size_t t0, size_t t1) {
     for (size_t t = t0; t < t1; ++t) quantize(x + t * k, q + t * blocks, k);
-  };
-  if (n >= 4)
-    ctx.pool().parallel_for(n, 1, body);
-  else
-    body(0, n);
+  });
   return {q, blocks * sizeof(BlockQ8A)};
 }
 

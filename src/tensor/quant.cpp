@@ -89,6 +89,22 @@ void quantize_row_q8a(const float* x, BlockQ8A* out, size_t n) {
   }
 }
 
+void quantize_row_q8k(const float* x, BlockQ8K* out, size_t n) {
+  for (size_t b = 0; b < n / kSuperBlock; ++b, x += kSuperBlock) {
+    float amax = 0.0f;
+    for (int i = 0; i < kSuperBlock; ++i) amax = std::max(amax, std::fabs(x[i]));
+    const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+    for (int i = 0; i < kSuperBlock; ++i)
+      out[b].qs[i] = static_cast<int8_t>(round_even(x[i] * inv));
+    for (int j = 0; j < kSuperBlock / 16; ++j) {
+      int sum = 0;
+      for (int i = 0; i < 16; ++i) sum += out[b].qs[16 * j + i];
+      out[b].bsums[j] = static_cast<int16_t>(sum);
+    }
+    out[b].scale = amax / 127.0f;
+  }
+}
+
 void row_f32_to_float(const void* in, float* out, size_t n) {
   std::memcpy(out, in, n * sizeof(float));
 }

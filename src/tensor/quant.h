@@ -22,6 +22,9 @@ void dequantize_row_q8(const BlockQ8* in, float* y, size_t n);
 // Activation quantization for integer dot products: scale = max|x| / 127 (float), q rounded
 // half to even.
 void quantize_row_q8a(const float* x, BlockQ8A* out, size_t n);
+// The same per 256 elements (the K-quant kernels' activations), with the sums of each 16 qs.
+// `n` is a multiple of 256.
+void quantize_row_q8k(const float* x, BlockQ8K* out, size_t n);
 
 // The registry's row converters (dtype.cpp), `n` elements each. q4s32 and Q4_0 read alike, as
 // do q8s32 and Q8_0; Q8_0 is written as q8s32 is.
@@ -40,9 +43,9 @@ void row_float_to_q4_0(const float* in, void* out, size_t n);
 
 // Converts one row of `dtype` to float. `n` elements.
 void dequantize_row(DType dtype, const void* in, float* y, size_t n);
-// Converts one float row into `dtype` (any DType). `out` must hold dtype_row_bytes(dtype, n).
-// For kQ4_0 this is llama.cpp's Q4_0 rule (the value of largest magnitude maps to -8), used to
-// make GGUF-like test inputs.
+// Converts one float row into `dtype` (a DType with a from_float: not the run-only GGUF types).
+// `out` must hold dtype_row_bytes(dtype, n). For kQ4_0 this is llama.cpp's Q4_0 rule (the value of
+// largest magnitude maps to -8), used to make GGUF-like test inputs.
 void quantize_row(DType dtype, const float* x, void* out, size_t n);
 
 }  // namespace corelm

@@ -1,5 +1,6 @@
 #include "tensor/quant_ggml.h"
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 
@@ -11,15 +12,8 @@ namespace {
 
 constexpr int kQK = 256;
 
-// The 6-bit scale and min of sub-block j of a Q4_K / Q5_K super-block.
 inline void scale_min_k4(int j, const uint8_t* q, uint8_t* sc, uint8_t* m) {
-  if (j < 4) {
-    *sc = q[j] & 63;
-    *m = q[j + 4] & 63;
-  } else {
-    *sc = static_cast<uint8_t>((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
-    *m = static_cast<uint8_t>((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
-  }
+  k4_scale_min(j, q, sc, m);
 }
 
 uint16_t load16(const uint8_t* p) {
@@ -94,6 +88,53 @@ void dequant_q6_k(const uint8_t* b, float* y) {  // ql[128], qh[64], scales[16] 
   }
 }
 
+// Q2_K: 16 scale bytes (low nibble scale, high nibble min, per 16 elements), 64 bytes of 2-bit q
+// (element 128 * n + 32 * j + l, l < 32, is bits 2j..2j+1 of qs[32 * n + l]), fp16 d and dmin.
+void dequant_q2_k(const uint8_t* b, float* y) {
+  const auto* blk = reinterpret_cast<const BlockQ2K*>(b);
+  const float d = fp16_to_float(load16(b + offsetof(BlockQ2K, d)));
+  const float dmin = fp16_to_float(load16(b + offsetof(BlockQ2K, dmin)));
+  const uint8_t* q = blk->qs;
+  int is = 0;
+  for (int n = 0; n < kQK; n += 128) {
+    for (int shift = 0; shift < 8; shift += 2) {
+      for (int half = 0; half < 2; ++half) {
+        const uint8_t sc = blk->scales[is++];
+        const float dl = d * static_cast<float>(sc & 0xF), ml = dmin * static_cast<float>(sc >> 4);
+        for (int l = 0; l < 16; ++l)
+          *y++ = dl * static_cast<float>((q[16 * half + l] >> shift) & 3) - ml;
+      }
+    }
+    q += 32;
+  }
+}
+
+// Q3_K: hmask[32] (bit j of hmask[l]: the high bit of element 32 * j + l; set means +0, clear
+// -4), 64 bytes of low 2-bit pairs laid out as Q2_K's, 12 bytes of 6-bit scales, fp16 d.
+void dequant_q3_k(const uint8_t* b, float* y) {
+  const auto* blk = reinterpret_cast<const BlockQ3K*>(b);
+  const float d = fp16_to_float(load16(b + offsetof(BlockQ3K, d)));
+  int8_t scales[16];
+  q3_k_scales(blk->scales, scales);
+  const uint8_t* q = blk->qs;
+  int is = 0;
+  uint8_t m = 1;
+  for (int n = 0; n < kQK; n += 128) {
+    for (int shift = 0; shift < 8; shift += 2) {
+      for (int half = 0; half < 2; ++half) {
+        const float dl = d * static_cast<float>(scales[is++]);
+        for (int l = 0; l < 16; ++l) {
+          const int i = 16 * half + l;
+          const int v = ((q[i] >> shift) & 3) - ((blk->hmask[i] & m) ? 0 : 4);
+          *y++ = dl * static_cast<float>(v);
+        }
+      }
+      m = static_cast<uint8_t>(m << 1);
+    }
+    q += 32;
+  }
+}
+
 void dequant_q4_1(const uint8_t* b, float* y) {  // d, m, qs[16]
   const float d = fp16_to_float(load16(b)), m = fp16_to_float(load16(b + 2));
   for (int j = 0; j < 16; ++j) {
@@ -131,6 +172,108 @@ void each_block(const void* in, float* out, size_t n, F&& f) {
 }
 
 }  // namespace
+
+void k4_scale_min(int j, const uint8_t* q, uint8_t* sc, uint8_t* m) {
+  if (j < 4) {
+    *sc = q[j] & 63;
+    *m = q[j + 4] & 63;
+  } else {
+    *sc = static_cast<uint8_t>((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+    *m = static_cast<uint8_t>((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+  }
+}
+
+void q3_k_scales(const uint8_t* s, int8_t out[16]) {
+  // Scale j: low 4 bits from byte j % 8 (low nibble for j < 8, high for j >= 8), high 2 bits from
+  // byte 8 + j % 4, bits 2 * (j / 4).
+  for (int j = 0; j < 16; ++j) {
+    const int low = j < 8 ? (s[j] & 0xF) : (s[j - 8] >> 4);
+    const int high = (s[8 + j % 4] >> (2 * (j / 4))) & 3;
+    out[j] = static_cast<int8_t>((low | (high << 4)) - 32);
+  }
+}
+
+void decode_k_block(DType dtype, const uint8_t* b, DecodedKBlock* out) {
+  switch (dtype) {
+    case DType::kQ2_K: {
+      const auto* blk = reinterpret_cast<const BlockQ2K*>(b);
+      out->d = fp16_to_float(load16(b + offsetof(BlockQ2K, d)));
+      out->dmin = fp16_to_float(load16(b + offsetof(BlockQ2K, dmin)));
+      for (int h = 0; h < 16; ++h) {
+        out->sc[h] = static_cast<int16_t>(blk->scales[h] & 0xF);
+        out->mn[h] = static_cast<int16_t>(blk->scales[h] >> 4);
+      }
+      for (int i = 0; i < kQK; ++i) {
+        const int n = i / 128, j = (i % 128) / 32, l = i % 32;
+        out->q[i] = static_cast<int8_t>((blk->qs[32 * n + l] >> (2 * j)) & 3);
+      }
+      return;
+    }
+    case DType::kQ3_K: {
+      const auto* blk = reinterpret_cast<const BlockQ3K*>(b);
+      out->d = fp16_to_float(load16(b + offsetof(BlockQ3K, d)));
+      out->dmin = 0.0f;
+      int8_t scales[16];
+      q3_k_scales(blk->scales, scales);
+      for (int h = 0; h < 16; ++h) out->sc[h] = scales[h], out->mn[h] = 0;
+      for (int i = 0; i < kQK; ++i) {
+        const int n = i / 128, j = (i % 128) / 32, l = i % 32;
+        const int low = (blk->qs[32 * n + l] >> (2 * j)) & 3;
+        const bool high = (blk->hmask[l] >> (4 * n + j)) & 1;
+        out->q[i] = static_cast<int8_t>(low - (high ? 0 : 4));
+      }
+      return;
+    }
+    case DType::kQ4_K:
+    case DType::kQ5_K: {
+      const bool five = dtype == DType::kQ5_K;
+      out->d = fp16_to_float(load16(b));
+      out->dmin = fp16_to_float(load16(b + 2));
+      const uint8_t* scales = b + 4;
+      const uint8_t* qh = five ? b + 16 : nullptr;
+      const uint8_t* qs = five ? b + 48 : b + 16;
+      for (int j = 0; j < 8; ++j) {
+        uint8_t sc, m;
+        k4_scale_min(j, scales, &sc, &m);
+        out->sc[2 * j] = out->sc[2 * j + 1] = sc;
+        out->mn[2 * j] = out->mn[2 * j + 1] = m;
+      }
+      // Element 64 * p + l (l < 32) is the low nibble of qs[32 * p + l]; 64 * p + 32 + l the high.
+      for (int i = 0; i < kQK; ++i) {
+        const int p = i / 64, l = i % 32, hi = (i % 64) / 32;
+        int v = (qs[32 * p + l] >> (4 * hi)) & 0xF;
+        if (five) v += ((qh[l] >> (2 * p + hi)) & 1) << 4;
+        out->q[i] = static_cast<int8_t>(v);
+      }
+      return;
+    }
+    case DType::kQ6_K: {
+      const auto* blk = reinterpret_cast<const BlockQ6K*>(b);
+      out->d = fp16_to_float(load16(b + offsetof(BlockQ6K, d)));
+      out->dmin = 0.0f;
+      for (int h = 0; h < 16; ++h) out->sc[h] = blk->scales[h], out->mn[h] = 0;
+      // Element 128 * n + 32 * j + l: low nibble of ql[64 * n + l + 32 * (j & 1)] (high nibble for
+      // j >= 2), high two bits from qh[32 * n + l] bits 2j..2j+1.
+      for (int i = 0; i < kQK; ++i) {
+        const int n = i / 128, j = (i % 128) / 32, l = i % 32;
+        const int low = (blk->ql[64 * n + l + 32 * (j & 1)] >> (4 * (j >> 1))) & 0xF;
+        const int high = (blk->qh[32 * n + l] >> (2 * j)) & 3;
+        out->q[i] = static_cast<int8_t>((low | (high << 4)) - 32);
+      }
+      return;
+    }
+    default:
+      break;
+  }
+  std::memset(out, 0, sizeof(*out));
+}
+
+void row_q2_k_to_float(const void* in, float* out, size_t n) {
+  each_block<256, 84>(in, out, n, dequant_q2_k);
+}
+void row_q3_k_to_float(const void* in, float* out, size_t n) {
+  each_block<256, 110>(in, out, n, dequant_q3_k);
+}
 
 void row_q4_1_to_float(const void* in, float* out, size_t n) {
   each_block<32, 20>(in, out, n, dequant_q4_1);

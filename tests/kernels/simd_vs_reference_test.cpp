@@ -15,6 +15,7 @@
 #include "kernels/isa.h"
 #include "tensor/layout.h"
 #include "tensor/quant.h"
+#include "test_support.h"
 
 namespace corelm {
 namespace {
@@ -45,12 +46,11 @@ Weights make_weights(DType dtype, Layout layout, size_t rows, size_t cols, uint3
   Weights w;
   w.row_bytes = dtype_row_bytes(dtype, cols);
   w.bytes.resize(rows * w.row_bytes);
-  auto values = random_floats(rows * cols, seed, 0.05f);
   if (layout == Layout::kRows) {
-    for (size_t r = 0; r < rows; ++r)
-      quantize_row(dtype, &values[r * cols], w.bytes.data() + r * w.row_bytes, cols);
+    w.bytes = test::random_rows(dtype, rows, cols, seed);  // random blocks for run-only types
     return w;
   }
+  auto values = random_floats(rows * cols, seed, 0.05f);
   const size_t nb = cols / 32;
   std::vector<BlockQ4> tmp(8 * nb);
   for (size_t g = 0; g < rows / 8; ++g) {
@@ -69,7 +69,12 @@ std::vector<float> run_matmul(const KernelTable& k, DType dtype, Layout layout, 
                               size_t r0, size_t r1) {
   std::vector<float> y(n * rows, 0.0f);
   MatmulFn fn = k.matmul_for(dtype, layout);
-  if (k.activation_for(dtype) == ActivationFormat::kQ8A) {
+  if (k.activation_for(dtype) == ActivationFormat::kQ8K) {
+    std::vector<BlockQ8K> q(n * cols / 256);
+    for (size_t t = 0; t < n; ++t) quantize_row_q8k(&x[t * cols], &q[t * cols / 256], cols);
+    fn(w.bytes.data(), w.row_bytes, q.data(), cols / 256 * sizeof(BlockQ8K), n, cols, y.data(),
+       rows, r0, r1);
+  } else if (k.activation_for(dtype) == ActivationFormat::kQ8A) {
     // Both tables see the same activation blocks (made by the reference quantizer).
     std::vector<BlockQ8A> q(n * cols / 32);
     for (size_t t = 0; t < n; ++t) quantize_row_q8a(&x[t * cols], &q[t * cols / 32], cols);
@@ -109,13 +114,16 @@ TEST_P(SimdKernels, MatmulEveryDtypeAndLayout) {
     ASSERT_NE(simd().matmul_for(c.dtype, c.layout), nullptr)
         << dtype_name(c.dtype) << "/" << layout_name(c.layout);
     const bool blocked = dtype_traits(c.dtype).quantized;
+    const bool super = dtype_traits(c.dtype).block_elements == 256;  // the K-quants
     // One row / one block / tails in rows, columns and tokens.
     std::vector<Shape> shapes =
-        blocked
+        super ? std::vector<Shape>{{8, 256, 1},  {16, 512, 3}, {24, 768, 5}, {40, 256, 9},
+                                   {8, 2048, 2}, {1, 256, 1},  {3, 512, 4},  {5, 256, 8}}
+        : blocked
             ? std::vector<Shape>{{8, 32, 1}, {16, 64, 3}, {24, 96, 5}, {40, 160, 9}, {8, 2048, 2}}
             : std::vector<Shape>{{1, 1, 1},  {3, 7, 2},  {5, 17, 3},
                                  {9, 33, 5}, {4, 64, 4}, {13, 100, 1}};
-    if (c.layout == Layout::kRows && blocked)
+    if (c.layout == Layout::kRows && blocked && !super)
       shapes.push_back({1, 32, 1}), shapes.push_back({3, 64, 4});
     for (const auto& s : shapes) {
       auto w = make_weights(c.dtype, c.layout, s.rows, s.cols, 7);
@@ -160,6 +168,27 @@ TEST_P(SimdKernels, ActivationQuantizationIsBitExact) {
   simd().quantize_q8a(zeros.data(), &z, 32);
   EXPECT_EQ(z.scale, 0.0f);
   EXPECT_EQ(z.qsum, 0);
+}
+
+TEST_P(SimdKernels, SuperBlockActivationQuantizationIsBitExact) {
+  for (size_t k : {256u, 512u, 4096u}) {
+    auto x = random_floats(k, 4, 3.0f);
+    x[7] = 0.0f;
+    std::vector<BlockQ8K> a(k / 256), b(k / 256);
+    reference_kernels().quantize_q8k(x.data(), a.data(), k);
+    simd().quantize_q8k(x.data(), b.data(), k);
+    for (size_t i = 0; i < k / 256; ++i) {
+      EXPECT_EQ(a[i].scale, b[i].scale);
+      for (int j = 0; j < 16; ++j) EXPECT_EQ(a[i].bsums[j], b[i].bsums[j]) << i << " " << j;
+      for (int j = 0; j < 256; ++j)
+        ASSERT_EQ(a[i].qs[j], b[i].qs[j]) << "block " << i << " element " << j;
+    }
+  }
+  std::vector<float> zeros(256, 0.0f);
+  BlockQ8K z;
+  simd().quantize_q8k(zeros.data(), &z, 256);
+  EXPECT_EQ(z.scale, 0.0f);
+  EXPECT_EQ(z.bsums[3], 0);
 }
 
 TEST_P(SimdKernels, ElementWise) {

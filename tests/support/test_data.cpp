@@ -73,6 +73,16 @@ std::string lora_fixture(const std::string& name) {
   return p;
 }
 
+std::string ggml_fixture(const std::string& name) {
+  std::string p = std::string(CORELM_GGML_FIXTURES) + "/" + name;
+  if (!fs::exists(p)) {
+    ADD_FAILURE() << "GGML block fixture '" << p
+                  << "' is missing: the build makes it (target corelm_ggml_fixtures)";
+    throw std::runtime_error("missing GGML block fixture: " + p);
+  }
+  return p;
+}
+
 namespace {
 struct TempDir {
   std::string path;

@@ -11,6 +11,7 @@
 #include "corelm/error.h"
 #include "corelm/generate.h"
 #include "corelm/model.h"
+#include "tensor/dtype.h"
 
 namespace corelm {
 class Tokenizer;
@@ -31,6 +32,16 @@ std::string read_fixture(const std::string& name);
 // A LoRA fixture made at build time by tests/tools/make_lora_fixtures.py (an adapter folder such
 // as "r4", its merged model "merged_r4", or "r4.gguf"). Fails the test when it is missing.
 std::string lora_fixture(const std::string& name);
+
+// A block fixture made at build time by tests/tools/make_ggml_block_fixtures.py with llama.cpp's
+// gguf-py ("Q4_K.blocks", "Q4_K.f32"). Fails the test when it is missing.
+std::string ggml_fixture(const std::string& name);
+
+// `rows` random rows of `cols` values stored as `dtype`: random normal values (std `scale`)
+// quantized by the registry's writer, or, for the run-only GGUF types (no writer), random blocks
+// whose fp16 fields hold small finite values.
+std::vector<uint8_t> random_rows(DType dtype, size_t rows, size_t cols, uint32_t seed,
+                                 float scale = 0.05f);
 
 // A temporary folder for this test process, removed at exit.
 std::string temp_dir();

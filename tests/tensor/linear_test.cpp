@@ -30,10 +30,13 @@ Matrix make_matrix(DType dtype, Layout layout, size_t r, size_t c, uint32_t seed
   for (auto& v : x) v = dist(rng);
   const size_t row_bytes = dtype_row_bytes(dtype, c);
   std::vector<uint8_t> plain(r * row_bytes);
+  if (dtype_traits(dtype).from_float == nullptr)  // a run-only GGUF type: random blocks
+    plain = test::random_rows(dtype, r, c, seed);
   Matrix m;
   m.rows.resize(r * c);
   for (size_t i = 0; i < r; ++i) {
-    quantize_row(dtype, &x[i * c], plain.data() + i * row_bytes, c);
+    if (dtype_traits(dtype).from_float != nullptr)
+      quantize_row(dtype, &x[i * c], plain.data() + i * row_bytes, c);
     dtype_traits(dtype).to_float(plain.data() + i * row_bytes, &m.rows[i * c], c);
   }
   if (layout == Layout::kRows) {
@@ -61,12 +64,14 @@ std::vector<const KernelTable*> tables() {
 
 TEST(Linear, EveryDTypeAndLayoutReadsAndMultipliesLikeTheReference) {
   const KernelTable& original = active_kernels();
-  const size_t rows = 72, cols = 96, n = 3;
+  const size_t rows = 72, n = 3;
   std::mt19937 rng(3);
   std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  std::vector<float> x(n * cols);
-  for (auto& v : x) v = dist(rng);
   for (size_t d = 0; d < kNumDTypes; ++d) {
+    // Rows of 96 (three blocks of 32), or of 512 for the K-quants' super-blocks of 256.
+    const size_t cols = dtype_traits(static_cast<DType>(d)).block_elements == 256 ? 512 : 96;
+    std::vector<float> x(n * cols);
+    for (auto& v : x) v = dist(rng);
     for (Layout layout : {Layout::kRows, Layout::kInterleaved8}) {
       const DType dtype = static_cast<DType>(d);
       if (linear_impl(dtype, layout) == nullptr) continue;
@@ -90,8 +95,9 @@ TEST(Linear, EveryDTypeAndLayoutReadsAndMultipliesLikeTheReference) {
               ref += static_cast<double>(m.rows[r * cols + c]) * x[t * cols + c];
               mag += std::fabs(m.rows[r * cols + c]);
             }
-            // int8 activations (scale max|x| / 127 per block of 32): at most half a step per
-            // element; f32/f16/bf16 kernels only reorder the sum.
+            // int8 activations (scale max|x| / 127 per block of 32, or of 256 for the
+            // K-quants; |x| <= 1): at most half a step per element; f32/f16/bf16 kernels only
+            // reorder the sum.
             const double tol = mag * (1.0 / 127.0) * 0.5 * 1.01 + 1e-4;
             ASSERT_NEAR(y[t * rows + r], ref, tol) << table->name << " " << t << " " << r;
           }

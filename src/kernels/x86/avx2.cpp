@@ -645,6 +645,7 @@ KernelTable make_avx2() {
   set(DType::kQ8_0, Layout::kRows, matmul_q8_rows);
   set(DType::kQ4S32, Layout::kInterleaved8, matmul_q4_interleaved);
   set(DType::kQ4_0, Layout::kInterleaved8, matmul_q4_interleaved);
+  add_avx2_ggml_kernels(t);  // Q4_1, Q5_0, Q5_1 and the K-quants (avx2_ggml.cpp)
   t.quantize_q8a = quantize_q8a;
   t.rmsnorm = rmsnorm;
   t.silu_mul = silu_mul;

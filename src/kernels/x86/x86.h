@@ -11,5 +11,8 @@ namespace corelm {
 bool cpu_has_avx2();
 // The AVX2+FMA+F16C table (x86/avx2.cpp). Call only when cpu_has_avx2().
 const KernelTable& avx2_kernels();
+// Puts the AVX2 kernels of GGUF's other block formats into `table` (x86/avx2_ggml.cpp, built with
+// avx2.cpp's flags): for the avx2 table and the tables that build on it.
+void add_avx2_ggml_kernels(KernelTable& table);
 
 }  // namespace corelm
