@@ -19,11 +19,13 @@ bool always() {
 }
 
 // Worst first. CMake compiles each architecture's kernel folder only for that architecture and
-// defines CORELM_KERNELS_<ARCH> when it does; AVX-512 (x86) and NEON (arm) tables go here too.
+// defines CORELM_KERNELS_<ARCH> when it does; NEON (arm) tables go here too.
 constexpr IsaEntry kRegistry[] = {
     {"ref", always, reference_kernels},
 #if defined(CORELM_KERNELS_X86)
     {"avx2", cpu_has_avx2, avx2_kernels},
+    {"avxvnni", cpu_has_avxvnni, avxvnni_kernels},
+    {"avx512", cpu_has_avx512, avx512_kernels},
 #endif
 };
 

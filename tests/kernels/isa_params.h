@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -51,8 +52,10 @@ class ScopedIsaVariable {
 
 // The ISA names this host should support, worst first, worked out without the registry: "ref"
 // everywhere; on x86-64 builds "avx2" when /proc/cpuinfo lists avx2, fma and f16c (Linux drops
-// them there when the OS does not save the YMM registers). Other architectures have no SIMD
-// table yet (NEON: issue 14).
+// them there when the OS does not save the YMM registers), then "avxvnni" when it also lists
+// avx_vnni, then "avx512" when it also lists avx512f, avx512bw, avx512vl, avx512dq and
+// avx512_vnni (dropped when the OS does not save the ZMM state). Other architectures have no
+// SIMD table yet (NEON: issue 14).
 inline std::vector<std::string> expected_isas() {
   std::vector<std::string> names{"ref"};
 #if defined(__x86_64__)
@@ -61,9 +64,17 @@ inline std::vector<std::string> expected_isas() {
   while (std::getline(cpuinfo, line)) {
     if (line.rfind("flags", 0) != 0) continue;
     std::istringstream words(line.substr(line.find(':') + 1));
-    bool avx2 = false, fma = false, f16c = false;
-    for (std::string w; words >> w;) avx2 |= w == "avx2", fma |= w == "fma", f16c |= w == "f16c";
-    if (avx2 && fma && f16c) names.push_back("avx2");
+    std::vector<std::string> flags;
+    for (std::string w; words >> w;) flags.push_back(w);
+    auto has = [&](const char* f) {
+      return std::find(flags.begin(), flags.end(), f) != flags.end();
+    };
+    const bool avx2 = has("avx2") && has("fma") && has("f16c");
+    if (avx2) names.push_back("avx2");
+    if (avx2 && has("avx_vnni")) names.push_back("avxvnni");
+    if (avx2 && has("avx512f") && has("avx512bw") && has("avx512vl") && has("avx512dq") &&
+        has("avx512_vnni"))
+      names.push_back("avx512");
     break;
   }
 #endif

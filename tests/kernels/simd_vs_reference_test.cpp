@@ -149,6 +149,50 @@ TEST_P(SimdKernels, MatmulEveryDtypeAndLayout) {
   }
 }
 
+// The integer matmuls' tile edges: token counts around the tiles (4 and 8 tokens, their
+// remainders), row ranges of odd and even numbers of 8-row groups (the avx512 kernel pairs
+// groups), a sub-range starting at an odd group, and a token count that crosses the kernels'
+// token chunk (k = 6400: 32 tokens per chunk).
+TEST_P(SimdKernels, QuantizedMatmulTileEdges) {
+  struct Case {
+    DType dtype;
+    Layout layout;
+  };
+  const Case cases[] = {{DType::kQ4S32, Layout::kInterleaved8},
+                        {DType::kQ4_0, Layout::kInterleaved8},
+                        {DType::kQ8S32, Layout::kRows},
+                        {DType::kQ4_0, Layout::kRows}};
+  std::vector<Shape> shapes;
+  for (size_t rows : {8u, 16u, 24u, 64u})
+    for (size_t cols : {32u, 96u, 2080u})
+      for (size_t n : {1u, 2u, 3u, 5u, 7u, 8u, 9u, 17u, 33u}) shapes.push_back({rows, cols, n});
+  shapes.push_back({16, 6400, 41});
+  for (const auto& c : cases) {
+    for (const auto& s : shapes) {
+      if (c.layout == Layout::kRows && s.cols == 2080 && s.n > 9) continue;  // keep it quick
+      auto w = make_weights(c.dtype, c.layout, s.rows, s.cols, 17);
+      auto x = random_floats(s.n * s.cols, 19);
+      const std::string what = std::string(dtype_name(c.dtype)) + "/" + layout_name(c.layout) +
+                               " " + std::to_string(s.rows) + "x" + std::to_string(s.cols) + "x" +
+                               std::to_string(s.n);
+      auto ref =
+          run_matmul(reference_kernels(), c.dtype, c.layout, w, x, s.rows, s.cols, s.n, 0, s.rows);
+      auto got = run_matmul(simd(), c.dtype, c.layout, w, x, s.rows, s.cols, s.n, 0, s.rows);
+      expect_close(got, ref, 2e-5f, what);
+      if (s.rows == 64) {  // rows [8, 48): an odd group first, then pairs; the rest untouched
+        auto part = run_matmul(simd(), c.dtype, c.layout, w, x, s.rows, s.cols, s.n, 8, 48);
+        for (size_t t = 0; t < s.n; ++t)
+          for (size_t r = 0; r < s.rows; ++r) {
+            if (r >= 8 && r < 48)
+              ASSERT_NEAR(part[t * s.rows + r], ref[t * s.rows + r], 1e-3f) << what;
+            else
+              ASSERT_EQ(part[t * s.rows + r], 0.0f) << what;
+          }
+      }
+    }
+  }
+}
+
 TEST_P(SimdKernels, ActivationQuantizationIsBitExact) {
   for (size_t k : {32u, 64u, 2048u}) {
     auto x = random_floats(k, 3, 2.0f);

@@ -18,4 +18,27 @@ bool cpu_has_avx2() {
   return supported;
 }
 
+bool cpu_has_avxvnni() {
+  static const bool supported = [] {
+    if (!cpu_has_avx2()) return false;  // also: the OS saves the YMM registers
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (__get_cpuid_max(0, nullptr) < 7) return false;
+    __cpuid_count(7, 1, eax, ebx, ecx, edx);
+    return (eax & (1u << 4)) != 0;  // AVX-VNNI
+  }();
+  return supported;
+}
+
+bool cpu_has_avx512() {
+  // libgcc sets the AVX-512 features only when XGETBV says the OS saves the opmask and ZMM state.
+  static const bool supported = [] {
+    if (!cpu_has_avx2()) return false;
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512vnni");
+  }();
+  return supported;
+}
+
 }  // namespace corelm

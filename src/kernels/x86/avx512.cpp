@@ -1,0 +1,187 @@
+// AVX-512 kernels (F, BW, VL, DQ and VNNI). This file is compiled with -mavx512f -mavx512bw
+// -mavx512vl -mavx512dq -mavx512vnni -mavx2 -mfma -mf16c (x86 builds only) and only called after
+// cpu_has_avx512() said yes; the table starts from avx2's and replaces the integer matmuls and
+// the activation quantizer. tests/kernels compares every kernel with ref.cpp.
+//
+// Prefill on q4 (interleaved8): two row groups side by side in one zmm register (rows r..r+16),
+// eight tokens at a time. Per 32-byte chunk of a block the two groups' nibbles are unpacked once
+// (low and high halves) and each token's chain multiplies them with vpdpbusd against a broadcast
+// group of four activations: unsigned nibbles (0..15) times signed int8, summed in int32 lanes,
+// one row per lane, so no horizontal sums. The +8 storage offset leaves as 8 * qsum per block
+// (the chain starts from -8 * qsum); the exact block sums then meet the two scales in float.
+// Decode (one token) is bound by memory and uses the 256-bit kernel of vnni256.h per group.
+#include <immintrin.h>
+
+#include "kernels/kernel_table.h"
+#include "kernels/x86/vnni256.h"
+#include "kernels/x86/x86.h"
+
+// GCC 12's AVX-512 intrinsics start their results from _mm512_undefined_*() (`__m512 __Y = __Y;`),
+// which -Wmaybe-uninitialized reports at -O3 once they are inlined here.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+namespace corelm {
+
+namespace {
+
+struct Dp512 {
+  static __m256i dp(__m256i acc, __m256i u8, __m256i s8) {
+    return _mm256_dpbusd_epi32(acc, u8, s8);
+  }
+};
+
+using vnni256::act_row;
+using vnni256::load_i32;
+
+// ---- activation quantization ---------------------------------------------------------------
+
+void quantize_q8a(const float* x, BlockQ8A* out, size_t k) {
+  for (size_t b = 0; b < k / kQuantBlock; ++b, x += kQuantBlock) {
+    const __m512 v0 = _mm512_loadu_ps(x), v1 = _mm512_loadu_ps(x + 16);
+    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+    const float s = amax / 127.0f;
+    const float inv = s > 0.0f ? 127.0f / amax : 0.0f;
+    const __m512 mul = _mm512_set1_ps(inv);
+    // cvtps rounds half to even under the default rounding mode, as the reference's nearbyint;
+    // vpmovdb truncates to 8 bits as its static_cast<int8_t> does.
+    const __m512i i0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, mul)),
+                  i1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, mul));
+    out[b].qsum = _mm512_reduce_add_epi32(_mm512_add_epi32(i0, i1));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out[b].qs), _mm512_cvtepi32_epi8(i0));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out[b].qs + 16), _mm512_cvtepi32_epi8(i1));
+    out[b].scale = s;
+  }
+}
+
+// ---- q4 in the interleaved8 layout ---------------------------------------------------------
+
+// Two consecutive 32-byte pieces, one from each group, as one zmm (group g in the low half).
+inline __m512i load_pair(const uint8_t* p0, const uint8_t* p1) {
+  return _mm512_inserti64x4(
+      _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p0))),
+      _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p1)), 1);
+}
+
+// T tokens against the two groups at g0 and g1 (16 rows): T integer chains and T float
+// accumulators, all in registers (2T + 5 of the 32 zmm registers).
+template <int T>
+inline void q4_pair_tile(const uint8_t* g0, const uint8_t* g1, size_t nb, const BlockQ8A* const* x,
+                         float* const* y) {
+  const __m512i mask = _mm512_set1_epi8(0x0F);
+  __m512 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+  for (size_t b = 0; b < nb; ++b) {
+    const uint8_t* b0 = g0 + b * kInterleavedBlockBytes;
+    const uint8_t* b1 = g1 + b * kInterleavedBlockBytes;
+    __m512i s[T];
+    for (int t = 0; t < T; ++t) s[t] = _mm512_set1_epi32(-8 * x[t][b].qsum);
+    for (int c = 0; c < 4; ++c) {
+      const __m512i raw = load_pair(b0 + 16 + 32 * c, b1 + 16 + 32 * c);
+      const __m512i lo = _mm512_and_si512(raw, mask),
+                    hi = _mm512_and_si512(_mm512_srli_epi16(raw, 4), mask);
+      for (int t = 0; t < T; ++t) {
+        const int8_t* q = x[t][b].qs;
+        s[t] = _mm512_dpbusd_epi32(s[t], lo, _mm512_set1_epi32(load_i32(q + 4 * c)));
+        s[t] = _mm512_dpbusd_epi32(s[t], hi, _mm512_set1_epi32(load_i32(q + 16 + 4 * c)));
+      }
+    }
+    const __m512 dw = _mm512_cvtph_ps(_mm256_inserti128_si256(
+        _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b0))),
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(b1)), 1));
+    for (int t = 0; t < T; ++t)
+      acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(x[t][b].scale)),
+                               _mm512_cvtepi32_ps(s[t]), acc[t]);
+  }
+  for (int t = 0; t < T; ++t) _mm512_storeu_ps(y[t], acc[t]);
+}
+
+constexpr int kTileTokens = 8;
+
+// Tokens [t, t + T) against the group pair whose first row is r.
+template <int T>
+inline void pair_tokens(const uint8_t* g0, size_t group_bytes, size_t nb, const void* x,
+                        size_t x_stride, size_t t, float* y, size_t y_stride, size_t r) {
+  const BlockQ8A* xs[T];
+  float* ys[T];
+  for (int i = 0; i < T; ++i) {
+    xs[i] = act_row(x, x_stride, t + i);
+    ys[i] = y + (t + i) * y_stride + r;
+  }
+  q4_pair_tile<T>(g0, g0 + group_bytes, nb, xs, ys);
+}
+
+void pair_remainder(int count, const uint8_t* g0, size_t group_bytes, size_t nb, const void* x,
+                    size_t x_stride, size_t t, float* y, size_t y_stride, size_t r) {
+  switch (count) {
+    case 7:
+      return pair_tokens<7>(g0, group_bytes, nb, x, x_stride, t, y, y_stride, r);
+    case 6:
+      return pair_tokens<6>(g0, group_bytes, nb, x, x_stride, t, y, y_stride, r);
+    case 5:
+      return pair_tokens<5>(g0, group_bytes, nb, x, x_stride, t, y, y_stride, r);
+    case 4:
+      return pair_tokens<4>(g0, group_bytes, nb, x, x_stride, t, y, y_stride, r);
+    case 3:
+      return pair_tokens<3>(g0, group_bytes, nb, x, x_stride, t, y, y_stride, r);
+    case 2:
+      return pair_tokens<2>(g0, group_bytes, nb, x, x_stride, t, y, y_stride, r);
+    default:
+      for (size_t g = 0; g < 2; ++g)
+        vnni256::q4_gemv<Dp512>(g0 + g * group_bytes, nb, act_row(x, x_stride, t),
+                                y + t * y_stride + r + g * kInterleaveRows);
+  }
+}
+
+void matmul_q4_interleaved(const uint8_t* w, size_t row_bytes, const void* x, size_t x_stride,
+                           size_t n, size_t k, float* y, size_t y_stride, size_t r0, size_t r1) {
+  const size_t nb = k / kQuantBlock;
+  const size_t group_bytes = kInterleaveRows * row_bytes;
+  auto group = [&](size_t r) { return w + (r / kInterleaveRows) * group_bytes; };
+  if (n == 1) {  // decode: one pass over the weights, bound by memory
+    for (size_t r = r0; r < r1; r += kInterleaveRows)
+      vnni256::q4_gemv<Dp512>(group(r), nb, act_row(x, x_stride, 0), y + r);
+    return;
+  }
+  const size_t chunk = vnni256::q4_token_chunk(nb);
+  for (size_t t0 = 0; t0 < n; t0 += chunk) {
+    const size_t t1 = std::min(n, t0 + chunk);
+    size_t r = r0;
+    for (; r + 2 * kInterleaveRows <= r1; r += 2 * kInterleaveRows) {
+      size_t t = t0;
+      for (; t + kTileTokens <= t1; t += kTileTokens)
+        pair_tokens<kTileTokens>(group(r), group_bytes, nb, x, x_stride, t, y, y_stride, r);
+      if (t < t1)
+        pair_remainder(static_cast<int>(t1 - t), group(r), group_bytes, nb, x, x_stride, t, y,
+                       y_stride, r);
+    }
+    if (r < r1)  // an odd group at the end of the range: 256-bit tiles
+      vnni256::q4_group_tokens<Dp512>(group(r), nb, x, x_stride, t0, t1, y, y_stride, r);
+  }
+}
+
+KernelTable make_avx512() {
+  KernelTable t = avx2_kernels();  // avx2's kernels, the integer ones replaced
+  t.name = "avx512";
+  auto set = [&](DType d, Layout l, MatmulFn fn) {
+    t.matmul[static_cast<size_t>(d)][static_cast<size_t>(l)] = fn;
+  };
+  set(DType::kQ4S32, Layout::kRows, vnni256::matmul_q4_rows<Dp512>);
+  set(DType::kQ4_0, Layout::kRows, vnni256::matmul_q4_rows<Dp512>);
+  set(DType::kQ8S32, Layout::kRows, vnni256::matmul_q8_rows<Dp512>);
+  set(DType::kQ8_0, Layout::kRows, vnni256::matmul_q8_rows<Dp512>);
+  set(DType::kQ4S32, Layout::kInterleaved8, matmul_q4_interleaved);
+  set(DType::kQ4_0, Layout::kInterleaved8, matmul_q4_interleaved);
+  t.quantize_q8a = quantize_q8a;
+  return t;
+}
+
+}  // namespace
+
+const KernelTable& avx512_kernels() {
+  static const KernelTable table = make_avx512();
+  return table;
+}
+
+}  // namespace corelm

@@ -1,0 +1,215 @@
+// 256-bit VNNI kernels shared by the "avxvnni" and "avx512" tables. Each including file is built
+// with its own ISA flags and supplies `Dp`, a struct whose static `dp(acc, u8, s8)` is its
+// vpdpbusd spelling (_mm256_dpbusd_avx_epi32 or _mm256_dpbusd_epi32): acc[i] += sum of the four
+// products of unsigned bytes of u8 and signed bytes of s8 in lane i. Everything here has internal
+// linkage, so the two copies never meet at link time.
+//
+// q4 (interleaved8): the nibbles (0..15) are the unsigned operand, the BlockQ8A activations the
+// signed one, and the +8 storage offset leaves as 8 * qsum per block, as in avx2.cpp; the integer
+// dot products are exact, only the two scales and the float sums round.
+#pragma once
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/kernel_table.h"
+#include "tensor/layout.h"
+
+namespace corelm {
+namespace {
+namespace vnni256 {
+
+inline int32_t load_i32(const void* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+inline const BlockQ8A* act_row(const void* x, size_t x_stride, size_t t) {
+  return reinterpret_cast<const BlockQ8A*>(static_cast<const uint8_t*>(x) + t * x_stride);
+}
+
+// The exact integer dot products of one interleaved block (8 rows) with one activation block,
+// one row per lane, offset removed.
+template <typename Dp>
+inline __m256i q4_block_isum(const uint8_t* blk, const BlockQ8A& a, __m256i mask) {
+  const int8_t* q = a.qs;
+  __m256i s = _mm256_set1_epi32(-8 * a.qsum);
+  for (int c = 0; c < 4; ++c) {
+    const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16 + 32 * c));
+    s = Dp::dp(s, _mm256_and_si256(raw, mask), _mm256_set1_epi32(load_i32(q + 4 * c)));
+    s = Dp::dp(s, _mm256_and_si256(_mm256_srli_epi16(raw, 4), mask),
+               _mm256_set1_epi32(load_i32(q + 16 + 4 * c)));
+  }
+  return s;
+}
+
+// One token against one group of 8 rows (decode, bound by memory): two float accumulators on
+// alternating blocks, the weights prefetched ahead as in avx2.cpp.
+template <typename Dp>
+inline void q4_gemv(const uint8_t* group, size_t nb, const BlockQ8A* x, float* y) {
+  const __m256i mask = _mm256_set1_epi8(0x0F);
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  size_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    const uint8_t* blk = group + b * kInterleavedBlockBytes;
+    for (int p = 0; p < 5; ++p)
+      _mm_prefetch(reinterpret_cast<const char*>(blk) + 2048 + 64 * p, _MM_HINT_T0);
+    const __m256i i0 = q4_block_isum<Dp>(blk, x[b], mask);
+    const __m256i i1 = q4_block_isum<Dp>(blk + kInterleavedBlockBytes, x[b + 1], mask);
+    const __m256 d0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
+    const __m256 d1 = _mm256_cvtph_ps(
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + kInterleavedBlockBytes)));
+    acc0 = _mm256_fmadd_ps(_mm256_mul_ps(d0, _mm256_set1_ps(x[b].scale)), _mm256_cvtepi32_ps(i0),
+                           acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_mul_ps(d1, _mm256_set1_ps(x[b + 1].scale)),
+                           _mm256_cvtepi32_ps(i1), acc1);
+  }
+  for (; b < nb; ++b) {
+    const uint8_t* blk = group + b * kInterleavedBlockBytes;
+    const __m256i i0 = q4_block_isum<Dp>(blk, x[b], mask);
+    const __m256 d0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
+    acc0 = _mm256_fmadd_ps(_mm256_mul_ps(d0, _mm256_set1_ps(x[b].scale)), _mm256_cvtepi32_ps(i0),
+                           acc0);
+  }
+  _mm256_storeu_ps(y, _mm256_add_ps(acc0, acc1));
+}
+
+// T tokens against one group of 8 rows. Per 32-byte chunk the two nibble vectors are unpacked
+// once and every token's chain takes them; integer and float accumulators stay in registers
+// (2T + 4 of them: T = 4 fits the 16 ymm registers of an AVX2 machine).
+template <typename Dp, int T>
+inline void q4_group_tile(const uint8_t* group, size_t nb, const BlockQ8A* const* x,
+                          float* const* y) {
+  const __m256i mask = _mm256_set1_epi8(0x0F);
+  __m256 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+  for (size_t b = 0; b < nb; ++b) {
+    const uint8_t* blk = group + b * kInterleavedBlockBytes;
+    __m256i s[T];
+    for (int t = 0; t < T; ++t) s[t] = _mm256_set1_epi32(-8 * x[t][b].qsum);
+    for (int c = 0; c < 4; ++c) {
+      const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16 + 32 * c));
+      const __m256i lo = _mm256_and_si256(raw, mask),
+                    hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), mask);
+      for (int t = 0; t < T; ++t) {
+        const int8_t* q = x[t][b].qs;
+        s[t] = Dp::dp(s[t], lo, _mm256_set1_epi32(load_i32(q + 4 * c)));
+        s[t] = Dp::dp(s[t], hi, _mm256_set1_epi32(load_i32(q + 16 + 4 * c)));
+      }
+    }
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
+    for (int t = 0; t < T; ++t)
+      acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(x[t][b].scale)),
+                               _mm256_cvtepi32_ps(s[t]), acc[t]);
+  }
+  for (int t = 0; t < T; ++t) _mm256_storeu_ps(y[t], acc[t]);
+}
+
+// Tokens [t0, t1) against the group at `group` (rows r..r+8 of y): tiles of 4, then 2, then 1.
+template <typename Dp>
+inline void q4_group_tokens(const uint8_t* group, size_t nb, const void* x, size_t x_stride,
+                            size_t t0, size_t t1, float* y, size_t y_stride, size_t r) {
+  size_t t = t0;
+  for (; t + 4 <= t1; t += 4) {
+    const BlockQ8A* xs[4] = {act_row(x, x_stride, t), act_row(x, x_stride, t + 1),
+                             act_row(x, x_stride, t + 2), act_row(x, x_stride, t + 3)};
+    float* ys[4] = {y + t * y_stride + r, y + (t + 1) * y_stride + r, y + (t + 2) * y_stride + r,
+                    y + (t + 3) * y_stride + r};
+    q4_group_tile<Dp, 4>(group, nb, xs, ys);
+  }
+  for (; t + 2 <= t1; t += 2) {
+    const BlockQ8A* xs[2] = {act_row(x, x_stride, t), act_row(x, x_stride, t + 1)};
+    float* ys[2] = {y + t * y_stride + r, y + (t + 1) * y_stride + r};
+    q4_group_tile<Dp, 2>(group, nb, xs, ys);
+  }
+  for (; t < t1; ++t) q4_gemv<Dp>(group, nb, act_row(x, x_stride, t), y + t * y_stride + r);
+}
+
+// Tokens per pass over a thread's row groups: their activations stay in L2 meanwhile.
+inline size_t q4_token_chunk(size_t nb) {
+  return std::max<size_t>(8, (256u << 10) / std::max<size_t>(nb * sizeof(BlockQ8A), 1) / 8 * 8);
+}
+
+// q8 rows (q8s32 / GGUF Q8_0): |w| is the unsigned operand and the activations take w's sign
+// (vpsignb), as in avx2.cpp. One row against up to four tokens per pass, so each weight block
+// is loaded and made unsigned once for all of them.
+template <typename Dp, int T>
+inline void q8_row_tile(const BlockQ8* wr, size_t nb, const BlockQ8A* const* a, float* const* y) {
+  __m256 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+  for (size_t b = 0; b < nb; ++b) {
+    const __m256i wq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wr[b].qs));
+    const __m256i wabs = _mm256_sign_epi8(wq, wq);
+    const float dw = _cvtsh_ss(wr[b].scale);
+    for (int t = 0; t < T; ++t) {
+      const __m256i aq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[t][b].qs));
+      const __m256i isum = Dp::dp(_mm256_setzero_si256(), wabs, _mm256_sign_epi8(aq, wq));
+      acc[t] =
+          _mm256_fmadd_ps(_mm256_set1_ps(dw * a[t][b].scale), _mm256_cvtepi32_ps(isum), acc[t]);
+    }
+  }
+  for (int t = 0; t < T; ++t) *y[t] = hsum(acc[t]);
+}
+
+template <typename Dp>
+void matmul_q8_rows(const uint8_t* w, size_t row_bytes, const void* x, size_t x_stride, size_t n,
+                    size_t k, float* y, size_t y_stride, size_t r0, size_t r1) {
+  const size_t nb = k / kQuantBlock;
+  for (size_t r = r0; r < r1; ++r) {
+    const BlockQ8* wr = reinterpret_cast<const BlockQ8*>(w + r * row_bytes);
+    size_t t = 0;
+    for (; t + 4 <= n; t += 4) {
+      const BlockQ8A* as[4] = {act_row(x, x_stride, t), act_row(x, x_stride, t + 1),
+                               act_row(x, x_stride, t + 2), act_row(x, x_stride, t + 3)};
+      float* ys[4] = {y + t * y_stride + r, y + (t + 1) * y_stride + r, y + (t + 2) * y_stride + r,
+                      y + (t + 3) * y_stride + r};
+      q8_row_tile<Dp, 4>(wr, nb, as, ys);
+    }
+    for (; t < n; ++t) {
+      const BlockQ8A* as[1] = {act_row(x, x_stride, t)};
+      float* ys[1] = {y + t * y_stride + r};
+      q8_row_tile<Dp, 1>(wr, nb, as, ys);
+    }
+  }
+}
+
+// q4 rows (Q4_0 / q4s32 matrices that could not be interleaved): the 32 nibbles of a block side
+// by side in one vector against the 32 activations; the offset leaves through one lane.
+template <typename Dp>
+void matmul_q4_rows(const uint8_t* w, size_t row_bytes, const void* x, size_t x_stride, size_t n,
+                    size_t k, float* y, size_t y_stride, size_t r0, size_t r1) {
+  const size_t nb = k / kQuantBlock;
+  const __m256i mask = _mm256_set1_epi8(0x0F);
+  for (size_t r = r0; r < r1; ++r) {
+    const BlockQ4* wr = reinterpret_cast<const BlockQ4*>(w + r * row_bytes);
+    for (size_t t = 0; t < n; ++t) {
+      const BlockQ8A* a = act_row(x, x_stride, t);
+      __m256 acc = _mm256_setzero_ps();
+      for (size_t b = 0; b < nb; ++b) {
+        const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(wr[b].qs));
+        const __m256i nib = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), mask);
+        const __m256i isum = Dp::dp(_mm256_setr_epi32(-8 * a[b].qsum, 0, 0, 0, 0, 0, 0, 0), nib,
+                                    _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].qs)));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(wr[b].scale) * a[b].scale),
+                              _mm256_cvtepi32_ps(isum), acc);
+      }
+      y[t * y_stride + r] = hsum(acc);
+    }
+  }
+}
+
+}  // namespace vnni256
+}  // namespace
+}  // namespace corelm
