@@ -9,6 +9,9 @@
 #if defined(CORELM_KERNELS_X86)
 #include "kernels/x86/x86.h"
 #endif
+#if defined(CORELM_KERNELS_ARM)
+#include "kernels/arm/arm.h"
+#endif
 
 namespace corelm {
 
@@ -24,6 +27,10 @@ constexpr IsaEntry kRegistry[] = {
     {"ref", always, reference_kernels},
 #if defined(CORELM_KERNELS_X86)
     {"avx2", cpu_has_avx2, avx2_kernels},
+#endif
+#if defined(CORELM_KERNELS_ARM)
+    {"neon", cpu_has_neon, neon_kernels}, {"dotprod", cpu_has_dotprod, dotprod_kernels},
+    {"i8mm", cpu_has_i8mm, i8mm_kernels},
 #endif
 };
 

@@ -109,12 +109,14 @@ TEST_P(SimdKernels, MatmulEveryDtypeAndLayout) {
     ASSERT_NE(simd().matmul_for(c.dtype, c.layout), nullptr)
         << dtype_name(c.dtype) << "/" << layout_name(c.layout);
     const bool blocked = dtype_traits(c.dtype).quantized;
-    // One row / one block / tails in rows, columns and tokens.
+    // One row / one block / tails in rows, columns and tokens. Quantized: every tail of the
+    // 4- and 2-token tiles (n = 1, 2, 3, 5, 6, 7, 9), and tokens past the activation chunk of
+    // the interleaved kernels (k = 8192: a 256 KiB chunk holds 24 tokens).
     std::vector<Shape> shapes =
-        blocked
-            ? std::vector<Shape>{{8, 32, 1}, {16, 64, 3}, {24, 96, 5}, {40, 160, 9}, {8, 2048, 2}}
-            : std::vector<Shape>{{1, 1, 1},  {3, 7, 2},  {5, 17, 3},
-                                 {9, 33, 5}, {4, 64, 4}, {13, 100, 1}};
+        blocked ? std::vector<Shape>{{8, 32, 1},   {16, 64, 3}, {24, 96, 5}, {40, 160, 9},
+                                     {8, 2048, 2}, {16, 64, 7}, {8, 96, 6},  {8, 8192, 27}}
+                : std::vector<Shape>{{1, 1, 1},  {3, 7, 2},  {5, 17, 3},
+                                     {9, 33, 5}, {4, 64, 4}, {13, 100, 1}};
     if (c.layout == Layout::kRows && blocked)
       shapes.push_back({1, 32, 1}), shapes.push_back({3, 64, 4});
     for (const auto& s : shapes) {
