@@ -51,10 +51,13 @@ TEST_P(ForwardUnderEachTable, SameGreedyIdsAsReference) {
     size_t same = 0;
     while (same < ref.ids.size() && simd.ids[same] == ref.ids[same]) ++same;
     EXPECT_GE(same, quant == "q8s32" ? 96u : 128u) << quant;
-    // The logits with an f32 KV cache, where float summation order is the only difference. (With
-    // the default f16 cache a difference of one float ulp in a key can round it to the next f16,
-    // and one such step moved stories260K's logits by up to 0.11 under the NEON tables, ids
-    // unchanged.) Measured: ~1.3e-5 (NEON, qemu); far below q4s32's own error (~5).
+    // The logits with an f32 KV cache. (With the default f16 cache a one-ulp float difference
+    // in a key can round it to the neighbouring f16: one such step moved stories260K's logits by
+    // 0.11 under the NEON tables, ids unchanged.) Float weights: summation order is the only
+    // difference (measured ~1.3e-5, NEON under qemu). Quantized weights: a float difference can
+    // also move an activation across a rounding boundary of its int8 quantization, one step of
+    // its block's scale (measured 3.3e-3, AVX2 q8s32; ~1e-5 without such a step). Both far below
+    // q4s32's own error (~5).
     set_active_kernels(reference_kernels());
     ref = greedy(quant, 16, KvCacheType::kF32);
     set_active_kernels(GetParam()->table());
@@ -62,7 +65,8 @@ TEST_P(ForwardUnderEachTable, SameGreedyIdsAsReference) {
     float max_err = 0.0f;
     for (size_t i = 0; i < ref.logits.size(); ++i)
       max_err = std::max(max_err, std::fabs(simd.logits[i] - ref.logits[i]));
-    EXPECT_LT(max_err, 1e-3f) << quant;
+    const bool quantized = quant == "q8s32" || quant == "q4s32";
+    EXPECT_LT(max_err, quantized ? 0.05f : 1e-3f) << quant;
   }
 }
 
