@@ -324,7 +324,9 @@ float scalar_bf16(const uint8_t* row, size_t i) {
 }
 
 // 4 rows x 2 tokens per step (each converted weight vector serves two tokens), then 4 rows x 1
-// token with two chains per row, then single rows.
+// token, then single rows. Every path sums a (row, token) alike (one 4-lane chain, lanes added,
+// then the tail), so a token's result does not depend on the batch it came in (chunked prefill
+// equals one-shot prefill).
 template <typename Load>
 void matmul_float_rows(const uint8_t* w, size_t row_bytes, const void* x, size_t x_stride, size_t n,
                        size_t k, float* y, size_t y_stride, size_t r0, size_t r1, Load load,
@@ -364,22 +366,14 @@ void matmul_float_rows(const uint8_t* w, size_t row_bytes, const void* x, size_t
     }
     for (; t < n; ++t) {
       const float* x0 = xrow(t);
-      float32x4_t a[8];
+      float32x4_t a[4];
       for (auto& v : a) v = vdupq_n_f32(0.0f);
-      size_t i = 0;
-      for (; i + 8 <= kv; i += 8) {
-        const float32x4_t xa = vld1q_f32(x0 + i), xb = vld1q_f32(x0 + i + 4);
-        for (int j = 0; j < 4; ++j) {
-          a[j] = vfmaq_f32(a[j], load(wr[j], i), xa);
-          a[4 + j] = vfmaq_f32(a[4 + j], load(wr[j], i + 4), xb);
-        }
-      }
-      for (; i < kv; i += 4) {
+      for (size_t i = 0; i < kv; i += 4) {
         const float32x4_t xa = vld1q_f32(x0 + i);
         for (int j = 0; j < 4; ++j) a[j] = vfmaq_f32(a[j], load(wr[j], i), xa);
       }
       for (int j = 0; j < 4; ++j) {
-        float s = vaddvq_f32(vaddq_f32(a[j], a[4 + j]));
+        float s = vaddvq_f32(a[j]);
         for (size_t ii = kv; ii < k; ++ii) s += scalar(wr[j], ii) * x0[ii];
         y[t * y_stride + r + j] = s;
       }
@@ -428,15 +422,23 @@ void rmsnorm(const float* x, const float* w, float* y, size_t n, float eps) {
   for (; i < n; ++i) y[i] = x[i] * inv * w[i];
 }
 
+// Element-wise and batch-invariant: the tail goes through the same vector code (padded), so an
+// element's result does not depend on where the caller's chunk of the array ends.
+inline float32x4_t silu_mul4(float32x4_t g, float32x4_t u) {
+  const float32x4_t s = vdivq_f32(g, vaddq_f32(vdupq_n_f32(1.0f), exp4(vnegq_f32(g))));
+  return vmulq_f32(s, u);
+}
+
 void silu_mul(float* gate, const float* up, size_t n) {
   size_t i = 0;
-  const float32x4_t one = vdupq_n_f32(1.0f);
-  for (; i + 4 <= n; i += 4) {
-    const float32x4_t g = vld1q_f32(gate + i);
-    const float32x4_t s = vdivq_f32(g, vaddq_f32(one, exp4(vnegq_f32(g))));
-    vst1q_f32(gate + i, vmulq_f32(s, vld1q_f32(up + i)));
+  for (; i + 4 <= n; i += 4) vst1q_f32(gate + i, silu_mul4(vld1q_f32(gate + i), vld1q_f32(up + i)));
+  if (i < n) {
+    float g[4] = {}, u[4] = {};
+    std::memcpy(g, gate + i, (n - i) * sizeof(float));
+    std::memcpy(u, up + i, (n - i) * sizeof(float));
+    vst1q_f32(g, silu_mul4(vld1q_f32(g), vld1q_f32(u)));
+    std::memcpy(gate + i, g, (n - i) * sizeof(float));
   }
-  for (; i < n; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
 }
 
 void add(float* y, const float* x, size_t n) {
@@ -456,6 +458,9 @@ void softmax(float* x, size_t n) {
     std::memset(x, 0, n * sizeof(float));
     return;
   }
+  // Element i's exp goes into lane i % 4 of the sum, the tail too (padded with -inf: exp 0), so
+  // entries past the last visible key (-inf) change nothing: attention rows give the same
+  // probabilities whatever number of masked keys the caller passes (batch invariance).
   const float32x4_t vmax = vdupq_n_f32(m);
   float32x4_t vs = vdupq_n_f32(0.0f);
   for (i = 0; i + 4 <= n; i += 4) {
@@ -463,25 +468,26 @@ void softmax(float* x, size_t n) {
     vst1q_f32(x + i, e);
     vs = vaddq_f32(vs, e);
   }
-  float sum = vaddvq_f32(vs);
-  for (; i < n; ++i) {
-    x[i] = std::exp(x[i] - m);
-    sum += x[i];
+  if (i < n) {
+    float t[4] = {neg_inf, neg_inf, neg_inf, neg_inf};
+    std::memcpy(t, x + i, (n - i) * sizeof(float));
+    const float32x4_t e = exp4(vsubq_f32(vld1q_f32(t), vmax));
+    vs = vaddq_f32(vs, e);
+    vst1q_f32(t, e);
+    std::memcpy(x + i, t, (n - i) * sizeof(float));
   }
+  const float sum = vaddvq_f32(vs);
   const float inv = 1.0f / sum;
   for (i = 0; i + 4 <= n; i += 4) vst1q_f32(x + i, vmulq_n_f32(vld1q_f32(x + i), inv));
   for (; i < n; ++i) x[i] *= inv;
 }
 
+// One 4-lane chain, the same sums as attn_scores' four-key passes (whose tail keys use it).
 float dot_f32(const float* a, const float* b, size_t n) {
-  float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0;
+  float32x4_t acc = vdupq_n_f32(0.0f);
   size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    a0 = vfmaq_f32(a0, vld1q_f32(a + i), vld1q_f32(b + i));
-    a1 = vfmaq_f32(a1, vld1q_f32(a + i + 4), vld1q_f32(b + i + 4));
-  }
-  for (; i + 4 <= n; i += 4) a0 = vfmaq_f32(a0, vld1q_f32(a + i), vld1q_f32(b + i));
-  float s = vaddvq_f32(vaddq_f32(a0, a1));
+  for (; i + 4 <= n; i += 4) acc = vfmaq_f32(acc, vld1q_f32(a + i), vld1q_f32(b + i));
+  float s = vaddvq_f32(acc);
   for (; i < n; ++i) s += a[i] * b[i];
   return s;
 }
@@ -521,7 +527,8 @@ void attn_scores(const float* q, const float* k, size_t ld, size_t n, size_t hea
   const float neg_inf = -std::numeric_limits<float>::infinity();
   const size_t hv = head_dim / 4 * 4;
   size_t j = 0;
-  // Four keys per pass: one load of q serves four dot products.
+  // Four keys per pass: one load of q serves four dot products. A key's score is summed alike in
+  // a pass and in the tail (dot_f32), so it does not depend on n (batch invariance).
   for (; j + 4 <= n; j += 4) {
     if (mask[j] == neg_inf && mask[j + 1] == neg_inf && mask[j + 2] == neg_inf &&
         mask[j + 3] == neg_inf) {
