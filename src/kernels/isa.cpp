@@ -9,6 +9,9 @@
 #if defined(CORELM_KERNELS_X86)
 #include "kernels/x86/x86.h"
 #endif
+#if defined(CORELM_KERNELS_ARM)
+#include "kernels/arm/arm.h"
+#endif
 
 namespace corelm {
 
@@ -26,6 +29,10 @@ constexpr IsaEntry kRegistry[] = {
     {"avx2", cpu_has_avx2, avx2_kernels},
     {"avxvnni", cpu_has_avxvnni, avxvnni_kernels},
     {"avx512", cpu_has_avx512, avx512_kernels},
+#endif
+#if defined(CORELM_KERNELS_ARM)
+    {"neon", cpu_has_neon, neon_kernels}, {"dotprod", cpu_has_dotprod, dotprod_kernels},
+    {"i8mm", cpu_has_i8mm, i8mm_kernels},
 #endif
 };
 

@@ -66,10 +66,11 @@ TEST(IsaCli, UnknownNameIsAClearError) {
 }
 
 TEST(IsaCli, TablesThisHostCannotRunAreRefused) {
-  // avx2 on an ARM build (not compiled in) or on an x86 CPU without it; neon (issue 14) on x86.
+  // avx2 on an ARM build (not compiled in) or on an x86 CPU without it; the ARM tables on x86,
+  // dotprod and i8mm on an ARM CPU without those instructions.
   const auto names = test::expected_isas();
   int refused = 0;
-  for (const char* name : {"avx2", "neon"}) {
+  for (const char* name : {"avx2", "neon", "dotprod", "i8mm"}) {
     if (std::find(names.begin(), names.end(), name) != names.end()) continue;
     ScopedIsaVariable isa(name);
     expect_isa_error(test::run_cli({"--version"}), "");

@@ -12,6 +12,10 @@
 
 #include "kernels/isa.h"
 
+#if defined(__aarch64__)
+#include <sys/auxv.h>
+#endif
+
 namespace corelm::test {
 
 // The supported SIMD tables: every supported registry entry but the reference itself.
@@ -54,8 +58,11 @@ class ScopedIsaVariable {
 // everywhere; on x86-64 builds "avx2" when /proc/cpuinfo lists avx2, fma and f16c (Linux drops
 // them there when the OS does not save the YMM registers), then "avxvnni" when it also lists
 // avx_vnni, then "avx512" when it also lists avx512f, avx512bw, avx512vl, avx512dq and
-// avx512_vnni (dropped when the OS does not save the ZMM state). Other architectures have no
-// SIMD table yet (NEON: issue 14).
+// avx512_vnni (dropped when the OS does not save the ZMM state). On aarch64 builds "neon" always
+// (Advanced SIMD is mandatory there), "dotprod" when the kernel reports asimddp and "i8mm" when it
+// reports asimddp and i8mm: from /proc/cpuinfo's "Features" line, or, when the file has none,
+// from the auxiliary vector (qemu-user, as `make test-aarch64` runs it, shows the x86 host's
+// /proc/cpuinfo but emulates getauxval for the CPU it models).
 inline std::vector<std::string> expected_isas() {
   std::vector<std::string> names{"ref"};
 #if defined(__x86_64__)
@@ -77,6 +84,24 @@ inline std::vector<std::string> expected_isas() {
       names.push_back("avx512");
     break;
   }
+#elif defined(__aarch64__)
+  names.push_back("neon");
+  bool features_line = false, asimddp = false, i8mm = false;
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(cpuinfo, line)) {
+    if (line.rfind("Features", 0) != 0) continue;
+    features_line = true;
+    std::istringstream words(line.substr(line.find(':') + 1));
+    for (std::string w; words >> w;) asimddp |= w == "asimddp", i8mm |= w == "i8mm";
+    break;
+  }
+  if (!features_line) {
+    asimddp = (getauxval(AT_HWCAP) & (1ul << 20)) != 0;  // HWCAP_ASIMDDP
+    i8mm = (getauxval(AT_HWCAP2) & (1ul << 13)) != 0;    // HWCAP2_I8MM
+  }
+  if (asimddp) names.push_back("dotprod");
+  if (asimddp && i8mm) names.push_back("i8mm");
 #endif
   return names;
 }

@@ -115,14 +115,18 @@ TEST_P(SimdKernels, MatmulEveryDtypeAndLayout) {
         << dtype_name(c.dtype) << "/" << layout_name(c.layout);
     const bool blocked = dtype_traits(c.dtype).quantized;
     const bool super = dtype_traits(c.dtype).block_elements == 256;  // the K-quants
-    // One row / one block / tails in rows, columns and tokens.
+    // One row / one block / tails in rows, columns and tokens. Quantized: every tail of the
+    // 4- and 2-token tiles (n = 1, 2, 3, 5, 6, 7, 9), and tokens past the activation chunk of
+    // the interleaved kernels (k = 8192: a 256 KiB chunk holds 24 tokens). K-quants: the 8- and
+    // 4-token tiles and their tails, rows of one to eight super-blocks.
     std::vector<Shape> shapes =
-        super ? std::vector<Shape>{{8, 256, 1},  {16, 512, 3}, {24, 768, 5}, {40, 256, 9},
-                                   {8, 2048, 2}, {1, 256, 1},  {3, 512, 4},  {5, 256, 8}}
-        : blocked
-            ? std::vector<Shape>{{8, 32, 1}, {16, 64, 3}, {24, 96, 5}, {40, 160, 9}, {8, 2048, 2}}
-            : std::vector<Shape>{{1, 1, 1},  {3, 7, 2},  {5, 17, 3},
-                                 {9, 33, 5}, {4, 64, 4}, {13, 100, 1}};
+        super     ? std::vector<Shape>{{8, 256, 1},  {16, 512, 3}, {24, 768, 5},
+                                       {40, 256, 9}, {8, 2048, 2}, {1, 256, 1},
+                                       {3, 512, 4},  {5, 256, 8},  {4, 256, 13}}
+        : blocked ? std::vector<Shape>{{8, 32, 1},   {16, 64, 3}, {24, 96, 5}, {40, 160, 9},
+                                       {8, 2048, 2}, {16, 64, 7}, {8, 96, 6},  {8, 8192, 27}}
+                  : std::vector<Shape>{{1, 1, 1},  {3, 7, 2},  {5, 17, 3},
+                                       {9, 33, 5}, {4, 64, 4}, {13, 100, 1}};
     if (c.layout == Layout::kRows && blocked && !super)
       shapes.push_back({1, 32, 1}), shapes.push_back({3, 64, 4});
     for (const auto& s : shapes) {
