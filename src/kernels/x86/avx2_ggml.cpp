@@ -14,30 +14,13 @@
 #include <cstring>
 
 #include "kernels/kernel_table.h"
+#include "kernels/x86/avx2_helpers.h"
 #include "kernels/x86/x86.h"
 #include "tensor/quant_ggml.h"
 
 namespace corelm {
 
 namespace {
-
-inline float half(uint16_t h) {
-  return _cvtsh_ss(h);
-}
-
-inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-
-inline int32_t hsum_epi32(__m256i v) {
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
-  return _mm_cvtsi128_si32(s);
-}
 
 inline __m256i load256(const void* p) {
   return _mm256_loadu_si256(static_cast<const __m256i*>(p));
@@ -81,16 +64,20 @@ CORELM_INLINE void k4_scales_mins(const uint8_t* s12, KHeader& h) {
   h.mins = _mm256_set_m128i(_mm_unpackhi_epi16(mn, mn), _mm_unpacklo_epi16(mn, mn));
 }
 
+// The header of a Q4_K or Q5_K super-block (the same fields in both).
+template <typename Block>
+CORELM_INLINE KHeader k4_header(const uint8_t* b) {
+  const auto& blk = *reinterpret_cast<const Block*>(b);
+  KHeader h;
+  k4_scales_mins(blk.scales, h);
+  h.d = half(blk.d);
+  h.dm = half(blk.dmin);
+  return h;
+}
+
 struct Q4K {
   static constexpr size_t kBytes = sizeof(BlockQ4K);
-  static CORELM_INLINE KHeader header(const uint8_t* b) {
-    const auto& blk = *reinterpret_cast<const BlockQ4K*>(b);
-    KHeader h;
-    k4_scales_mins(blk.scales, h);
-    h.d = half(blk.d);
-    h.dm = half(blk.dmin);
-    return h;
-  }
+  static CORELM_INLINE KHeader header(const uint8_t* b) { return k4_header<BlockQ4K>(b); }
   static CORELM_INLINE __m256i scale(const KHeader& h, int g) {
     return _mm256_shuffle_epi8(h.scales, pick16(2 * g, 2 * g));
   }
@@ -102,14 +89,7 @@ struct Q4K {
 
 struct Q5K {
   static constexpr size_t kBytes = sizeof(BlockQ5K);
-  static CORELM_INLINE KHeader header(const uint8_t* b) {
-    const auto& blk = *reinterpret_cast<const BlockQ5K*>(b);
-    KHeader h;
-    k4_scales_mins(blk.scales, h);
-    h.d = half(blk.d);
-    h.dm = half(blk.dmin);
-    return h;
-  }
+  static CORELM_INLINE KHeader header(const uint8_t* b) { return k4_header<BlockQ5K>(b); }
   static CORELM_INLINE __m256i scale(const KHeader& h, int g) { return Q4K::scale(h, g); }
   static CORELM_INLINE __m256i q(const uint8_t* b, int g) {
     const __m256i raw = load256(b + offsetof(BlockQ5K, qs) + 32 * (g / 2));

@@ -33,7 +33,6 @@ struct Dp512 {
 };
 
 using vnni256::act_row;
-using vnni256::load_i32;
 
 // ---- activation quantization ---------------------------------------------------------------
 

@@ -17,24 +17,12 @@
 #include <cstring>
 
 #include "kernels/kernel_table.h"
+#include "kernels/x86/avx2_helpers.h"
 #include "tensor/layout.h"
 
 namespace corelm {
 namespace {
 namespace vnni256 {
-
-inline int32_t load_i32(const void* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-
-inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
 
 inline const BlockQ8A* act_row(const void* x, size_t x_stride, size_t t) {
   return reinterpret_cast<const BlockQ8A*>(static_cast<const uint8_t*>(x) + t * x_stride);
