@@ -27,16 +27,29 @@ struct Problem {
     std::mt19937 rng(1);
     std::normal_distribution<float> nd(0.0f, 0.02f);
     std::vector<float> row(c);
-    std::vector<BlockQ4> q(8 * c / 32);
+    std::vector<uint8_t> q(8 * row_bytes);
+    if (dtype_traits(d).from_float == nullptr) {  // a run-only GGUF type: random blocks, as the
+      std::uniform_int_distribution<int> byte(0, 255);  // kernels' speed does not depend on them
+      for (size_t i = 0; i < rows * row_bytes; ++i) w.data()[i] = static_cast<uint8_t>(byte(rng));
+      return;
+    }
     for (size_t r0 = 0; r0 < rows; r0 += (l == Layout::kInterleaved8 ? 8 : 1)) {
       if (l == Layout::kInterleaved8) {
-        const BlockQ4* ptrs[8];
         for (size_t i = 0; i < 8; ++i) {
           for (auto& v : row) v = nd(rng);
-          quantize_row_q4s32(row.data(), q.data() + i * c / 32, c);
-          ptrs[i] = q.data() + i * c / 32;
+          quantize_row(d, row.data(), q.data() + i * row_bytes, c);
         }
-        interleave_q4_group(ptrs, c / 32, w.data() + r0 * row_bytes);
+        if (q8_blocks(d)) {
+          const BlockQ8* ptrs[8];
+          for (size_t i = 0; i < 8; ++i)
+            ptrs[i] = reinterpret_cast<const BlockQ8*>(q.data() + i * row_bytes);
+          interleave_q8_group(ptrs, c / 32, w.data() + r0 * row_bytes);
+        } else {
+          const BlockQ4* ptrs[8];
+          for (size_t i = 0; i < 8; ++i)
+            ptrs[i] = reinterpret_cast<const BlockQ4*>(q.data() + i * row_bytes);
+          interleave_q4_group(ptrs, c / 32, w.data() + r0 * row_bytes);
+        }
       } else {
         for (auto& v : row) v = nd(rng);
         quantize_row(d, row.data(), w.data() + r0 * row_bytes, c);
@@ -54,12 +67,21 @@ void run(benchmark::State& state, const KernelTable& k, DType dtype, Layout layo
   std::mt19937 rng(2);
   std::normal_distribution<float> nd(0.0f, 1.0f);
   for (auto& v : x) v = nd(rng);
-  const bool quantized = k.activation_for(dtype) == ActivationFormat::kQ8A;
+  const ActivationFormat format = k.activation_for(dtype);
   std::vector<BlockQ8A> xq(n * cols / 32);
-  for (size_t t = 0; t < n; ++t)
-    k.quantize_q8a(x.data() + t * cols, xq.data() + t * cols / 32, cols);
-  const void* xp = quantized ? static_cast<const void*>(xq.data()) : x.data();
-  const size_t stride = quantized ? cols / 32 * sizeof(BlockQ8A) : cols * sizeof(float);
+  std::vector<BlockQ8K> xk(n * cols / 256);
+  for (size_t t = 0; t < n; ++t) {
+    if (format == ActivationFormat::kQ8A)
+      k.quantize_q8a(x.data() + t * cols, xq.data() + t * cols / 32, cols);
+    if (format == ActivationFormat::kQ8K)
+      k.quantize_q8k(x.data() + t * cols, xk.data() + t * cols / 256, cols);
+  }
+  const void* xp = format == ActivationFormat::kQ8A   ? static_cast<const void*>(xq.data())
+                   : format == ActivationFormat::kQ8K ? static_cast<const void*>(xk.data())
+                                                      : static_cast<const void*>(x.data());
+  const size_t stride = format == ActivationFormat::kQ8A   ? cols / 32 * sizeof(BlockQ8A)
+                        : format == ActivationFormat::kQ8K ? cols / 256 * sizeof(BlockQ8K)
+                                                           : cols * sizeof(float);
   MatmulFn fn = k.matmul_for(dtype, layout);
   for (auto _ : state) {
     fn(p.w.data(), p.row_bytes, xp, stride, n, cols, y.data(), rows, 0, rows);
@@ -87,6 +109,15 @@ void q4_rows(benchmark::State& s) {
 void q8_rows(benchmark::State& s) {
   run(s, best(), DType::kQ8S32, Layout::kRows);
 }
+void q8_interleaved(benchmark::State& s) {
+  run(s, best(), DType::kQ8_0, Layout::kInterleaved8);
+}
+void q4_k_rows(benchmark::State& s) {
+  run(s, best(), DType::kQ4_K, Layout::kRows);
+}
+void q6_k_rows(benchmark::State& s) {
+  run(s, best(), DType::kQ6_K, Layout::kRows);
+}
 void f16_rows(benchmark::State& s) {
   run(s, best(), DType::kF16, Layout::kRows);
 }
@@ -100,7 +131,24 @@ BENCHMARK(q4_interleaved)
     ->Args({5632, 2048, 64})
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK(q4_rows)->Args({5632, 2048, 1})->Args({5632, 2048, 64})->Unit(benchmark::kMicrosecond);
-BENCHMARK(q8_rows)->Args({5632, 2048, 1})->Unit(benchmark::kMicrosecond);
+BENCHMARK(q8_rows)->Args({5632, 2048, 1})->Args({5632, 2048, 64})->Unit(benchmark::kMicrosecond);
+BENCHMARK(q8_interleaved)
+    ->Args({5632, 2048, 1})
+    ->Args({5632, 2048, 64})
+    ->Unit(benchmark::kMicrosecond);
+// K-quants: the gate projection, and a slice that stays in L2 (compute, not memory).
+BENCHMARK(q4_k_rows)
+    ->Args({5632, 2048, 1})
+    ->Args({5632, 2048, 64})
+    ->Args({256, 2048, 1})
+    ->Args({256, 2048, 64})
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(q6_k_rows)
+    ->Args({5632, 2048, 1})
+    ->Args({5632, 2048, 64})
+    ->Args({256, 2048, 1})
+    ->Args({256, 2048, 64})
+    ->Unit(benchmark::kMicrosecond);
 BENCHMARK(f16_rows)->Args({5632, 2048, 1})->Args({5632, 2048, 64})->Unit(benchmark::kMicrosecond);
 BENCHMARK(q4_interleaved_ref)->Args({512, 2048, 1})->Unit(benchmark::kMicrosecond);
 

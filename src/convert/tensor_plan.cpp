@@ -44,7 +44,8 @@ TensorPlan make_tensor_plan(const ModelSource& source, DType quant, bool quantiz
       fallback_cols = expect.back();
       dtype = DType::kF16;
     }
-    Layout layout = interleave && expect.size() == 2 &&
+    // Only q4 matrices are written interleaved (q8 ones are interleaved at load when it pays).
+    Layout layout = interleave && expect.size() == 2 && dtype_traits(dtype).q4_blocks &&
                             layout_fits(dtype, Layout::kInterleaved8, expect[0], expect[1])
                         ? Layout::kInterleaved8
                         : Layout::kRows;

@@ -30,6 +30,10 @@ struct KernelTable {
   MatmulFn matmul[kNumDTypes][kNumLayouts];
   // The activation format every matmul kernel of a weight dtype takes (all layouts alike).
   ActivationFormat activation[kNumDTypes];
+  // True when this table's q8 kernels are faster on the interleaved8 layout than on rows: the
+  // loader then repacks q8 row matrices (GGUF Q8_0, q8s32 packages) once. Every table runs both
+  // layouts (the reference's kernel where it has none of its own).
+  bool interleave_q8;
 
   void (*quantize_q8a)(const float* x, BlockQ8A* out, size_t k);
   void (*quantize_q8k)(const float* x, BlockQ8K* out, size_t k);  // k a multiple of 256

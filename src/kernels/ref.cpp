@@ -109,6 +109,31 @@ void matmul_q4_interleaved(const uint8_t* w, size_t row_bytes, const void* x, si
   }
 }
 
+void matmul_q8_interleaved(const uint8_t* w, size_t row_bytes, const void* x, size_t x_stride,
+                           size_t n, size_t k, float* y, size_t y_stride, size_t r0, size_t r1) {
+  const size_t nb = k / kQuantBlock;
+  for (size_t r = r0; r < r1; ++r) {
+    const uint8_t* group = w + (r / kInterleaveRows) * kInterleaveRows * row_bytes;
+    const size_t lane = r % kInterleaveRows;
+    for (size_t t = 0; t < n; ++t) {
+      const BlockQ8A* xt =
+          reinterpret_cast<const BlockQ8A*>(static_cast<const uint8_t*>(x) + t * x_stride);
+      float acc = 0.0f;
+      for (size_t b = 0; b < nb; ++b) {
+        const uint8_t* blk = group + b * kInterleavedQ8BlockBytes;
+        uint16_t scale;
+        std::memcpy(&scale, blk + 2 * lane, 2);
+        const int8_t* q = reinterpret_cast<const int8_t*>(blk + 16);
+        int isum = 0;
+        for (size_t c = 0; c < 8; ++c)
+          for (size_t m = 0; m < 4; ++m) isum += q[32 * c + 4 * lane + m] * xt[b].qs[4 * c + m];
+        acc += fp16_to_float(scale) * xt[b].scale * static_cast<float>(isum);
+      }
+      y[t * y_stride + r] = acc;
+    }
+  }
+}
+
 void rmsnorm(const float* x, const float* w, float* y, size_t n, float eps) {
   float ss = 0.0f;
   for (size_t i = 0; i < n; ++i) ss += x[i] * x[i];
@@ -226,6 +251,8 @@ KernelTable make_reference() {
   set(DType::kQ8_0, Layout::kRows, matmul_quant<BlockQ8, dot_block_q8>, q8a);
   set(DType::kQ4S32, Layout::kInterleaved8, matmul_q4_interleaved, q8a);
   set(DType::kQ4_0, Layout::kInterleaved8, matmul_q4_interleaved, q8a);
+  set(DType::kQ8S32, Layout::kInterleaved8, matmul_q8_interleaved, q8a);
+  set(DType::kQ8_0, Layout::kInterleaved8, matmul_q8_interleaved, q8a);
   add_ggml_reference_kernels(t);
   t.quantize_q8a = quantize_row_q8a;
   t.quantize_q8k = quantize_row_q8k;

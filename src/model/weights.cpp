@@ -7,6 +7,7 @@
 
 #include "base/check.h"
 #include "base/half.h"
+#include "kernels/isa.h"
 #include "tensor/layout.h"
 #include "tensor/quant.h"
 
@@ -170,19 +171,29 @@ Weights bind_weights(const ModelConfig& c, const ModelSource& source) {
     }
     // q4 block rows stored one after another (GGUF's Q4_0) are repacked once into the
     // interleaved8 layout, whose kernels are several times faster: the bytes of each block are
-    // the same (scale, nibbles), only their order changes, so the results do not. The file's
-    // pages of the tensor are dropped afterwards, so resident memory holds one copy.
-    if (!embedding && t.layout == Layout::kRows && dtype_traits(*t.dtype()).q4_blocks &&
+    // the same (scale, values), only their order changes, so the results do not. q8 rows (GGUF's
+    // Q8_0, q8s32 packages) too when this process's kernel table says it pays. The file's pages
+    // of the tensor are dropped afterwards, so resident memory holds one copy.
+    const bool q4 = dtype_traits(*t.dtype()).q4_blocks;
+    const bool q8 = q8_blocks(*t.dtype()) && active_kernels().interleave_q8;
+    if (!embedding && t.layout == Layout::kRows && (q4 || q8) &&
         layout_fits(*t.dtype(), Layout::kInterleaved8, rows, cols)) {
-      const size_t blocks = cols / kQuantBlock;
-      auto buffer = std::make_unique<AlignedBuffer<uint8_t>>(rows * blocks * sizeof(BlockQ4));
-      const auto* src = reinterpret_cast<const BlockQ4*>(t.data);
+      const size_t blocks = cols / kQuantBlock, row_bytes = t.row_bytes();
+      auto buffer = std::make_unique<AlignedBuffer<uint8_t>>(rows * row_bytes);
       for (uint64_t g = 0; g < rows / kInterleaveRows; ++g) {
-        const BlockQ4* group_rows[kInterleaveRows];
-        for (size_t r = 0; r < kInterleaveRows; ++r)
-          group_rows[r] = src + (g * kInterleaveRows + r) * blocks;
-        interleave_q4_group(group_rows, blocks,
-                            buffer->data() + g * kInterleaveRows * blocks * sizeof(BlockQ4));
+        const uint8_t* src = t.data + g * kInterleaveRows * row_bytes;
+        uint8_t* dst = buffer->data() + g * kInterleaveRows * row_bytes;
+        if (q4) {
+          const BlockQ4* group_rows[kInterleaveRows];
+          for (size_t r = 0; r < kInterleaveRows; ++r)
+            group_rows[r] = reinterpret_cast<const BlockQ4*>(src + r * row_bytes);
+          interleave_q4_group(group_rows, blocks, dst);
+        } else {
+          const BlockQ8* group_rows[kInterleaveRows];
+          for (size_t r = 0; r < kInterleaveRows; ++r)
+            group_rows[r] = reinterpret_cast<const BlockQ8*>(src + r * row_bytes);
+          interleave_q8_group(group_rows, blocks, dst);
+        }
       }
       if (t.file) t.file->drop_pages(t.file_offset, t.bytes);
       const uint8_t* data = buffer->data();

@@ -68,7 +68,7 @@ struct Weights {
   uint64_t bytes = 0;  // all weight bytes
   uint64_t parameters = 0;
   size_t converted = 0;  // tensors converted at load (their type does not run directly)
-  size_t repacked = 0;   // q4 row tensors (GGUF Q4_0) repacked into the interleaved8 layout
+  size_t repacked = 0;   // q4 / q8 row tensors repacked into the interleaved8 layout at load
   std::vector<std::unique_ptr<AlignedBuffer<uint8_t>>> owned;  // the converted tensors' bytes
   std::vector<FunctionWeights> functions;  // the package's functions, in stored order
   size_t max_lora_rank = 0;                // over every function

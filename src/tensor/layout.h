@@ -1,9 +1,12 @@
-// Weight layouts. "rows": each row stored contiguously. "interleaved8" (dtypes of BlockQ4 rows):
-// rows in groups of 8, each 32-column block of a group stored as 8 fp16 scales then 128 bytes of
-// nibbles arranged so that one 32-byte load and two masks give, for every row of the group, four
-// consecutive weights side by side (docs/package-format.md has the byte map). The AVX2 kernel
-// then multiplies 8 rows by one activation block with no horizontal sums. Chosen at conversion
-// time; the bytes are used as they are at run time.
+// Weight layouts. "rows": each row stored contiguously. "interleaved8": rows in groups of 8, each
+// 32-column block of a group stored as the 8 rows' fp16 scales, then their values arranged so that
+// one 32-byte load gives, for every row of the group, four consecutive weights side by side
+// (docs/package-format.md has the byte maps). A kernel then multiplies 8 rows (or 16, two groups
+// in a 512-bit register) by one activation block with no horizontal sums.
+//   q4 dtypes (BlockQ4 rows): 8 scales, then 128 bytes of nibbles (two masks per load). Chosen at
+//     conversion time, or at load for GGUF's Q4_0 rows; the bytes are used as they are.
+//   q8 dtypes (BlockQ8 rows): 8 scales, then 256 bytes of int8 values. Made at load, from rows,
+//     when the kernel table runs it faster (KernelTable::interleave_q8); never written by convert.
 #pragma once
 
 #include <cstddef>
@@ -25,6 +28,13 @@ inline constexpr size_t kInterleavedBlockBytes =
     8 * 2 + 8 * 16;  // 144: 8 scales + 8 x 16 bytes of nibbles
 static_assert(kInterleavedBlockBytes == 8 * sizeof(BlockQ4),
               "an interleaved block holds 8 q4 blocks");
+inline constexpr size_t kInterleavedQ8BlockBytes =
+    8 * 2 + 8 * 32;  // 272: 8 scales + 8 x 32 int8 values
+static_assert(kInterleavedQ8BlockBytes == 8 * sizeof(BlockQ8),
+              "an interleaved q8 block holds 8 q8 blocks");
+
+// True for the dtypes of BlockQ8 rows (q8s32, q8_0).
+bool q8_blocks(DType dtype);
 
 const char* layout_name(Layout layout);
 std::optional<Layout> layout_from_name(std::string_view name);
@@ -35,6 +45,10 @@ bool layout_fits(DType dtype, Layout layout, size_t rows, size_t cols);
 void interleave_q4_group(const BlockQ4* const rows[kInterleaveRows], size_t blocks, uint8_t* group);
 // Row r (0..7) of a group as plain q4 blocks.
 void deinterleave_q4_row(const uint8_t* group, size_t blocks, size_t r, BlockQ4* out);
+// The same for q8 blocks: block b of a group holds the 8 scales, then 8 chunks of 32 bytes where
+// byte 4 r + m of chunk c is element 4 c + m of row r.
+void interleave_q8_group(const BlockQ8* const rows[kInterleaveRows], size_t blocks, uint8_t* group);
+void deinterleave_q8_row(const uint8_t* group, size_t blocks, size_t r, BlockQ8* out);
 // Dequantizes row `row` of a matrix stored in `layout` starting at `base`.
 void dequantize_matrix_row(DType dtype, Layout layout, const uint8_t* base, size_t row, size_t cols,
                            float* out);

@@ -30,7 +30,7 @@ class RowsLinear final : public LinearImpl {
   DType dtype_;
 };
 
-// BlockQ4 rows interleaved in groups of 8 (tensor/layout.h).
+// BlockQ4 or BlockQ8 rows interleaved in groups of 8 (tensor/layout.h).
 class Interleaved8Linear final : public LinearImpl {
  public:
   explicit Interleaved8Linear(DType dtype) : dtype_(dtype) {}
@@ -74,7 +74,7 @@ const LinearImpl* linear_impl(DType dtype, Layout layout) {
     case Layout::kRows:
       return &impls().rows[d];
     case Layout::kInterleaved8:
-      return dtype_traits(dtype).q4_blocks ? &impls().interleaved[d] : nullptr;
+      return dtype_traits(dtype).q4_blocks || q8_blocks(dtype) ? &impls().interleaved[d] : nullptr;
   }
   return nullptr;
 }

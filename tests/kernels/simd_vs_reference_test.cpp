@@ -52,14 +52,22 @@ Weights make_weights(DType dtype, Layout layout, size_t rows, size_t cols, uint3
   }
   auto values = random_floats(rows * cols, seed, 0.05f);
   const size_t nb = cols / 32;
-  std::vector<BlockQ4> tmp(8 * nb);
+  std::vector<uint8_t> tmp(8 * w.row_bytes);
   for (size_t g = 0; g < rows / 8; ++g) {
-    const BlockQ4* ptrs[8];
-    for (size_t r = 0; r < 8; ++r) {
-      quantize_row(dtype, &values[(8 * g + r) * cols], &tmp[r * nb], cols);
-      ptrs[r] = &tmp[r * nb];
+    for (size_t r = 0; r < 8; ++r)
+      quantize_row(dtype, &values[(8 * g + r) * cols], &tmp[r * w.row_bytes], cols);
+    uint8_t* dst = w.bytes.data() + g * 8 * w.row_bytes;
+    if (q8_blocks(dtype)) {
+      const BlockQ8* ptrs[8];
+      for (size_t r = 0; r < 8; ++r)
+        ptrs[r] = reinterpret_cast<const BlockQ8*>(&tmp[r * w.row_bytes]);
+      interleave_q8_group(ptrs, nb, dst);
+    } else {
+      const BlockQ4* ptrs[8];
+      for (size_t r = 0; r < 8; ++r)
+        ptrs[r] = reinterpret_cast<const BlockQ4*>(&tmp[r * w.row_bytes]);
+      interleave_q4_group(ptrs, nb, dst);
     }
-    interleave_q4_group(ptrs, nb, w.bytes.data() + g * 8 * w.row_bytes);
   }
   return w;
 }
@@ -108,8 +116,8 @@ TEST_P(SimdKernels, MatmulEveryDtypeAndLayout) {
     for (size_t l = 0; l < kNumLayouts; ++l)
       if (reference_kernels().matmul[d][l] != nullptr)
         cases.push_back({static_cast<DType>(d), static_cast<Layout>(l)});
-  // f32, f16, bf16, q8s32, q4s32, q4_0, q8_0 rows; q4s32, q4_0 interleaved8.
-  ASSERT_GE(cases.size(), 9u);
+  // f32, f16, bf16, q8s32, q4s32, q4_0, q8_0 rows; q4s32, q4_0, q8s32, q8_0 interleaved8.
+  ASSERT_GE(cases.size(), 11u);
   for (const auto& c : cases) {
     ASSERT_NE(simd().matmul_for(c.dtype, c.layout), nullptr)
         << dtype_name(c.dtype) << "/" << layout_name(c.layout);
@@ -164,6 +172,7 @@ TEST_P(SimdKernels, QuantizedMatmulTileEdges) {
   };
   const Case cases[] = {{DType::kQ4S32, Layout::kInterleaved8},
                         {DType::kQ4_0, Layout::kInterleaved8},
+                        {DType::kQ8_0, Layout::kInterleaved8},
                         {DType::kQ8S32, Layout::kRows},
                         {DType::kQ4_0, Layout::kRows}};
   std::vector<Shape> shapes;

@@ -4,9 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 
 #include "kernels/isa.h"
+#include "tensor/layout.h"
 #include "tensor/linear.h"
 #include "tensor/ops.h"
 #include "tensor/quant.h"
@@ -45,10 +47,19 @@ Matrix make_matrix(DType dtype, Layout layout, size_t r, size_t c, uint32_t seed
     m.bytes.resize(plain.size());
     const size_t blocks = c / kQuantBlock;
     for (size_t g = 0; g < r / kInterleaveRows; ++g) {
-      const BlockQ4* group[kInterleaveRows];
-      for (size_t k = 0; k < kInterleaveRows; ++k)
-        group[k] = reinterpret_cast<const BlockQ4*>(plain.data() + (g * 8 + k) * row_bytes);
-      interleave_q4_group(group, blocks, m.bytes.data() + g * 8 * row_bytes);
+      const uint8_t* src = plain.data() + g * 8 * row_bytes;
+      uint8_t* dst = m.bytes.data() + g * 8 * row_bytes;
+      if (q8_blocks(dtype)) {
+        const BlockQ8* group[kInterleaveRows];
+        for (size_t k = 0; k < kInterleaveRows; ++k)
+          group[k] = reinterpret_cast<const BlockQ8*>(src + k * row_bytes);
+        interleave_q8_group(group, blocks, dst);
+      } else {
+        const BlockQ4* group[kInterleaveRows];
+        for (size_t k = 0; k < kInterleaveRows; ++k)
+          group[k] = reinterpret_cast<const BlockQ4*>(src + k * row_bytes);
+        interleave_q4_group(group, blocks, dst);
+      }
     }
   }
   m.linear = Linear("w", dtype, layout, m.bytes.data(), r, c);
@@ -135,6 +146,64 @@ TEST(Linear, FusedProjectionsEqualSeparateOnes) {
   set_active_kernels(original);
 }
 
+// The q8 interleaved8 byte map of tensor/layout.h, written out by hand: block b of a group is the
+// 8 rows' scales, then byte 4 r + m of 32-byte chunk c is element 4 c + m of row r.
+TEST(Linear, Q8InterleavedByteMap) {
+  const size_t blocks = 2;
+  std::vector<BlockQ8> rows(8 * blocks);
+  for (size_t r = 0; r < 8; ++r)
+    for (size_t b = 0; b < blocks; ++b) {
+      rows[r * blocks + b].scale = static_cast<uint16_t>(0x3C00 + 16 * r + b);
+      for (size_t e = 0; e < 32; ++e)
+        rows[r * blocks + b].qs[e] =
+            static_cast<int8_t>(static_cast<int>((r * 32 + e + b) % 256) - 128);
+    }
+  const BlockQ8* ptrs[8];
+  for (size_t r = 0; r < 8; ++r) ptrs[r] = &rows[r * blocks];
+  std::vector<uint8_t> group(blocks * kInterleavedQ8BlockBytes);
+  interleave_q8_group(ptrs, blocks, group.data());
+  for (size_t b = 0; b < blocks; ++b) {
+    const uint8_t* blk = group.data() + b * 272;
+    for (size_t r = 0; r < 8; ++r) {
+      EXPECT_EQ(blk[2 * r] | (blk[2 * r + 1] << 8), 0x3C00 + 16 * r + b);
+      for (size_t c = 0; c < 8; ++c)
+        for (size_t m = 0; m < 4; ++m)
+          ASSERT_EQ(static_cast<int8_t>(blk[16 + 32 * c + 4 * r + m]),
+                    static_cast<int>((r * 32 + 4 * c + m + b) % 256) - 128);
+    }
+    for (size_t r = 0; r < 8; ++r) {
+      BlockQ8 back[2];
+      deinterleave_q8_row(group.data(), blocks, r, back);
+      EXPECT_EQ(std::memcmp(back, &rows[r * blocks], sizeof(back)), 0) << r;
+    }
+  }
+}
+
+// The reference's interleaved8 kernels compute what its row kernels compute, bit for bit (the
+// same exact integer sums, the same order of float additions).
+TEST(Linear, ReferenceInterleavedKernelsEqualRowKernels) {
+  const size_t rows = 24, cols = 96, n = 5;
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> x(n * cols);
+  for (auto& v : x) v = dist(rng);
+  std::vector<BlockQ8A> q(n * cols / kQuantBlock);
+  for (size_t t = 0; t < n; ++t) quantize_row_q8a(&x[t * cols], &q[t * cols / kQuantBlock], cols);
+  for (DType d : {DType::kQ4S32, DType::kQ4_0, DType::kQ8S32, DType::kQ8_0}) {
+    Matrix plain = make_matrix(d, Layout::kRows, rows, cols, 11);
+    Matrix inter = make_matrix(d, Layout::kInterleaved8, rows, cols, 11);
+    std::vector<float> a(n * rows), b(n * rows);
+    const size_t stride = cols / kQuantBlock * sizeof(BlockQ8A);
+    reference_kernels().matmul_for(d, Layout::kRows)(plain.bytes.data(), plain.linear.row_bytes(),
+                                                     q.data(), stride, n, cols, a.data(), rows, 0,
+                                                     rows);
+    reference_kernels().matmul_for(d, Layout::kInterleaved8)(
+        inter.bytes.data(), inter.linear.row_bytes(), q.data(), stride, n, cols, b.data(), rows, 0,
+        rows);
+    EXPECT_EQ(a, b) << dtype_name(d);
+  }
+}
+
 TEST(Linear, ImpossiblePairsAreRefused) {
   std::vector<uint8_t> bytes(8 * 64 * 4);
   test::expect_error([&] { Linear("f", DType::kF32, Layout::kInterleaved8, bytes.data(), 8, 64); },
@@ -142,7 +211,8 @@ TEST(Linear, ImpossiblePairsAreRefused) {
                      "model");
   test::expect_error([&] { Linear("q", DType::kQ4S32, Layout::kRows, bytes.data(), 8, 40); },
                      ErrorCode::kCorrupt, "cannot be stored as q4s32", "model");
-  EXPECT_EQ(linear_impl(DType::kQ8S32, Layout::kInterleaved8), nullptr);
+  EXPECT_EQ(linear_impl(DType::kF16, Layout::kInterleaved8), nullptr);
+  EXPECT_EQ(linear_impl(DType::kQ4_K, Layout::kInterleaved8), nullptr);
 }
 
 TEST(Linear, EmbeddingLookupReadsRows) {

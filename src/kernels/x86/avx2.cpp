@@ -14,6 +14,7 @@
 
 #include "kernels/kernel_table.h"
 #include "kernels/x86/avx2_helpers.h"
+#include "kernels/x86/vnni256.h"
 #include "kernels/x86/x86.h"
 #include "tensor/layout.h"
 #include "tensor/quant.h"
@@ -228,29 +229,13 @@ void matmul_q4_rows(const uint8_t* w, size_t row_bytes, const void* x, size_t x_
   }
 }
 
-void matmul_q8_rows(const uint8_t* w, size_t row_bytes, const void* x, size_t x_stride, size_t n,
-                    size_t k, float* y, size_t y_stride, size_t r0, size_t r1) {
-  const size_t nb = k / kQuantBlock;
-  const __m256i ones = _mm256_set1_epi16(1);
-  for (size_t r = r0; r < r1; ++r) {
-    const BlockQ8* wr = reinterpret_cast<const BlockQ8*>(w + r * row_bytes);
-    for (size_t t = 0; t < n; ++t) {
-      const BlockQ8A* a =
-          reinterpret_cast<const BlockQ8A*>(static_cast<const uint8_t*>(x) + t * x_stride);
-      __m256 acc = _mm256_setzero_ps();
-      for (size_t b = 0; b < nb; ++b) {
-        __m256i wq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wr[b].qs));
-        __m256i aq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].qs));
-        // |w| times a with w's sign: an unsigned x signed product vpmaddubsw accepts.
-        __m256i s16 = _mm256_maddubs_epi16(_mm256_sign_epi8(wq, wq), _mm256_sign_epi8(aq, wq));
-        __m256i isum = _mm256_madd_epi16(s16, ones);
-        const float scale = half(wr[b].scale) * a[b].scale;
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(scale), _mm256_cvtepi32_ps(isum), acc);
-      }
-      y[t * y_stride + r] = hsum(acc);
-    }
+// q8 rows: the tiled kernel of vnni256.h with the integer dot product spelled the AVX2 way.
+struct DpAvx2 {
+  static __m256i dp(__m256i acc, __m256i u8, __m256i s8) {
+    return _mm256_add_epi32(acc,
+                            _mm256_madd_epi16(_mm256_maddubs_epi16(u8, s8), _mm256_set1_epi16(1)));
   }
-}
+};
 
 // ---- float weights -----------------------------------------------------------------------
 
@@ -611,8 +596,8 @@ KernelTable make_avx2() {
   set(DType::kBF16, Layout::kRows, matmul_bf16);
   set(DType::kQ4S32, Layout::kRows, matmul_q4_rows);
   set(DType::kQ4_0, Layout::kRows, matmul_q4_rows);
-  set(DType::kQ8S32, Layout::kRows, matmul_q8_rows);
-  set(DType::kQ8_0, Layout::kRows, matmul_q8_rows);
+  set(DType::kQ8S32, Layout::kRows, vnni256::matmul_q8_rows<DpAvx2>);
+  set(DType::kQ8_0, Layout::kRows, vnni256::matmul_q8_rows<DpAvx2>);
   set(DType::kQ4S32, Layout::kInterleaved8, matmul_q4_interleaved);
   set(DType::kQ4_0, Layout::kInterleaved8, matmul_q4_interleaved);
   add_avx2_ggml_kernels(t);  // Q4_1, Q5_0, Q5_1 and the K-quants (avx2_ggml.cpp)

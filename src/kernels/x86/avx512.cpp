@@ -10,6 +10,9 @@
 // one row per lane, so no horizontal sums. The +8 storage offset leaves as 8 * qsum per block
 // (the chain starts from -8 * qsum); the exact block sums then meet the two scales in float.
 // Decode (one token) is bound by memory and uses the 256-bit kernel of vnni256.h per group.
+//
+// q8 (interleaved8, made at load from Q8_0 / q8s32 rows): the same tile, the int8 weights made
+// unsigned by a flip of their top bit (w + 128) and the offset removed with 128 * qsum.
 #include <immintrin.h>
 
 #include "kernels/kernel_table.h"
@@ -96,10 +99,91 @@ inline void q4_pair_tile(const uint8_t* g0, const uint8_t* g1, size_t nb, const 
   for (int t = 0; t < T; ++t) _mm512_storeu_ps(y[t], acc[t]);
 }
 
+// The same for q8 (interleaved8): each 32-byte piece is eight chunks of four int8 values per
+// row, flipped to unsigned (w + 128) by one xor shared by the T tokens; the offset leaves as
+// 128 * qsum per block. One token (T = 1, decode) splits its chain in two (even and odd pieces)
+// and fetches the weights ahead.
+template <int T>
+inline void q8_pair_tile(const uint8_t* g0, const uint8_t* g1, size_t nb, const BlockQ8A* const* x,
+                         float* const* y) {
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  constexpr int kChains = T == 1 ? 2 : 1;
+  __m512 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+  for (size_t b = 0; b < nb; ++b) {
+    const uint8_t* b0 = g0 + b * kInterleavedQ8BlockBytes;
+    const uint8_t* b1 = g1 + b * kInterleavedQ8BlockBytes;
+    if constexpr (T == 1) {
+      for (int p = 0; p < 5; ++p) {
+        _mm_prefetch(reinterpret_cast<const char*>(b0) + 2048 + 64 * p, _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(b1) + 2048 + 64 * p, _MM_HINT_T0);
+      }
+    }
+    __m512i s[T][kChains];
+    for (int t = 0; t < T; ++t) {
+      s[t][0] = _mm512_set1_epi32(-128 * x[t][b].qsum);
+      if constexpr (kChains == 2) s[t][1] = _mm512_setzero_si512();
+    }
+    for (int c = 0; c < 8; ++c) {
+      const __m512i wu = _mm512_xor_si512(load_pair(b0 + 16 + 32 * c, b1 + 16 + 32 * c), flip);
+      for (int t = 0; t < T; ++t) {
+        __m512i& chain = s[t][c % kChains];
+        chain = _mm512_dpbusd_epi32(chain, wu, _mm512_set1_epi32(load_i32(x[t][b].qs + 4 * c)));
+      }
+    }
+    const __m512 dw = _mm512_cvtph_ps(_mm256_inserti128_si256(
+        _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b0))),
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(b1)), 1));
+    for (int t = 0; t < T; ++t) {
+      __m512i isum = s[t][0];
+      if constexpr (kChains == 2) isum = _mm512_add_epi32(isum, s[t][1]);
+      acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(x[t][b].scale)),
+                               _mm512_cvtepi32_ps(isum), acc[t]);
+    }
+  }
+  for (int t = 0; t < T; ++t) _mm512_storeu_ps(y[t], acc[t]);
+}
+
 constexpr int kTileTokens = 8;
 
+// The q4 and q8 flavours of the interleaved8 kernels.
+struct Q4Kind {
+  static constexpr bool kPairDecode = false;  // q4_gemv (two chains, prefetch) per group
+  template <int T>
+  static void pair(const uint8_t* g0, const uint8_t* g1, size_t nb, const BlockQ8A* const* x,
+                   float* const* y) {
+    q4_pair_tile<T>(g0, g1, nb, x, y);
+  }
+  // One token against one group of 8 rows.
+  static void gemv(const uint8_t* group, size_t nb, const BlockQ8A* x, float* y) {
+    vnni256::q4_gemv<Dp512>(group, nb, x, y);
+  }
+  static void group_tokens(const uint8_t* group, size_t nb, const void* x, size_t x_stride,
+                           size_t t0, size_t t1, float* y, size_t y_stride, size_t r) {
+    vnni256::q4_group_tokens<Dp512>(group, nb, x, x_stride, t0, t1, y, y_stride, r);
+  }
+};
+
+struct Q8Kind {
+  static constexpr bool kPairDecode = true;  // q8_pair_tile<1> (two chains, prefetch) per pair
+  template <int T>
+  static void pair(const uint8_t* g0, const uint8_t* g1, size_t nb, const BlockQ8A* const* x,
+                   float* const* y) {
+    q8_pair_tile<T>(g0, g1, nb, x, y);
+  }
+  static void gemv(const uint8_t* group, size_t nb, const BlockQ8A* x, float* y) {
+    const BlockQ8A* xs[1] = {x};
+    float* ys[1] = {y};
+    vnni256::q8_group_tile<Dp512, 1>(group, nb, xs, ys);
+  }
+  static void group_tokens(const uint8_t* group, size_t nb, const void* x, size_t x_stride,
+                           size_t t0, size_t t1, float* y, size_t y_stride, size_t r) {
+    vnni256::q8_group_tokens<Dp512>(group, nb, x, x_stride, t0, t1, y, y_stride, r);
+  }
+};
+
 // Tokens [t, t + T) against the group pair whose first row is r.
-template <int T>
+template <typename Kind, int T>
 inline void pair_tokens(const uint8_t* g0, size_t group_bytes, size_t nb, const void* x,
                         size_t x_stride, size_t t, float* y, size_t y_stride, size_t r) {
   const BlockQ8A* xs[T];
@@ -108,39 +192,44 @@ inline void pair_tokens(const uint8_t* g0, size_t group_bytes, size_t nb, const 
     xs[i] = act_row(x, x_stride, t + i);
     ys[i] = y + (t + i) * y_stride + r;
   }
-  q4_pair_tile<T>(g0, g0 + group_bytes, nb, xs, ys);
+  Kind::template pair<T>(g0, g0 + group_bytes, nb, xs, ys);
 }
 
+template <typename Kind>
 void pair_remainder(int count, const uint8_t* g0, size_t group_bytes, size_t nb, const void* x,
                     size_t x_stride, size_t t, float* y, size_t y_stride, size_t r) {
   switch (count) {
     case 7:
-      return pair_tokens<7>(g0, group_bytes, nb, x, x_stride, t, y, y_stride, r);
+      return pair_tokens<Kind, 7>(g0, group_bytes, nb, x, x_stride, t, y, y_stride, r);
     case 6:
-      return pair_tokens<6>(g0, group_bytes, nb, x, x_stride, t, y, y_stride, r);
+      return pair_tokens<Kind, 6>(g0, group_bytes, nb, x, x_stride, t, y, y_stride, r);
     case 5:
-      return pair_tokens<5>(g0, group_bytes, nb, x, x_stride, t, y, y_stride, r);
+      return pair_tokens<Kind, 5>(g0, group_bytes, nb, x, x_stride, t, y, y_stride, r);
     case 4:
-      return pair_tokens<4>(g0, group_bytes, nb, x, x_stride, t, y, y_stride, r);
+      return pair_tokens<Kind, 4>(g0, group_bytes, nb, x, x_stride, t, y, y_stride, r);
     case 3:
-      return pair_tokens<3>(g0, group_bytes, nb, x, x_stride, t, y, y_stride, r);
+      return pair_tokens<Kind, 3>(g0, group_bytes, nb, x, x_stride, t, y, y_stride, r);
     case 2:
-      return pair_tokens<2>(g0, group_bytes, nb, x, x_stride, t, y, y_stride, r);
+      return pair_tokens<Kind, 2>(g0, group_bytes, nb, x, x_stride, t, y, y_stride, r);
     default:
       for (size_t g = 0; g < 2; ++g)
-        vnni256::q4_gemv<Dp512>(g0 + g * group_bytes, nb, act_row(x, x_stride, t),
-                                y + t * y_stride + r + g * kInterleaveRows);
+        Kind::gemv(g0 + g * group_bytes, nb, act_row(x, x_stride, t),
+                   y + t * y_stride + r + g * kInterleaveRows);
   }
 }
 
-void matmul_q4_interleaved(const uint8_t* w, size_t row_bytes, const void* x, size_t x_stride,
-                           size_t n, size_t k, float* y, size_t y_stride, size_t r0, size_t r1) {
+template <typename Kind>
+void matmul_interleaved(const uint8_t* w, size_t row_bytes, const void* x, size_t x_stride,
+                        size_t n, size_t k, float* y, size_t y_stride, size_t r0, size_t r1) {
   const size_t nb = k / kQuantBlock;
   const size_t group_bytes = kInterleaveRows * row_bytes;
   auto group = [&](size_t r) { return w + (r / kInterleaveRows) * group_bytes; };
   if (n == 1) {  // decode: one pass over the weights, bound by memory
-    for (size_t r = r0; r < r1; r += kInterleaveRows)
-      vnni256::q4_gemv<Dp512>(group(r), nb, act_row(x, x_stride, 0), y + r);
+    size_t r = r0;
+    if constexpr (Kind::kPairDecode)
+      for (; r + 2 * kInterleaveRows <= r1; r += 2 * kInterleaveRows)
+        pair_tokens<Kind, 1>(group(r), group_bytes, nb, x, x_stride, 0, y, y_stride, r);
+    for (; r < r1; r += kInterleaveRows) Kind::gemv(group(r), nb, act_row(x, x_stride, 0), y + r);
     return;
   }
   const size_t chunk = vnni256::q4_token_chunk(nb);
@@ -150,13 +239,13 @@ void matmul_q4_interleaved(const uint8_t* w, size_t row_bytes, const void* x, si
     for (; r + 2 * kInterleaveRows <= r1; r += 2 * kInterleaveRows) {
       size_t t = t0;
       for (; t + kTileTokens <= t1; t += kTileTokens)
-        pair_tokens<kTileTokens>(group(r), group_bytes, nb, x, x_stride, t, y, y_stride, r);
+        pair_tokens<Kind, kTileTokens>(group(r), group_bytes, nb, x, x_stride, t, y, y_stride, r);
       if (t < t1)
-        pair_remainder(static_cast<int>(t1 - t), group(r), group_bytes, nb, x, x_stride, t, y,
-                       y_stride, r);
+        pair_remainder<Kind>(static_cast<int>(t1 - t), group(r), group_bytes, nb, x, x_stride, t, y,
+                             y_stride, r);
     }
     if (r < r1)  // an odd group at the end of the range: 256-bit tiles
-      vnni256::q4_group_tokens<Dp512>(group(r), nb, x, x_stride, t0, t1, y, y_stride, r);
+      Kind::group_tokens(group(r), nb, x, x_stride, t0, t1, y, y_stride, r);
   }
 }
 
@@ -170,8 +259,12 @@ KernelTable make_avx512() {
   set(DType::kQ4_0, Layout::kRows, vnni256::matmul_q4_rows<Dp512>);
   set(DType::kQ8S32, Layout::kRows, vnni256::matmul_q8_rows<Dp512>);
   set(DType::kQ8_0, Layout::kRows, vnni256::matmul_q8_rows<Dp512>);
-  set(DType::kQ4S32, Layout::kInterleaved8, matmul_q4_interleaved);
-  set(DType::kQ4_0, Layout::kInterleaved8, matmul_q4_interleaved);
+  set(DType::kQ4S32, Layout::kInterleaved8, matmul_interleaved<Q4Kind>);
+  set(DType::kQ4_0, Layout::kInterleaved8, matmul_interleaved<Q4Kind>);
+  set(DType::kQ8S32, Layout::kInterleaved8, matmul_interleaved<Q8Kind>);
+  set(DType::kQ8_0, Layout::kInterleaved8, matmul_interleaved<Q8Kind>);
+  t.interleave_q8 = true;
+  add_avx512_kquant_kernels(t);  // Q2_K..Q6_K (avx512_kquant.cpp)
   t.quantize_q8a = quantize_q8a;
   return t;
 }

@@ -44,6 +44,9 @@ KernelTable make_avxvnni() {
   set(DType::kQ8_0, Layout::kRows, vnni256::matmul_q8_rows<DpAvx>);
   set(DType::kQ4S32, Layout::kInterleaved8, matmul_q4_interleaved);
   set(DType::kQ4_0, Layout::kInterleaved8, matmul_q4_interleaved);
+  set(DType::kQ8S32, Layout::kInterleaved8, vnni256::matmul_q8_interleaved<DpAvx>);
+  set(DType::kQ8_0, Layout::kInterleaved8, vnni256::matmul_q8_interleaved<DpAvx>);
+  t.interleave_q8 = true;
   return t;
 }
 

@@ -1,6 +1,7 @@
-// 256-bit VNNI kernels shared by the "avxvnni" and "avx512" tables. Each including file is built
-// with its own ISA flags and supplies `Dp`, a struct whose static `dp(acc, u8, s8)` is its
-// vpdpbusd spelling (_mm256_dpbusd_avx_epi32 or _mm256_dpbusd_epi32): acc[i] += sum of the four
+// 256-bit VNNI kernels shared by the "avxvnni" and "avx512" tables (and, for the q8 rows, "avx2").
+// Each including file is built with its own ISA flags and supplies `Dp`, a struct whose static
+// `dp(acc, u8, s8)` is its vpdpbusd spelling (_mm256_dpbusd_avx_epi32, _mm256_dpbusd_epi32, or
+// avx2's vpmaddubsw + vpmaddwd where the pair sums cannot saturate): acc[i] += sum of the four
 // products of unsigned bytes of u8 and signed bytes of s8 in lane i. Everything here has internal
 // linkage, so the two copies never meet at link time.
 //
@@ -130,45 +131,145 @@ inline size_t q4_token_chunk(size_t nb) {
   return std::max<size_t>(8, (256u << 10) / std::max<size_t>(nb * sizeof(BlockQ8A), 1) / 8 * 8);
 }
 
-// q8 rows (q8s32 / GGUF Q8_0): |w| is the unsigned operand and the activations take w's sign
-// (vpsignb), as in avx2.cpp. One row against up to four tokens per pass, so each weight block
-// is loaded and made unsigned once for all of them.
+// q8 (interleaved8): the int8 weights flipped to unsigned (w + 128, one xor per load shared by
+// the tile's tokens) against the signed activations; the offset leaves as 128 * qsum per block.
+// Exact, like q4: vpdpbusd's products of 255 by 127 cannot saturate (vpmaddubsw's pair sums
+// could, so the avx2 table keeps the q8 rows).
 template <typename Dp, int T>
-inline void q8_row_tile(const BlockQ8* wr, size_t nb, const BlockQ8A* const* a, float* const* y) {
+inline void q8_group_tile(const uint8_t* group, size_t nb, const BlockQ8A* const* x,
+                          float* const* y) {
+  const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
   __m256 acc[T];
   for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
   for (size_t b = 0; b < nb; ++b) {
-    const __m256i wq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wr[b].qs));
-    const __m256i wabs = _mm256_sign_epi8(wq, wq);
-    const float dw = _cvtsh_ss(wr[b].scale);
-    for (int t = 0; t < T; ++t) {
-      const __m256i aq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[t][b].qs));
-      const __m256i isum = Dp::dp(_mm256_setzero_si256(), wabs, _mm256_sign_epi8(aq, wq));
-      acc[t] =
-          _mm256_fmadd_ps(_mm256_set1_ps(dw * a[t][b].scale), _mm256_cvtepi32_ps(isum), acc[t]);
+    const uint8_t* blk = group + b * kInterleavedQ8BlockBytes;
+    __m256i s[T];
+    for (int t = 0; t < T; ++t) s[t] = _mm256_set1_epi32(-128 * x[t][b].qsum);
+    for (int c = 0; c < 8; ++c) {
+      const __m256i wu = _mm256_xor_si256(
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16 + 32 * c)), flip);
+      for (int t = 0; t < T; ++t)
+        s[t] = Dp::dp(s[t], wu, _mm256_set1_epi32(load_i32(x[t][b].qs + 4 * c)));
     }
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
+    for (int t = 0; t < T; ++t)
+      acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(x[t][b].scale)),
+                               _mm256_cvtepi32_ps(s[t]), acc[t]);
   }
-  for (int t = 0; t < T; ++t) *y[t] = hsum(acc[t]);
+  for (int t = 0; t < T; ++t) _mm256_storeu_ps(y[t], acc[t]);
 }
 
+// Tokens [t0, t1) against the q8 group at `group` (rows r..r+8 of y): tiles of 4, 2, then 1.
+template <typename Dp>
+inline void q8_group_tokens(const uint8_t* group, size_t nb, const void* x, size_t x_stride,
+                            size_t t0, size_t t1, float* y, size_t y_stride, size_t r) {
+  size_t t = t0;
+  for (; t + 4 <= t1; t += 4) {
+    const BlockQ8A* xs[4] = {act_row(x, x_stride, t), act_row(x, x_stride, t + 1),
+                             act_row(x, x_stride, t + 2), act_row(x, x_stride, t + 3)};
+    float* ys[4] = {y + t * y_stride + r, y + (t + 1) * y_stride + r, y + (t + 2) * y_stride + r,
+                    y + (t + 3) * y_stride + r};
+    q8_group_tile<Dp, 4>(group, nb, xs, ys);
+  }
+  for (; t + 2 <= t1; t += 2) {
+    const BlockQ8A* xs[2] = {act_row(x, x_stride, t), act_row(x, x_stride, t + 1)};
+    float* ys[2] = {y + t * y_stride + r, y + (t + 1) * y_stride + r};
+    q8_group_tile<Dp, 2>(group, nb, xs, ys);
+  }
+  for (; t < t1; ++t) {
+    const BlockQ8A* xs[1] = {act_row(x, x_stride, t)};
+    float* ys[1] = {y + t * y_stride + r};
+    q8_group_tile<Dp, 1>(group, nb, xs, ys);
+  }
+}
+
+// The q8 interleaved8 matmul on 256-bit registers (the avxvnni table).
+template <typename Dp>
+void matmul_q8_interleaved(const uint8_t* w, size_t row_bytes, const void* x, size_t x_stride,
+                           size_t n, size_t k, float* y, size_t y_stride, size_t r0, size_t r1) {
+  const size_t nb = k / kQuantBlock;
+  const size_t group_bytes = kInterleaveRows * row_bytes;
+  const size_t chunk = q4_token_chunk(nb);
+  for (size_t t0 = 0; t0 < n; t0 += chunk) {
+    const size_t t1 = std::min(n, t0 + chunk);
+    for (size_t r = r0; r < r1; r += kInterleaveRows)
+      q8_group_tokens<Dp>(w + (r / kInterleaveRows) * group_bytes, nb, x, x_stride, t0, t1, y,
+                          y_stride, r);
+  }
+}
+
+// q8 rows (q8s32 / GGUF Q8_0): |w| is the unsigned operand and the activations take w's sign
+// (vpsignb), as in avx2.cpp. A tile of R rows by T tokens: each weight block is loaded and made
+// unsigned once for the T tokens, each activation block loaded once for the R rows, and the R * T
+// float accumulators are independent chains (one chain per output waits on fmadd's latency).
+template <typename Dp, int R, int T>
+inline void q8_row_tile(const BlockQ8* const* w, size_t nb, const BlockQ8A* const* a,
+                        float* const* y) {
+  __m256 acc[R][T];
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
+  for (size_t b = 0; b < nb; ++b) {
+    __m256i wq[R], wabs[R];
+    float dw[R];
+    for (int r = 0; r < R; ++r) {
+      wq[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[r][b].qs));
+      wabs[r] = _mm256_sign_epi8(wq[r], wq[r]);
+      dw[r] = _cvtsh_ss(w[r][b].scale);
+    }
+    for (int t = 0; t < T; ++t) {
+      const __m256i aq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[t][b].qs));
+      const float da = a[t][b].scale;
+      for (int r = 0; r < R; ++r) {
+        const __m256i isum = Dp::dp(_mm256_setzero_si256(), wabs[r], _mm256_sign_epi8(aq, wq[r]));
+        acc[r][t] =
+            _mm256_fmadd_ps(_mm256_set1_ps(dw[r] * da), _mm256_cvtepi32_ps(isum), acc[r][t]);
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) y[t][r] = hsum(acc[r][t]);
+}
+
+// Rows [r, r + R) against tokens [t, t + T).
+template <typename Dp, int R, int T>
+inline void q8_rows_tokens(const uint8_t* w, size_t row_bytes, const void* x, size_t x_stride,
+                           size_t nb, size_t t, float* y, size_t y_stride, size_t r) {
+  const BlockQ8* ws[R];
+  const BlockQ8A* as[T];
+  float* ys[T];
+  for (int i = 0; i < R; ++i) ws[i] = reinterpret_cast<const BlockQ8*>(w + (r + i) * row_bytes);
+  for (int i = 0; i < T; ++i) {
+    as[i] = act_row(x, x_stride, t + i);
+    ys[i] = y + (t + i) * y_stride + r;
+  }
+  q8_row_tile<Dp, R, T>(ws, nb, as, ys);
+}
+
+// Tiles of 2 rows by 4 tokens (8 chains, 12 of the 16 ymm registers), then the edges.
 template <typename Dp>
 void matmul_q8_rows(const uint8_t* w, size_t row_bytes, const void* x, size_t x_stride, size_t n,
                     size_t k, float* y, size_t y_stride, size_t r0, size_t r1) {
   const size_t nb = k / kQuantBlock;
-  for (size_t r = r0; r < r1; ++r) {
-    const BlockQ8* wr = reinterpret_cast<const BlockQ8*>(w + r * row_bytes);
-    size_t t = 0;
-    for (; t + 4 <= n; t += 4) {
-      const BlockQ8A* as[4] = {act_row(x, x_stride, t), act_row(x, x_stride, t + 1),
-                               act_row(x, x_stride, t + 2), act_row(x, x_stride, t + 3)};
-      float* ys[4] = {y + t * y_stride + r, y + (t + 1) * y_stride + r, y + (t + 2) * y_stride + r,
-                      y + (t + 3) * y_stride + r};
-      q8_row_tile<Dp, 4>(wr, nb, as, ys);
+  // Tokens in chunks whose activations stay in L2 while the rows pass over them.
+  const size_t chunk =
+      std::max<size_t>(4, (256u << 10) / std::max<size_t>(nb * sizeof(BlockQ8A), 1) / 4 * 4);
+  for (size_t t0 = 0; t0 < n; t0 += chunk) {
+    const size_t t1 = std::min(n, t0 + chunk);
+    size_t r = r0;
+    for (; r + 2 <= r1; r += 2) {
+      size_t t = t0;
+      for (; t + 4 <= t1; t += 4)
+        q8_rows_tokens<Dp, 2, 4>(w, row_bytes, x, x_stride, nb, t, y, y_stride, r);
+      for (; t + 2 <= t1; t += 2)
+        q8_rows_tokens<Dp, 2, 2>(w, row_bytes, x, x_stride, nb, t, y, y_stride, r);
+      if (t < t1) q8_rows_tokens<Dp, 2, 1>(w, row_bytes, x, x_stride, nb, t, y, y_stride, r);
     }
-    for (; t < n; ++t) {
-      const BlockQ8A* as[1] = {act_row(x, x_stride, t)};
-      float* ys[1] = {y + t * y_stride + r};
-      q8_row_tile<Dp, 1>(wr, nb, as, ys);
+    if (r < r1) {
+      size_t t = t0;
+      for (; t + 4 <= t1; t += 4)
+        q8_rows_tokens<Dp, 1, 4>(w, row_bytes, x, x_stride, nb, t, y, y_stride, r);
+      for (; t < t1; ++t)
+        q8_rows_tokens<Dp, 1, 1>(w, row_bytes, x, x_stride, nb, t, y, y_stride, r);
     }
   }
 }

@@ -24,5 +24,8 @@ const KernelTable& avxvnni_kernels();
 bool cpu_has_avx512();
 // The AVX-512 VNNI table (x86/avx512.cpp). Call only when cpu_has_avx512().
 const KernelTable& avx512_kernels();
+// Puts the AVX-512 prefill kernels of the K-quants into `table` (x86/avx512_kquant.cpp, built with
+// avx512.cpp's flags): for the avx512 table.
+void add_avx512_kquant_kernels(KernelTable& table);
 
 }  // namespace corelm
