@@ -23,14 +23,14 @@ struct Problem {
   size_t row_bytes;
   Problem(size_t r, size_t c, DType d, Layout l) : rows(r), cols(c), dtype(d), layout(l) {
     row_bytes = dtype_row_bytes(d, c);
-    w.allocate(rows * row_bytes);
+    w.allocate(layout_matrix_bytes(d, l, rows, c));
     std::mt19937 rng(1);
     std::normal_distribution<float> nd(0.0f, 0.02f);
     std::vector<float> row(c);
     std::vector<uint8_t> q(8 * row_bytes);
     if (dtype_traits(d).from_float == nullptr) {  // a run-only GGUF type: random blocks, as the
       std::uniform_int_distribution<int> byte(0, 255);  // kernels' speed does not depend on them
-      for (size_t i = 0; i < rows * row_bytes; ++i) w.data()[i] = static_cast<uint8_t>(byte(rng));
+      for (size_t i = 0; i < w.size(); ++i) w.data()[i] = static_cast<uint8_t>(byte(rng));
       return;
     }
     for (size_t r0 = 0; r0 < rows; r0 += (l == Layout::kInterleaved8 ? 8 : 1)) {
@@ -115,6 +115,9 @@ void q8_interleaved(benchmark::State& s) {
 void q4_k_rows(benchmark::State& s) {
   run(s, best(), DType::kQ4_K, Layout::kRows);
 }
+void q4_k_tiles(benchmark::State& s) {
+  run(s, best(), DType::kQ4_K, Layout::kInterleaved16);
+}
 void q6_k_rows(benchmark::State& s) {
   run(s, best(), DType::kQ6_K, Layout::kRows);
 }
@@ -138,6 +141,12 @@ BENCHMARK(q8_interleaved)
     ->Unit(benchmark::kMicrosecond);
 // K-quants: the gate projection, and a slice that stays in L2 (compute, not memory).
 BENCHMARK(q4_k_rows)
+    ->Args({5632, 2048, 1})
+    ->Args({5632, 2048, 64})
+    ->Args({256, 2048, 1})
+    ->Args({256, 2048, 64})
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(q4_k_tiles)
     ->Args({5632, 2048, 1})
     ->Args({5632, 2048, 64})
     ->Args({256, 2048, 1})

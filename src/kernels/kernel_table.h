@@ -34,6 +34,9 @@ struct KernelTable {
   // loader then repacks q8 row matrices (GGUF Q8_0, q8s32 packages) once. Every table runs both
   // layouts (the reference's kernel where it has none of its own).
   bool interleave_q8;
+  // True when this table's Q4_K kernel is faster on the interleaved16 tiles than on the file's
+  // rows: the loader then repacks Q4_K matrices whose rows divide by 16 (every table runs both).
+  bool interleave_q4_k;
 
   void (*quantize_q8a)(const float* x, BlockQ8A* out, size_t k);
   void (*quantize_q8k)(const float* x, BlockQ8K* out, size_t k);  // k a multiple of 256

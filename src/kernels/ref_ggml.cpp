@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "base/half.h"
+#include "tensor/layout.h"
 #include "tensor/quant_ggml.h"
 
 namespace corelm {
@@ -98,6 +99,27 @@ void matmul_k(const uint8_t* w, size_t row_bytes, const void* x, size_t x_stride
   }
 }
 
+// Q4_K in the interleaved16 layout (tensor/layout.h): each row's super-block decoded from its
+// tile, then the same dot product as the rows.
+void matmul_q4_k_tiles(const uint8_t* w, size_t, const void* x, size_t x_stride, size_t n, size_t k,
+                       float* y, size_t y_stride, size_t r0, size_t r1) {
+  const size_t nb = k / kSuperBlock;
+  DecodedKBlock dec;
+  for (size_t r = r0; r < r1; ++r) {
+    const uint8_t* group = w + (r / kInterleave16Rows) * nb * kQ4KTileBytes;
+    for (size_t t = 0; t < n; ++t) {
+      const auto* a =
+          reinterpret_cast<const BlockQ8K*>(static_cast<const uint8_t*>(x) + t * x_stride);
+      float acc = 0.0f;
+      for (size_t b = 0; b < nb; ++b) {
+        decode_q4_k_tile_row(group + b * kQ4KTileBytes, r % kInterleave16Rows, &dec);
+        acc += dot_k(dec, a[b]);
+      }
+      y[t * y_stride + r] = acc;
+    }
+  }
+}
+
 }  // namespace
 
 void add_ggml_reference_kernels(KernelTable& t) {
@@ -112,6 +134,8 @@ void add_ggml_reference_kernels(KernelTable& t) {
   set(DType::kQ2_K, matmul_k<DType::kQ2_K>, q8k);
   set(DType::kQ3_K, matmul_k<DType::kQ3_K>, q8k);
   set(DType::kQ4_K, matmul_k<DType::kQ4_K>, q8k);
+  t.matmul[static_cast<size_t>(DType::kQ4_K)][static_cast<size_t>(Layout::kInterleaved16)] =
+      matmul_q4_k_tiles;
   set(DType::kQ5_K, matmul_k<DType::kQ5_K>, q8k);
   set(DType::kQ6_K, matmul_k<DType::kQ6_K>, q8k);
 }

@@ -201,6 +201,27 @@ Weights bind_weights(const ModelConfig& c, const ModelSource& source) {
       ++w.repacked;
       return Linear(name, *t.dtype(), Layout::kInterleaved8, data, rows, cols);
     }
+    // Q4_K rows become interleaved16 tiles (16 rows side by side, scales unpacked) when this
+    // process's kernel table runs them faster: 148 bytes per row and super-block for 144.
+    if (!embedding && t.layout == Layout::kRows && *t.dtype() == DType::kQ4_K &&
+        active_kernels().interleave_q4_k &&
+        layout_fits(DType::kQ4_K, Layout::kInterleaved16, rows, cols)) {
+      const size_t blocks = cols / kSuperBlock, row_bytes = t.row_bytes();
+      const size_t group_bytes = blocks * kQ4KTileBytes;
+      auto buffer = std::make_unique<AlignedBuffer<uint8_t>>(
+          layout_matrix_bytes(DType::kQ4_K, Layout::kInterleaved16, rows, cols));
+      for (uint64_t g = 0; g < rows / kInterleave16Rows; ++g) {
+        const uint8_t* group_rows[kInterleave16Rows];
+        for (size_t r = 0; r < kInterleave16Rows; ++r)
+          group_rows[r] = t.data + (g * kInterleave16Rows + r) * row_bytes;
+        interleave_q4_k_group(group_rows, blocks, buffer->data() + g * group_bytes);
+      }
+      if (t.file) t.file->drop_pages(t.file_offset, t.bytes);
+      const uint8_t* data = buffer->data();
+      w.owned.push_back(std::move(buffer));
+      ++w.repacked;
+      return Linear(name, DType::kQ4_K, Layout::kInterleaved16, data, rows, cols);
+    }
     return Linear(name, *t.dtype(), t.layout, t.data, rows, cols);
   };
   auto vector = [&](const std::string& name, uint64_t n) -> const float* {

@@ -1,14 +1,25 @@
 #include "tensor/layout.h"
 
+#include <cstddef>
 #include <cstring>
 #include <vector>
 
+#include "base/half.h"
 #include "tensor/quant.h"
+#include "tensor/quant_ggml.h"
 
 namespace corelm {
 
 const char* layout_name(Layout layout) {
-  return layout == Layout::kRows ? "rows" : "interleaved8";
+  switch (layout) {
+    case Layout::kRows:
+      return "rows";
+    case Layout::kInterleaved8:
+      return "interleaved8";
+    case Layout::kInterleaved16:
+      return "interleaved16";
+  }
+  return "?";
 }
 
 std::optional<Layout> layout_from_name(std::string_view name) {
@@ -20,6 +31,8 @@ std::optional<Layout> layout_from_name(std::string_view name) {
 bool layout_fits(DType dtype, Layout layout, size_t rows, size_t cols) {
   if (!dtype_fits_row(dtype, cols)) return false;
   if (layout == Layout::kRows) return true;
+  if (layout == Layout::kInterleaved16)
+    return dtype == DType::kQ4_K && rows % kInterleave16Rows == 0;
   return (dtype_traits(dtype).q4_blocks || q8_blocks(dtype)) && rows % kInterleaveRows == 0;
 }
 
@@ -68,6 +81,56 @@ void deinterleave_q4_row(const uint8_t* group, size_t blocks, size_t r, BlockQ4*
   }
 }
 
+size_t layout_matrix_bytes(DType dtype, Layout layout, size_t rows, size_t cols) {
+  if (layout == Layout::kInterleaved16)
+    return rows / kInterleave16Rows * (cols / kSuperBlock) * kQ4KTileBytes;
+  return rows * dtype_row_bytes(dtype, cols);
+}
+
+void interleave_q4_k_group(const uint8_t* const rows[kInterleave16Rows], size_t blocks,
+                           uint8_t* group) {
+  DecodedKBlock dec;
+  for (size_t b = 0; b < blocks; ++b) {
+    uint8_t* tile = group + b * kQ4KTileBytes;
+    for (size_t r = 0; r < kInterleave16Rows; ++r) {
+      const uint8_t* blk = rows[r] + b * sizeof(BlockQ4K);
+      std::memcpy(tile + 2 * r, blk + offsetof(BlockQ4K, d), 2);
+      std::memcpy(tile + 32 + 2 * r, blk + offsetof(BlockQ4K, dmin), 2);
+      decode_k_block(DType::kQ4_K, blk, &dec);
+      for (size_t g = 0; g < 8; ++g) {
+        tile[kQ4KTileScales + 16 * g + r] = static_cast<uint8_t>(dec.sc[2 * g]);
+        tile[kQ4KTileMins + 32 * (g / 2) + 2 * r + g % 2] = static_cast<uint8_t>(dec.mn[2 * g]);
+        uint8_t* v = tile + kQ4KTileValues + 256 * g;
+        for (size_t c = 0; c < 4; ++c)
+          for (size_t m = 0; m < 4; ++m)
+            v[64 * c + 4 * r + m] = static_cast<uint8_t>(dec.q[32 * g + 4 * c + m] |
+                                                         (dec.q[32 * g + 16 + 4 * c + m] << 4));
+      }
+    }
+  }
+}
+
+void decode_q4_k_tile_row(const uint8_t* tile, size_t r, DecodedKBlock* out) {
+  uint16_t h;
+  std::memcpy(&h, tile + 2 * r, 2);
+  out->d = fp16_to_float(h);
+  std::memcpy(&h, tile + 32 + 2 * r, 2);
+  out->dmin = fp16_to_float(h);
+  for (size_t g = 0; g < 8; ++g) {
+    const uint8_t sc = tile[kQ4KTileScales + 16 * g + r];
+    const uint8_t mn = tile[kQ4KTileMins + 32 * (g / 2) + 2 * r + g % 2];
+    out->sc[2 * g] = out->sc[2 * g + 1] = sc;
+    out->mn[2 * g] = out->mn[2 * g + 1] = mn;
+    const uint8_t* v = tile + kQ4KTileValues + 256 * g;
+    for (size_t c = 0; c < 4; ++c)
+      for (size_t m = 0; m < 4; ++m) {
+        const uint8_t byte = v[64 * c + 4 * r + m];
+        out->q[32 * g + 4 * c + m] = static_cast<int8_t>(byte & 0xF);
+        out->q[32 * g + 16 + 4 * c + m] = static_cast<int8_t>(byte >> 4);
+      }
+  }
+}
+
 void interleave_q8_group(const BlockQ8* const rows[kInterleaveRows], size_t blocks,
                          uint8_t* group) {
   for (size_t b = 0; b < blocks; ++b) {
@@ -94,6 +157,22 @@ void dequantize_matrix_row(DType dtype, Layout layout, const uint8_t* base, size
                            float* out) {
   if (layout == Layout::kRows) {
     dequantize_row(dtype, base + row * dtype_row_bytes(dtype, cols), out, cols);
+    return;
+  }
+  if (layout == Layout::kInterleaved16) {
+    const size_t blocks = cols / kSuperBlock;
+    const uint8_t* group = base + (row / kInterleave16Rows) * blocks * kQ4KTileBytes;
+    DecodedKBlock dec;
+    for (size_t b = 0; b < blocks; ++b) {
+      decode_q4_k_tile_row(group + b * kQ4KTileBytes, row % kInterleave16Rows, &dec);
+      // As row_q4_k_to_float computes it: d * sc and dmin * mn first, per group of 32.
+      for (size_t g = 0; g < 8; ++g) {
+        const float d1 = dec.d * static_cast<float>(dec.sc[2 * g]),
+                    m1 = dec.dmin * static_cast<float>(dec.mn[2 * g]);
+        for (size_t i = 0; i < 32; ++i)
+          out[b * kSuperBlock + 32 * g + i] = d1 * static_cast<float>(dec.q[32 * g + i]) - m1;
+      }
+    }
     return;
   }
   const size_t blocks = cols / kQuantBlock;

@@ -19,9 +19,9 @@
 
 namespace corelm {
 
-enum class Layout : uint8_t { kRows, kInterleaved8 };
-// The number of Layouts (tables indexed by Layout are sized by it); kInterleaved8 is the last.
-inline constexpr size_t kNumLayouts = static_cast<size_t>(Layout::kInterleaved8) + 1;
+enum class Layout : uint8_t { kRows, kInterleaved8, kInterleaved16 };
+// The number of Layouts (tables indexed by Layout are sized by it); kInterleaved16 is the last.
+inline constexpr size_t kNumLayouts = static_cast<size_t>(Layout::kInterleaved16) + 1;
 
 inline constexpr size_t kInterleaveRows = 8;
 inline constexpr size_t kInterleavedBlockBytes =
@@ -40,6 +40,30 @@ const char* layout_name(Layout layout);
 std::optional<Layout> layout_from_name(std::string_view name);
 // True if a [rows, cols] tensor of `dtype` can be stored in `layout`.
 bool layout_fits(DType dtype, Layout layout, size_t rows, size_t cols);
+
+// "interleaved16" (Q4_K only; made at load when the kernel table runs it faster,
+// KernelTable::interleave_q4_k; never in a package): rows in groups of 16, each super-block of a
+// group a tile of kQ4KTileBytes with the scales and mins unpacked to bytes and the values of the
+// 16 rows side by side, four per row per 32-bit lane (docs/package-format.md has the byte map):
+//   [0, 32) d and [32, 64) dmin of rows 0..15 (fp16);
+//   [64, 192) scales: byte 16 g + r = the 6-bit scale of group g (0..7, 32 values) of row r;
+//   [192, 320) mins: 32 bytes per pair j of groups (0..3), byte 2 r + e = min of group 2 j + e;
+//   [320, 2368) values: 256 bytes per group g, 4 chunks c of 64 bytes: byte 4 r + m holds
+//     element 32 g + 4 c + m of row r (low nibble) and element 32 g + 16 + 4 c + m (high).
+// 148 bytes per row and super-block where the file has 144 (the scales and mins unpacked).
+inline constexpr size_t kInterleave16Rows = 16;
+inline constexpr size_t kQ4KTileBytes = 2368;
+inline constexpr size_t kQ4KTileScales = 64, kQ4KTileMins = 192, kQ4KTileValues = 320;
+// Bytes of a [rows, cols] matrix in `layout` (rows of dtype_row_bytes unless interleaved16).
+size_t layout_matrix_bytes(DType dtype, Layout layout, size_t rows, size_t cols);
+// Packs 16 rows of Q4_K super-blocks (rows[r] points at that row's cols/256 blocks) into one
+// group of interleaved16 tiles.
+void interleave_q4_k_group(const uint8_t* const rows[kInterleave16Rows], size_t blocks,
+                           uint8_t* group);
+// The integers of row r (0..15) of tile `tile` (quant_ggml.h's DecodedKBlock, as decode_k_block
+// gives for the row's own super-block).
+struct DecodedKBlock;
+void decode_q4_k_tile_row(const uint8_t* tile, size_t r, DecodedKBlock* out);
 
 // Packs 8 rows of q4 blocks (rows[r] points at that row's cols/32 blocks) into one group.
 void interleave_q4_group(const BlockQ4* const rows[kInterleaveRows], size_t blocks, uint8_t* group);

@@ -47,9 +47,23 @@ class Interleaved8Linear final : public LinearImpl {
   DType dtype_;
 };
 
+// Q4_K super-blocks of 16 rows as tiles (tensor/layout.h, interleaved16); always a Q4_K matrix.
+class Interleaved16Linear final : public LinearImpl {
+ public:
+  MatmulFn matmul(const KernelTable& table) const override {
+    return table.matmul_for(DType::kQ4_K, Layout::kInterleaved16);
+  }
+  ActivationFormat activation(const KernelTable&) const override { return ActivationFormat::kQ8K; }
+  void read_row(const Linear& w, size_t row, float* out) const override {
+    dequantize_matrix_row(DType::kQ4_K, Layout::kInterleaved16, w.data(), row, w.cols(), out);
+  }
+  size_t row_group() const override { return kInterleave16Rows; }
+};
+
 struct Impls {
   std::vector<RowsLinear> rows;
   std::vector<Interleaved8Linear> interleaved;
+  Interleaved16Linear q4_k_tiles;
   Impls() {
     rows.reserve(kNumDTypes);
     interleaved.reserve(kNumDTypes);
@@ -75,6 +89,8 @@ const LinearImpl* linear_impl(DType dtype, Layout layout) {
       return &impls().rows[d];
     case Layout::kInterleaved8:
       return dtype_traits(dtype).q4_blocks || q8_blocks(dtype) ? &impls().interleaved[d] : nullptr;
+    case Layout::kInterleaved16:
+      return dtype == DType::kQ4_K ? &impls().q4_k_tiles : nullptr;
   }
   return nullptr;
 }

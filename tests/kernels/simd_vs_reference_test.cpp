@@ -50,6 +50,17 @@ Weights make_weights(DType dtype, Layout layout, size_t rows, size_t cols, uint3
     w.bytes = test::random_rows(dtype, rows, cols, seed);  // random blocks for run-only types
     return w;
   }
+  if (layout == Layout::kInterleaved16) {  // Q4_K tiles of 16 random rows
+    const auto plain = test::random_rows(dtype, rows, cols, seed);
+    w.bytes.resize(layout_matrix_bytes(dtype, layout, rows, cols));
+    const size_t nb = cols / 256;
+    for (size_t g = 0; g < rows / 16; ++g) {
+      const uint8_t* ptrs[16];
+      for (size_t r = 0; r < 16; ++r) ptrs[r] = plain.data() + (16 * g + r) * w.row_bytes;
+      interleave_q4_k_group(ptrs, nb, w.bytes.data() + g * nb * kQ4KTileBytes);
+    }
+    return w;
+  }
   auto values = random_floats(rows * cols, seed, 0.05f);
   const size_t nb = cols / 32;
   std::vector<uint8_t> tmp(8 * w.row_bytes);
@@ -116,8 +127,9 @@ TEST_P(SimdKernels, MatmulEveryDtypeAndLayout) {
     for (size_t l = 0; l < kNumLayouts; ++l)
       if (reference_kernels().matmul[d][l] != nullptr)
         cases.push_back({static_cast<DType>(d), static_cast<Layout>(l)});
-  // f32, f16, bf16, q8s32, q4s32, q4_0, q8_0 rows; q4s32, q4_0, q8s32, q8_0 interleaved8.
-  ASSERT_GE(cases.size(), 11u);
+  // f32, f16, bf16, q8s32, q4s32, q4_0, q8_0 rows; q4s32, q4_0, q8s32, q8_0 interleaved8; q4_k
+  // interleaved16.
+  ASSERT_GE(cases.size(), 12u);
   for (const auto& c : cases) {
     ASSERT_NE(simd().matmul_for(c.dtype, c.layout), nullptr)
         << dtype_name(c.dtype) << "/" << layout_name(c.layout);
@@ -137,6 +149,9 @@ TEST_P(SimdKernels, MatmulEveryDtypeAndLayout) {
                                        {9, 33, 5}, {4, 64, 4}, {13, 100, 1}};
     if (c.layout == Layout::kRows && blocked && !super)
       shapes.push_back({1, 32, 1}), shapes.push_back({3, 64, 4});
+    if (c.layout == Layout::kInterleaved16)  // rows in groups of 16
+      shapes = {{16, 256, 1},  {32, 512, 3}, {48, 768, 5}, {16, 2048, 9}, {64, 256, 4},
+                {32, 256, 13}, {16, 256, 2}, {16, 512, 7}, {32, 8192, 40}};
     for (const auto& s : shapes) {
       auto w = make_weights(c.dtype, c.layout, s.rows, s.cols, 7);
       auto x = random_floats(s.n * s.cols, 9);
@@ -147,11 +162,13 @@ TEST_P(SimdKernels, MatmulEveryDtypeAndLayout) {
                    std::string(dtype_name(c.dtype)) + "/" + layout_name(c.layout) + " " +
                        std::to_string(s.rows) + "x" + std::to_string(s.cols) + "x" +
                        std::to_string(s.n));
-      if (s.rows >= 16) {  // a sub-range of rows (multiples of 8) leaves the rest untouched
-        auto part = run_matmul(simd(), c.dtype, c.layout, w, x, s.rows, s.cols, s.n, 8, 16);
+      // A sub-range of rows (multiples of the layout's group) leaves the rest untouched.
+      const size_t g = c.layout == Layout::kInterleaved16 ? 16 : 8;
+      if (s.rows >= 2 * g) {
+        auto part = run_matmul(simd(), c.dtype, c.layout, w, x, s.rows, s.cols, s.n, g, 2 * g);
         for (size_t t = 0; t < s.n; ++t)
           for (size_t r = 0; r < s.rows; ++r) {
-            if (r >= 8 && r < 16)
+            if (r >= g && r < 2 * g)
               ASSERT_NEAR(part[t * s.rows + r], ref[t * s.rows + r], 1e-3f);
             else
               ASSERT_EQ(part[t * s.rows + r], 0.0f);

@@ -43,6 +43,15 @@ Matrix make_matrix(DType dtype, Layout layout, size_t r, size_t c, uint32_t seed
   }
   if (layout == Layout::kRows) {
     m.bytes = plain;
+  } else if (layout == Layout::kInterleaved16) {
+    m.bytes.resize(layout_matrix_bytes(dtype, layout, r, c));
+    const size_t blocks = c / kSuperBlock;
+    for (size_t g = 0; g < r / kInterleave16Rows; ++g) {
+      const uint8_t* group[kInterleave16Rows];
+      for (size_t k = 0; k < kInterleave16Rows; ++k)
+        group[k] = plain.data() + (g * 16 + k) * row_bytes;
+      interleave_q4_k_group(group, blocks, m.bytes.data() + g * blocks * kQ4KTileBytes);
+    }
   } else {
     m.bytes.resize(plain.size());
     const size_t blocks = c / kQuantBlock;
@@ -75,7 +84,7 @@ std::vector<const KernelTable*> tables() {
 
 TEST(Linear, EveryDTypeAndLayoutReadsAndMultipliesLikeTheReference) {
   const KernelTable& original = active_kernels();
-  const size_t rows = 72, n = 3;
+  const size_t n = 3;
   std::mt19937 rng(3);
   std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
   for (size_t d = 0; d < kNumDTypes; ++d) {
@@ -83,9 +92,10 @@ TEST(Linear, EveryDTypeAndLayoutReadsAndMultipliesLikeTheReference) {
     const size_t cols = dtype_traits(static_cast<DType>(d)).block_elements == 256 ? 512 : 96;
     std::vector<float> x(n * cols);
     for (auto& v : x) v = dist(rng);
-    for (Layout layout : {Layout::kRows, Layout::kInterleaved8}) {
+    for (Layout layout : {Layout::kRows, Layout::kInterleaved8, Layout::kInterleaved16}) {
       const DType dtype = static_cast<DType>(d);
       if (linear_impl(dtype, layout) == nullptr) continue;
+      const size_t rows = layout == Layout::kInterleaved16 ? 80 : 72;
       SCOPED_TRACE(std::string(dtype_name(dtype)) + " " + layout_name(layout));
       Matrix m = make_matrix(dtype, layout, rows, cols, static_cast<uint32_t>(d));
       std::vector<float> row(cols);
@@ -202,6 +212,24 @@ TEST(Linear, ReferenceInterleavedKernelsEqualRowKernels) {
         rows);
     EXPECT_EQ(a, b) << dtype_name(d);
   }
+  // Q4_K: interleaved16 tiles against the file's rows, BlockQ8K activations.
+  const size_t kcols = 512, krows = 32;
+  std::vector<float> xk(n * kcols);
+  for (auto& v : xk) v = dist(rng);
+  std::vector<BlockQ8K> qk(n * kcols / kSuperBlock);
+  for (size_t t = 0; t < n; ++t)
+    quantize_row_q8k(&xk[t * kcols], &qk[t * kcols / kSuperBlock], kcols);
+  Matrix plain = make_matrix(DType::kQ4_K, Layout::kRows, krows, kcols, 12);
+  Matrix tiles = make_matrix(DType::kQ4_K, Layout::kInterleaved16, krows, kcols, 12);
+  std::vector<float> a(n * krows), b(n * krows);
+  const size_t stride = kcols / kSuperBlock * sizeof(BlockQ8K);
+  reference_kernels().matmul_for(DType::kQ4_K, Layout::kRows)(
+      plain.bytes.data(), plain.linear.row_bytes(), qk.data(), stride, n, kcols, a.data(), krows, 0,
+      krows);
+  reference_kernels().matmul_for(DType::kQ4_K, Layout::kInterleaved16)(
+      tiles.bytes.data(), tiles.linear.row_bytes(), qk.data(), stride, n, kcols, b.data(), krows, 0,
+      krows);
+  EXPECT_EQ(a, b);
 }
 
 TEST(Linear, ImpossiblePairsAreRefused) {
@@ -213,6 +241,10 @@ TEST(Linear, ImpossiblePairsAreRefused) {
                      ErrorCode::kCorrupt, "cannot be stored as q4s32", "model");
   EXPECT_EQ(linear_impl(DType::kF16, Layout::kInterleaved8), nullptr);
   EXPECT_EQ(linear_impl(DType::kQ4_K, Layout::kInterleaved8), nullptr);
+  EXPECT_EQ(linear_impl(DType::kQ6_K, Layout::kInterleaved16), nullptr);
+  test::expect_error(
+      [&] { Linear("k", DType::kQ4_K, Layout::kInterleaved16, bytes.data(), 8, 256); },
+      ErrorCode::kCorrupt, "cannot be stored as q4_k in layout interleaved16", "model");
 }
 
 TEST(Linear, EmbeddingLookupReadsRows) {

@@ -16,6 +16,7 @@
 #include "kernels/kernel_table.h"
 #include "kernels/x86/kquant_avx2.h"
 #include "kernels/x86/x86.h"
+#include "tensor/layout.h"
 
 // GCC 12's AVX-512 intrinsics start their results from _mm512_undefined_*() (`__m512 __Y = __Y;`),
 // which -Wmaybe-uninitialized reports at -O3 once they are inlined here.
@@ -223,6 +224,140 @@ void matmul_k(const uint8_t* w, size_t row_bytes, const void* x, size_t x_stride
   }
 }
 
+// ---- Q4_K in interleaved16 tiles (tensor/layout.h) ---------------------------------------
+//
+// Sixteen rows in the sixteen int32 lanes: per group of 32 values, four 64-byte chunks give two
+// nibble vectors each, multiplied by vpdpbusd against a broadcast group of four activations (one
+// row per lane, no horizontal sums); the group's sum then meets the rows' scales (vpmulld by the
+// unpacked bytes) in an int32 accumulator, and the mins meet the activations' 32-element sums in
+// one vpdpwssd per pair of groups. The floats come once per super-block: d and dmin of the 16
+// rows times the activation scale.
+
+// The activations' sums of groups 2j and 2j + 1 as the two int16 halves of int32 lane j.
+CORELM_INLINE __m128i group_sum_pairs(const BlockQ8K& a) {
+  const __m256i s32 = _mm256_madd_epi16(kquant::load256(a.bsums), _mm256_set1_epi16(1));
+  const __m128i lo = _mm256_castsi256_si128(s32), hi = _mm256_extracti128_si256(s32, 1);
+  return _mm_packs_epi32(lo, hi);  // int16 sums of groups 0..7
+}
+
+template <int T>
+CORELM_INLINE void q4_k_tile(const uint8_t* group, size_t nb, const BlockQ8K* const* a,
+                             float* const* y) {
+  constexpr int kChains = T == 1 ? 4 : T >= 6 ? 1 : 2;  // independent vpdpbusd chains per token
+  const __m512i mask = _mm512_set1_epi8(0x0F);
+  __m512 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+  for (size_t b = 0; b < nb; ++b) {
+    const uint8_t* tile = group + b * kQ4KTileBytes;
+    if constexpr (T == 1)
+      for (size_t line = 0; line < kQ4KTileBytes; line += 64)
+        _mm_prefetch(reinterpret_cast<const char*>(tile) + 4 * kQ4KTileBytes + line, _MM_HINT_T0);
+    __m512i isum[T];
+    for (int t = 0; t < T; ++t) isum[t] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+    for (int g = 0; g < 8; ++g) {
+      const uint8_t* v = tile + kQ4KTileValues + 256 * g;
+      __m512i s[T][kChains];
+      for (int t = 0; t < T; ++t)
+        for (int ch = 0; ch < kChains; ++ch) s[t][ch] = _mm512_setzero_si512();
+#pragma GCC unroll 4
+      for (int c = 0; c < 4; ++c) {
+        const __m512i raw = _mm512_loadu_si512(v + 64 * c);
+        const __m512i lo = _mm512_and_si512(raw, mask),
+                      hi = _mm512_and_si512(_mm512_srli_epi16(raw, 4), mask);
+        for (int t = 0; t < T; ++t) {
+          const int8_t* q = a[t][b].qs + 32 * g + 4 * c;
+          __m512i& s0 = s[t][(2 * c) % kChains];
+          __m512i& s1 = s[t][(2 * c + 1) % kChains];
+          s0 = _mm512_dpbusd_epi32(s0, lo, _mm512_set1_epi32(load_i32(q)));
+          s1 = _mm512_dpbusd_epi32(s1, hi, _mm512_set1_epi32(load_i32(q + 16)));
+        }
+      }
+      const __m512i sc = _mm512_cvtepu8_epi32(
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(tile + kQ4KTileScales + 16 * g)));
+      for (int t = 0; t < T; ++t) {
+        __m512i sum = s[t][0];
+        for (int ch = 1; ch < kChains; ++ch) sum = _mm512_add_epi32(sum, s[t][ch]);
+        isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(sum, sc));
+      }
+    }
+    __m512i mn[4];
+    for (int j = 0; j < 4; ++j)
+      mn[j] = _mm512_cvtepu8_epi16(
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tile + kQ4KTileMins + 32 * j)));
+    const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(tile)));
+    const __m512 dm =
+        _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(tile + 32)));
+    for (int t = 0; t < T; ++t) {
+      const __m512i pairs = _mm512_castsi128_si512(group_sum_pairs(a[t][b]));
+      __m512i msum = _mm512_setzero_si512();
+      for (int j = 0; j < 4; ++j)
+        msum =
+            _mm512_dpwssd_epi32(msum, mn[j], _mm512_permutexvar_epi32(_mm512_set1_epi32(j), pairs));
+      const __m512 sa = _mm512_set1_ps(a[t][b].scale);
+      acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(d, sa), _mm512_cvtepi32_ps(isum[t]), acc[t]);
+      acc[t] = _mm512_fnmadd_ps(_mm512_mul_ps(dm, sa), _mm512_cvtepi32_ps(msum), acc[t]);
+    }
+  }
+  for (int t = 0; t < T; ++t) _mm512_storeu_ps(y[t], acc[t]);
+}
+
+constexpr int kQ4KTileTokens = 8;
+
+template <int T>
+CORELM_INLINE void q4_k_group_tokens(const uint8_t* group, size_t nb, const void* x,
+                                     size_t x_stride, size_t t, float* y, size_t y_stride,
+                                     size_t r) {
+  const BlockQ8K* as[T];
+  float* ys[T];
+  for (int i = 0; i < T; ++i) {
+    as[i] = reinterpret_cast<const BlockQ8K*>(static_cast<const uint8_t*>(x) + (t + i) * x_stride);
+    ys[i] = y + (t + i) * y_stride + r;
+  }
+  q4_k_tile<T>(group, nb, as, ys);
+}
+
+void matmul_q4_k_tiles(const uint8_t* w, size_t, const void* x, size_t x_stride, size_t n, size_t k,
+                       float* y, size_t y_stride, size_t r0, size_t r1) {
+  const size_t nb = k / kSuperBlock, group_bytes = nb * kQ4KTileBytes;
+  // Tokens in chunks whose activations stay in L2 while this thread's rows pass over them.
+  const size_t chunk = std::max<size_t>(8, (256u << 10) / (nb * sizeof(BlockQ8K)) / 8 * 8);
+  for (size_t t0 = 0; t0 < n; t0 += chunk) {
+    const size_t t1 = std::min(n, t0 + chunk);
+    for (size_t r = r0; r < r1; r += kInterleave16Rows) {
+      const uint8_t* group = w + (r / kInterleave16Rows) * group_bytes;
+      size_t t = t0;
+      for (; t + kQ4KTileTokens <= t1; t += kQ4KTileTokens)
+        q4_k_group_tokens<kQ4KTileTokens>(group, nb, x, x_stride, t, y, y_stride, r);
+      switch (t1 - t) {
+        case 7:
+          q4_k_group_tokens<7>(group, nb, x, x_stride, t, y, y_stride, r);
+          break;
+        case 6:
+          q4_k_group_tokens<6>(group, nb, x, x_stride, t, y, y_stride, r);
+          break;
+        case 5:
+          q4_k_group_tokens<5>(group, nb, x, x_stride, t, y, y_stride, r);
+          break;
+        case 4:
+          q4_k_group_tokens<4>(group, nb, x, x_stride, t, y, y_stride, r);
+          break;
+        case 3:
+          q4_k_group_tokens<3>(group, nb, x, x_stride, t, y, y_stride, r);
+          break;
+        case 2:
+          q4_k_group_tokens<2>(group, nb, x, x_stride, t, y, y_stride, r);
+          break;
+        case 1:
+          q4_k_group_tokens<1>(group, nb, x, x_stride, t, y, y_stride, r);
+          break;
+        default:
+          break;
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void add_avx512_kquant_kernels(KernelTable& t) {
@@ -234,6 +369,9 @@ void add_avx512_kquant_kernels(KernelTable& t) {
   set(DType::kQ4_K, matmul_k<Q4K512>);
   set(DType::kQ5_K, matmul_k<Q5K512>);
   set(DType::kQ6_K, matmul_k<Q6K512>);
+  t.matmul[static_cast<size_t>(DType::kQ4_K)][static_cast<size_t>(Layout::kInterleaved16)] =
+      matmul_q4_k_tiles;
+  t.interleave_q4_k = true;
 }
 
 }  // namespace corelm
