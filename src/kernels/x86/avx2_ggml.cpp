@@ -16,6 +16,7 @@
 #include "kernels/kernel_table.h"
 #include "kernels/x86/avx2_helpers.h"
 #include "kernels/x86/kquant_avx2.h"
+#include "kernels/x86/q4k_tiles256.h"
 #include "kernels/x86/x86.h"
 #include "tensor/quant_ggml.h"
 
@@ -209,6 +210,14 @@ void quantize_q8k(const float* x, BlockQ8K* out, size_t k) {
   }
 }
 
+// vpdpbusd spelled the AVX2 way (nibbles by int8: the pair sums cannot saturate).
+struct DpMaddubs {
+  static __m256i dp(__m256i acc, __m256i u8, __m256i s8) {
+    return _mm256_add_epi32(acc,
+                            _mm256_madd_epi16(_mm256_maddubs_epi16(u8, s8), _mm256_set1_epi16(1)));
+  }
+};
+
 }  // namespace
 
 void add_avx2_ggml_kernels(KernelTable& t) {
@@ -223,6 +232,9 @@ void add_avx2_ggml_kernels(KernelTable& t) {
   set(DType::kQ4_K, matmul_k<Q4K>);
   set(DType::kQ5_K, matmul_k<Q5K>);
   set(DType::kQ6_K, matmul_k<Q6K>);
+  t.matmul[static_cast<size_t>(DType::kQ4_K)][static_cast<size_t>(Layout::kInterleaved16)] =
+      q4k256::matmul_q4_k_tiles<DpMaddubs>;
+  t.interleave_q4_k = true;
   t.quantize_q8k = quantize_q8k;
 }
 
