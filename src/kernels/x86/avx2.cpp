@@ -231,6 +231,7 @@ void matmul_q4_rows(const uint8_t* w, size_t row_bytes, const void* x, size_t x_
 
 // q8 rows: the tiled kernel of vnni256.h with the integer dot product spelled the AVX2 way.
 struct DpAvx2 {
+  static constexpr bool kPairSumsSaturate = true;  // unless one operand is |w| and the other signed
   static __m256i dp(__m256i acc, __m256i u8, __m256i s8) {
     return _mm256_add_epi32(acc,
                             _mm256_madd_epi16(_mm256_maddubs_epi16(u8, s8), _mm256_set1_epi16(1)));
@@ -600,6 +601,9 @@ KernelTable make_avx2() {
   set(DType::kQ8_0, Layout::kRows, vnni256::matmul_q8_rows<DpAvx2>);
   set(DType::kQ4S32, Layout::kInterleaved8, matmul_q4_interleaved);
   set(DType::kQ4_0, Layout::kInterleaved8, matmul_q4_interleaved);
+  set(DType::kQ8S32, Layout::kInterleaved8, vnni256::matmul_q8_interleaved<DpAvx2>);
+  set(DType::kQ8_0, Layout::kInterleaved8, vnni256::matmul_q8_interleaved<DpAvx2>);
+  t.interleave_q8 = true;
   add_avx2_ggml_kernels(t);  // Q4_1, Q5_0, Q5_1 and the K-quants (avx2_ggml.cpp)
   t.quantize_q8a = quantize_q8a;
   t.rmsnorm = rmsnorm;

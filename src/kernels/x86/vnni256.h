@@ -131,25 +131,40 @@ inline size_t q4_token_chunk(size_t nb) {
   return std::max<size_t>(8, (256u << 10) / std::max<size_t>(nb * sizeof(BlockQ8A), 1) / 8 * 8);
 }
 
-// q8 (interleaved8): the int8 weights flipped to unsigned (w + 128, one xor per load shared by
-// the tile's tokens) against the signed activations; the offset leaves as 128 * qsum per block.
-// Exact, like q4: vpdpbusd's products of 255 by 127 cannot saturate (vpmaddubsw's pair sums
-// could, so the avx2 table keeps the q8 rows).
+// True for a Dp whose products can saturate a 16-bit pair sum (avx2's vpmaddubsw): it declares
+// `static constexpr bool kPairSumsSaturate = true`.
+template <typename Dp>
+constexpr bool pair_sums_saturate() {
+  if constexpr (requires { Dp::kPairSumsSaturate; })
+    return Dp::kPairSumsSaturate;
+  else
+    return false;
+}
+
+// q8 (interleaved8): with vpdpbusd the int8 weights are flipped to unsigned (w + 128, one xor
+// per load shared by the tile's tokens) against the signed activations, and the offset leaves as
+// 128 * qsum per block: exact, as vpdpbusd's products of 255 by 127 cannot saturate. vpmaddubsw's
+// pair sums could, so a saturating Dp takes |w| and gives each broadcast activation group w's
+// signs (vpsignb) instead: products of at most 127 by 127.
 template <typename Dp, int T>
 inline void q8_group_tile(const uint8_t* group, size_t nb, const BlockQ8A* const* x,
                           float* const* y) {
+  constexpr bool kSigned = pair_sums_saturate<Dp>();
   const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
   __m256 acc[T];
   for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
   for (size_t b = 0; b < nb; ++b) {
     const uint8_t* blk = group + b * kInterleavedQ8BlockBytes;
     __m256i s[T];
-    for (int t = 0; t < T; ++t) s[t] = _mm256_set1_epi32(-128 * x[t][b].qsum);
+    for (int t = 0; t < T; ++t)
+      s[t] = kSigned ? _mm256_setzero_si256() : _mm256_set1_epi32(-128 * x[t][b].qsum);
     for (int c = 0; c < 8; ++c) {
-      const __m256i wu = _mm256_xor_si256(
-          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16 + 32 * c)), flip);
-      for (int t = 0; t < T; ++t)
-        s[t] = Dp::dp(s[t], wu, _mm256_set1_epi32(load_i32(x[t][b].qs + 4 * c)));
+      const __m256i wq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16 + 32 * c));
+      const __m256i wu = kSigned ? _mm256_sign_epi8(wq, wq) : _mm256_xor_si256(wq, flip);
+      for (int t = 0; t < T; ++t) {
+        const __m256i a4 = _mm256_set1_epi32(load_i32(x[t][b].qs + 4 * c));
+        s[t] = Dp::dp(s[t], wu, kSigned ? _mm256_sign_epi8(a4, wq) : a4);
+      }
     }
     const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
     for (int t = 0; t < T; ++t)
@@ -183,7 +198,7 @@ inline void q8_group_tokens(const uint8_t* group, size_t nb, const void* x, size
   }
 }
 
-// The q8 interleaved8 matmul on 256-bit registers (the avxvnni table).
+// The q8 interleaved8 matmul on 256-bit registers (the avx2 and avxvnni tables).
 template <typename Dp>
 void matmul_q8_interleaved(const uint8_t* w, size_t row_bytes, const void* x, size_t x_stride,
                            size_t n, size_t k, float* y, size_t y_stride, size_t r0, size_t r1) {
