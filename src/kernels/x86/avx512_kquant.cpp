@@ -139,9 +139,13 @@ CORELM_INLINE void k_tile(const uint8_t* w, size_t row_bytes, size_t nb, const B
 #pragma GCC unroll 4
     for (int i = 0; i < R; ++i) {
       const uint8_t* blk = w + i * row_bytes + b * K::kBytes;
-      if constexpr (T == 1)
+      // Decode: fetch the same block of the row R rows on (the next tile's), or 2 KiB on for
+      // one row at a time.
+      if constexpr (T == 1) {
+        const size_t ahead = R > 1 ? R * row_bytes : 2048;
         for (size_t line = 0; line < K::kBytes; line += 64)
-          _mm_prefetch(reinterpret_cast<const char*>(blk) + 2048 + line, _MM_HINT_T0);
+          _mm_prefetch(reinterpret_cast<const char*>(blk) + ahead + line, _MM_HINT_T0);
+      }
       const KHeader h = K::header(blk);
       const __m512i s16 = scales16<K>(h);
       __m512i q[4], sc[4];
