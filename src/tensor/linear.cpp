@@ -108,6 +108,7 @@ Linear::Linear(std::string name, DType dtype, Layout layout, const uint8_t* data
     fail(ErrorCode::kCorrupt, "model", "tensor '{}' ({} x {}) cannot be stored as {} in layout {}",
          name_, rows, cols, dtype_name(dtype), layout_name(layout));
   row_bytes_ = dtype_row_bytes(dtype, cols);
+  bytes_ = layout_matrix_bytes(dtype, layout, rows, cols);
 }
 
 }  // namespace corelm

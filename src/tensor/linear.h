@@ -27,7 +27,8 @@ class LinearImpl {
   virtual ActivationFormat activation(const KernelTable& table) const = 0;
   // Row `row` of `w` as floats (cols values).
   virtual void read_row(const Linear& w, size_t row, float* out) const = 0;
-  // Rows stored together (a lookup touches all of them): 1, or 8 for interleaved8.
+  // Rows stored together (a lookup touches all of them): 1, 8 for interleaved8, 16 for
+  // interleaved16.
   virtual size_t row_group() const = 0;
 };
 
@@ -48,8 +49,10 @@ class Linear {
   const uint8_t* data() const { return data_; }
   size_t rows() const { return rows_; }
   size_t cols() const { return cols_; }
-  size_t row_bytes() const { return row_bytes_; }  // an interleaved group of 8 takes 8 of these
-  size_t bytes() const { return rows_ * row_bytes_; }
+  // The dtype's bytes per row: an interleaved8 group of 8 rows takes 8 of these; interleaved16
+  // tiles take more (layout_matrix_bytes), and its kernels ignore this.
+  size_t row_bytes() const { return row_bytes_; }
+  size_t bytes() const { return bytes_; }
   const LinearImpl& impl() const { return *impl_; }
 
   // Row `row` as floats (the embedding lookup).
@@ -65,7 +68,7 @@ class Linear {
   DType dtype_ = DType::kF32;
   Layout layout_ = Layout::kRows;
   const uint8_t* data_ = nullptr;
-  size_t rows_ = 0, cols_ = 0, row_bytes_ = 0;
+  size_t rows_ = 0, cols_ = 0, row_bytes_ = 0, bytes_ = 0;
   const LinearImpl* impl_ = nullptr;
 };
 

@@ -88,7 +88,8 @@ Prepared prepare(ComputeContext& ctx, ActivationFormat format, const float* x, s
   return {q, blocks * sizeof(BlockQ8A)};
 }
 
-// Rows per task: a multiple of the interleave width, small enough for dynamic balancing.
+// Rows per task: a multiple of every layout's row group (8, 16), small enough for dynamic
+// balancing.
 constexpr size_t kRowGrain = 64;
 
 }  // namespace
@@ -123,16 +124,17 @@ void linear_multi(ComputeContext& ctx, const float* x, size_t n, const Linear& w
     }
   }
   Prepared p = prepare(ctx, format, x, n, w1.cols());
+  // The matrices' rows laid end to end, each starting at a multiple of kRowGrain: a task never
+  // starts inside a matrix at an offset its layout's row groups (8 or 16) do not divide.
   size_t total = 0;
-  size_t first_row[4];
+  size_t first_row[3];
   for (size_t i = 0; i < count; ++i) {
     first_row[i] = total;
-    total += ws[i]->rows();
+    total += (ws[i]->rows() + kRowGrain - 1) / kRowGrain * kRowGrain;
   }
-  first_row[count] = total;
   ctx.pool().parallel_for_dynamic(total, kRowGrain, [&](size_t r0, size_t r1) {
     for (size_t i = 0; i < count; ++i) {
-      size_t b = std::max(r0, first_row[i]), e = std::min(r1, first_row[i + 1]);
+      size_t b = std::max(r0, first_row[i]), e = std::min(r1, first_row[i] + ws[i]->rows());
       if (b >= e) continue;
       const Linear& w = *ws[i];
       fns[i](w.data(), w.row_bytes(), p.data, p.stride, n, w.cols(), ys[i], w.rows(),

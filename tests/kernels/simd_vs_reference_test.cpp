@@ -62,11 +62,21 @@ Weights make_weights(DType dtype, Layout layout, size_t rows, size_t cols, uint3
     return w;
   }
   auto values = random_floats(rows * cols, seed, 0.05f);
+  // q8: quantized rows with one -128 per block put in (a GGUF file may hold it; the quantizer
+  // never writes it), for the kernels' |w| and w + 128 paths.
+  auto random_q8 = test::random_rows(dtype, rows, cols, seed);
+  if (q8_blocks(dtype))
+    for (size_t b = 0; b < random_q8.size() / sizeof(BlockQ8); ++b)
+      random_q8[b * sizeof(BlockQ8) + 2 + b % 32] = 0x80;
   const size_t nb = cols / 32;
   std::vector<uint8_t> tmp(8 * w.row_bytes);
   for (size_t g = 0; g < rows / 8; ++g) {
-    for (size_t r = 0; r < 8; ++r)
-      quantize_row(dtype, &values[(8 * g + r) * cols], &tmp[r * w.row_bytes], cols);
+    for (size_t r = 0; r < 8; ++r) {
+      if (q8_blocks(dtype))
+        std::copy_n(&random_q8[(8 * g + r) * w.row_bytes], w.row_bytes, &tmp[r * w.row_bytes]);
+      else
+        quantize_row(dtype, &values[(8 * g + r) * cols], &tmp[r * w.row_bytes], cols);
+    }
     uint8_t* dst = w.bytes.data() + g * 8 * w.row_bytes;
     if (q8_blocks(dtype)) {
       const BlockQ8* ptrs[8];
@@ -140,18 +150,19 @@ TEST_P(SimdKernels, MatmulEveryDtypeAndLayout) {
     // the interleaved kernels (k = 8192: a 256 KiB chunk holds 24 tokens). K-quants: the 8- and
     // 4-token tiles and their tails, rows of one to eight super-blocks.
     std::vector<Shape> shapes =
-        super     ? std::vector<Shape>{{8, 256, 1},  {16, 512, 3}, {24, 768, 5},
-                                       {40, 256, 9}, {8, 2048, 2}, {1, 256, 1},
-                                       {3, 512, 4},  {5, 256, 8},  {4, 256, 13}}
+        super     ? std::vector<Shape>{{8, 256, 1},  {16, 512, 3}, {24, 768, 5}, {40, 256, 9},
+                                       {8, 2048, 2}, {1, 256, 1},  {3, 512, 4},  {5, 256, 8},
+                                       {4, 256, 13}, {40, 256, 1}, {8, 8192, 40}}
         : blocked ? std::vector<Shape>{{8, 32, 1},   {16, 64, 3}, {24, 96, 5}, {40, 160, 9},
                                        {8, 2048, 2}, {16, 64, 7}, {8, 96, 6},  {8, 8192, 27}}
                   : std::vector<Shape>{{1, 1, 1},  {3, 7, 2},  {5, 17, 3},
                                        {9, 33, 5}, {4, 64, 4}, {13, 100, 1}};
     if (c.layout == Layout::kRows && blocked && !super)
-      shapes.push_back({1, 32, 1}), shapes.push_back({3, 64, 4});
+      shapes.push_back({1, 32, 1}), shapes.push_back({3, 64, 4}), shapes.push_back({5, 96, 5});
     if (c.layout == Layout::kInterleaved16)  // rows in groups of 16
-      shapes = {{16, 256, 1},  {32, 512, 3}, {48, 768, 5}, {16, 2048, 9}, {64, 256, 4},
-                {32, 256, 13}, {16, 256, 2}, {16, 512, 7}, {32, 8192, 40}};
+      shapes = {{16, 256, 1},   {32, 512, 3},  {48, 768, 5},  {16, 2048, 9},
+                {64, 256, 4},   {32, 256, 13}, {16, 256, 2},  {16, 512, 7},
+                {32, 8192, 40}, {32, 256, 1},  {16, 8192, 45}};
     for (const auto& s : shapes) {
       auto w = make_weights(c.dtype, c.layout, s.rows, s.cols, 7);
       auto x = random_floats(s.n * s.cols, 9);
@@ -195,7 +206,8 @@ TEST_P(SimdKernels, QuantizedMatmulTileEdges) {
   std::vector<Shape> shapes;
   for (size_t rows : {8u, 16u, 24u, 64u})
     for (size_t cols : {32u, 96u, 2080u})
-      for (size_t n : {1u, 2u, 3u, 5u, 7u, 8u, 9u, 17u, 33u}) shapes.push_back({rows, cols, n});
+      for (size_t n : {1u, 2u, 3u, 4u, 5u, 6u, 7u, 8u, 9u, 17u, 33u})
+        shapes.push_back({rows, cols, n});
   shapes.push_back({16, 6400, 41});
   for (const auto& c : cases) {
     for (const auto& s : shapes) {

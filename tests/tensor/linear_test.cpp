@@ -232,6 +232,55 @@ TEST(Linear, ReferenceInterleavedKernelsEqualRowKernels) {
   EXPECT_EQ(a, b);
 }
 
+// Fused matrices whose row counts are not multiples of the next one's row group (16 for Q4_K
+// tiles, 8 for interleaved8): each still gets row ranges its kernel can take, and nothing is
+// written past its output.
+TEST(Linear, FusedProjectionsWithMisalignedSiblings) {
+  const KernelTable& original = active_kernels();
+  struct Set {
+    std::vector<Matrix> m;
+    size_t cols;
+  };
+  std::vector<Set> sets;
+  sets.push_back({{}, 512});
+  sets.back().m.push_back(make_matrix(DType::kQ6_K, Layout::kRows, 72, 512, 21));
+  sets.back().m.push_back(make_matrix(DType::kQ4_K, Layout::kInterleaved16, 128, 512, 22));
+  sets.back().m.push_back(make_matrix(DType::kQ4_K, Layout::kRows, 40, 512, 23));
+  sets.push_back({{}, 96});
+  sets.back().m.push_back(make_matrix(DType::kQ8_0, Layout::kRows, 12, 96, 24));
+  sets.back().m.push_back(make_matrix(DType::kQ8_0, Layout::kInterleaved8, 72, 96, 25));
+  sets.back().m.push_back(make_matrix(DType::kQ4_0, Layout::kInterleaved8, 24, 96, 26));
+  for (const auto& set : sets) {
+    for (size_t n : {size_t{1}, size_t{5}}) {
+      std::vector<float> x(n * set.cols);
+      std::mt19937 rng(static_cast<uint32_t>(n));
+      std::normal_distribution<float> dist;
+      for (auto& v : x) v = dist(rng);
+      for (const KernelTable* table : tables()) {
+        set_active_kernels(*table);
+        ThreadPool pool(2);
+        ComputeContext ctx(pool, n, set.cols, 16, 8);
+        std::vector<std::vector<float>> fused(3), apart(3);
+        for (size_t i = 0; i < 3; ++i) {
+          fused[i].assign(n * set.m[i].linear.rows() + 8, -7.0f);  // 8 canaries past the end
+          apart[i].assign(n * set.m[i].linear.rows(), 0.0f);
+          ops::linear(ctx, set.m[i].linear, x.data(), n, apart[i].data());
+        }
+        ops::linear_multi(ctx, x.data(), n, set.m[0].linear, fused[0].data(), &set.m[1].linear,
+                          fused[1].data(), &set.m[2].linear, fused[2].data());
+        for (size_t i = 0; i < 3; ++i) {
+          SCOPED_TRACE(std::string(table->name) + " " + set.m[i].linear.name() + " " +
+                       dtype_name(set.m[i].linear.dtype()) + " n=" + std::to_string(n));
+          for (size_t j = 0; j < apart[i].size(); ++j)
+            ASSERT_NEAR(fused[i][j], apart[i][j], 1e-5f * (1.0f + std::fabs(apart[i][j]))) << j;
+          for (size_t j = apart[i].size(); j < fused[i].size(); ++j) ASSERT_EQ(fused[i][j], -7.0f);
+        }
+      }
+    }
+  }
+  set_active_kernels(original);
+}
+
 TEST(Linear, ImpossiblePairsAreRefused) {
   std::vector<uint8_t> bytes(8 * 64 * 4);
   test::expect_error([&] { Linear("f", DType::kF32, Layout::kInterleaved8, bytes.data(), 8, 64); },
