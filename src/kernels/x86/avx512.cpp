@@ -172,9 +172,7 @@ struct Q8Kind {
     q8_pair_tile<T>(g0, g1, nb, x, y);
   }
   static void gemv(const uint8_t* group, size_t nb, const BlockQ8A* x, float* y) {
-    const BlockQ8A* xs[1] = {x};
-    float* ys[1] = {y};
-    vnni256::q8_group_tile<Dp512, 1>(group, nb, xs, ys);
+    vnni256::Q8Group<Dp512>::one(group, nb, x, y);
   }
   static void group_tokens(const uint8_t* group, size_t nb, const void* x, size_t x_stride,
                            size_t t0, size_t t1, float* y, size_t y_stride, size_t r) {

@@ -106,24 +106,45 @@ inline void q4_group_tile(const uint8_t* group, size_t nb, const BlockQ8A* const
   for (int t = 0; t < T; ++t) _mm256_storeu_ps(y[t], acc[t]);
 }
 
-// Tokens [t0, t1) against the group at `group` (rows r..r+8 of y): tiles of 4, then 2, then 1.
+// Tokens [t, t + T) against the group at `group` (rows r..r+8 of y): Kind::tile<T>.
+template <typename Kind, int T>
+inline void group_tile_tokens(const uint8_t* group, size_t nb, const void* x, size_t x_stride,
+                              size_t t, float* y, size_t y_stride, size_t r) {
+  const BlockQ8A* xs[T];
+  float* ys[T];
+  for (int i = 0; i < T; ++i) {
+    xs[i] = act_row(x, x_stride, t + i);
+    ys[i] = y + (t + i) * y_stride + r;
+  }
+  Kind::template tile<T>(group, nb, xs, ys);
+}
+
+// Tokens [t0, t1) against one group of 8 rows: tiles of 4, then 2, then Kind::one per token.
+template <typename Kind>
+inline void group_tokens(const uint8_t* group, size_t nb, const void* x, size_t x_stride, size_t t0,
+                         size_t t1, float* y, size_t y_stride, size_t r) {
+  size_t t = t0;
+  for (; t + 4 <= t1; t += 4) group_tile_tokens<Kind, 4>(group, nb, x, x_stride, t, y, y_stride, r);
+  for (; t + 2 <= t1; t += 2) group_tile_tokens<Kind, 2>(group, nb, x, x_stride, t, y, y_stride, r);
+  for (; t < t1; ++t) Kind::one(group, nb, act_row(x, x_stride, t), y + t * y_stride + r);
+}
+
+template <typename Dp>
+struct Q4Group {
+  template <int T>
+  static void tile(const uint8_t* group, size_t nb, const BlockQ8A* const* x, float* const* y) {
+    q4_group_tile<Dp, T>(group, nb, x, y);
+  }
+  static void one(const uint8_t* group, size_t nb, const BlockQ8A* x, float* y) {
+    q4_gemv<Dp>(group, nb, x, y);
+  }
+};
+
+// q4 tokens [t0, t1) against the group at `group` (rows r..r+8 of y).
 template <typename Dp>
 inline void q4_group_tokens(const uint8_t* group, size_t nb, const void* x, size_t x_stride,
                             size_t t0, size_t t1, float* y, size_t y_stride, size_t r) {
-  size_t t = t0;
-  for (; t + 4 <= t1; t += 4) {
-    const BlockQ8A* xs[4] = {act_row(x, x_stride, t), act_row(x, x_stride, t + 1),
-                             act_row(x, x_stride, t + 2), act_row(x, x_stride, t + 3)};
-    float* ys[4] = {y + t * y_stride + r, y + (t + 1) * y_stride + r, y + (t + 2) * y_stride + r,
-                    y + (t + 3) * y_stride + r};
-    q4_group_tile<Dp, 4>(group, nb, xs, ys);
-  }
-  for (; t + 2 <= t1; t += 2) {
-    const BlockQ8A* xs[2] = {act_row(x, x_stride, t), act_row(x, x_stride, t + 1)};
-    float* ys[2] = {y + t * y_stride + r, y + (t + 1) * y_stride + r};
-    q4_group_tile<Dp, 2>(group, nb, xs, ys);
-  }
-  for (; t < t1; ++t) q4_gemv<Dp>(group, nb, act_row(x, x_stride, t), y + t * y_stride + r);
+  group_tokens<Q4Group<Dp>>(group, nb, x, x_stride, t0, t1, y, y_stride, r);
 }
 
 // Tokens per pass over a thread's row groups: their activations stay in L2 meanwhile.
@@ -174,28 +195,22 @@ inline void q8_group_tile(const uint8_t* group, size_t nb, const BlockQ8A* const
   for (int t = 0; t < T; ++t) _mm256_storeu_ps(y[t], acc[t]);
 }
 
-// Tokens [t0, t1) against the q8 group at `group` (rows r..r+8 of y): tiles of 4, 2, then 1.
+template <typename Dp>
+struct Q8Group {
+  template <int T>
+  static void tile(const uint8_t* group, size_t nb, const BlockQ8A* const* x, float* const* y) {
+    q8_group_tile<Dp, T>(group, nb, x, y);
+  }
+  static void one(const uint8_t* group, size_t nb, const BlockQ8A* x, float* y) {
+    q8_group_tile<Dp, 1>(group, nb, &x, &y);
+  }
+};
+
+// q8 tokens [t0, t1) against the group at `group` (rows r..r+8 of y).
 template <typename Dp>
 inline void q8_group_tokens(const uint8_t* group, size_t nb, const void* x, size_t x_stride,
                             size_t t0, size_t t1, float* y, size_t y_stride, size_t r) {
-  size_t t = t0;
-  for (; t + 4 <= t1; t += 4) {
-    const BlockQ8A* xs[4] = {act_row(x, x_stride, t), act_row(x, x_stride, t + 1),
-                             act_row(x, x_stride, t + 2), act_row(x, x_stride, t + 3)};
-    float* ys[4] = {y + t * y_stride + r, y + (t + 1) * y_stride + r, y + (t + 2) * y_stride + r,
-                    y + (t + 3) * y_stride + r};
-    q8_group_tile<Dp, 4>(group, nb, xs, ys);
-  }
-  for (; t + 2 <= t1; t += 2) {
-    const BlockQ8A* xs[2] = {act_row(x, x_stride, t), act_row(x, x_stride, t + 1)};
-    float* ys[2] = {y + t * y_stride + r, y + (t + 1) * y_stride + r};
-    q8_group_tile<Dp, 2>(group, nb, xs, ys);
-  }
-  for (; t < t1; ++t) {
-    const BlockQ8A* xs[1] = {act_row(x, x_stride, t)};
-    float* ys[1] = {y + t * y_stride + r};
-    q8_group_tile<Dp, 1>(group, nb, xs, ys);
-  }
+  group_tokens<Q8Group<Dp>>(group, nb, x, x_stride, t0, t1, y, y_stride, r);
 }
 
 // The q8 interleaved8 matmul on 256-bit registers (the avx2 and avxvnni tables).
