@@ -26,35 +26,18 @@ struct Problem {
     w.allocate(layout_matrix_bytes(d, l, rows, c));
     std::mt19937 rng(1);
     std::normal_distribution<float> nd(0.0f, 0.02f);
-    std::vector<float> row(c);
-    std::vector<uint8_t> q(8 * row_bytes);
     if (dtype_traits(d).from_float == nullptr) {  // a run-only GGUF type: random blocks, as the
       std::uniform_int_distribution<int> byte(0, 255);  // kernels' speed does not depend on them
       for (size_t i = 0; i < w.size(); ++i) w.data()[i] = static_cast<uint8_t>(byte(rng));
       return;
     }
-    for (size_t r0 = 0; r0 < rows; r0 += (l == Layout::kInterleaved8 ? 8 : 1)) {
-      if (l == Layout::kInterleaved8) {
-        for (size_t i = 0; i < 8; ++i) {
-          for (auto& v : row) v = nd(rng);
-          quantize_row(d, row.data(), q.data() + i * row_bytes, c);
-        }
-        if (q8_blocks(d)) {
-          const BlockQ8* ptrs[8];
-          for (size_t i = 0; i < 8; ++i)
-            ptrs[i] = reinterpret_cast<const BlockQ8*>(q.data() + i * row_bytes);
-          interleave_q8_group(ptrs, c / 32, w.data() + r0 * row_bytes);
-        } else {
-          const BlockQ4* ptrs[8];
-          for (size_t i = 0; i < 8; ++i)
-            ptrs[i] = reinterpret_cast<const BlockQ4*>(q.data() + i * row_bytes);
-          interleave_q4_group(ptrs, c / 32, w.data() + r0 * row_bytes);
-        }
-      } else {
-        for (auto& v : row) v = nd(rng);
-        quantize_row(d, row.data(), w.data() + r0 * row_bytes, c);
-      }
+    std::vector<float> row(c);
+    std::vector<uint8_t> plain(rows * row_bytes);
+    for (size_t r = 0; r < rows; ++r) {
+      for (auto& v : row) v = nd(rng);
+      quantize_row(d, row.data(), plain.data() + r * row_bytes, c);
     }
+    repack_rows(d, l, plain.data(), rows, c, w.data());
   }
 };
 

@@ -169,58 +169,28 @@ Weights bind_weights(const ModelConfig& c, const ModelSource& source) {
           cols % dtype_traits(DType::kQ8_0).block_elements == 0 ? DType::kQ8_0 : DType::kF16;
       return Linear(name, to, Layout::kRows, convert(t, to), rows, cols);
     }
-    // q4 block rows stored one after another (GGUF's Q4_0) are repacked once into the
-    // interleaved8 layout, whose kernels are several times faster: the bytes of each block are
-    // the same (scale, values), only their order changes, so the results do not. q8 rows (GGUF's
-    // Q8_0, q8s32 packages) too when this process's kernel table says it pays. The file's pages
-    // of the tensor are dropped afterwards, so resident memory holds one copy.
-    const bool q4 = dtype_traits(*t.dtype()).q4_blocks;
-    const bool q8 = q8_blocks(*t.dtype()) && active_kernels().interleave_q8;
-    if (!embedding && t.layout == Layout::kRows && (q4 || q8) &&
-        layout_fits(*t.dtype(), Layout::kInterleaved8, rows, cols)) {
-      const size_t blocks = cols / kQuantBlock, row_bytes = t.row_bytes();
-      auto buffer = std::make_unique<AlignedBuffer<uint8_t>>(rows * row_bytes);
-      for (uint64_t g = 0; g < rows / kInterleaveRows; ++g) {
-        const uint8_t* src = t.data + g * kInterleaveRows * row_bytes;
-        uint8_t* dst = buffer->data() + g * kInterleaveRows * row_bytes;
-        if (q4) {
-          const BlockQ4* group_rows[kInterleaveRows];
-          for (size_t r = 0; r < kInterleaveRows; ++r)
-            group_rows[r] = reinterpret_cast<const BlockQ4*>(src + r * row_bytes);
-          interleave_q4_group(group_rows, blocks, dst);
-        } else {
-          const BlockQ8* group_rows[kInterleaveRows];
-          for (size_t r = 0; r < kInterleaveRows; ++r)
-            group_rows[r] = reinterpret_cast<const BlockQ8*>(src + r * row_bytes);
-          interleave_q8_group(group_rows, blocks, dst);
-        }
-      }
+    // Row matrices whose kernels run several times faster in another layout are repacked once:
+    // q4 rows (GGUF's Q4_0) into interleaved8 always; q8 rows (GGUF's Q8_0, q8s32 packages) into
+    // interleaved8 and Q4_K rows into interleaved16 tiles when this process's kernel table says
+    // it pays. The values are the same, only their order changes (and Q4_K's scales are
+    // unpacked), so the results do not. The file's pages of the tensor are dropped afterwards, so
+    // resident memory holds one copy.
+    const DType d = *t.dtype();
+    const KernelTable& table = active_kernels();
+    const Layout to = dtype_traits(d).q4_blocks || (q8_blocks(d) && table.interleave_q8)
+                          ? Layout::kInterleaved8
+                      : d == DType::kQ4_K && table.interleave_q4_k ? Layout::kInterleaved16
+                                                                   : Layout::kRows;
+    if (!embedding && t.layout == Layout::kRows && to != Layout::kRows &&
+        layout_fits(d, to, rows, cols)) {
+      auto buffer =
+          std::make_unique<AlignedBuffer<uint8_t>>(layout_matrix_bytes(d, to, rows, cols));
+      repack_rows(d, to, t.data, rows, cols, buffer->data());
       if (t.file) t.file->drop_pages(t.file_offset, t.bytes);
       const uint8_t* data = buffer->data();
       w.owned.push_back(std::move(buffer));
       ++w.repacked;
-      return Linear(name, *t.dtype(), Layout::kInterleaved8, data, rows, cols);
-    }
-    // Q4_K rows become interleaved16 tiles (16 rows side by side, scales unpacked) when this
-    // process's kernel table runs them faster: 148 bytes per row and super-block for 144.
-    if (!embedding && t.layout == Layout::kRows && *t.dtype() == DType::kQ4_K &&
-        active_kernels().interleave_q4_k &&
-        layout_fits(DType::kQ4_K, Layout::kInterleaved16, rows, cols)) {
-      const size_t blocks = cols / kSuperBlock, row_bytes = t.row_bytes();
-      const size_t group_bytes = blocks * kQ4KTileBytes;
-      auto buffer = std::make_unique<AlignedBuffer<uint8_t>>(
-          layout_matrix_bytes(DType::kQ4_K, Layout::kInterleaved16, rows, cols));
-      for (uint64_t g = 0; g < rows / kInterleave16Rows; ++g) {
-        const uint8_t* group_rows[kInterleave16Rows];
-        for (size_t r = 0; r < kInterleave16Rows; ++r)
-          group_rows[r] = t.data + (g * kInterleave16Rows + r) * row_bytes;
-        interleave_q4_k_group(group_rows, blocks, buffer->data() + g * group_bytes);
-      }
-      if (t.file) t.file->drop_pages(t.file_offset, t.bytes);
-      const uint8_t* data = buffer->data();
-      w.owned.push_back(std::move(buffer));
-      ++w.repacked;
-      return Linear(name, DType::kQ4_K, Layout::kInterleaved16, data, rows, cols);
+      return Linear(name, d, to, data, rows, cols);
     }
     return Linear(name, *t.dtype(), t.layout, t.data, rows, cols);
   };

@@ -87,6 +87,41 @@ size_t layout_matrix_bytes(DType dtype, Layout layout, size_t rows, size_t cols)
   return rows * dtype_row_bytes(dtype, cols);
 }
 
+void repack_rows(DType dtype, Layout layout, const uint8_t* in, size_t rows, size_t cols,
+                 uint8_t* out) {
+  const size_t row_bytes = dtype_row_bytes(dtype, cols);
+  if (layout == Layout::kRows) {
+    std::memcpy(out, in, rows * row_bytes);
+    return;
+  }
+  if (layout == Layout::kInterleaved16) {
+    const size_t blocks = cols / kSuperBlock;
+    for (size_t g = 0; g < rows / kInterleave16Rows; ++g) {
+      const uint8_t* group_rows[kInterleave16Rows];
+      for (size_t r = 0; r < kInterleave16Rows; ++r)
+        group_rows[r] = in + (g * kInterleave16Rows + r) * row_bytes;
+      interleave_q4_k_group(group_rows, blocks, out + g * blocks * kQ4KTileBytes);
+    }
+    return;
+  }
+  const size_t blocks = cols / kQuantBlock;
+  for (size_t g = 0; g < rows / kInterleaveRows; ++g) {
+    const uint8_t* src = in + g * kInterleaveRows * row_bytes;
+    uint8_t* dst = out + g * kInterleaveRows * row_bytes;
+    if (q8_blocks(dtype)) {
+      const BlockQ8* group_rows[kInterleaveRows];
+      for (size_t r = 0; r < kInterleaveRows; ++r)
+        group_rows[r] = reinterpret_cast<const BlockQ8*>(src + r * row_bytes);
+      interleave_q8_group(group_rows, blocks, dst);
+    } else {
+      const BlockQ4* group_rows[kInterleaveRows];
+      for (size_t r = 0; r < kInterleaveRows; ++r)
+        group_rows[r] = reinterpret_cast<const BlockQ4*>(src + r * row_bytes);
+      interleave_q4_group(group_rows, blocks, dst);
+    }
+  }
+}
+
 void interleave_q4_k_group(const uint8_t* const rows[kInterleave16Rows], size_t blocks,
                            uint8_t* group) {
   DecodedKBlock dec;

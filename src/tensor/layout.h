@@ -56,6 +56,11 @@ inline constexpr size_t kQ4KTileBytes = 2368;
 inline constexpr size_t kQ4KTileScales = 64, kQ4KTileMins = 192, kQ4KTileValues = 320;
 // Bytes of a [rows, cols] matrix in `layout` (rows of dtype_row_bytes unless interleaved16).
 size_t layout_matrix_bytes(DType dtype, Layout layout, size_t rows, size_t cols);
+// Rearranges a [rows, cols] matrix of `dtype` stored as rows (`in`, dtype_row_bytes apart) into
+// `layout` at `out` (layout_matrix_bytes of it); requires layout_fits(dtype, layout, rows, cols).
+// The one place the loader and the tests build interleaved matrices from rows.
+void repack_rows(DType dtype, Layout layout, const uint8_t* in, size_t rows, size_t cols,
+                 uint8_t* out);
 // Packs 16 rows of Q4_K super-blocks (rows[r] points at that row's cols/256 blocks) into one
 // group of interleaved16 tiles.
 void interleave_q4_k_group(const uint8_t* const rows[kInterleave16Rows], size_t blocks,

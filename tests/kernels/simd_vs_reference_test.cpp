@@ -45,51 +45,24 @@ struct Weights {
 Weights make_weights(DType dtype, Layout layout, size_t rows, size_t cols, uint32_t seed) {
   Weights w;
   w.row_bytes = dtype_row_bytes(dtype, cols);
-  w.bytes.resize(rows * w.row_bytes);
-  if (layout == Layout::kRows) {
-    w.bytes = test::random_rows(dtype, rows, cols, seed);  // random blocks for run-only types
-    return w;
+  // The rows: random blocks for run-only types; q4 quantized from small values; q8 quantized
+  // with one -128 per block put in (a GGUF file may hold it; the quantizer never writes it), for
+  // the kernels' |w| and w + 128 paths.
+  std::vector<uint8_t> plain = test::random_rows(dtype, rows, cols, seed);
+  if (dtype_traits(dtype).q4_blocks) {
+    const auto values = random_floats(rows * cols, seed, 0.05f);
+    for (size_t r = 0; r < rows; ++r)
+      quantize_row(dtype, &values[r * cols], &plain[r * w.row_bytes], cols);
   }
-  if (layout == Layout::kInterleaved16) {  // Q4_K tiles of 16 random rows
-    const auto plain = test::random_rows(dtype, rows, cols, seed);
-    w.bytes.resize(layout_matrix_bytes(dtype, layout, rows, cols));
-    const size_t nb = cols / 256;
-    for (size_t g = 0; g < rows / 16; ++g) {
-      const uint8_t* ptrs[16];
-      for (size_t r = 0; r < 16; ++r) ptrs[r] = plain.data() + (16 * g + r) * w.row_bytes;
-      interleave_q4_k_group(ptrs, nb, w.bytes.data() + g * nb * kQ4KTileBytes);
-    }
-    return w;
-  }
-  auto values = random_floats(rows * cols, seed, 0.05f);
-  // q8: quantized rows with one -128 per block put in (a GGUF file may hold it; the quantizer
-  // never writes it), for the kernels' |w| and w + 128 paths.
-  auto random_q8 = test::random_rows(dtype, rows, cols, seed);
   if (q8_blocks(dtype))
-    for (size_t b = 0; b < random_q8.size() / sizeof(BlockQ8); ++b)
-      random_q8[b * sizeof(BlockQ8) + 2 + b % 32] = 0x80;
-  const size_t nb = cols / 32;
-  std::vector<uint8_t> tmp(8 * w.row_bytes);
-  for (size_t g = 0; g < rows / 8; ++g) {
-    for (size_t r = 0; r < 8; ++r) {
-      if (q8_blocks(dtype))
-        std::copy_n(&random_q8[(8 * g + r) * w.row_bytes], w.row_bytes, &tmp[r * w.row_bytes]);
-      else
-        quantize_row(dtype, &values[(8 * g + r) * cols], &tmp[r * w.row_bytes], cols);
-    }
-    uint8_t* dst = w.bytes.data() + g * 8 * w.row_bytes;
-    if (q8_blocks(dtype)) {
-      const BlockQ8* ptrs[8];
-      for (size_t r = 0; r < 8; ++r)
-        ptrs[r] = reinterpret_cast<const BlockQ8*>(&tmp[r * w.row_bytes]);
-      interleave_q8_group(ptrs, nb, dst);
-    } else {
-      const BlockQ4* ptrs[8];
-      for (size_t r = 0; r < 8; ++r)
-        ptrs[r] = reinterpret_cast<const BlockQ4*>(&tmp[r * w.row_bytes]);
-      interleave_q4_group(ptrs, nb, dst);
-    }
+    for (size_t b = 0; b < plain.size() / sizeof(BlockQ8); ++b)
+      plain[b * sizeof(BlockQ8) + 2 + b % 32] = 0x80;
+  if (layout == Layout::kRows) {
+    w.bytes = std::move(plain);
+    return w;
   }
+  w.bytes.resize(layout_matrix_bytes(dtype, layout, rows, cols));
+  repack_rows(dtype, layout, plain.data(), rows, cols, w.bytes.data());
   return w;
 }
 

@@ -41,36 +41,8 @@ Matrix make_matrix(DType dtype, Layout layout, size_t r, size_t c, uint32_t seed
       quantize_row(dtype, &x[i * c], plain.data() + i * row_bytes, c);
     dtype_traits(dtype).to_float(plain.data() + i * row_bytes, &m.rows[i * c], c);
   }
-  if (layout == Layout::kRows) {
-    m.bytes = plain;
-  } else if (layout == Layout::kInterleaved16) {
-    m.bytes.resize(layout_matrix_bytes(dtype, layout, r, c));
-    const size_t blocks = c / kSuperBlock;
-    for (size_t g = 0; g < r / kInterleave16Rows; ++g) {
-      const uint8_t* group[kInterleave16Rows];
-      for (size_t k = 0; k < kInterleave16Rows; ++k)
-        group[k] = plain.data() + (g * 16 + k) * row_bytes;
-      interleave_q4_k_group(group, blocks, m.bytes.data() + g * blocks * kQ4KTileBytes);
-    }
-  } else {
-    m.bytes.resize(plain.size());
-    const size_t blocks = c / kQuantBlock;
-    for (size_t g = 0; g < r / kInterleaveRows; ++g) {
-      const uint8_t* src = plain.data() + g * 8 * row_bytes;
-      uint8_t* dst = m.bytes.data() + g * 8 * row_bytes;
-      if (q8_blocks(dtype)) {
-        const BlockQ8* group[kInterleaveRows];
-        for (size_t k = 0; k < kInterleaveRows; ++k)
-          group[k] = reinterpret_cast<const BlockQ8*>(src + k * row_bytes);
-        interleave_q8_group(group, blocks, dst);
-      } else {
-        const BlockQ4* group[kInterleaveRows];
-        for (size_t k = 0; k < kInterleaveRows; ++k)
-          group[k] = reinterpret_cast<const BlockQ4*>(src + k * row_bytes);
-        interleave_q4_group(group, blocks, dst);
-      }
-    }
-  }
+  m.bytes.resize(layout_matrix_bytes(dtype, layout, r, c));
+  repack_rows(dtype, layout, plain.data(), r, c, m.bytes.data());
   m.linear = Linear("w", dtype, layout, m.bytes.data(), r, c);
   return m;
 }
