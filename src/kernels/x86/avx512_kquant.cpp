@@ -15,6 +15,7 @@
 
 #include "kernels/kernel_table.h"
 #include "kernels/x86/kquant_avx2.h"
+#include "kernels/x86/q4k_tiles256.h"
 #include "kernels/x86/x86.h"
 #include "tensor/layout.h"
 
@@ -237,12 +238,7 @@ void matmul_k(const uint8_t* w, size_t row_bytes, const void* x, size_t x_stride
 // one vpdpwssd per pair of groups. The floats come once per super-block: d and dmin of the 16
 // rows times the activation scale.
 
-// The activations' sums of groups 2j and 2j + 1 as the two int16 halves of int32 lane j.
-CORELM_INLINE __m128i group_sum_pairs(const BlockQ8K& a) {
-  const __m256i s32 = _mm256_madd_epi16(kquant::load256(a.bsums), _mm256_set1_epi16(1));
-  const __m128i lo = _mm256_castsi256_si128(s32), hi = _mm256_extracti128_si256(s32, 1);
-  return _mm_packs_epi32(lo, hi);  // int16 sums of groups 0..7
-}
+using q4k256::group_sum_pairs;
 
 template <int T>
 CORELM_INLINE void q4_k_tile(const uint8_t* group, size_t nb, const BlockQ8K* const* a,
