@@ -48,6 +48,9 @@ struct KernelTable {
   void (*add)(float* y, const float* x, size_t n);
   // In-place softmax over n elements; entries equal to -inf get probability 0.
   void (*softmax)(float* x, size_t n);
+  // x[i] = exp(x[i] - shift) in place (0 where x[i] is -inf), for a finite shift >= max(x);
+  // returns the sum of the results. The unnormalised softmax of attention's key blocks.
+  float (*exp_sum)(float* x, size_t n, float shift);
   float (*dot_f32)(const float* a, const float* b, size_t n);
   float (*dot_f16)(const uint16_t* a, const float* b, size_t n);
   void (*axpy_f32)(float a, const float* x, float* y, size_t n);  // y += a * x

@@ -168,6 +168,15 @@ void softmax(float* x, size_t n) {
   for (size_t i = 0; i < n; ++i) x[i] *= inv;
 }
 
+float exp_sum(float* x, size_t n, float shift) {
+  float sum = 0.0f;
+  for (size_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - shift);  // exp(-inf) = 0
+    sum += x[i];
+  }
+  return sum;
+}
+
 float dot_f32(const float* a, const float* b, size_t n) {
   float acc = 0.0f;
   for (size_t i = 0; i < n; ++i) acc += a[i] * b[i];
@@ -260,6 +269,7 @@ KernelTable make_reference() {
   t.silu_mul = silu_mul;
   t.add = add;
   t.softmax = softmax;
+  t.exp_sum = exp_sum;
   t.dot_f32 = dot_f32;
   t.dot_f16 = dot_f16;
   t.axpy_f32 = axpy_f32;

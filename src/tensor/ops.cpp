@@ -16,6 +16,21 @@
 
 namespace corelm {
 
+namespace {
+
+// Attention's tiles: keys in blocks of kKeyBlock (their f32 copies, 2 * 64 * head_dim floats,
+// stay in L1/L2), and at most kMaxTileRows query rows (query tokens x the heads that share a KV
+// head) per work item.
+constexpr size_t kKeyBlock = 64;
+constexpr size_t kMaxTileRows = 128;
+constexpr size_t kMaxTileTokens = 16;
+
+size_t attention_tile_floats(size_t head_dim) {
+  return 2 * kKeyBlock * head_dim + 2 * kKeyBlock + 2 * kMaxTileRows + head_dim;
+}
+
+}  // namespace
+
 ComputeContext::ComputeContext(ThreadPool& pool, size_t max_tokens, size_t max_k,
                                size_t max_context, size_t head_dim)
     : pool_(&pool),
@@ -25,22 +40,15 @@ ComputeContext::ComputeContext(ThreadPool& pool, size_t max_tokens, size_t max_k
       max_context_(max_context),
       head_dim_(head_dim),
       q8_(max_tokens * ((max_k + kQuantBlock - 1) / kQuantBlock)),
-      scores_(static_cast<size_t>(pool.size()) * max_context),
-      mask_row_(static_cast<size_t>(pool.size()) * max_context),
-      kv_f32_(static_cast<size_t>(pool.size()) * 2 * max_context * head_dim) {}
+      attention_tile_(static_cast<size_t>(pool.size()) * attention_tile_floats(head_dim)) {}
 
 struct OpsAccess {
   static BlockQ8A* q8(ComputeContext& c) { return c.q8_.data(); }
-  static float* scores(ComputeContext& c, int thread) {
-    return c.scores_.data() + static_cast<size_t>(thread) * c.max_context_;
-  }
-  static float* mask_row(ComputeContext& c, int thread) {
-    return c.mask_row_.data() + static_cast<size_t>(thread) * c.max_context_;
+  static float* attention_tile(ComputeContext& c, int thread) {
+    return c.attention_tile_.data() +
+           static_cast<size_t>(thread) * attention_tile_floats(c.head_dim_);
   }
   static size_t max_k(const ComputeContext& c) { return c.max_k_; }
-  static float* kv_f32(ComputeContext& c, int thread) {
-    return c.kv_f32_.data() + static_cast<size_t>(thread) * 2 * c.max_context_ * c.head_dim_;
-  }
   static size_t head_dim(const ComputeContext& c) { return c.head_dim_; }
   static size_t max_context(const ComputeContext& c) { return c.max_context_; }
 };
@@ -288,10 +296,10 @@ void kv_store(ComputeContext& ctx, const KvLayerView& cache, const float* k, con
 
 namespace {
 
-// Keys or values of one KV head, slots [0, n), as f32 rows of head_dim.
+// Keys or values of one KV head, slots [j0, j1), as f32 rows of head_dim.
 void kv_to_f32(const KernelTable& kt, const KvLayerView& c, const uint8_t* data,
-               const float* scales, size_t kvh, size_t n, size_t head_dim, float* out) {
-  const size_t base = kvh * c.head_stride;
+               const float* scales, size_t kvh, size_t j0, size_t j1, size_t head_dim, float* out) {
+  const size_t base = kvh * c.head_stride + j0 * head_dim, n = j1 - j0;
   switch (c.dtype) {
     case KvDType::kF32:
       std::copy_n(reinterpret_cast<const float*>(data) + base, n * head_dim, out);
@@ -301,24 +309,12 @@ void kv_to_f32(const KernelTable& kt, const KvLayerView& c, const uint8_t* data,
       break;
     case KvDType::kQ8: {
       const int8_t* q = reinterpret_cast<const int8_t*>(data) + base;
-      const float* s = scales + kvh * c.max_context;
+      const float* s = scales + kvh * c.max_context + j0;
       for (size_t j = 0; j < n; ++j)
         kt.i8_to_f32(q + j * head_dim, s[j], out + j * head_dim, head_dim);
       break;
     }
   }
-}
-
-}  // namespace
-
-namespace {
-
-// The causal mask row of a query at `pos`: 0 for keys [lo, pos], -inf before lo (lo > 0 only
-// with a sliding window). Keys after pos are outside the span and never looked at.
-void causal_row(float* row, size_t pos, size_t window) {
-  const size_t lo = window > 0 && pos + 1 > window ? pos + 1 - window : 0;
-  std::fill(row, row + lo, -std::numeric_limits<float>::infinity());
-  std::fill(row + lo, row + pos + 1, 0.0f);
 }
 
 }  // namespace
@@ -330,21 +326,30 @@ void attention(ComputeContext& ctx, const AttentionArgs& a) {
     if (s.end > OpsAccess::max_context(ctx) || s.q_len > s.end)
       fail(ErrorCode::kInternal, kComponent, "attention span {} ({} queries) exceeds the scratch",
            s.end, s.q_len);
-  const KernelTable& kt = ctx.kernels();
   const size_t group = a.n_heads / a.n_kv_heads, hd = a.head_dim;
+  if (group > kMaxTileRows)
+    fail(ErrorCode::kUnsupported, kComponent, "{} query heads per KV head (at most {})", group,
+         kMaxTileRows);
+  const KernelTable& kt = ctx.kernels();
   // Work items: (sequence, KV head, chunk of query tokens). The query heads that share a KV head
-  // are done together, so its keys and values are converted to f32 once per item. Items go to
-  // threads round-robin: later chunks see more keys, so neighbours share the load.
-  const size_t chunk = 16;
+  // are done together: each block of kKeyBlock keys and values is converted to f32 once per item
+  // and serves every query row of the item while it sits in L1/L2, and the softmax runs online
+  // (a running max and sum per row, the output rescaled when the max grows), so no row of
+  // scores as long as the context is ever built. Items go to threads round-robin: later chunks
+  // see more keys, so neighbours share the load.
+  const size_t chunk = std::max<size_t>(1, std::min(kMaxTileTokens, kMaxTileRows / group));
   size_t items = 0;
   for (const AttentionSequence& s : a.sequences)
     items += a.n_kv_heads * ((s.q_len + chunk - 1) / chunk);
   const float neg_inf = -std::numeric_limits<float>::infinity();
   ctx.pool().run([&](int thread, int n_threads) {
-    float* scores = OpsAccess::scores(ctx, thread);
-    float* built_mask = OpsAccess::mask_row(ctx, thread);
-    float* k32 = OpsAccess::kv_f32(ctx, thread);
-    float* v32 = k32 + OpsAccess::max_context(ctx) * hd;
+    float* k32 = OpsAccess::attention_tile(ctx, thread);
+    float* v32 = k32 + kKeyBlock * hd;
+    float* scores = v32 + kKeyBlock * hd;
+    float* block_mask = scores + kKeyBlock;
+    float* row_max = block_mask + kKeyBlock;
+    float* row_sum = row_max + kMaxTileRows;
+    float* partial = row_sum + kMaxTileRows;
     for (size_t item = static_cast<size_t>(thread); item < items;
          item += static_cast<size_t>(n_threads)) {
       // Find the item's sequence (there are few: a linear walk).
@@ -358,35 +363,79 @@ void attention(ComputeContext& ctx, const AttentionArgs& a) {
       const size_t c = rest % chunks, kvh = rest / chunks;
       const size_t t0 = c * chunk, t1 = std::min(s.q_len, t0 + chunk);
       const size_t first_pos = s.end - s.q_len;
-      // Keys past the last visible one of this chunk's queries are never read.
-      size_t span = 0;
-      if (s.mask == nullptr) {
-        span = first_pos + t1;
-      } else {
-        for (size_t t = t0; t < t1; ++t) {
-          const float* mask = s.mask + t * s.end;
-          size_t last = s.end;
-          while (last > span && mask[last - 1] == neg_inf) --last;
-          span = std::max(span, last);
-        }
-      }
-      kv_to_f32(kt, *s.cache, s.cache->k, s.cache->k_scale, kvh, span, hd, k32);
-      kv_to_f32(kt, *s.cache, s.cache->v, s.cache->v_scale, kvh, span, hd, v32);
+      // Each query's visible keys lie in [lo[t], hi[t]): the causal span (and sliding window),
+      // or an explicit mask row up to its last entry that is not -inf. Keys outside are never
+      // read.
+      size_t lo[kMaxTileTokens], hi[kMaxTileTokens], span_lo = s.end, span_hi = 0;
       for (size_t t = t0; t < t1; ++t) {
-        const float* mask = s.mask != nullptr ? s.mask + t * s.end : built_mask;
-        size_t n = span;
-        if (s.mask == nullptr) {
-          n = first_pos + t + 1;
-          causal_row(built_mask, first_pos + t, a.sliding_window);
+        size_t l = 0, h = first_pos + t + 1;
+        if (s.mask != nullptr) {
+          const float* mask = s.mask + t * s.end;
+          h = s.end;
+          while (h > 0 && mask[h - 1] == neg_inf) --h;
+          while (l < h && mask[l] == neg_inf) ++l;
+        } else if (a.sliding_window > 0 && h > a.sliding_window) {
+          l = h - a.sliding_window;
         }
-        for (size_t g = 0; g < group; ++g) {
-          const size_t h = kvh * group + g;
-          const size_t row = (s.first_row + t) * a.n_heads + h;
-          kt.attn_scores(a.q + row * hd, k32, hd, n, hd, a.scale, mask, scores);
-          kt.softmax(scores, n);
-          kt.attn_weighted_sum(scores, v32, hd, n, hd, a.out + row * hd);
+        lo[t - t0] = l, hi[t - t0] = h;
+        if (l < h) span_lo = std::min(span_lo, l), span_hi = std::max(span_hi, h);
+      }
+      const size_t rows = (t1 - t0) * group;
+      std::fill(row_max, row_max + rows, neg_inf);
+      std::fill(row_sum, row_sum + rows, 0.0f);
+      auto out_row = [&](size_t t, size_t g) {
+        return a.out + ((s.first_row + t) * a.n_heads + kvh * group + g) * hd;
+      };
+      for (size_t t = t0; t < t1; ++t)
+        for (size_t g = 0; g < group; ++g) std::fill_n(out_row(t, g), hd, 0.0f);
+      for (size_t j0 = span_lo / kKeyBlock * kKeyBlock; j0 < span_hi; j0 += kKeyBlock) {
+        const size_t j1 = std::min(span_hi, j0 + kKeyBlock);
+        kv_to_f32(kt, *s.cache, s.cache->k, s.cache->k_scale, kvh, j0, j1, hd, k32);
+        kv_to_f32(kt, *s.cache, s.cache->v, s.cache->v_scale, kvh, j0, j1, hd, v32);
+        for (size_t t = t0; t < t1; ++t) {
+          const size_t l = lo[t - t0], h = std::min(hi[t - t0], j1);
+          if (h <= j0 || l >= h) continue;  // nothing of this block is visible to query t
+          const size_t n = h - j0;
+          const float* mask = block_mask;
+          if (s.mask != nullptr) {
+            mask = s.mask + t * s.end + j0;
+          } else {
+            const size_t masked = l > j0 ? l - j0 : 0;
+            std::fill(block_mask, block_mask + masked, neg_inf);
+            std::fill(block_mask + masked, block_mask + n, 0.0f);
+          }
+          for (size_t g = 0; g < group; ++g) {
+            const size_t r = (t - t0) * group + g;
+            const float* q = a.q + ((s.first_row + t) * a.n_heads + kvh * group + g) * hd;
+            kt.attn_scores(q, k32, hd, n, hd, a.scale, mask, scores);
+            float block_max = neg_inf;
+            for (size_t j = 0; j < n; ++j) block_max = std::max(block_max, scores[j]);
+            if (block_max == neg_inf) continue;
+            const float new_max = std::max(row_max[r], block_max);
+            const float rescale = std::exp(row_max[r] - new_max);  // 0 for the first block
+            const float block_sum = kt.exp_sum(scores, n, new_max);
+            kt.attn_weighted_sum(scores, v32, hd, n, hd, partial);
+            float* out = out_row(t, g);
+            if (rescale == 1.0f) {
+              kt.add(out, partial, hd);
+            } else {
+              for (size_t d = 0; d < hd; ++d) out[d] = out[d] * rescale + partial[d];
+            }
+            row_sum[r] = row_sum[r] * rescale + block_sum;
+            row_max[r] = new_max;
+          }
         }
       }
+      // Normalise; a row that saw no visible key stays zero (as softmax over all -inf).
+      for (size_t t = t0; t < t1; ++t)
+        for (size_t g = 0; g < group; ++g) {
+          const float sum = row_sum[(t - t0) * group + g];
+          if (sum > 0.0f) {
+            float* out = out_row(t, g);
+            const float inv = 1.0f / sum;
+            for (size_t d = 0; d < hd; ++d) out[d] *= inv;
+          }
+        }
     }
   });
 }

@@ -32,10 +32,10 @@ class ComputeContext {
   const KernelTable* kernels_;
   size_t max_tokens_, max_k_, max_context_;
   size_t head_dim_;
-  AlignedBuffer<BlockQ8A> q8_;     // [max_tokens, max_k / 32] quantized activations
-  AlignedBuffer<float> scores_;    // [n_threads, max_context] attention scores
-  AlignedBuffer<float> mask_row_;  // [n_threads, max_context] a built causal mask row
-  AlignedBuffer<float> kv_f32_;    // [n_threads, 2, max_context, head_dim] keys and values as f32
+  AlignedBuffer<BlockQ8A> q8_;  // [max_tokens, max_k / 32] quantized activations
+  // Per thread, attention's tile (ops::attention): one block of keys and values as f32, the
+  // block's scores and mask row, the running max and sum of each query row, one output row.
+  AlignedBuffer<float> attention_tile_;
 };
 
 enum class KvDType { kF32, kF16, kQ8 };

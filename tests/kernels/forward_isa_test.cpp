@@ -125,8 +125,8 @@ TEST(IsaRegistry, EachTableIsCompleteAndNamedAfterItsEntry) {
     const KernelTable& t = e->table();
     EXPECT_STREQ(t.name, e->name);
     // Every element-wise slot is filled (a SIMD table starts from the reference's).
-    EXPECT_TRUE(t.quantize_q8a && t.rmsnorm && t.silu_mul && t.add && t.softmax && t.dot_f32 &&
-                t.dot_f16 && t.axpy_f32 && t.axpy_f16 && t.dot_i8 && t.attn_scores &&
+    EXPECT_TRUE(t.quantize_q8a && t.rmsnorm && t.silu_mul && t.add && t.softmax && t.exp_sum &&
+                t.dot_f32 && t.dot_f16 && t.axpy_f32 && t.axpy_f16 && t.dot_i8 && t.attn_scores &&
                 t.attn_weighted_sum && t.axpy_i8 && t.sum_f32 && t.f32_to_f16 && t.f16_to_f32 &&
                 t.i8_to_f32)
         << e->name;

@@ -4,6 +4,7 @@
 // sums in a different order, FMA contraction).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -274,6 +275,15 @@ TEST_P(SimdKernels, ElementWise) {
     expect_close(b, a, 1e-6f, "softmax " + std::to_string(n));
     if (n > 2) {
       EXPECT_EQ(b[1], 0.0f);  // masked entries are exactly zero
+    }
+    a = x, b = x;
+    if (n > 2) a[1] = b[1] = -std::numeric_limits<float>::infinity();
+    const float shift = *std::max_element(x.begin(), x.end()) + 0.5f;
+    const float ref_sum = r.exp_sum(a.data(), n, shift), got_sum = s.exp_sum(b.data(), n, shift);
+    expect_close(b, a, 1e-6f, "exp_sum " + std::to_string(n));
+    EXPECT_NEAR(got_sum, ref_sum, 1e-6f * n);
+    if (n > 2) {
+      EXPECT_EQ(b[1], 0.0f);
     }
     EXPECT_NEAR(s.dot_f32(x.data(), u.data(), n), r.dot_f32(x.data(), u.data(), n), 1e-4f * n);
     std::vector<uint16_t> h(n), h2(n);

@@ -422,6 +422,23 @@ void softmax(float* x, size_t n) {
   for (; i < n; ++i) x[i] *= inv;
 }
 
+float exp_sum(float* x, size_t n, float shift) {
+  const __m256 vshift = _mm256_set1_ps(shift);
+  __m256 vs = _mm256_setzero_ps();
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(x + i), vshift));
+    _mm256_storeu_ps(x + i, e);
+    vs = _mm256_add_ps(vs, e);
+  }
+  float sum = hsum(vs);
+  for (; i < n; ++i) {
+    x[i] = std::exp(x[i] - shift);
+    sum += x[i];
+  }
+  return sum;
+}
+
 float dot_f32(const float* a, const float* b, size_t n) {
   __m256 acc = _mm256_setzero_ps();
   size_t i = 0;
@@ -610,6 +627,7 @@ KernelTable make_avx2() {
   t.silu_mul = silu_mul;
   t.add = add;
   t.softmax = softmax;
+  t.exp_sum = exp_sum;
   t.dot_f32 = dot_f32;
   t.dot_f16 = dot_f16;
   t.dot_i8 = dot_i8;
