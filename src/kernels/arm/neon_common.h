@@ -644,7 +644,16 @@ void i8_to_f32(const int8_t* x, float scale, float* y, size_t n) {
   for (; i < n; ++i) y[i] = scale * static_cast<float>(x[i]);
 }
 
-// The table: the reference with every slot above replaced.
+}  // namespace
+}  // namespace corelm
+
+// GGUF's other block formats (Q4_1, Q5_0, Q5_1, the K-quants), built on the primitives above.
+#include "kernels/arm/neon_ggml.h"
+
+namespace corelm {
+namespace {  // NOLINT(google-build-namespaces)
+
+// The table: the reference with every slot above (and neon_ggml.h's) replaced.
 KernelTable make_neon_table(const char* name) {
   KernelTable t = reference_kernels();
   t.name = name;
@@ -660,6 +669,7 @@ KernelTable make_neon_table(const char* name) {
   set(DType::kQ8_0, Layout::kRows, matmul_q8_rows);
   set(DType::kQ4S32, Layout::kInterleaved8, matmul_q4_interleaved);
   set(DType::kQ4_0, Layout::kInterleaved8, matmul_q4_interleaved);
+  add_neon_ggml_kernels(t);
   t.quantize_q8a = quantize_q8a;
   t.rmsnorm = rmsnorm;
   t.silu_mul = silu_mul;
