@@ -481,8 +481,18 @@ void matmul_q8a_blocks(const uint8_t* w, size_t row_bytes, const void* x, size_t
 }
 
 }  // namespace kq
+}  // namespace
+}  // namespace corelm
 
-// The slots of make_neon_table this file fills.
+// Q4_K in the interleaved16 layout (built on kq::unroll and neon_common.h's primitives).
+#include "kernels/arm/neon_q4k_tiles.h"
+
+namespace corelm {
+namespace {  // NOLINT(google-build-namespaces)
+
+// The slots of make_neon_table this file fills. Q4_K matrices are repacked to interleaved16 at
+// load: by instruction count its kernels do more multiply-adds per instruction than the rows
+// ones (no per-row unpacking, headers or horizontal sums; see neon_q4k_tiles.h).
 inline void add_neon_ggml_kernels(KernelTable& t) {
   auto set = [&](DType d, MatmulFn fn) {
     t.matmul[static_cast<size_t>(d)][static_cast<size_t>(Layout::kRows)] = fn;
@@ -495,6 +505,9 @@ inline void add_neon_ggml_kernels(KernelTable& t) {
   set(DType::kQ4_K, kq::matmul_k<kq::Q4K>);
   set(DType::kQ5_K, kq::matmul_k<kq::Q5K>);
   set(DType::kQ6_K, kq::matmul_k<kq::Q6K>);
+  t.matmul[static_cast<size_t>(DType::kQ4_K)][static_cast<size_t>(Layout::kInterleaved16)] =
+      q4kt::matmul_q4_k_tiles;
+  t.interleave_q4_k = true;
 }
 
 }  // namespace
