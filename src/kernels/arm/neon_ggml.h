@@ -33,14 +33,18 @@ namespace corelm {
 namespace {  // NOLINT(google-build-namespaces): one copy per table, see neon_common.h
 namespace kq {
 
+// The per-block steps must inline into the kernels' loops (GCC otherwise keeps some out of line,
+// passing the unpacked vectors through memory).
+#define CORELM_NEON_INLINE inline __attribute__((always_inline))
+
 // f(std::integral_constant<int, 0>), ..., f(std::integral_constant<int, N - 1>): lane numbers and
 // shift counts must be immediates.
 template <typename F, int... I>
-inline void unroll_seq(F&& f, std::integer_sequence<int, I...>) {
+CORELM_NEON_INLINE void unroll_seq(F&& f, std::integer_sequence<int, I...>) {
   (f(std::integral_constant<int, I>{}), ...);
 }
 template <int N, typename F>
-inline void unroll(F&& f) {
+CORELM_NEON_INLINE void unroll(F&& f) {
   unroll_seq(f, std::make_integer_sequence<int, N>{});
 }
 
@@ -52,7 +56,7 @@ inline uint16_t load_u16(const uint8_t* p) {
 
 // Shifts by a compile-time count, left for S > 0 and right for S < 0.
 template <int S>
-inline uint8x16_t shift_u8(uint8x16_t v) {
+CORELM_NEON_INLINE uint8x16_t shift_u8(uint8x16_t v) {
   if constexpr (S > 0)
     return vshlq_n_u8(v, S);
   else if constexpr (S < 0)
@@ -65,23 +69,27 @@ inline uint8x16_t shift_u8(uint8x16_t v) {
 //
 // Weights here are unsigned, at most 63, activations |a| <= 127 (BlockQ8K's quantizer).
 
+// c plus the exact dot of 16 (32) values: c's lanes gain partial sums, the lanes' total grows by
+// the group's dot product.
 #if defined(__ARM_FEATURE_DOTPROD)
-inline int32x4_t gdot16(int8x16_t q, int8x16_t a) {
-  return dot4(vdupq_n_s32(0), q, a);
+CORELM_NEON_INLINE int32x4_t gdot16(int32x4_t c, int8x16_t q, int8x16_t a) {
+  return dot4(c, q, a);
 }
-inline int32x4_t gdot32(int8x16_t q0, int8x16_t a0, int8x16_t q1, int8x16_t a1) {
-  return dot4(dot4(vdupq_n_s32(0), q0, a0), q1, a1);
+CORELM_NEON_INLINE int32x4_t gdot32(int32x4_t c, int8x16_t q0, int8x16_t a0, int8x16_t q1,
+                                    int8x16_t a1) {
+  return dot4(dot4(c, q0, a0), q1, a1);
 }
 #else
 // Without sdot: 16-bit products, two per lane before widening (at most 2 * 63 * 127 = 16002).
-inline int32x4_t gdot16(int8x16_t q, int8x16_t a) {
-  return vpaddlq_s16(vmlal_high_s8(vmull_s8(vget_low_s8(q), vget_low_s8(a)), q, a));
+CORELM_NEON_INLINE int32x4_t gdot16(int32x4_t c, int8x16_t q, int8x16_t a) {
+  return vpadalq_s16(c, vmlal_high_s8(vmull_s8(vget_low_s8(q), vget_low_s8(a)), q, a));
 }
 // 32 values of at most 31 (Q4_K, Q5_K): four products per lane (at most 4 * 31 * 127 = 15748).
-inline int32x4_t gdot32(int8x16_t q0, int8x16_t a0, int8x16_t q1, int8x16_t a1) {
+CORELM_NEON_INLINE int32x4_t gdot32(int32x4_t c, int8x16_t q0, int8x16_t a0, int8x16_t q1,
+                                    int8x16_t a1) {
   int16x8_t p = vmlal_high_s8(vmull_s8(vget_low_s8(q0), vget_low_s8(a0)), q0, a0);
   p = vmlal_s8(p, vget_low_s8(q1), vget_low_s8(a1));
-  return vpaddlq_s16(vmlal_high_s8(p, q1, a1));
+  return vpadalq_s16(c, vmlal_high_s8(p, q1, a1));
 }
 #endif
 
@@ -97,7 +105,7 @@ struct KHead {
 };
 
 // Q4_K / Q5_K: 8 six-bit scales and mins from 12 bytes (quant_ggml.cpp's k4_scale_min).
-inline void k4_header(const uint8_t* scales12, KHead& h) {
+CORELM_NEON_INLINE void k4_header(const uint8_t* scales12, KHead& h) {
   uint32_t u[3];
   std::memcpy(u, scales12, 12);
   const uint32_t sc_lo = u[0] & 0x3f3f3f3f, mn_lo = u[1] & 0x3f3f3f3f;
@@ -111,7 +119,7 @@ inline void k4_header(const uint8_t* scales12, KHead& h) {
 }
 
 // 16 signed scales (int16) into the header's int32 lanes.
-inline void widen_scales16(int16x8_t s0, int16x8_t s1, KHead& h) {
+CORELM_NEON_INLINE void widen_scales16(int16x8_t s0, int16x8_t s1, KHead& h) {
   h.sc[0] = vmovl_s16(vget_low_s16(s0));
   h.sc[1] = vmovl_high_s16(s0);
   h.sc[2] = vmovl_s16(vget_low_s16(s1));
@@ -121,13 +129,13 @@ inline void widen_scales16(int16x8_t s0, int16x8_t s1, KHead& h) {
 struct Q4K {
   static constexpr size_t kBytes = sizeof(BlockQ4K);
   static constexpr bool kPer32 = true, kFoldMin = false;
-  static void header(const uint8_t* b, KHead& h) {
+  static CORELM_NEON_INLINE void header(const uint8_t* b, KHead& h) {
     k4_header(b + offsetof(BlockQ4K, scales), h);
     h.d = half(load_u16(b + offsetof(BlockQ4K, d)));
     h.dm = half(load_u16(b + offsetof(BlockQ4K, dmin)));
   }
   // Element 64p + 32hi + l: nibble hi of qs[32p + l]. Vector 4p + 2hi + s: bytes 32p + 16s.
-  static void unpack(const uint8_t* b, int8x16_t (&q)[16]) {
+  static CORELM_NEON_INLINE void unpack(const uint8_t* b, int8x16_t (&q)[16]) {
     const uint8_t* qs = b + offsetof(BlockQ4K, qs);
     for (int p = 0; p < 4; ++p) {
       const uint8x16_t r0 = vld1q_u8(qs + 32 * p), r1 = vld1q_u8(qs + 32 * p + 16);
@@ -142,18 +150,18 @@ struct Q4K {
 struct Q5K {
   static constexpr size_t kBytes = sizeof(BlockQ5K);
   static constexpr bool kPer32 = true, kFoldMin = false;
-  static void header(const uint8_t* b, KHead& h) {
+  static CORELM_NEON_INLINE void header(const uint8_t* b, KHead& h) {
     k4_header(b + offsetof(BlockQ5K, scales), h);
     h.d = half(load_u16(b + offsetof(BlockQ5K, d)));
     h.dm = half(load_u16(b + offsetof(BlockQ5K, dmin)));
   }
   // As Q4_K, plus bit g = 2p + hi of qh[l] as the value's bit 4.
-  static void unpack(const uint8_t* b, int8x16_t (&q)[16]) {
+  static CORELM_NEON_INLINE void unpack(const uint8_t* b, int8x16_t (&q)[16]) {
     const uint8_t* qs = b + offsetof(BlockQ5K, qs);
     const uint8x16_t qh[2] = {vld1q_u8(b + offsetof(BlockQ5K, qh)),
                               vld1q_u8(b + offsetof(BlockQ5K, qh) + 16)};
     const uint8x16_t bit4 = vdupq_n_u8(0x10);
-    unroll<4>([&](auto P) {
+    unroll<4>([&](auto P) __attribute__((always_inline)) {
       constexpr int p = decltype(P)::value;
       const uint8x16_t raw[2] = {vld1q_u8(qs + 32 * p), vld1q_u8(qs + 32 * p + 16)};
       for (int s = 0; s < 2; ++s) {
@@ -171,7 +179,7 @@ struct Q5K {
 struct Q6K {
   static constexpr size_t kBytes = sizeof(BlockQ6K);
   static constexpr bool kPer32 = false, kFoldMin = true;
-  static void header(const uint8_t* b, KHead& h) {
+  static CORELM_NEON_INLINE void header(const uint8_t* b, KHead& h) {
     const int8x16_t s = vld1q_s8(reinterpret_cast<const int8_t*>(b + offsetof(BlockQ6K, scales)));
     const int16x8_t s0 = vmovl_s8(vget_low_s8(s)), s1 = vmovl_high_s8(s);
     widen_scales16(s0, s1, h);
@@ -181,7 +189,7 @@ struct Q6K {
   }
   // Element 128n + 32j + l: nibble j / 2 of ql[64n + 32(j & 1) + l], bits 2j, 2j + 1 of
   // qh[32n + l] as bits 4, 5. Vector 8n + 2j + s: ql bytes 64n + 32(j & 1) + 16s, qh 32n + 16s.
-  static void unpack(const uint8_t* b, int8x16_t (&q)[16]) {
+  static CORELM_NEON_INLINE void unpack(const uint8_t* b, int8x16_t (&q)[16]) {
     const uint8x16_t m3f = vdupq_n_u8(0x3F), m30 = vdupq_n_u8(0x30);
     for (int n = 0; n < 2; ++n) {
       const uint8_t* ql = b + offsetof(BlockQ6K, ql) + 64 * n;
@@ -202,7 +210,7 @@ struct Q6K {
 struct Q2K {
   static constexpr size_t kBytes = sizeof(BlockQ2K);
   static constexpr bool kPer32 = false, kFoldMin = false;
-  static void header(const uint8_t* b, KHead& h) {
+  static CORELM_NEON_INLINE void header(const uint8_t* b, KHead& h) {
     const uint8x16_t s = vld1q_u8(b + offsetof(BlockQ2K, scales));
     const uint8x16_t sc = vandq_u8(s, vdupq_n_u8(0x0F)), mn = vshrq_n_u8(s, 4);
     widen_scales16(vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(sc))),
@@ -213,7 +221,7 @@ struct Q2K {
     h.dm = half(load_u16(b + offsetof(BlockQ2K, dmin)));
   }
   // Element 128n + 32j + l: bits 2j, 2j + 1 of qs[32n + l]. Vector 8n + 2j + s: bytes 32n + 16s.
-  static void unpack(const uint8_t* b, int8x16_t (&q)[16]) {
+  static CORELM_NEON_INLINE void unpack(const uint8_t* b, int8x16_t (&q)[16]) {
     const uint8x16_t m3 = vdupq_n_u8(3);
     for (int n = 0; n < 2; ++n)
       for (int s = 0; s < 2; ++s) {
@@ -233,7 +241,7 @@ struct Q3K {
   static constexpr bool kPer32 = false, kFoldMin = true;
   // The 16 six-bit scales (quant_ggml.cpp's q3_k_scales): low 4 bits from byte j % 8 (low nibble
   // for j < 8, high for j >= 8), high 2 bits from byte 8 + j % 4, bits 2 * (j / 4); minus 32.
-  static void header(const uint8_t* b, KHead& h) {
+  static CORELM_NEON_INLINE void header(const uint8_t* b, KHead& h) {
     const uint8_t* s = b + offsetof(BlockQ3K, scales);
     const uint8x8_t s8 = vld1_u8(s);
     const uint8x16_t low = vcombine_u8(vand_u8(s8, vdup_n_u8(0x0F)), vshr_n_u8(s8, 4));
@@ -252,11 +260,11 @@ struct Q3K {
   }
   // Element 128n + 32j + l: bits 2j, 2j + 1 of qs[32n + l], bit 4n + j of hmask[l] as bit 2.
   // Vector 8n + 2j + s: qs bytes 32n + 16s, hmask bytes 16s.
-  static void unpack(const uint8_t* b, int8x16_t (&q)[16]) {
+  static CORELM_NEON_INLINE void unpack(const uint8_t* b, int8x16_t (&q)[16]) {
     const uint8x16_t m3 = vdupq_n_u8(3), m4 = vdupq_n_u8(4);
     const uint8x16_t hm[2] = {vld1q_u8(b + offsetof(BlockQ3K, hmask)),
                               vld1q_u8(b + offsetof(BlockQ3K, hmask) + 16)};
-    unroll<8>([&](auto NJ) {
+    unroll<8>([&](auto NJ) __attribute__((always_inline)) {
       constexpr int n = decltype(NJ)::value / 4, j = decltype(NJ)::value % 4;
       for (int s = 0; s < 2; ++s) {
         const uint8x16_t raw = vld1q_u8(b + offsetof(BlockQ3K, qs) + 32 * n + 16 * s);
@@ -270,37 +278,50 @@ struct Q3K {
 
 // ---- the dot product of one unpacked super-block with one token -------------------------------
 
-// The 16 activation vectors of a BlockQ8K.
-inline void load_act(const BlockQ8K& a, int8x16_t (&av)[16]) {
-  for (int i = 0; i < 4; ++i) {
-    const int8x16x4_t v = vld1q_s8_x4(a.qs + 64 * i);
-    av[4 * i] = v.val[0], av[4 * i + 1] = v.val[1];
-    av[4 * i + 2] = v.val[2], av[4 * i + 3] = v.val[3];
-  }
+// The 16 activation vectors of a BlockQ8K (plain loads, which the compiler pairs: ld1 of four
+// registers wants four consecutive ones and costs moves with GCC).
+CORELM_NEON_INLINE void load_act(const BlockQ8K& a, int8x16_t (&av)[16]) {
+  for (int i = 0; i < 16; ++i) av[i] = vld1q_s8(a.qs + 16 * i);
 }
 
-// sum_g sc[g] * (exact dot of group g), two chains.
+// sum_g sc[g] * S_g (S_g: the exact dot of group g) as sum_g (sc[g] - sc[g + 1]) * C_g over the
+// running sums C_g = S_0 + ... + S_g (sc[G] = 0): the sdots accumulate into one register instead
+// of a fresh zeroed one per group, and the header holds the scale differences (k_diff_scales).
+// The int32 lanes may wrap in between; the total is exact as the sum it equals fits.
 template <typename K>
-inline int32_t k_isum(const int8x16_t (&q)[16], const KHead& h, const int8x16_t (&a)[16]) {
+CORELM_NEON_INLINE int32_t k_isum(const int8x16_t (&q)[16], const KHead& h,
+                                  const int8x16_t (&a)[16]) {
+  int32x4_t c = vdupq_n_s32(0);
   int32x4_t acc[2] = {vdupq_n_s32(0), vdupq_n_s32(0)};
   if constexpr (K::kPer32) {
-    unroll<8>([&](auto G) {
+    unroll<8>([&](auto G) __attribute__((always_inline)) {
       constexpr int g = decltype(G)::value;
-      const int32x4_t s = gdot32(q[2 * g], a[2 * g], q[2 * g + 1], a[2 * g + 1]);
-      acc[g & 1] = vmlaq_laneq_s32(acc[g & 1], s, h.sc[g / 4], g % 4);
+      c = gdot32(c, q[2 * g], a[2 * g], q[2 * g + 1], a[2 * g + 1]);
+      acc[g & 1] = vmlaq_laneq_s32(acc[g & 1], c, h.sc[g / 4], g % 4);
     });
   } else {
-    unroll<16>([&](auto G) {
+    unroll<16>([&](auto G) __attribute__((always_inline)) {
       constexpr int g = decltype(G)::value;
-      acc[g & 1] = vmlaq_laneq_s32(acc[g & 1], gdot16(q[g], a[g]), h.sc[g / 4], g % 4);
+      c = gdot16(c, q[g], a[g]);
+      acc[g & 1] = vmlaq_laneq_s32(acc[g & 1], c, h.sc[g / 4], g % 4);
     });
   }
   return vaddvq_s32(vaddq_s32(acc[0], acc[1]));
 }
 
+// The header's scales replaced by their differences sc[g] - sc[g + 1] (k_isum).
+template <typename K>
+CORELM_NEON_INLINE void k_diff_scales(KHead& h) {
+  constexpr int kVectors = K::kPer32 ? 2 : 4;
+  for (int i = 0; i < kVectors; ++i) {
+    const int32x4_t next = i + 1 < kVectors ? h.sc[i + 1] : vdupq_n_s32(0);
+    h.sc[i] = vsubq_s32(h.sc[i], vextq_s32(h.sc[i], next, 1));
+  }
+}
+
 // sum_g mn[g] * (activation sum of group g), through the per-16 bsums.
 template <typename K>
-inline int32_t k_msum(const KHead& h, const BlockQ8K& a) {
+CORELM_NEON_INLINE int32_t k_msum(const KHead& h, const BlockQ8K& a) {
   const int16x8_t b0 = vld1q_s16(a.bsums), b1 = vld1q_s16(a.bsums + 8);
   if constexpr (K::kPer32) {
     const int16x8_t b = vpaddq_s16(b0, b1);  // per 32: at most 32 * 127, fits
@@ -316,8 +337,8 @@ inline int32_t k_msum(const KHead& h, const BlockQ8K& a) {
 
 // The super-block's term, as ref_ggml.cpp's dot_k computes it from the same integers.
 template <typename K>
-inline float k_term(const int8x16_t (&q)[16], const KHead& h, const int8x16_t (&av)[16],
-                    const BlockQ8K& a) {
+CORELM_NEON_INLINE float k_term(const int8x16_t (&q)[16], const KHead& h, const int8x16_t (&av)[16],
+                                const BlockQ8K& a) {
   const int32_t isum = k_isum<K>(q, h, av), msum = k_msum<K>(h, a);
   if constexpr (K::kFoldMin)
     return a.scale * (h.d * static_cast<float>(isum - msum));
@@ -326,28 +347,31 @@ inline float k_term(const int8x16_t (&q)[16], const KHead& h, const int8x16_t (&
 }
 
 template <typename K>
-inline void prefetch_block(const uint8_t* blk) {
+CORELM_NEON_INLINE void prefetch_block(const uint8_t* blk) {
   // About 1 KiB ahead in the row, every line of a block.
   for (size_t line = 0; line < K::kBytes; line += 64) __builtin_prefetch(blk + 1024 + line);
 }
 
 // T tokens against one row (prefill): each super-block unpacked once for the T tokens.
 template <typename K, int T>
-inline void k_row_tokens(const uint8_t* wr, size_t nb, const BlockQ8K* const* a, float* y,
-                         size_t y_stride) {
+CORELM_NEON_INLINE void k_row_tokens(const uint8_t* wr, size_t nb, const BlockQ8K* const* a,
+                                     float* y, size_t y_stride) {
   float acc[T] = {};
   for (size_t b = 0; b < nb; ++b) {
     const uint8_t* blk = wr + b * K::kBytes;
     prefetch_block<K>(blk);
     KHead h;
     K::header(blk, h);
+    k_diff_scales<K>(h);
     int8x16_t q[16];
     K::unpack(blk, q);
-    for (int t = 0; t < T; ++t) {
+    // Unrolled: the tokens' chains interleave and acc stays in registers.
+    unroll<T>([&](auto I) __attribute__((always_inline)) {
+      constexpr int t = decltype(I)::value;
       int8x16_t av[16];
       load_act(a[t][b], av);
       acc[t] += k_term<K>(q, h, av, a[t][b]);
-    }
+    });
   }
   for (int t = 0; t < T; ++t) y[t * y_stride] = acc[t];
 }
@@ -355,8 +379,8 @@ inline void k_row_tokens(const uint8_t* wr, size_t nb, const BlockQ8K* const* a,
 // R consecutive rows against one token (decode): the activations loaded once per super-block,
 // the rows' weights streamed and unpacked on the fly (R independent chains).
 template <typename K, int R>
-inline void k_rows_token(const uint8_t* w, size_t row_bytes, size_t nb, const BlockQ8K* a,
-                         float* y) {
+CORELM_NEON_INLINE void k_rows_token(const uint8_t* w, size_t row_bytes, size_t nb,
+                                     const BlockQ8K* a, float* y) {
   float acc[R] = {};
   for (size_t b = 0; b < nb; ++b) {
     int8x16_t av[16];
@@ -366,6 +390,7 @@ inline void k_rows_token(const uint8_t* w, size_t row_bytes, size_t nb, const Bl
       prefetch_block<K>(blk);
       KHead h;
       K::header(blk, h);
+      k_diff_scales<K>(h);
       int8x16_t q[16];
       K::unpack(blk, q);
       acc[r] += k_term<K>(q, h, av, a[b]);
@@ -427,7 +452,7 @@ void matmul_k(const uint8_t* w, size_t row_bytes, const void* x, size_t x_stride
 
 // The 32 fifth bits of a Q5 block, as all-ones bytes where set: elements 0-15 in *lo, 16-31 in
 // *hi (byte i tests bit i % 8 of qh byte i / 8).
-inline void q5_bits(const uint8_t* qh, uint8x16_t* lo, uint8x16_t* hi) {
+CORELM_NEON_INLINE void q5_bits(const uint8_t* qh, uint8x16_t* lo, uint8x16_t* hi) {
   uint32_t bits;
   std::memcpy(&bits, qh, 4);
   const uint8x16_t src = vreinterpretq_u8_u32(vdupq_n_u32(bits));

@@ -29,11 +29,11 @@ namespace q4kt {
 // The exact sums of group g for quads 2h and 2h + 1 (rows in lanes) against T tokens' 32
 // activations (alo: values 32g..32g+15, ahi: 32g+16..32g+31).
 template <int T>
-inline void group_sums(const uint8_t* v, const int8x16_t* alo, const int8x16_t* ahi,
-                       int32x4_t (&s)[T][2]) {
+CORELM_NEON_INLINE void group_sums(const uint8_t* v, const int8x16_t* alo, const int8x16_t* ahi,
+                                   int32x4_t (&s)[T][2]) {
 #if defined(__ARM_FEATURE_DOTPROD)
   for (int t = 0; t < T; ++t) s[t][0] = s[t][1] = vdupq_n_s32(0);
-  kq::unroll<4>([&](auto C) {
+  kq::unroll<4>([&](auto C) __attribute__((always_inline)) {
     constexpr int c = decltype(C)::value;
     const uint8x16_t r0 = vld1q_u8(v + 64 * c), r1 = vld1q_u8(v + 64 * c + 16);
     const int8x16_t l0 = low_nibbles(r0), h0 = high_nibbles(r0);
@@ -51,7 +51,7 @@ inline void group_sums(const uint8_t* v, const int8x16_t* alo, const int8x16_t* 
   int16x8_t p[T][2][2];  // [token][quad][rows 0-1 / rows 2-3 of the quad]
   for (int t = 0; t < T; ++t)
     for (int q = 0; q < 2; ++q) p[t][q][0] = p[t][q][1] = vdupq_n_s16(0);
-  kq::unroll<4>([&](auto C) {
+  kq::unroll<4>([&](auto C) __attribute__((always_inline)) {
     constexpr int c = decltype(C)::value;
     const uint8x16_t raw[2] = {vld1q_u8(v + 64 * c), vld1q_u8(v + 64 * c + 16)};
     for (int t = 0; t < T; ++t) {
@@ -116,7 +116,7 @@ inline void half_tile(const uint8_t* group, size_t nb, int h, const BlockQ8K* co
       const int32x4_t pairs =
           vreinterpretq_s32_s16(vpaddq_s16(vld1q_s16(at.bsums), vld1q_s16(at.bsums + 8)));
       int32x4_t pm[4] = {vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0)};
-      kq::unroll<4>([&](auto J) {
+      kq::unroll<4>([&](auto J) __attribute__((always_inline)) {
         constexpr int j = decltype(J)::value;
         const int16x8_t pj = vreinterpretq_s16_s32(vdupq_laneq_s32(pairs, j));
         pm[0] = vmlal_s16(pm[0], vget_low_s16(mn[j][0]), vget_low_s16(pj));  // rows 0, 1
