@@ -1,20 +1,21 @@
 // NEON kernels for GGUF's other block formats, run in place (Layout::kRows): the K-quants
-// Q2_K..Q6_K against BlockQ8K activations, Q4_1, Q5_0, Q5_1 against BlockQ8A. Included by
-// arm/neon_common.h (internal linkage, one copy per ARM table built with that table's flags: sdot
-// where
-// __ARM_FEATURE_DOTPROD, widening multiplies otherwise). Each kernel computes what ref_ggml.cpp
-// computes: the same exact integer sums per super-block (or block), then the same float
-// expression, so results differ from the reference only by FMA contraction.
+// Q2_K..Q6_K against BlockQ8K activations, Q4_1, Q5_0, Q5_1 against BlockQ8A; and (included
+// below) Q4_K in interleaved16 tiles. Included by arm/neon_common.h: internal linkage, one copy
+// per ARM table built with that table's flags (sdot where __ARM_FEATURE_DOTPROD, widening
+// multiplies otherwise). Each kernel computes what ref_ggml.cpp computes: the same exact integer
+// sums per super-block (or block), then the same float expression, so results differ from the
+// reference only by FMA contraction.
 //
 // K-quants: a super-block is unpacked into 16 vectors of 16 unsigned values (q[v] holds elements
 // 16v..16v+15, 0..63) plus a header (the per-16 or per-32 scales as int32 lanes, the mins as
-// int16, d and the min factor). Each group of 16 (32) values is one exact integer dot product with
-// the activations, multiplied by its scale (mla by lane) into an int32 sum. A type's offset
-// (Q3_K's -4, Q6_K's -32) is a min of 4 (32) times the scale, folded back into the integer sum so
-// that the float step equals the reference's; real mins (Q2_K, Q4_K, Q5_K) go through
-// BlockQ8K::bsums. Prefill (n > 1) unpacks each super-block of a row once for a tile of 4 tokens;
-// decode (n == 1) streams 4 rows at a time (four independent chains) against activations loaded
-// once per super-block.
+// int16, d and the min factor). The groups of 16 (32) values are exact integer dot products with
+// the activations, accumulated as running sums that meet the differences of consecutive scales
+// (mla by lane, k_isum) into an int32 sum. A type's offset (Q3_K's -4, Q6_K's -32) is a min of
+// 4 (32) times the scale, folded back into the integer sum so that the float step equals the
+// reference's; real mins (Q2_K, Q4_K, Q5_K) go through BlockQ8K::bsums. Prefill (n > 1) unpacks
+// each super-block of a row once for a tile of 4 tokens (whose group sums meet the scale in one
+// mla, k_isum_tokens); decode (n == 1) streams 4 rows at a time (four independent chains) against
+// activations loaded once per super-block.
 #pragma once
 
 #include <arm_neon.h>
@@ -337,13 +338,57 @@ CORELM_NEON_INLINE int32_t k_msum(const KHead& h, const BlockQ8K& a) {
 
 // The super-block's term, as ref_ggml.cpp's dot_k computes it from the same integers.
 template <typename K>
+CORELM_NEON_INLINE float k_finish(int32_t isum, int32_t msum, const KHead& h, float scale) {
+  if constexpr (K::kFoldMin)
+    return scale * (h.d * static_cast<float>(isum - msum));
+  else
+    return scale * (h.d * static_cast<float>(isum) - h.dm * static_cast<float>(msum));
+}
+
+template <typename K>
 CORELM_NEON_INLINE float k_term(const int8x16_t (&q)[16], const KHead& h, const int8x16_t (&av)[16],
                                 const BlockQ8K& a) {
-  const int32_t isum = k_isum<K>(q, h, av), msum = k_msum<K>(h, a);
-  if constexpr (K::kFoldMin)
-    return a.scale * (h.d * static_cast<float>(isum - msum));
-  else
-    return a.scale * (h.d * static_cast<float>(isum) - h.dm * static_cast<float>(msum));
+  return k_finish<K>(k_isum<K>(q, h, av), k_msum<K>(h, a), h, a.scale);
+}
+
+// Without sdot the widening products' temporaries leave too few registers for the four tokens'
+// running sums (the compiled tile spills and grows): the baseline table sums token by token.
+#if defined(__ARM_FEATURE_DOTPROD)
+inline constexpr bool kReduceTokens = true;
+#else
+inline constexpr bool kReduceTokens = false;
+#endif
+
+// k_isum for T = 2..4 tokens of one super-block at once: after each group the tokens' running
+// sums are reduced by pairwise adds into one vector (token t's total in lane t; for T = 2 in lanes
+// 2t and 2t + 1), so one mla by the group's scale serves all tokens.
+template <typename K, int T>
+CORELM_NEON_INLINE void k_isum_tokens(const int8x16_t (&q)[16], const KHead& h,
+                                      const BlockQ8K* const* a, int32_t (&isum)[T]) {
+  static_assert(T >= 2 && T <= 4, "k_isum_tokens: 2 to 4 tokens");
+  int32x4_t c[4] = {vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0)};
+  int32x4_t acc[2] = {vdupq_n_s32(0), vdupq_n_s32(0)};
+  auto reduce = [&]() __attribute__((always_inline)) {
+    if constexpr (T == 2)
+      return vpaddq_s32(c[0], c[1]);
+    else
+      return vpaddq_s32(vpaddq_s32(c[0], c[1]), vpaddq_s32(c[2], c[3]));  // c[3] = 0 for T = 3
+  };
+  constexpr int kGroups = K::kPer32 ? 8 : 16;
+  unroll<kGroups>([&](auto G) __attribute__((always_inline)) {
+    constexpr int g = decltype(G)::value;
+    for (int t = 0; t < T; ++t) {
+      if constexpr (K::kPer32)
+        c[t] = gdot32(c[t], q[2 * g], vld1q_s8(a[t]->qs + 32 * g), q[2 * g + 1],
+                      vld1q_s8(a[t]->qs + 32 * g + 16));
+      else
+        c[t] = gdot16(c[t], q[g], vld1q_s8(a[t]->qs + 16 * g));
+    }
+    acc[g & 1] = vmlaq_laneq_s32(acc[g & 1], reduce(), h.sc[g / 4], g % 4);
+  });
+  int32_t lanes[4];
+  vst1q_s32(lanes, vaddq_s32(acc[0], acc[1]));
+  for (int t = 0; t < T; ++t) isum[t] = T == 2 ? lanes[2 * t] + lanes[2 * t + 1] : lanes[t];
 }
 
 template <typename K>
@@ -365,13 +410,22 @@ CORELM_NEON_INLINE void k_row_tokens(const uint8_t* wr, size_t nb, const BlockQ8
     k_diff_scales<K>(h);
     int8x16_t q[16];
     K::unpack(blk, q);
-    // Unrolled: the tokens' chains interleave and acc stays in registers.
-    unroll<T>([&](auto I) __attribute__((always_inline)) {
-      constexpr int t = decltype(I)::value;
-      int8x16_t av[16];
-      load_act(a[t][b], av);
-      acc[t] += k_term<K>(q, h, av, a[t][b]);
-    });
+    if constexpr (T == 1 || !kReduceTokens) {
+      // Unrolled: the tokens' chains interleave and acc stays in registers.
+      unroll<T>([&](auto I) __attribute__((always_inline)) {
+        constexpr int t = decltype(I)::value;
+        int8x16_t av[16];
+        load_act(a[t][b], av);
+        acc[t] += k_term<K>(q, h, av, a[t][b]);
+      });
+    } else {
+      const BlockQ8K* at[T];
+      for (int t = 0; t < T; ++t) at[t] = &a[t][b];
+      int32_t isum[T];
+      k_isum_tokens<K, T>(q, h, at, isum);
+      for (int t = 0; t < T; ++t)
+        acc[t] += k_finish<K>(isum[t], k_msum<K>(h, *at[t]), h, at[t]->scale);
+    }
   }
   for (int t = 0; t < T; ++t) y[t * y_stride] = acc[t];
 }
