@@ -122,11 +122,14 @@ TEST_P(SimdKernels, MatmulEveryDtypeAndLayout) {
     // One row / one block / tails in rows, columns and tokens. Quantized: every tail of the
     // 4- and 2-token tiles (n = 1, 2, 3, 5, 6, 7, 9), and tokens past the activation chunk of
     // the interleaved kernels (k = 8192: a 256 KiB chunk holds 24 tokens). K-quants: the 8- and
-    // 4-token tiles and their tails, rows of one to eight super-blocks.
+    // 4-token tiles and their tails, rows of one to eight super-blocks; decode (n = 1) over every
+    // row count up to 8 (the NEON kernels stream 4 rows, then 2, then 1).
     std::vector<Shape> shapes =
-        super     ? std::vector<Shape>{{8, 256, 1},  {16, 512, 3}, {24, 768, 5}, {40, 256, 9},
-                                       {8, 2048, 2}, {1, 256, 1},  {3, 512, 4},  {5, 256, 8},
-                                       {4, 256, 13}, {40, 256, 1}, {8, 8192, 40}}
+        super     ? std::vector<Shape>{{8, 256, 1},  {16, 512, 3}, {24, 768, 5},  {40, 256, 9},
+                                       {8, 2048, 2}, {1, 256, 1},  {3, 512, 4},   {5, 256, 8},
+                                       {4, 256, 13}, {40, 256, 1}, {8, 8192, 40}, {2, 256, 1},
+                                       {3, 512, 1},  {5, 256, 1},  {6, 768, 1},   {7, 256, 1},
+                                       {8, 256, 6},  {5, 512, 7}}
         : blocked ? std::vector<Shape>{{8, 32, 1},   {16, 64, 3}, {24, 96, 5}, {40, 160, 9},
                                        {8, 2048, 2}, {16, 64, 7}, {8, 96, 6},  {8, 8192, 27}}
                   : std::vector<Shape>{{1, 1, 1},  {3, 7, 2},  {5, 17, 3},
