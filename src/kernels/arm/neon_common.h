@@ -567,6 +567,27 @@ void softmax(float* x, size_t n) {
   for (; i < n; ++i) x[i] *= inv;
 }
 
+float exp_sum(float* x, size_t n, float shift) {
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+  const float32x4_t vshift = vdupq_n_f32(shift);
+  float32x4_t vs = vdupq_n_f32(0.0f);
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const float32x4_t e = exp4(vsubq_f32(vld1q_f32(x + i), vshift));
+    vst1q_f32(x + i, e);
+    vs = vaddq_f32(vs, e);
+  }
+  if (i < n) {  // the tail in lanes too, padded with -inf (exp 0), as softmax does
+    float t[4] = {neg_inf, neg_inf, neg_inf, neg_inf};
+    std::memcpy(t, x + i, (n - i) * sizeof(float));
+    const float32x4_t e = exp4(vsubq_f32(vld1q_f32(t), vshift));
+    vs = vaddq_f32(vs, e);
+    vst1q_f32(t, e);
+    std::memcpy(x + i, t, (n - i) * sizeof(float));
+  }
+  return vaddvq_f32(vs);
+}
+
 // One 4-lane chain, the same sums as attn_scores' four-key passes (whose tail keys use it).
 float dot_f32(const float* a, const float* b, size_t n) {
   float32x4_t acc = vdupq_n_f32(0.0f);
@@ -765,6 +786,7 @@ KernelTable make_neon_table(const char* name) {
   t.silu_mul = silu_mul;
   t.add = add;
   t.softmax = softmax;
+  t.exp_sum = exp_sum;
   t.dot_f32 = dot_f32;
   t.dot_f16 = dot_f16;
   t.dot_i8 = dot_i8;
