@@ -63,12 +63,34 @@ class AlignedBuffer {
     std::memset(static_cast<void*>(data_), 0, bytes);
   }
 
-  T* data() { return data_; }
-  const T* data() const { return data_; }
-  size_t size() const { return size_; }
-  size_t bytes() const { return size_ * sizeof(T); }
-  T& operator[](size_t i) { return data_[i]; }
-  const T& operator[](size_t i) const { return data_[i]; }
+  // Asks the kernel for transparent huge pages behind a mapped buffer (Linux THP in its default
+  // "madvise" mode gives them only on request). Call before the first write. For buffers that
+  // are written whole and streamed (repacked weights): fewer TLB misses, no extra memory. A
+  // no-op for heap buffers or where the kernel has no THP.
+  void advise_huge_pages() {
+#if defined(MADV_HUGEPAGE)
+    if (mapped_) ::madvise(static_cast<void*>(data_), mapped_, MADV_HUGEPAGE);
+#endif
+  }
+
+  T* data() {
+    return data_;
+  }
+  const T* data() const {
+    return data_;
+  }
+  size_t size() const {
+    return size_;
+  }
+  size_t bytes() const {
+    return size_ * sizeof(T);
+  }
+  T& operator[](size_t i) {
+    return data_[i];
+  }
+  const T& operator[](size_t i) const {
+    return data_[i];
+  }
 
  private:
   void release() {

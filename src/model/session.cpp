@@ -41,8 +41,11 @@ void check_session_memory(const ModelConfig& c, const SessionOptions& o, int n_t
       40.0 / 32.0 * tokens *
           std::max<double>({static_cast<double>(c.hidden_size),
                             static_cast<double>(c.intermediate_size), q_dim});
+  // Attention's per-thread tile (ops.cpp: a block of 64 keys and values and a few rows, not sized
+  // by the context) and the RoPE tables.
   const double attention =
-      threads * 4.0 * ctx * (1.0 + 2.0 * c.head_dim) + 4.0 * ctx * c.head_dim;  // scratch + RoPE
+      threads * 4.0 * (2.0 * 64 * c.head_dim + 2.0 * 64 + 2.0 * 128 + c.head_dim) +
+      4.0 * ctx * c.head_dim;
   const double logits = 4.0 * (o.all_logits ? tokens : o.max_batch) * c.vocab_size;
   const double need = kv + activations + attention + logits + 4.0 * o.max_batch * ctx;
   const uint64_t available = available_memory_bytes();

@@ -185,6 +185,7 @@ Weights bind_weights(const ModelConfig& c, const ModelSource& source) {
         layout_fits(d, to, rows, cols)) {
       auto buffer =
           std::make_unique<AlignedBuffer<uint8_t>>(layout_matrix_bytes(d, to, rows, cols));
+      buffer->advise_huge_pages();  // streamed every token: a few % faster decode on Zen 4
       repack_rows(d, to, t.data, rows, cols, buffer->data());
       if (t.file) t.file->drop_pages(t.file_offset, t.bytes);
       const uint8_t* data = buffer->data();

@@ -323,24 +323,25 @@ void attention(ComputeContext& ctx, const AttentionArgs& a) {
   if (a.head_dim > OpsAccess::head_dim(ctx))
     fail(ErrorCode::kInternal, kComponent, "attention head_dim {} exceeds the scratch", a.head_dim);
   for (const AttentionSequence& s : a.sequences)
-    if (s.end > OpsAccess::max_context(ctx) || s.q_len > s.end)
-      fail(ErrorCode::kInternal, kComponent, "attention span {} ({} queries) exceeds the scratch",
-           s.end, s.q_len);
+    if (s.end > s.cache->max_context || s.q_len > s.end)
+      fail(ErrorCode::kInternal, kComponent,
+           "attention span {} ({} queries) is outside the cache's {} slots", s.end, s.q_len,
+           s.cache->max_context);
   const size_t group = a.n_heads / a.n_kv_heads, hd = a.head_dim;
-  if (group > kMaxTileRows)
-    fail(ErrorCode::kUnsupported, kComponent, "{} query heads per KV head (at most {})", group,
-         kMaxTileRows);
+  // More query heads per KV head than a tile holds (multi-query models) go in slices.
+  const size_t slice = std::min(group, kMaxTileRows);
+  const size_t slices = (group + slice - 1) / slice, kv_items = a.n_kv_heads * slices;
   const KernelTable& kt = ctx.kernels();
-  // Work items: (sequence, KV head, chunk of query tokens). The query heads that share a KV head
-  // are done together: each block of kKeyBlock keys and values is converted to f32 once per item
-  // and serves every query row of the item while it sits in L1/L2, and the softmax runs online
-  // (a running max and sum per row, the output rescaled when the max grows), so no row of
-  // scores as long as the context is ever built. Items go to threads round-robin: later chunks
-  // see more keys, so neighbours share the load.
-  const size_t chunk = std::max<size_t>(1, std::min(kMaxTileTokens, kMaxTileRows / group));
+  // Work items: (sequence, KV head (and slice of its query heads), chunk of query tokens). The
+  // query heads that share a KV head are done together: each block of kKeyBlock keys and values is
+  // converted to f32 once per item and serves every query row of the item while it sits in L1/L2,
+  // and the softmax runs online (a running max and sum per row, the output rescaled when the max
+  // grows), so no row of scores as long as the context is ever built. Items go to threads
+  // round-robin: later chunks see more keys, so neighbours share the load.
+  const size_t chunk = std::max<size_t>(1, std::min(kMaxTileTokens, kMaxTileRows / slice));
   size_t items = 0;
   for (const AttentionSequence& s : a.sequences)
-    items += a.n_kv_heads * ((s.q_len + chunk - 1) / chunk);
+    items += kv_items * ((s.q_len + chunk - 1) / chunk);
   const float neg_inf = -std::numeric_limits<float>::infinity();
   ctx.pool().run([&](int thread, int n_threads) {
     float* k32 = OpsAccess::attention_tile(ctx, thread);
@@ -356,11 +357,13 @@ void attention(ComputeContext& ctx, const AttentionArgs& a) {
       size_t rest = item, si = 0, chunks = 0;
       for (;; ++si) {
         chunks = (a.sequences[si].q_len + chunk - 1) / chunk;
-        if (rest < a.n_kv_heads * chunks) break;
-        rest -= a.n_kv_heads * chunks;
+        if (rest < kv_items * chunks) break;
+        rest -= kv_items * chunks;
       }
       const AttentionSequence& s = a.sequences[si];
-      const size_t c = rest % chunks, kvh = rest / chunks;
+      const size_t c = rest % chunks, kvh = rest / chunks / slices;
+      const size_t g0 = rest / chunks % slices * slice, g1 = std::min(group, g0 + slice);
+      const size_t heads = g1 - g0;
       const size_t t0 = c * chunk, t1 = std::min(s.q_len, t0 + chunk);
       const size_t first_pos = s.end - s.q_len;
       // Each query's visible keys lie in [lo[t], hi[t]): the causal span (and sliding window),
@@ -380,14 +383,14 @@ void attention(ComputeContext& ctx, const AttentionArgs& a) {
         lo[t - t0] = l, hi[t - t0] = h;
         if (l < h) span_lo = std::min(span_lo, l), span_hi = std::max(span_hi, h);
       }
-      const size_t rows = (t1 - t0) * group;
+      const size_t rows = (t1 - t0) * heads;
       std::fill(row_max, row_max + rows, neg_inf);
       std::fill(row_sum, row_sum + rows, 0.0f);
       auto out_row = [&](size_t t, size_t g) {
         return a.out + ((s.first_row + t) * a.n_heads + kvh * group + g) * hd;
       };
       for (size_t t = t0; t < t1; ++t)
-        for (size_t g = 0; g < group; ++g) std::fill_n(out_row(t, g), hd, 0.0f);
+        for (size_t g = g0; g < g1; ++g) std::fill_n(out_row(t, g), hd, 0.0f);
       for (size_t j0 = span_lo / kKeyBlock * kKeyBlock; j0 < span_hi; j0 += kKeyBlock) {
         const size_t j1 = std::min(span_hi, j0 + kKeyBlock);
         kv_to_f32(kt, *s.cache, s.cache->k, s.cache->k_scale, kvh, j0, j1, hd, k32);
@@ -404,8 +407,8 @@ void attention(ComputeContext& ctx, const AttentionArgs& a) {
             std::fill(block_mask, block_mask + masked, neg_inf);
             std::fill(block_mask + masked, block_mask + n, 0.0f);
           }
-          for (size_t g = 0; g < group; ++g) {
-            const size_t r = (t - t0) * group + g;
+          for (size_t g = g0; g < g1; ++g) {
+            const size_t r = (t - t0) * heads + (g - g0);
             const float* q = a.q + ((s.first_row + t) * a.n_heads + kvh * group + g) * hd;
             kt.attn_scores(q, k32, hd, n, hd, a.scale, mask, scores);
             float block_max = neg_inf;
@@ -428,8 +431,8 @@ void attention(ComputeContext& ctx, const AttentionArgs& a) {
       }
       // Normalise; a row that saw no visible key stays zero (as softmax over all -inf).
       for (size_t t = t0; t < t1; ++t)
-        for (size_t g = 0; g < group; ++g) {
-          const float sum = row_sum[(t - t0) * group + g];
+        for (size_t g = g0; g < g1; ++g) {
+          const float sum = row_sum[(t - t0) * heads + (g - g0)];
           if (sum > 0.0f) {
             float* out = out_row(t, g);
             const float inv = 1.0f / sum;

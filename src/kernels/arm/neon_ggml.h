@@ -474,7 +474,8 @@ void matmul_k(const uint8_t* w, size_t row_bytes, const void* x, size_t x_stride
     return;
   }
   // Tokens in chunks whose activations stay in L2 while this thread's rows pass over them.
-  const size_t chunk = std::max<size_t>(4, (256u << 10) / (nb * sizeof(BlockQ8K)) / 4 * 4);
+  const size_t chunk =
+      std::max<size_t>(4, (256u << 10) / std::max<size_t>(nb * sizeof(BlockQ8K), 1) / 4 * 4);
   for (size_t t0 = 0; t0 < n; t0 += chunk) {
     const size_t t1 = std::min(n, t0 + chunk);
     for (size_t r = r0; r < r1; ++r) {
