@@ -127,13 +127,19 @@ CORELM_NEON_INLINE void widen_scales16(int16x8_t s0, int16x8_t s1, KHead& h) {
   h.sc[3] = vmovl_high_s16(s1);
 }
 
+// Q4_K's and Q5_K's headers: the 6-bit scales and mins, d and dmin.
+template <typename Block>
+CORELM_NEON_INLINE void k4_block_header(const uint8_t* b, KHead& h) {
+  k4_header(b + offsetof(Block, scales), h);
+  h.d = half(load_u16(b + offsetof(Block, d)));
+  h.dm = half(load_u16(b + offsetof(Block, dmin)));
+}
+
 struct Q4K {
   static constexpr size_t kBytes = sizeof(BlockQ4K);
   static constexpr bool kPer32 = true, kFoldMin = false;
   static CORELM_NEON_INLINE void header(const uint8_t* b, KHead& h) {
-    k4_header(b + offsetof(BlockQ4K, scales), h);
-    h.d = half(load_u16(b + offsetof(BlockQ4K, d)));
-    h.dm = half(load_u16(b + offsetof(BlockQ4K, dmin)));
+    k4_block_header<BlockQ4K>(b, h);
   }
   // Element 64p + 32hi + l: nibble hi of qs[32p + l]. Vector 4p + 2hi + s: bytes 32p + 16s.
   static CORELM_NEON_INLINE void unpack(const uint8_t* b, int8x16_t (&q)[16]) {
@@ -152,9 +158,7 @@ struct Q5K {
   static constexpr size_t kBytes = sizeof(BlockQ5K);
   static constexpr bool kPer32 = true, kFoldMin = false;
   static CORELM_NEON_INLINE void header(const uint8_t* b, KHead& h) {
-    k4_header(b + offsetof(BlockQ5K, scales), h);
-    h.d = half(load_u16(b + offsetof(BlockQ5K, d)));
-    h.dm = half(load_u16(b + offsetof(BlockQ5K, dmin)));
+    k4_block_header<BlockQ5K>(b, h);
   }
   // As Q4_K, plus bit g = 2p + hi of qh[l] as the value's bit 4.
   static CORELM_NEON_INLINE void unpack(const uint8_t* b, int8x16_t (&q)[16]) {
