@@ -56,13 +56,17 @@ struct KernelTable {
   void (*axpy_f32)(float a, const float* x, float* y, size_t n);  // y += a * x
   void (*axpy_f16)(float a, const uint16_t* x, float* y, size_t n);
   float (*dot_i8)(const int8_t* a, const float* b, size_t n);  // sum a[i] * b[i]
-  // Attention over keys/values already in f32, `ld` floats apart:
-  //   scores[j] = dot(q, k_j) * scale + mask[j], or -inf where mask[j] is -inf (k_j not read)
-  void (*attn_scores)(const float* q, const float* k, size_t ld, size_t n, size_t head_dim,
-                      float scale, const float* mask, float* scores);
-  //   out = sum_j p[j] * v_j over the j with p[j] != 0
-  void (*attn_weighted_sum)(const float* p, const float* v, size_t ld, size_t n, size_t head_dim,
-                            float* out);
+  // Attention over one block of at most 64 keys and values already in f32, for the `heads` query
+  // rows (head_dim floats each, consecutive) of one token that share a KV head:
+  //   scores[h * s_ld + j] = dot(q_h, k_j) * scale + mask[j], -inf where mask[j] is -inf,
+  // with the keys transposed: k_j[d] = kt[d * ld + j]; columns up to n rounded up to 16 must be
+  // readable (ops pads them with zeros), mask only up to n.
+  void (*attn_scores_block)(const float* q, size_t heads, const float* kt, size_t ld, size_t n,
+                            size_t head_dim, float scale, const float* mask, float* scores,
+                            size_t s_ld);
+  //   out_h = out_h * rescale[h] + sum_j p[h * p_ld + j] * v_j, v_j = v[j * head_dim ..]
+  void (*attn_accumulate_block)(const float* p, size_t p_ld, size_t heads, const float* v, size_t n,
+                                size_t head_dim, const float* rescale, float* out);
   void (*axpy_i8)(float a, const int8_t* x, float* y, size_t n);  // y += a * x
   float (*sum_f32)(const float* x, size_t n);  // memory-bandwidth probe: a plain read of n floats
   void (*f32_to_f16)(const float* x, uint16_t* y, size_t n);

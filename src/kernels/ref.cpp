@@ -207,22 +207,25 @@ void axpy_i8(float a, const int8_t* x, float* y, size_t n) {
   for (size_t i = 0; i < n; ++i) y[i] += a * static_cast<float>(x[i]);
 }
 
-void attn_scores(const float* q, const float* k, size_t ld, size_t n, size_t head_dim, float scale,
-                 const float* mask, float* scores) {
-  for (size_t j = 0; j < n; ++j) {
-    if (mask[j] == -std::numeric_limits<float>::infinity()) {
-      scores[j] = mask[j];
-      continue;
+void attn_scores_block(const float* q, size_t heads, const float* kt, size_t ld, size_t n,
+                       size_t head_dim, float scale, const float* mask, float* scores,
+                       size_t s_ld) {
+  for (size_t h = 0; h < heads; ++h)
+    for (size_t j = 0; j < n; ++j) {
+      float acc = 0.0f;
+      for (size_t d = 0; d < head_dim; ++d) acc += q[h * head_dim + d] * kt[d * ld + j];
+      scores[h * s_ld + j] =
+          mask[j] == -std::numeric_limits<float>::infinity() ? mask[j] : acc * scale + mask[j];
     }
-    scores[j] = dot_f32(q, k + j * ld, head_dim) * scale + mask[j];
-  }
 }
 
-void attn_weighted_sum(const float* p, const float* v, size_t ld, size_t n, size_t head_dim,
-                       float* out) {
-  std::fill(out, out + head_dim, 0.0f);
-  for (size_t j = 0; j < n; ++j)
-    if (p[j] != 0.0f) axpy_f32(p[j], v + j * ld, out, head_dim);
+void attn_accumulate_block(const float* p, size_t p_ld, size_t heads, const float* v, size_t n,
+                           size_t head_dim, const float* rescale, float* out) {
+  for (size_t h = 0; h < heads; ++h) {
+    float* o = out + h * head_dim;
+    for (size_t d = 0; d < head_dim; ++d) o[d] *= rescale[h];
+    for (size_t j = 0; j < n; ++j) axpy_f32(p[h * p_ld + j], v + j * head_dim, o, head_dim);
+  }
 }
 
 void i8_to_f32(const int8_t* x, float scale, float* y, size_t n) {
@@ -278,8 +281,8 @@ KernelTable make_reference() {
   t.axpy_i8 = axpy_i8;
   t.sum_f32 = sum_f32;
   t.i8_to_f32 = i8_to_f32;
-  t.attn_scores = attn_scores;
-  t.attn_weighted_sum = attn_weighted_sum;
+  t.attn_scores_block = attn_scores_block;
+  t.attn_accumulate_block = attn_accumulate_block;
   t.f32_to_f16 = f32_to_f16;
   t.f16_to_f32 = f16_to_f32;
   return t;

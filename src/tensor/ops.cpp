@@ -25,8 +25,10 @@ constexpr size_t kKeyBlock = 64;
 constexpr size_t kMaxTileRows = 128;
 constexpr size_t kMaxTileTokens = 16;
 
+// Per thread: keys and values of a block as f32 rows, the keys transposed, the scores of one
+// token's heads, a mask row, and per query row a running max, sum and rescale factor.
 size_t attention_tile_floats(size_t head_dim) {
-  return 2 * kKeyBlock * head_dim + 2 * kKeyBlock + 2 * kMaxTileRows + head_dim;
+  return 3 * kKeyBlock * head_dim + kMaxTileRows * kKeyBlock + kKeyBlock + 3 * kMaxTileRows;
 }
 
 }  // namespace
@@ -346,11 +348,12 @@ void attention(ComputeContext& ctx, const AttentionArgs& a) {
   ctx.pool().run([&](int thread, int n_threads) {
     float* k32 = OpsAccess::attention_tile(ctx, thread);
     float* v32 = k32 + kKeyBlock * hd;
-    float* scores = v32 + kKeyBlock * hd;
-    float* block_mask = scores + kKeyBlock;
+    float* k_t = v32 + kKeyBlock * hd;     // [hd][kKeyBlock]
+    float* scores = k_t + kKeyBlock * hd;  // [heads][kKeyBlock]
+    float* block_mask = scores + kMaxTileRows * kKeyBlock;
     float* row_max = block_mask + kKeyBlock;
     float* row_sum = row_max + kMaxTileRows;
-    float* partial = row_sum + kMaxTileRows;
+    float* rescale = row_sum + kMaxTileRows;
     for (size_t item = static_cast<size_t>(thread); item < items;
          item += static_cast<size_t>(n_threads)) {
       // Find the item's sequence (there are few: a linear walk).
@@ -395,6 +398,13 @@ void attention(ComputeContext& ctx, const AttentionArgs& a) {
         const size_t j1 = std::min(span_hi, j0 + kKeyBlock);
         kv_to_f32(kt, *s.cache, s.cache->k, s.cache->k_scale, kvh, j0, j1, hd, k32);
         kv_to_f32(kt, *s.cache, s.cache->v, s.cache->v_scale, kvh, j0, j1, hd, v32);
+        // The keys transposed for the scores kernel, columns padded with zeros to 16.
+        const size_t padded = (j1 - j0 + 15) / 16 * 16;
+        for (size_t d = 0; d < hd; ++d) {
+          float* row = k_t + d * kKeyBlock;
+          for (size_t j = 0; j < j1 - j0; ++j) row[j] = k32[j * hd + d];
+          std::fill(row + (j1 - j0), row + padded, 0.0f);
+        }
         for (size_t t = t0; t < t1; ++t) {
           const size_t l = lo[t - t0], h = std::min(hi[t - t0], j1);
           if (h <= j0 || l >= h) continue;  // nothing of this block is visible to query t
@@ -407,26 +417,31 @@ void attention(ComputeContext& ctx, const AttentionArgs& a) {
             std::fill(block_mask, block_mask + masked, neg_inf);
             std::fill(block_mask + masked, block_mask + n, 0.0f);
           }
-          for (size_t g = g0; g < g1; ++g) {
-            const size_t r = (t - t0) * heads + (g - g0);
-            const float* q = a.q + ((s.first_row + t) * a.n_heads + kvh * group + g) * hd;
-            kt.attn_scores(q, k32, hd, n, hd, a.scale, mask, scores);
+          // The token's heads at once: scores, then per head the online softmax step (its
+          // probabilities in place, the rescale of what it has summed so far), then the values.
+          const size_t first_head = (s.first_row + t) * a.n_heads + kvh * group + g0;
+          kt.attn_scores_block(a.q + first_head * hd, heads, k_t, kKeyBlock, n, hd, a.scale, mask,
+                               scores, kKeyBlock);
+          bool any = false;
+          for (size_t g = 0; g < heads; ++g) {
+            const size_t r = (t - t0) * heads + g;
+            float* p = scores + g * kKeyBlock;
             float block_max = neg_inf;
-            for (size_t j = 0; j < n; ++j) block_max = std::max(block_max, scores[j]);
-            if (block_max == neg_inf) continue;
-            const float new_max = std::max(row_max[r], block_max);
-            const float rescale = std::exp(row_max[r] - new_max);  // 0 for the first block
-            const float block_sum = kt.exp_sum(scores, n, new_max);
-            kt.attn_weighted_sum(scores, v32, hd, n, hd, partial);
-            float* out = out_row(t, g);
-            if (rescale == 1.0f) {
-              kt.add(out, partial, hd);
-            } else {
-              for (size_t d = 0; d < hd; ++d) out[d] = out[d] * rescale + partial[d];
+            for (size_t j = 0; j < n; ++j) block_max = std::max(block_max, p[j]);
+            if (block_max == neg_inf) {  // every key of the block masked: nothing to add
+              std::fill(p, p + n, 0.0f);
+              rescale[g] = 1.0f;
+              continue;
             }
-            row_sum[r] = row_sum[r] * rescale + block_sum;
+            any = true;
+            const float new_max = std::max(row_max[r], block_max);
+            rescale[g] = std::exp(row_max[r] - new_max);  // 0 for the first block
+            row_sum[r] = row_sum[r] * rescale[g] + kt.exp_sum(p, n, new_max);
             row_max[r] = new_max;
           }
+          if (any)
+            kt.attn_accumulate_block(scores, kKeyBlock, heads, v32, n, hd, rescale,
+                                     a.out + first_head * hd);
         }
       }
       // Normalise; a row that saw no visible key stays zero (as softmax over all -inf).

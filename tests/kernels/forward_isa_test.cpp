@@ -56,8 +56,10 @@ TEST_P(ForwardUnderEachTable, SameGreedyIdsAsReference) {
     // 0.11 under the NEON tables, ids unchanged.) Float weights: summation order is the only
     // difference (measured ~1.3e-5, NEON under qemu). Quantized weights: a float difference can
     // also move an activation across a rounding boundary of its int8 quantization, one step of
-    // its block's scale (measured 3.3e-3, AVX2 q8s32; ~1e-5 without such a step). Both far below
-    // q4s32's own error (~5).
+    // its block's scale (measured 3.3e-3, AVX2 q8s32; ~1e-5 without such a step), and such a step
+    // early in the pass grows through the layers: 0.064 under the NEON tables, 0.12 under avx2 once
+    // attention summed its blocks in another order (the float-weight logits, which have no such
+    // steps, stay below 1e-3). All far below q4s32's own error (~5).
     set_active_kernels(reference_kernels());
     ref = greedy(quant, 16, KvCacheType::kF32);
     set_active_kernels(GetParam()->table());
@@ -66,7 +68,7 @@ TEST_P(ForwardUnderEachTable, SameGreedyIdsAsReference) {
     for (size_t i = 0; i < ref.logits.size(); ++i)
       max_err = std::max(max_err, std::fabs(simd.logits[i] - ref.logits[i]));
     const bool quantized = quant == "q8s32" || quant == "q4s32";
-    EXPECT_LT(max_err, quantized ? 0.05f : 1e-3f) << quant;
+    EXPECT_LT(max_err, quantized ? 0.25f : 1e-3f) << quant;
   }
 }
 
@@ -126,9 +128,9 @@ TEST(IsaRegistry, EachTableIsCompleteAndNamedAfterItsEntry) {
     EXPECT_STREQ(t.name, e->name);
     // Every element-wise slot is filled (a SIMD table starts from the reference's).
     EXPECT_TRUE(t.quantize_q8a && t.rmsnorm && t.silu_mul && t.add && t.softmax && t.exp_sum &&
-                t.dot_f32 && t.dot_f16 && t.axpy_f32 && t.axpy_f16 && t.dot_i8 && t.attn_scores &&
-                t.attn_weighted_sum && t.axpy_i8 && t.sum_f32 && t.f32_to_f16 && t.f16_to_f32 &&
-                t.i8_to_f32)
+                t.dot_f32 && t.dot_f16 && t.axpy_f32 && t.axpy_f16 && t.dot_i8 &&
+                t.attn_scores_block && t.attn_accumulate_block && t.axpy_i8 && t.sum_f32 &&
+                t.f32_to_f16 && t.f16_to_f32 && t.i8_to_f32)
         << e->name;
     EXPECT_EQ(&select_kernels(e->name), &t);
   }

@@ -2,6 +2,7 @@
 // the scalar reference (the spec) on random inputs with awkward sizes: one row, one block, tails,
 // k not a multiple of the vector width. Tolerances are relative to the size of the result (float
 // sums in a different order, FMA contraction).
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -317,27 +318,54 @@ TEST_P(SimdKernels, ElementWise) {
   }
 }
 
-TEST_P(SimdKernels, AttentionScoresAndWeightedSum) {
-  for (size_t hd : {8u, 64u, 72u, 128u}) {
-    for (size_t n : {1u, 3u, 4u, 17u, 100u}) {
-      auto q = random_floats(hd, 21), k = random_floats(n * hd, 22), v = random_floats(n * hd, 23);
-      std::vector<float> mask(n, 0.0f);
-      for (size_t j = 0; j < n; j += 3) mask[j] = -std::numeric_limits<float>::infinity();
-      std::vector<float> a(n), b(n);
-      reference_kernels().attn_scores(q.data(), k.data(), hd, n, hd, 0.125f, mask.data(), a.data());
-      simd().attn_scores(q.data(), k.data(), hd, n, hd, 0.125f, mask.data(), b.data());
-      for (size_t j = 0; j < n; ++j) {
-        if (j % 3 == 0) {
-          ASSERT_EQ(b[j], -std::numeric_limits<float>::infinity());
-        } else {
-          ASSERT_NEAR(b[j], a[j], 1e-4f) << hd << " " << n << " " << j;
+// Attention over a block of keys for several heads: head counts around the 4-row tiles, key
+// counts around the 16-key steps (the transposed keys padded with zeros as ops pads them), head
+// dims with and without a tail of 16, masked keys, and a rescale of what was summed before.
+TEST_P(SimdKernels, AttentionBlockScoresAndAccumulate) {
+  constexpr size_t kLd = 64;
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+  for (size_t hd : {8u, 44u, 64u, 128u}) {
+    for (size_t n : {1u, 3u, 16u, 17u, 63u, 64u}) {
+      for (size_t heads : {1u, 2u, 3u, 4u, 5u, 8u}) {
+        const std::string what = fmt::format("hd {} keys {} heads {}", hd, n, heads);
+        auto q = random_floats(heads * hd, 21), k = random_floats(n * hd, 22),
+             v = random_floats(n * hd, 23);
+        std::vector<float> kt(hd * kLd, 0.0f);
+        for (size_t j = 0; j < n; ++j)
+          for (size_t d = 0; d < hd; ++d) kt[d * kLd + j] = k[j * hd + d];
+        std::vector<float> mask(n, 0.0f);
+        for (size_t j = 0; j < n; j += 3) mask[j] = j % 2 ? -0.25f : neg_inf;
+        std::vector<float> a(heads * kLd, 7.0f), b(heads * kLd, 7.0f);
+        reference_kernels().attn_scores_block(q.data(), heads, kt.data(), kLd, n, hd, 0.125f,
+                                              mask.data(), a.data(), kLd);
+        simd().attn_scores_block(q.data(), heads, kt.data(), kLd, n, hd, 0.125f, mask.data(),
+                                 b.data(), kLd);
+        for (size_t h = 0; h < heads; ++h)
+          for (size_t j = 0; j < kLd; ++j) {
+            const size_t i = h * kLd + j;
+            if (j >= n) {
+              ASSERT_EQ(b[i], 7.0f) << what;  // nothing written past the keys
+            } else if (mask[j] == neg_inf) {
+              ASSERT_EQ(b[i], neg_inf) << what;
+            } else {
+              ASSERT_NEAR(b[i], a[i], 1e-4f) << what << " " << h << " " << j;
+            }
+          }
+        // Probabilities (unnormalised, as ops makes them), rescale factors including 0 and 1.
+        for (size_t h = 0; h < heads; ++h) {
+          const float m = *std::max_element(&a[h * kLd], &a[h * kLd] + n);
+          reference_kernels().exp_sum(&a[h * kLd], n, m == neg_inf ? 0.0f : m);
         }
+        std::vector<float> rescale(heads);
+        for (size_t h = 0; h < heads; ++h)
+          rescale[h] = h % 3 == 0 ? 1.0f : h % 3 == 1 ? 0.0f : 0.5f;
+        auto o1 = random_floats(heads * hd, 24), o2 = o1;
+        reference_kernels().attn_accumulate_block(a.data(), kLd, heads, v.data(), n, hd,
+                                                  rescale.data(), o1.data());
+        simd().attn_accumulate_block(a.data(), kLd, heads, v.data(), n, hd, rescale.data(),
+                                     o2.data());
+        expect_close(o2, o1, 1e-5f, "accumulate " + what);
       }
-      reference_kernels().softmax(a.data(), n);
-      std::vector<float> o1(hd), o2(hd);
-      reference_kernels().attn_weighted_sum(a.data(), v.data(), hd, n, hd, o1.data());
-      simd().attn_weighted_sum(a.data(), v.data(), hd, n, hd, o2.data());
-      expect_close(o2, o1, 1e-5f, "weighted sum");
     }
   }
 }

@@ -160,6 +160,9 @@ void check(const Case& c, const KernelTable& table) {
                           1.0f / std::sqrt(static_cast<float>(hd)),
                           c.mask == Case::kWindow ? window : 0};
   ops::attention(ctx, args);
+  // f32 rounding: a score of size S is off by about S * 2^-24, and the exponential turns that
+  // into the same relative error of its probability; the large-score case allows for it.
+  const double tol = c.q_scale > 1.0f ? 5e-4 : 2e-5;
   for (size_t i = 0; i < seqs.size(); ++i) {
     const auto& s = seqs[i];
     for (size_t t = 0; t < s.q_len; ++t) {
@@ -176,7 +179,7 @@ void check(const Case& c, const KernelTable& table) {
         const auto ref =
             reference_row(caches[i], h / group, q.data() + row * hd, s.end, args.scale, mask_row);
         for (size_t d = 0; d < hd; ++d)
-          ASSERT_NEAR(out[row * hd + d], ref[d], 2e-5 * (1.0 + std::fabs(ref[d])))
+          ASSERT_NEAR(out[row * hd + d], ref[d], tol * (1.0 + std::fabs(ref[d])))
               << "sequence " << i << " query " << t << " head " << h << " dim " << d;
       }
     }

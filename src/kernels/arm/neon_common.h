@@ -588,7 +588,7 @@ float exp_sum(float* x, size_t n, float shift) {
   return vaddvq_f32(vs);
 }
 
-// One 4-lane chain, the same sums as attn_scores' four-key passes (whose tail keys use it).
+// One 4-lane chain.
 float dot_f32(const float* a, const float* b, size_t n) {
   float32x4_t acc = vdupq_n_f32(0.0f);
   size_t i = 0;
@@ -628,63 +628,103 @@ float dot_i8(const int8_t* a, const float* b, size_t n) {
   return s;
 }
 
-void attn_scores(const float* q, const float* k, size_t ld, size_t n, size_t head_dim, float scale,
-                 const float* mask, float* scores) {
-  const float neg_inf = -std::numeric_limits<float>::infinity();
-  const size_t hv = head_dim / 4 * 4;
-  size_t j = 0;
-  // Four keys per pass: one load of q serves four dot products. A key's score is summed alike in
-  // a pass and in the tail (dot_f32), so it does not depend on n (batch invariance).
-  for (; j + 4 <= n; j += 4) {
-    if (mask[j] == neg_inf && mask[j + 1] == neg_inf && mask[j + 2] == neg_inf &&
-        mask[j + 3] == neg_inf) {
-      scores[j] = scores[j + 1] = scores[j + 2] = scores[j + 3] = neg_inf;
-      continue;
+// ---- attention over a block of keys: H query rows (heads) at a time -----------------------
+
+// Scores of H rows against keys [j, j + 16): per dimension d four loads of the transposed keys
+// feed 4H multiply-adds by q's element; no horizontal sums.
+template <int H>
+inline void scores_rows(const float* q, size_t head_dim, const float* kt, size_t ld, size_t n,
+                        float scale, const float* mask, float* scores, size_t s_ld) {
+  for (size_t j = 0; j < n; j += 16) {
+    float32x4_t acc[H][4];
+    for (int h = 0; h < H; ++h)
+      for (int c = 0; c < 4; ++c) acc[h][c] = vdupq_n_f32(0.0f);
+    for (size_t d = 0; d < head_dim; ++d) {
+      const float* kd = kt + d * ld + j;
+      const float32x4_t k[4] = {vld1q_f32(kd), vld1q_f32(kd + 4), vld1q_f32(kd + 8),
+                                vld1q_f32(kd + 12)};
+      for (int h = 0; h < H; ++h) {
+        const float b = q[h * head_dim + d];
+        for (int c = 0; c < 4; ++c) acc[h][c] = vfmaq_n_f32(acc[h][c], k[c], b);
+      }
     }
-    const float* k0 = k + j * ld;
-    float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
-    for (size_t d = 0; d < hv; d += 4) {
-      const float32x4_t qv = vld1q_f32(q + d);
-      a0 = vfmaq_f32(a0, qv, vld1q_f32(k0 + d));
-      a1 = vfmaq_f32(a1, qv, vld1q_f32(k0 + ld + d));
-      a2 = vfmaq_f32(a2, qv, vld1q_f32(k0 + 2 * ld + d));
-      a3 = vfmaq_f32(a3, qv, vld1q_f32(k0 + 3 * ld + d));
-    }
-    float s[4] = {vaddvq_f32(a0), vaddvq_f32(a1), vaddvq_f32(a2), vaddvq_f32(a3)};
-    for (int u = 0; u < 4; ++u) {
-      for (size_t d = hv; d < head_dim; ++d) s[u] += q[d] * k0[u * ld + d];
-      scores[j + u] = mask[j + u] == neg_inf ? neg_inf : s[u] * scale + mask[j + u];
+    // score * scale + mask: a masked key (-inf) stays -inf, as the scores are finite.
+    const size_t m = std::min<size_t>(16, n - j);
+    for (int h = 0; h < H; ++h) {
+      float t[16];
+      for (int c = 0; c < 4; ++c) vst1q_f32(t + 4 * c, acc[h][c]);
+      float* s = scores + h * s_ld + j;
+      for (size_t u = 0; u < m; ++u) s[u] = std::fma(t[u], scale, mask[j + u]);
     }
   }
-  for (; j < n; ++j)
-    scores[j] = mask[j] == neg_inf ? neg_inf : dot_f32(q, k + j * ld, head_dim) * scale + mask[j];
 }
 
-void attn_weighted_sum(const float* p, const float* v, size_t ld, size_t n, size_t head_dim,
-                       float* out) {
-  // Accumulate 16 output dimensions in registers across all keys, then the next 16.
+void attn_scores_block(const float* q, size_t heads, const float* kt, size_t ld, size_t n,
+                       size_t head_dim, float scale, const float* mask, float* scores,
+                       size_t s_ld) {
+  size_t h = 0;
+  for (; h + 4 <= heads; h += 4)
+    scores_rows<4>(q + h * head_dim, head_dim, kt, ld, n, scale, mask, scores + h * s_ld, s_ld);
+  const float* qh = q + h * head_dim;
+  float* sh = scores + h * s_ld;
+  switch (heads - h) {
+    case 3:
+      return scores_rows<3>(qh, head_dim, kt, ld, n, scale, mask, sh, s_ld);
+    case 2:
+      return scores_rows<2>(qh, head_dim, kt, ld, n, scale, mask, sh, s_ld);
+    case 1:
+      return scores_rows<1>(qh, head_dim, kt, ld, n, scale, mask, sh, s_ld);
+    default:
+      return;
+  }
+}
+
+// H output rows, 16 dimensions at a time: per key four loads of v feed 4H multiply-adds.
+template <int H>
+inline void accumulate_rows(const float* p, size_t p_ld, const float* v, size_t n, size_t head_dim,
+                            const float* rescale, float* out) {
   size_t d0 = 0;
   for (; d0 + 16 <= head_dim; d0 += 16) {
-    float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
+    float32x4_t acc[H][4];
+    for (int h = 0; h < H; ++h)
+      for (int c = 0; c < 4; ++c)
+        acc[h][c] = vmulq_n_f32(vld1q_f32(out + h * head_dim + d0 + 4 * c), rescale[h]);
     for (size_t j = 0; j < n; ++j) {
-      if (p[j] == 0.0f) continue;
-      const float pj = p[j];
-      const float* vj = v + j * ld + d0;
-      a0 = vfmaq_n_f32(a0, vld1q_f32(vj), pj);
-      a1 = vfmaq_n_f32(a1, vld1q_f32(vj + 4), pj);
-      a2 = vfmaq_n_f32(a2, vld1q_f32(vj + 8), pj);
-      a3 = vfmaq_n_f32(a3, vld1q_f32(vj + 12), pj);
+      const float* vj = v + j * head_dim + d0;
+      const float32x4_t vv[4] = {vld1q_f32(vj), vld1q_f32(vj + 4), vld1q_f32(vj + 8),
+                                 vld1q_f32(vj + 12)};
+      for (int h = 0; h < H; ++h) {
+        const float b = p[h * p_ld + j];
+        for (int c = 0; c < 4; ++c) acc[h][c] = vfmaq_n_f32(acc[h][c], vv[c], b);
+      }
     }
-    vst1q_f32(out + d0, a0);
-    vst1q_f32(out + d0 + 4, a1);
-    vst1q_f32(out + d0 + 8, a2);
-    vst1q_f32(out + d0 + 12, a3);
+    for (int h = 0; h < H; ++h)
+      for (int c = 0; c < 4; ++c) vst1q_f32(out + h * head_dim + d0 + 4 * c, acc[h][c]);
   }
-  for (size_t d = d0; d < head_dim; ++d) {
-    float acc = 0.0f;
-    for (size_t j = 0; j < n; ++j)
-      if (p[j] != 0.0f) acc += p[j] * v[j * ld + d];
-    out[d] = acc;
+  for (size_t d = d0; d < head_dim; ++d)
+    for (int h = 0; h < H; ++h) {
+      float o = out[h * head_dim + d] * rescale[h];
+      for (size_t j = 0; j < n; ++j) o = std::fma(p[h * p_ld + j], v[j * head_dim + d], o);
+      out[h * head_dim + d] = o;
+    }
+}
+
+void attn_accumulate_block(const float* p, size_t p_ld, size_t heads, const float* v, size_t n,
+                           size_t head_dim, const float* rescale, float* out) {
+  size_t h = 0;
+  for (; h + 4 <= heads; h += 4)
+    accumulate_rows<4>(p + h * p_ld, p_ld, v, n, head_dim, rescale + h, out + h * head_dim);
+  const float* ph = p + h * p_ld;
+  float* oh = out + h * head_dim;
+  switch (heads - h) {
+    case 3:
+      return accumulate_rows<3>(ph, p_ld, v, n, head_dim, rescale + h, oh);
+    case 2:
+      return accumulate_rows<2>(ph, p_ld, v, n, head_dim, rescale + h, oh);
+    case 1:
+      return accumulate_rows<1>(ph, p_ld, v, n, head_dim, rescale + h, oh);
+    default:
+      return;
   }
 }
 
@@ -795,8 +835,8 @@ KernelTable make_neon_table(const char* name) {
   t.axpy_i8 = axpy_i8;
   t.sum_f32 = sum_f32;
   t.i8_to_f32 = i8_to_f32;
-  t.attn_scores = attn_scores;
-  t.attn_weighted_sum = attn_weighted_sum;
+  t.attn_scores_block = attn_scores_block;
+  t.attn_accumulate_block = attn_accumulate_block;
   t.f32_to_f16 = f32_to_f16;
   t.f16_to_f32 = f16_to_f32;
   return t;

@@ -473,62 +473,113 @@ float dot_i8(const int8_t* a, const float* b, size_t n) {
   return s;
 }
 
-void attn_scores(const float* q, const float* k, size_t ld, size_t n, size_t head_dim, float scale,
-                 const float* mask, float* scores) {
-  const float neg_inf = -std::numeric_limits<float>::infinity();
-  const size_t hv = head_dim / 8 * 8;
-  size_t j = 0;
-  // Four keys per pass: one load of q serves four dot products.
-  for (; j + 4 <= n; j += 4) {
-    if (mask[j] == neg_inf && mask[j + 1] == neg_inf && mask[j + 2] == neg_inf &&
-        mask[j + 3] == neg_inf) {
-      scores[j] = scores[j + 1] = scores[j + 2] = scores[j + 3] = neg_inf;
-      continue;
+// ---- attention over a block of keys: H query rows (heads) at a time -----------------------
+
+// Scores of H rows against keys [j, j + 16): per dimension d two loads of the transposed keys
+// and H broadcasts of q feed 2H multiply-adds; no horizontal sums.
+template <int H>
+inline void scores_rows(const float* q, size_t head_dim, const float* kt, size_t ld, size_t n,
+                        float scale, const float* mask, float* scores, size_t s_ld) {
+  const __m256 vscale = _mm256_set1_ps(scale);
+  for (size_t j = 0; j < n; j += 16) {
+    __m256 acc[H][2];
+    for (int h = 0; h < H; ++h) acc[h][0] = acc[h][1] = _mm256_setzero_ps();
+    for (size_t d = 0; d < head_dim; ++d) {
+      const __m256 k0 = _mm256_loadu_ps(kt + d * ld + j), k1 = _mm256_loadu_ps(kt + d * ld + j + 8);
+      for (int h = 0; h < H; ++h) {
+        const __m256 b = _mm256_broadcast_ss(q + h * head_dim + d);
+        acc[h][0] = _mm256_fmadd_ps(b, k0, acc[h][0]);
+        acc[h][1] = _mm256_fmadd_ps(b, k1, acc[h][1]);
+      }
     }
-    const float* k0 = k + j * ld;
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    for (size_t d = 0; d < hv; d += 8) {
-      const __m256 qv = _mm256_loadu_ps(q + d);
-      a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + d), a0);
-      a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + ld + d), a1);
-      a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + 2 * ld + d), a2);
-      a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + 3 * ld + d), a3);
-    }
-    float s[4] = {hsum(a0), hsum(a1), hsum(a2), hsum(a3)};
-    for (int u = 0; u < 4; ++u) {
-      for (size_t d = hv; d < head_dim; ++d) s[u] += q[d] * k0[u * ld + d];
-      scores[j + u] = mask[j + u] == neg_inf ? neg_inf : s[u] * scale + mask[j + u];
+    // score * scale + mask: a masked key (-inf) stays -inf, as the scores are finite.
+    const size_t m = std::min<size_t>(16, n - j);
+    for (int h = 0; h < H; ++h) {
+      float* s = scores + h * s_ld + j;
+      if (m == 16) {
+        _mm256_storeu_ps(s, _mm256_fmadd_ps(acc[h][0], vscale, _mm256_loadu_ps(mask + j)));
+        _mm256_storeu_ps(s + 8, _mm256_fmadd_ps(acc[h][1], vscale, _mm256_loadu_ps(mask + j + 8)));
+      } else {
+        alignas(32) float t[16];
+        _mm256_store_ps(t, acc[h][0]);
+        _mm256_store_ps(t + 8, acc[h][1]);
+        for (size_t u = 0; u < m; ++u) s[u] = std::fma(t[u], scale, mask[j + u]);
+      }
     }
   }
-  for (; j < n; ++j)
-    scores[j] = mask[j] == neg_inf ? neg_inf : dot_f32(q, k + j * ld, head_dim) * scale + mask[j];
 }
 
-void attn_weighted_sum(const float* p, const float* v, size_t ld, size_t n, size_t head_dim,
-                       float* out) {
-  // Accumulate 32 output dimensions in registers across all keys, then the next 32.
-  size_t d0 = 0;
-  for (; d0 + 32 <= head_dim; d0 += 32) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    for (size_t j = 0; j < n; ++j) {
-      if (p[j] == 0.0f) continue;
-      const __m256 pj = _mm256_set1_ps(p[j]);
-      const float* vj = v + j * ld + d0;
-      a0 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj), a0);
-      a1 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj + 8), a1);
-      a2 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj + 16), a2);
-      a3 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj + 24), a3);
-    }
-    _mm256_storeu_ps(out + d0, a0);
-    _mm256_storeu_ps(out + d0 + 8, a1);
-    _mm256_storeu_ps(out + d0 + 16, a2);
-    _mm256_storeu_ps(out + d0 + 24, a3);
+void attn_scores_block(const float* q, size_t heads, const float* kt, size_t ld, size_t n,
+                       size_t head_dim, float scale, const float* mask, float* scores,
+                       size_t s_ld) {
+  size_t h = 0;
+  for (; h + 4 <= heads; h += 4)
+    scores_rows<4>(q + h * head_dim, head_dim, kt, ld, n, scale, mask, scores + h * s_ld, s_ld);
+  const float* qh = q + h * head_dim;
+  float* sh = scores + h * s_ld;
+  switch (heads - h) {
+    case 3:
+      return scores_rows<3>(qh, head_dim, kt, ld, n, scale, mask, sh, s_ld);
+    case 2:
+      return scores_rows<2>(qh, head_dim, kt, ld, n, scale, mask, sh, s_ld);
+    case 1:
+      return scores_rows<1>(qh, head_dim, kt, ld, n, scale, mask, sh, s_ld);
+    default:
+      return;
   }
-  for (size_t d = d0; d < head_dim; ++d) {
-    float acc = 0.0f;
-    for (size_t j = 0; j < n; ++j)
-      if (p[j] != 0.0f) acc += p[j] * v[j * ld + d];
-    out[d] = acc;
+}
+
+// H output rows, 16 dimensions at a time: per key two loads of v and H broadcasts of p feed 2H
+// multiply-adds.
+template <int H>
+inline void accumulate_rows(const float* p, size_t p_ld, const float* v, size_t n, size_t head_dim,
+                            const float* rescale, float* out) {
+  size_t d0 = 0;
+  for (; d0 + 16 <= head_dim; d0 += 16) {
+    __m256 acc[H][2];
+    for (int h = 0; h < H; ++h) {
+      const __m256 r = _mm256_set1_ps(rescale[h]);
+      acc[h][0] = _mm256_mul_ps(_mm256_loadu_ps(out + h * head_dim + d0), r);
+      acc[h][1] = _mm256_mul_ps(_mm256_loadu_ps(out + h * head_dim + d0 + 8), r);
+    }
+    for (size_t j = 0; j < n; ++j) {
+      const __m256 v0 = _mm256_loadu_ps(v + j * head_dim + d0),
+                   v1 = _mm256_loadu_ps(v + j * head_dim + d0 + 8);
+      for (int h = 0; h < H; ++h) {
+        const __m256 b = _mm256_broadcast_ss(p + h * p_ld + j);
+        acc[h][0] = _mm256_fmadd_ps(b, v0, acc[h][0]);
+        acc[h][1] = _mm256_fmadd_ps(b, v1, acc[h][1]);
+      }
+    }
+    for (int h = 0; h < H; ++h) {
+      _mm256_storeu_ps(out + h * head_dim + d0, acc[h][0]);
+      _mm256_storeu_ps(out + h * head_dim + d0 + 8, acc[h][1]);
+    }
+  }
+  for (size_t d = d0; d < head_dim; ++d)
+    for (int h = 0; h < H; ++h) {
+      float o = out[h * head_dim + d] * rescale[h];
+      for (size_t j = 0; j < n; ++j) o = std::fma(p[h * p_ld + j], v[j * head_dim + d], o);
+      out[h * head_dim + d] = o;
+    }
+}
+
+void attn_accumulate_block(const float* p, size_t p_ld, size_t heads, const float* v, size_t n,
+                           size_t head_dim, const float* rescale, float* out) {
+  size_t h = 0;
+  for (; h + 4 <= heads; h += 4)
+    accumulate_rows<4>(p + h * p_ld, p_ld, v, n, head_dim, rescale + h, out + h * head_dim);
+  const float* ph = p + h * p_ld;
+  float* oh = out + h * head_dim;
+  switch (heads - h) {
+    case 3:
+      return accumulate_rows<3>(ph, p_ld, v, n, head_dim, rescale + h, oh);
+    case 2:
+      return accumulate_rows<2>(ph, p_ld, v, n, head_dim, rescale + h, oh);
+    case 1:
+      return accumulate_rows<1>(ph, p_ld, v, n, head_dim, rescale + h, oh);
+    default:
+      return;
   }
 }
 
@@ -636,8 +687,8 @@ KernelTable make_avx2() {
   t.axpy_i8 = axpy_i8;
   t.sum_f32 = sum_f32;
   t.i8_to_f32 = i8_to_f32;
-  t.attn_scores = attn_scores;
-  t.attn_weighted_sum = attn_weighted_sum;
+  t.attn_scores_block = attn_scores_block;
+  t.attn_accumulate_block = attn_accumulate_block;
   t.f32_to_f16 = f32_to_f16;
   t.f16_to_f32 = f16_to_f32;
   return t;
