@@ -12,6 +12,7 @@
 #include <cstring>
 #include <limits>
 
+#include "kernels/head_tiles.h"
 #include "kernels/kernel_table.h"
 #include "kernels/x86/avx2_helpers.h"
 #include "kernels/x86/vnni256.h"
@@ -512,21 +513,10 @@ inline void scores_rows(const float* q, size_t head_dim, const float* kt, size_t
 void attn_scores_block(const float* q, size_t heads, const float* kt, size_t ld, size_t n,
                        size_t head_dim, float scale, const float* mask, float* scores,
                        size_t s_ld) {
-  size_t h = 0;
-  for (; h + 4 <= heads; h += 4)
-    scores_rows<4>(q + h * head_dim, head_dim, kt, ld, n, scale, mask, scores + h * s_ld, s_ld);
-  const float* qh = q + h * head_dim;
-  float* sh = scores + h * s_ld;
-  switch (heads - h) {
-    case 3:
-      return scores_rows<3>(qh, head_dim, kt, ld, n, scale, mask, sh, s_ld);
-    case 2:
-      return scores_rows<2>(qh, head_dim, kt, ld, n, scale, mask, sh, s_ld);
-    case 1:
-      return scores_rows<1>(qh, head_dim, kt, ld, n, scale, mask, sh, s_ld);
-    default:
-      return;
-  }
+  for_head_tiles(heads, [&](auto tile, size_t h) {
+    scores_rows<decltype(tile)::value>(q + h * head_dim, head_dim, kt, ld, n, scale, mask,
+                                       scores + h * s_ld, s_ld);
+  });
 }
 
 // H output rows, 16 dimensions at a time: per key two loads of v and H broadcasts of p feed 2H
@@ -566,21 +556,10 @@ inline void accumulate_rows(const float* p, size_t p_ld, const float* v, size_t 
 
 void attn_accumulate_block(const float* p, size_t p_ld, size_t heads, const float* v, size_t n,
                            size_t head_dim, const float* rescale, float* out) {
-  size_t h = 0;
-  for (; h + 4 <= heads; h += 4)
-    accumulate_rows<4>(p + h * p_ld, p_ld, v, n, head_dim, rescale + h, out + h * head_dim);
-  const float* ph = p + h * p_ld;
-  float* oh = out + h * head_dim;
-  switch (heads - h) {
-    case 3:
-      return accumulate_rows<3>(ph, p_ld, v, n, head_dim, rescale + h, oh);
-    case 2:
-      return accumulate_rows<2>(ph, p_ld, v, n, head_dim, rescale + h, oh);
-    case 1:
-      return accumulate_rows<1>(ph, p_ld, v, n, head_dim, rescale + h, oh);
-    default:
-      return;
-  }
+  for_head_tiles(heads, [&](auto tile, size_t h) {
+    accumulate_rows<decltype(tile)::value>(p + h * p_ld, p_ld, v, n, head_dim, rescale + h,
+                                           out + h * head_dim);
+  });
 }
 
 void axpy_f32(float a, const float* x, float* y, size_t n) {
