@@ -127,6 +127,17 @@ CORELM_NEON_INLINE void widen_scales16(int16x8_t s0, int16x8_t s1, KHead& h) {
   h.sc[3] = vmovl_high_s16(s1);
 }
 
+// Q3_K's and Q6_K's headers: 16 signed scales, the offset (-4 or -32 = -2^kShift) folded in
+// through the scales times 2^kShift, and one d for both.
+template <int kShift>
+CORELM_NEON_INLINE void signed_scales_header(int8x16_t sc, float d, KHead& h) {
+  const int16x8_t s0 = vmovl_s8(vget_low_s8(sc)), s1 = vmovl_high_s8(sc);
+  widen_scales16(s0, s1, h);
+  h.mn[0] = vshlq_n_s16(s0, kShift);
+  h.mn[1] = vshlq_n_s16(s1, kShift);
+  h.d = h.dm = d;
+}
+
 // Q4_K's and Q5_K's headers: the 6-bit scales and mins, d and dmin.
 template <typename Block>
 CORELM_NEON_INLINE void k4_block_header(const uint8_t* b, KHead& h) {
@@ -186,11 +197,7 @@ struct Q6K {
   static constexpr bool kPer32 = false, kFoldMin = true;
   static CORELM_NEON_INLINE void header(const uint8_t* b, KHead& h) {
     const int8x16_t s = vld1q_s8(reinterpret_cast<const int8_t*>(b + offsetof(BlockQ6K, scales)));
-    const int16x8_t s0 = vmovl_s8(vget_low_s8(s)), s1 = vmovl_high_s8(s);
-    widen_scales16(s0, s1, h);
-    h.mn[0] = vshlq_n_s16(s0, 5);
-    h.mn[1] = vshlq_n_s16(s1, 5);
-    h.d = h.dm = half(load_u16(b + offsetof(BlockQ6K, d)));
+    signed_scales_header<5>(s, half(load_u16(b + offsetof(BlockQ6K, d))), h);
   }
   // Element 128n + 32j + l: nibble j / 2 of ql[64n + 32(j & 1) + l], bits 2j, 2j + 1 of
   // qh[32n + l] as bits 4, 5. Vector 8n + 2j + s: ql bytes 64n + 32(j & 1) + 16s, qh 32n + 16s.
@@ -257,11 +264,7 @@ struct Q3K {
     const uint8x16_t high =
         vandq_u8(vshlq_u8(vreinterpretq_u8_u32(vdupq_n_u32(hw)), vld1q_s8(kShift)), vdupq_n_u8(3));
     const int8x16_t sc = vsubq_s8(vreinterpretq_s8_u8(vsliq_n_u8(low, high, 4)), vdupq_n_s8(32));
-    const int16x8_t s0 = vmovl_s8(vget_low_s8(sc)), s1 = vmovl_high_s8(sc);
-    widen_scales16(s0, s1, h);
-    h.mn[0] = vshlq_n_s16(s0, 2);
-    h.mn[1] = vshlq_n_s16(s1, 2);
-    h.d = h.dm = half(load_u16(b + offsetof(BlockQ3K, d)));
+    signed_scales_header<2>(sc, half(load_u16(b + offsetof(BlockQ3K, d))), h);
   }
   // Element 128n + 32j + l: bits 2j, 2j + 1 of qs[32n + l], bit 4n + j of hmask[l] as bit 2.
   // Vector 8n + 2j + s: qs bytes 32n + 16s, hmask bytes 16s.
