@@ -145,11 +145,11 @@ inline void q4_interleaved_gemv(const uint8_t* group, size_t nb, const BlockQ8A*
   size_t b = 0;
   for (; b + 2 <= nb; b += 2) {
     const uint8_t* blk = group + b * kInterleavedBlockBytes;
-    _mm_prefetch(reinterpret_cast<const char*>(blk) + 2048, _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(blk) + 2048 + 64, _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(blk) + 2048 + 128, _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(blk) + 2048 + 192, _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(blk) + 2048 + 256, _MM_HINT_T0);
+    prefetch_l1(reinterpret_cast<const char*>(blk) + 2048);
+    prefetch_l1(reinterpret_cast<const char*>(blk) + 2048 + 64);
+    prefetch_l1(reinterpret_cast<const char*>(blk) + 2048 + 128);
+    prefetch_l1(reinterpret_cast<const char*>(blk) + 2048 + 192);
+    prefetch_l1(reinterpret_cast<const char*>(blk) + 2048 + 256);
     const __m256i i0 = q4_block_isum(blk, x[b], mask, ones);
     const __m256i i1 = q4_block_isum(blk + kInterleavedBlockBytes, x[b + 1], mask, ones);
     const __m256 d0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));

@@ -68,7 +68,7 @@ CORELM_INLINE float k_row_gemv(const uint8_t* wr, size_t nb, const BlockQ8K* a) 
     const uint8_t* blk = wr + b * K::kBytes;
     // The rows of a thread are contiguous: fetch about 2 KiB ahead, every line of the block.
     for (size_t line = 0; line < K::kBytes; line += 64)
-      _mm_prefetch(reinterpret_cast<const char*>(blk) + 2048 + line, _MM_HINT_T0);
+      prefetch_l1(reinterpret_cast<const char*>(blk) + 2048 + line);
     const KHeader h = K::header(blk);
     __m256i i0 = k_group(K::q(blk, 0), K::scale(h, 0), a[b].qs);
     __m256i i1 = k_group(K::q(blk, 1), K::scale(h, 1), a[b].qs + 32);

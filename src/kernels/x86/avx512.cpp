@@ -115,8 +115,8 @@ inline void q8_pair_tile(const uint8_t* g0, const uint8_t* g1, size_t nb, const 
     const uint8_t* b1 = g1 + b * kInterleavedQ8BlockBytes;
     if constexpr (T == 1) {
       for (int p = 0; p < 5; ++p) {
-        _mm_prefetch(reinterpret_cast<const char*>(b0) + 2048 + 64 * p, _MM_HINT_T0);
-        _mm_prefetch(reinterpret_cast<const char*>(b1) + 2048 + 64 * p, _MM_HINT_T0);
+        prefetch_l1(reinterpret_cast<const char*>(b0) + 2048 + 64 * p);
+        prefetch_l1(reinterpret_cast<const char*>(b1) + 2048 + 64 * p);
       }
     }
     __m512i s[T][kChains];

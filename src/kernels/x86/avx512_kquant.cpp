@@ -140,12 +140,16 @@ CORELM_INLINE void k_tile(const uint8_t* w, size_t row_bytes, size_t nb, const B
 #pragma GCC unroll 4
     for (int i = 0; i < R; ++i) {
       const uint8_t* blk = w + i * row_bytes + b * K::kBytes;
-      // Decode: fetch the same block of the row R rows on (the next tile's), or 2 KiB on for
-      // one row at a time.
+      // Decode: fetch the same block of the row R rows on (the next tile's) into L2, or 2 KiB
+      // on into L1 for one row at a time (avx2_helpers.h, prefetch_l1 / prefetch_l2).
       if constexpr (T == 1) {
-        const size_t ahead = R > 1 ? R * row_bytes : 2048;
-        for (size_t line = 0; line < K::kBytes; line += 64)
-          _mm_prefetch(reinterpret_cast<const char*>(blk) + ahead + line, _MM_HINT_T0);
+        for (size_t line = 0; line < K::kBytes; line += 64) {
+          const char* at = reinterpret_cast<const char*>(blk) + line;
+          if constexpr (R > 1)
+            prefetch_l2(at + R * row_bytes);
+          else
+            prefetch_l1(at + 2048);
+        }
       }
       const KHeader h = K::header(blk);
       const __m512i s16 = scales16<K>(h);
@@ -251,7 +255,7 @@ CORELM_INLINE void q4_k_tile(const uint8_t* group, size_t nb, const BlockQ8K* co
     const uint8_t* tile = group + b * kQ4KTileBytes;
     if constexpr (T == 1)
       for (size_t line = 0; line < kQ4KTileBytes; line += 64)
-        _mm_prefetch(reinterpret_cast<const char*>(tile) + 4 * kQ4KTileBytes + line, _MM_HINT_T0);
+        prefetch_l2(reinterpret_cast<const char*>(tile) + 4 * kQ4KTileBytes + line);
     __m512i isum[T];
     for (int t = 0; t < T; ++t) isum[t] = _mm512_setzero_si512();
 #pragma GCC unroll 8

@@ -44,13 +44,12 @@ inline void half_tile(const uint8_t* group, size_t nb, int h, const BlockQ8K* co
     const uint8_t* tile = group + b * kQ4KTileBytes;
     if (T == 1)
       for (int line = 0; line < 2; ++line)
-        _mm_prefetch(reinterpret_cast<const char*>(tile) + 4 * kQ4KTileBytes + 64 * line,
-                     _MM_HINT_T0);
+        prefetch_l2(reinterpret_cast<const char*>(tile) + 4 * kQ4KTileBytes + 64 * line);
     __m256i isum[T];
     for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
     for (int g = 0; g < 8; ++g) {
       const uint8_t* v = tile + kQ4KTileValues + 256 * g + 32 * h;
-      if (T == 1) _mm_prefetch(reinterpret_cast<const char*>(v) + 4 * kQ4KTileBytes, _MM_HINT_T0);
+      if (T == 1) prefetch_l2(reinterpret_cast<const char*>(v) + 4 * kQ4KTileBytes);
       __m256i s[T];
       for (int t = 0; t < T; ++t) s[t] = _mm256_setzero_si256();
       for (int c = 0; c < 4; ++c) {

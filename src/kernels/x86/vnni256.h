@@ -53,8 +53,7 @@ inline void q4_gemv(const uint8_t* group, size_t nb, const BlockQ8A* x, float* y
   size_t b = 0;
   for (; b + 2 <= nb; b += 2) {
     const uint8_t* blk = group + b * kInterleavedBlockBytes;
-    for (int p = 0; p < 5; ++p)
-      _mm_prefetch(reinterpret_cast<const char*>(blk) + 2048 + 64 * p, _MM_HINT_T0);
+    for (int p = 0; p < 5; ++p) prefetch_l1(reinterpret_cast<const char*>(blk) + 2048 + 64 * p);
     const __m256i i0 = q4_block_isum<Dp>(blk, x[b], mask);
     const __m256i i1 = q4_block_isum<Dp>(blk + kInterleavedBlockBytes, x[b + 1], mask);
     const __m256 d0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
