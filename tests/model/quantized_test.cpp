@@ -1,6 +1,8 @@
 // Quantized packages against outside references: f16 and q8s32 keep llama2.c's greedy ids;
 // q4s32's blocks and logits against an independent NumPy simulation of the format
-// (tests/tools/q4s32_reference.py, its output committed as tests/data/q4s32_stories260K.json).
+// (tests/tools/q4s32_reference.py, its output committed as tests/data/q4s32_stories260K.json),
+// whose quantizer is the NumPy port of coremltools' in tests/tools/coremltools_quant.py
+// (stories260K's float32 weights cast to fp16, then coremltools' fp16 arithmetic).
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
