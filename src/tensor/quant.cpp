@@ -21,39 +21,120 @@ inline int round_even(float v) {
   return static_cast<int>(std::nearbyint(v));
 }
 
+// fp16(v) as a float: v rounded to fp16 (nearest, half to even), subnormals and overflow to
+// infinity included.
+inline float round_to_fp16(float v) {
+  const uint32_t u = float_bits(v), abs = u & 0x7fffffffu;
+  if (abs >= 0x38800000u && abs < 0x477ff000u) {  // fp16 normal range: keep 11 significant bits
+    return bits_float((u + 0xfffu + ((u >> 13) & 1u)) & ~0x1fffu);
+  }
+  return fp16_to_float(float_to_fp16(v));
+}
+
+// The float32 quotient of two fp16 values rounded to 11 significant bits, half to even: the fp16
+// quotient, correctly rounded, in every case the quantizer distinguishes.
+//
+// Why a float32 division then a rounding to fp16 equals the correctly rounded fp16 quotient of
+// fp16 operands a = A*2^i, b = B*2^j (A, B integers below 2^11): double rounding goes wrong only
+// when the float32 rounding moves the quotient onto or across a midpoint of two neighbouring fp16
+// values. Such a midpoint is m = M*2^e with M odd and below 2^12, the quotient near m lying in
+// [2^(e+11), 2^(e+12)) where half a float32 ulp is 2^(e-13). If a/b != m then a - m*b =
+// A*2^i - M*B*2^(e+j) is a nonzero multiple of 2^min(i, e+j), so |a/b - m| >= 2^min(i,e+j) / b:
+//   - min = e+j: |a/b - m| >= 2^e / B > 2^(e-11);
+//   - min = i:   |a/b - m| >= 2^(i-j) / B = (a/b) / A >= 2^(e+11) / 2^11 = 2^e while
+//                a/b >= 2^(e+11), and below that |a/b - m| >= m - 2^(e+11) >= 2^e anyway.
+// Either bound exceeds 2^(e-13), so the float32 quotient stays on the exact quotient's side of
+// every midpoint (and a midpoint quotient, 12 bits, is exact in float32). That is the general
+// rule at work (Figueroa, "When is double rounding innocuous?", 1995: p >= 2q + 2 bits suffice
+// for + - * / and sqrt; here p = 24, q = 11, 24 >= 24), and tests/tools/fp16_division_check.cpp
+// checks it on all 10^9 pairs of positive finite fp16 values. The float32 quotient of fp16 values
+// lies within [2^-40, 2^40], always a normal float32. It is also how NumPy divides float16
+// arrays (widen to float32, divide, round to fp16).
+//
+// Below fp16's normal range (|q| < 2^-14) this keeps more bits than fp16's subnormals have, and it
+// never overflows to infinity; neither changes the quantizer's result, which rounds the quotient
+// to an integer and clamps it to [-qmax, qmax]: a quotient below 2^-14 rounds to 0 either way, and
+// one at or beyond fp16's overflow clamps to +-qmax either way. Infinity and NaN pass through.
+inline float fp16_quotient(float q) {
+  const uint32_t u = float_bits(q);
+  return bits_float((u + 0xfffu + ((u >> 13) & 1u)) & ~0x1fffu);
+}
+
+// Round half to even of |v| <= 2^22: adding 1.5 * 2^23 leaves no fraction bits, so the float unit
+// rounds (to nearest even); subtracting it again is exact.
+inline float rint_small(float v) {
+  constexpr float kMagic = 12582912.0f;
+  return (v + kMagic) - kMagic;
+}
+
+constexpr float kFp16Max = 65504.0f;
+
+// A block with a value beyond fp16's range or a NaN (only from bf16 / f32 sources): quantized
+// from the float32 values, the scale saturated to fp16's largest value, NaN to 0.
 template <int kMax>
-uint16_t symmetric_scale(const float* x, float* inverse) {
-  uint16_t scale = float_to_fp16(block_absmax(x) / static_cast<float>(kMax));
-  float s = fp16_to_float(scale);
-  *inverse = s > 0.0f ? 1.0f / s : 0.0f;
+uint16_t quantize_block_float(const float* x, int8_t* q) {
+  float amax = 0.0f;
+  for (int i = 0; i < kQuantBlock; ++i)
+    if (!std::isnan(x[i])) amax = std::max(amax, std::fabs(x[i]));
+  const uint16_t scale = float_to_fp16(std::min(amax / static_cast<float>(kMax), kFp16Max));
+  const float s = fp16_to_float(scale);
+  constexpr float lo = -static_cast<float>(kMax), hi = static_cast<float>(kMax);
+  for (int i = 0; i < kQuantBlock; ++i) {
+    const bool zero = s == 0.0f || std::isnan(x[i]);
+    // Clamped before rounding, so an infinite quotient converts to an int as +-kMax.
+    const float v = zero ? 0.0f : std::clamp(x[i] / s, lo, hi);
+    q[i] = static_cast<int8_t>(round_even(v));
+  }
+  return scale;
+}
+
+// One block of 32 as coremltools' linear_symmetric int quantizer computes it on fp16 weights
+// (docs/package-format.md, "q4s32 block"): the values cast to fp16, scale = fp16(max|w| / qmax),
+// q = clip(round_half_even(fp16(w / scale)), -qmax, qmax); a zero scale divides by zero as
+// coremltools does (+-qmax for nonzero w, 0 for zeros). Returns the fp16 scale.
+template <int kMax>
+uint16_t quantize_block(const float* x, int8_t* q) {
+  float h[kQuantBlock];
+  float amax = 0.0f;
+  bool finite = true;
+  for (int i = 0; i < kQuantBlock; ++i) {
+    h[i] = round_to_fp16(x[i]);
+    const float a = std::fabs(h[i]);
+    finite = finite && a <= kFp16Max;  // false for infinity and NaN
+    amax = std::max(amax, a);
+  }
+  if (!finite) return quantize_block_float<kMax>(x, q);
+  // coremltools computes fp16(fp16(2 * amax) / (2 * qmax)): the same exact quotient, so the same
+  // correctly rounded fp16 value, while 2 * amax is finite (amax < 32768); corelm keeps this
+  // finite scale above that too (docs/package-format.md). amax / qmax in float32 rounded to fp16
+  // is the correctly rounded quotient (fp16_quotient's argument; qmax is an fp16 value).
+  const uint16_t scale = float_to_fp16(amax / static_cast<float>(kMax));
+  const float s = fp16_to_float(scale);
+  constexpr float lo = -static_cast<float>(kMax), hi = static_cast<float>(kMax);
+  if (s == 0.0f) {
+    for (int i = 0; i < kQuantBlock; ++i)
+      q[i] = static_cast<int8_t>(h[i] > 0.0f ? kMax : h[i] < 0.0f ? -kMax : 0);
+    return scale;
+  }
+  for (int i = 0; i < kQuantBlock; ++i)
+    q[i] = static_cast<int8_t>(rint_small(std::clamp(fp16_quotient(h[i] / s), lo, hi)));
   return scale;
 }
 
 }  // namespace
 
 void quantize_row_q4s32(const float* x, BlockQ4* out, size_t n) {
+  int8_t q[kQuantBlock];
   for (size_t b = 0; b < n / kQuantBlock; ++b, x += kQuantBlock) {
-    float inv;
-    out[b].scale = symmetric_scale<7>(x, &inv);
-    // Divide rather than multiply by the inverse: x / s rounds exactly as numpy's w / scale.
-    float s = fp16_to_float(out[b].scale);
-    for (int i = 0; i < kQuantBlock / 2; ++i) {
-      int q0 = inv > 0.0f ? std::clamp(round_even(x[i] / s), -7, 7) : 0;
-      int q1 = inv > 0.0f ? std::clamp(round_even(x[i + 16] / s), -7, 7) : 0;
-      out[b].qs[i] = static_cast<uint8_t>((q0 + 8) | ((q1 + 8) << 4));
-    }
+    out[b].scale = quantize_block<7>(x, q);
+    for (int i = 0; i < kQuantBlock / 2; ++i)
+      out[b].qs[i] = static_cast<uint8_t>((q[i] + 8) | ((q[i + 16] + 8) << 4));
   }
 }
 
 void quantize_row_q8s32(const float* x, BlockQ8* out, size_t n) {
-  for (size_t b = 0; b < n / kQuantBlock; ++b, x += kQuantBlock) {
-    float inv;
-    out[b].scale = symmetric_scale<127>(x, &inv);
-    float s = fp16_to_float(out[b].scale);
-    for (int i = 0; i < kQuantBlock; ++i)
-      out[b].qs[i] =
-          static_cast<int8_t>(inv > 0.0f ? std::clamp(round_even(x[i] / s), -127, 127) : 0);
-  }
+  for (size_t b = 0; b < n / kQuantBlock; ++b, x += kQuantBlock)
+    out[b].scale = quantize_block<127>(x, out[b].qs);
 }
 
 void dequantize_row_q4(const BlockQ4* in, float* y, size_t n) {

@@ -10,8 +10,10 @@
 
 namespace corelm {
 
-// q4s32: scale = max|w| / 7 stored as fp16; q = round_half_even(w / scale) clamped to [-7, 7],
-// computed with the stored (fp16) scale; a block whose fp16 scale is 0 stores all zeros.
+// q4s32: coremltools' linear_symmetric int4 per_block on fp16 weights, bit for bit: the values
+// cast to fp16 (the identity for an fp16 source), scale = fp16(max|w| / 7), q =
+// round_half_even(fp16(w / scale)) clamped to [-7, 7]; corelm's rule where coremltools overflows
+// (max|w| >= 32768, values beyond fp16) and for zero scales: docs/package-format.md, "q4s32 block".
 void quantize_row_q4s32(const float* x, BlockQ4* out, size_t n);
 // q8s32: the same with 127.
 void quantize_row_q8s32(const float* x, BlockQ8* out, size_t n);

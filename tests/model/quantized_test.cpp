@@ -1,6 +1,8 @@
 // Quantized packages against outside references: f16 and q8s32 keep llama2.c's greedy ids;
 // q4s32's blocks and logits against an independent NumPy simulation of the format
-// (tests/tools/q4s32_reference.py, its output committed as tests/data/q4s32_stories260K.json).
+// (tests/tools/q4s32_reference.py, its output committed as tests/data/q4s32_stories260K.json),
+// whose quantizer is the NumPy port of coremltools' in tests/tools/coremltools_quant.py
+// (stories260K's float32 weights cast to fp16, then coremltools' fp16 arithmetic).
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -52,11 +54,16 @@ std::vector<float> forced_logits(const std::string& quant, const std::vector<int
   return all;
 }
 
-TEST(Quantized, F16AndQ8KeepTheGreedyIdsFor64Tokens) {
+TEST(Quantized, F16AndQ8KeepTheGreedyIds) {
   auto ref = reference_ids();
   std::vector<int32_t> first64(ref.begin(), ref.begin() + 64);
   EXPECT_EQ(greedy("f16", 64), first64);
-  EXPECT_EQ(greedy("q8s32", 64), first64);
+  // q8s32 up to position 61, where run.c's two best logits are 0.071 apart (the smallest margin
+  // of the first 64; the float forward of tests/tools/q4s32_reference.py): closer than q8s32's
+  // rounding moves logits, so that token follows the rounding (with either quantizer, depending
+  // on the KV cache's type) rather than the model.
+  std::vector<int32_t> first61(ref.begin(), ref.begin() + 61);
+  EXPECT_EQ(greedy("q8s32", 61), first61);
 }
 
 const nlohmann::json& numpy_q4s32() {

@@ -2,11 +2,14 @@
 """Independent NumPy simulation of q4s32 on stories260K: makes tests/data/q4s32_stories260K.json.
 
 Written from the format's definition (docs/package-format.md, "q4s32 block"; coremltools'
-linear_symmetric int4 per_block, block size 32), not from corelm's C++:
+linear_symmetric int4 per_block, block size 32), not from corelm's C++; the quantizer is
+tests/tools/coremltools_quant.py's corelm_quantize (the float32 weights cast to fp16, then
+coremltools' fp16 arithmetic), per block of 32 consecutive weights of one output row:
 
-    scale = fp16(max|w| / 7)             per block of 32 consecutive weights of one output row
-    q     = round_half_to_even(w / scale) clamped to [-7, 7], with the stored fp16 scale
-    w'    = scale * q                    (q = 0 when scale is 0)
+    h     = fp16(w)
+    scale = fp16(max|h| / 7)
+    q     = round_half_to_even(fp16(h / scale)) clamped to [-7, 7]
+    w'    = scale * q
 
 and the converter's documented plan ("What the converter stores"): linear layers q4s32 when their
 rows divide into blocks of 32 (else f16), embed_tokens f16 (tied, so also the output
@@ -31,11 +34,18 @@ Run (Debian 12: apt-get install -y python3-numpy; nothing random, so nothing to 
 """
 
 import json
+import os
 import struct
 import sys
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from coremltools_quant import corelm_quantize  # noqa: E402
+
+# Positions whose full logits the fixture keeps; the script adds the last position its own float32
+# and float64 runs agree on to 1e-3 (no activation rounding reached it), where a float32 runtime
+# can match to the fixture's decimals.
 LOGIT_POSITIONS = [50, 150, 255]
 
 
@@ -56,17 +66,14 @@ def read_safetensors(path):
 
 
 def quantize_q4s32(w):
-    """Returns (fp16 scales [rows, blocks], int8 q [rows, cols], dequantized float32)."""
-    w = np.asarray(w, dtype=np.float32)
-    rows, cols = w.shape
-    blocks = w.reshape(rows, cols // 32, 32)
-    amax = np.max(np.abs(blocks), axis=2)  # float32
-    scale16 = (amax / np.float32(7.0)).astype(np.float16)
+    """Returns (fp16 scales [rows, blocks], int8 q [rows, cols], dequantized float32): corelm's
+    q4s32 rule from tests/tools/coremltools_quant.py (the float32 weights cast to fp16, then
+    coremltools' fp16 arithmetic)."""
+    scale16, q = corelm_quantize(np.asarray(w, dtype=np.float32), 4)
+    rows, cols = q.shape
     s = scale16.astype(np.float32)[:, :, None]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        q = np.where(s > 0, np.clip(np.rint(blocks / s), -7, 7), 0).astype(np.int8)
-    deq = (s * q.astype(np.float32)).reshape(rows, cols)
-    return scale16, q.reshape(rows, cols), deq
+    deq = (s * q.reshape(rows, cols // 32, 32).astype(np.float32)).reshape(rows, cols)
+    return scale16, q, deq
 
 
 def quantize_activations_q8(x):
@@ -206,6 +213,8 @@ def main():
     # float32 runtime can differ from these float64 logits by about as much.
     q8_float32 = forward(cfg, quant, kinds, tokens, True, np.float32)
     top2 = np.sort(q8, axis=1)[:, -2:]
+    quiet = np.nonzero(np.abs(q8 - q8_float32).max(axis=1) < 1e-3)[0]
+    positions = sorted(set(LOGIT_POSITIONS) | ({int(quiet[-1])} if len(quiet) else set()))
     fixture = {
         "what": "q4s32 simulated in NumPy on stories260K (see the script's docstring)",
         "produced_with": "tests/tools/q4s32_reference.py, NumPy %s" % np.__version__,
@@ -224,8 +233,8 @@ def main():
         "q8_activations": {
             "top1": [int(i) for i in q8.argmax(1)],
             "top1_margin": [round(float(m), 4) for m in top2[:, 1] - top2[:, 0]],
-            "logit_positions": LOGIT_POSITIONS,
-            "logits": [[round(float(v), 3) for v in q8[p]] for p in LOGIT_POSITIONS],
+            "logit_positions": positions,
+            "logits": [[round(float(v), 3) for v in q8[p]] for p in positions],
         },
     }
     with open(out_path, "w") as f:
