@@ -20,9 +20,8 @@ class ThreadPool;
 
 // The largest call a backend instance must serve (sizes its scratch once).
 struct BackendLimits {
-  size_t max_tokens = 0;   // activation rows per call
-  size_t max_k = 0;        // the widest weight input
-  size_t max_context = 0;  // the longest attention span
+  size_t max_tokens = 0;  // activation rows per call
+  size_t max_k = 0;       // the widest weight input
   size_t head_dim = 0;
 };
 

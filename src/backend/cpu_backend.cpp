@@ -10,7 +10,7 @@ namespace {
 class CpuBackend final : public Backend {
  public:
   CpuBackend(ThreadPool& pool, const BackendLimits& l)
-      : ctx_(pool, l.max_tokens, l.max_k, l.max_context, l.head_dim),
+      : ctx_(pool, l.max_tokens, l.max_k, l.head_dim),
         name_(std::string("cpu/") + ctx_.kernels().name) {}
 
   const char* name() const override { return name_.c_str(); }

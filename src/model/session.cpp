@@ -118,7 +118,7 @@ struct Session::Impl {
             engine.pool(), {max_tokens,
                             std::max<size_t>({static_cast<size_t>(cfg.hidden_size),
                                               static_cast<size_t>(cfg.intermediate_size), q_dim}),
-                            static_cast<size_t>(context), static_cast<size_t>(cfg.head_dim)})),
+                            static_cast<size_t>(cfg.head_dim)})),
         cache(o.max_batch, cfg.num_hidden_layers, cfg.num_key_value_heads, context, cfg.head_dim,
               o.kv_cache),
         rope(make_rope_table(cfg, context)),

@@ -33,13 +33,11 @@ size_t attention_tile_floats(size_t head_dim) {
 
 }  // namespace
 
-ComputeContext::ComputeContext(ThreadPool& pool, size_t max_tokens, size_t max_k,
-                               size_t max_context, size_t head_dim)
+ComputeContext::ComputeContext(ThreadPool& pool, size_t max_tokens, size_t max_k, size_t head_dim)
     : pool_(&pool),
       kernels_(&active_kernels()),
       max_tokens_(max_tokens),
       max_k_(max_k),
-      max_context_(max_context),
       head_dim_(head_dim),
       q8_(max_tokens * ((max_k + kQuantBlock - 1) / kQuantBlock)),
       attention_tile_(static_cast<size_t>(pool.size()) * attention_tile_floats(head_dim)) {}
@@ -52,7 +50,6 @@ struct OpsAccess {
   }
   static size_t max_k(const ComputeContext& c) { return c.max_k_; }
   static size_t head_dim(const ComputeContext& c) { return c.head_dim_; }
-  static size_t max_context(const ComputeContext& c) { return c.max_context_; }
 };
 
 namespace ops {

@@ -18,10 +18,9 @@ namespace corelm {
 // once for the largest call of one Session.
 class ComputeContext {
  public:
-  // max_tokens: rows of activations per call; max_k: the widest weight input; max_context:
-  // the longest attention span; head_dim: of the attention heads.
-  ComputeContext(ThreadPool& pool, size_t max_tokens, size_t max_k, size_t max_context,
-                 size_t head_dim = 0);
+  // max_tokens: rows of activations per call; max_k: the widest weight input; head_dim: of the
+  // attention heads (attention's scratch is sized by it alone, not by the context).
+  ComputeContext(ThreadPool& pool, size_t max_tokens, size_t max_k, size_t head_dim = 0);
   ThreadPool& pool() { return *pool_; }
   const KernelTable& kernels() const { return *kernels_; }
   size_t max_tokens() const { return max_tokens_; }
@@ -30,7 +29,7 @@ class ComputeContext {
   friend struct OpsAccess;
   ThreadPool* pool_;
   const KernelTable* kernels_;
-  size_t max_tokens_, max_k_, max_context_;
+  size_t max_tokens_, max_k_;
   size_t head_dim_;
   AlignedBuffer<BlockQ8A> q8_;  // [max_tokens, max_k / 32] quantized activations
   // Per thread, attention's tile (ops::attention): one block of keys and values as f32, the

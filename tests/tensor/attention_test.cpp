@@ -150,7 +150,7 @@ void check(const Case& c, const KernelTable& table) {
     first += ql;
   }
   ThreadPool pool(2);
-  ComputeContext ctx(pool, rows, 64, max_ctx, hd);
+  ComputeContext ctx(pool, rows, 64, hd);
   ops::AttentionArgs args{q.data(),
                           out.data(),
                           seqs,
@@ -233,7 +233,7 @@ TEST(Attention, ResultsDoNotDependOnTheBatch) {
   for (const IsaEntry* e : supported_isas()) {
     set_active_kernels(e->table());
     ThreadPool pool(2);
-    ComputeContext ctx(pool, ctx_len, 64, ctx_len, hd);
+    ComputeContext ctx(pool, ctx_len, 64, hd);
     for (size_t window : {size_t{0}, size_t{50}}) {
       auto run = [&](size_t step) {
         std::vector<float> out(q.size(), 0.0f);

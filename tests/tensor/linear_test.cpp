@@ -78,7 +78,7 @@ TEST(Linear, EveryDTypeAndLayoutReadsAndMultipliesLikeTheReference) {
       for (const KernelTable* table : tables()) {
         set_active_kernels(*table);
         ThreadPool pool(2);
-        ComputeContext ctx(pool, n, cols, 16, 8);
+        ComputeContext ctx(pool, n, cols, 8);
         std::vector<float> y(n * rows);
         ops::linear(ctx, m.linear, x.data(), n, y.data());
         for (size_t t = 0; t < n; ++t)
@@ -113,7 +113,7 @@ TEST(Linear, FusedProjectionsEqualSeparateOnes) {
   for (const KernelTable* table : tables()) {
     set_active_kernels(*table);
     ThreadPool pool(2);
-    ComputeContext ctx(pool, n, cols, 16, 8);
+    ComputeContext ctx(pool, n, cols, 8);
     std::vector<float> ya(n * 64), yb(n * 32), yc(n * 40), sa(ya.size()), sb(yb.size()),
         sc(yc.size());
     ops::linear_multi(ctx, x.data(), n, a.linear, ya.data(), &b.linear, yb.data(), &c.linear,
@@ -231,7 +231,7 @@ TEST(Linear, FusedProjectionsWithMisalignedSiblings) {
       for (const KernelTable* table : tables()) {
         set_active_kernels(*table);
         ThreadPool pool(2);
-        ComputeContext ctx(pool, n, set.cols, 16, 8);
+        ComputeContext ctx(pool, n, set.cols, 8);
         std::vector<std::vector<float>> fused(3), apart(3);
         for (size_t i = 0; i < 3; ++i) {
           fused[i].assign(n * set.m[i].linear.rows() + 8, -7.0f);  // 8 canaries past the end
@@ -271,7 +271,7 @@ TEST(Linear, ImpossiblePairsAreRefused) {
 TEST(Linear, EmbeddingLookupReadsRows) {
   Matrix m = make_matrix(DType::kQ4S32, Layout::kInterleaved8, 16, 64, 4);
   ThreadPool pool(1);
-  ComputeContext ctx(pool, 4, 64, 16, 8);
+  ComputeContext ctx(pool, 4, 64, 8);
   std::vector<int32_t> ids{3, 15, 8};
   std::vector<float> out(ids.size() * 64);
   ops::embed(ctx, m.linear, ids, out.data());
