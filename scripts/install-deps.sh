@@ -6,6 +6,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   libgtest-dev libgmock-dev libbenchmark-dev
+  libsimde-dev                       # the avx512 kernels' tests on AVX2 hosts (tests/kernels/simde)
   nlohmann-json3-dev libcli11-dev libfmt-dev zlib1g-dev libutf8proc-dev libpcre2-dev
   clang libclang-rt-14-dev python3  # make test-sanitize, make fuzz, make fuzz-corpus
   libcpp-httplib-dev libedit-dev     # corelm serve, corelm chat

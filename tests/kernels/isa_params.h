@@ -1,4 +1,6 @@
-// Test parameters from the ISA registry: the kernel tests run once per table the host supports.
+// Test parameters from the ISA registry: the kernel tests run once per table the host supports,
+// and, where CMake built it (CORELM_TEST_AVX512_SIMDE: x86-64 with SIMDe), once more on the
+// avx512 table emulated through SIMDe (simde/), which no registry lists.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -12,17 +14,24 @@
 
 #include "kernels/isa.h"
 
+#if defined(CORELM_TEST_AVX512_SIMDE)
+#include "simde/avx512_simde.h"
+#endif
 #if defined(__aarch64__)
 #include <sys/auxv.h>
 #endif
 
 namespace corelm::test {
 
-// The supported SIMD tables: every supported registry entry but the reference itself.
+// The supported SIMD tables: every supported registry entry but the reference itself, then the
+// emulated avx512 table where it is built and the host has AVX2.
 inline std::vector<const IsaEntry*> simd_isas() {
   std::vector<const IsaEntry*> out;
   for (const IsaEntry* e : supported_isas())
     if (std::string(e->name) != "ref") out.push_back(e);
+#if defined(CORELM_TEST_AVX512_SIMDE)
+  if (avx512_simde_entry().supported()) out.push_back(&avx512_simde_entry());
+#endif
   return out;
 }
 
