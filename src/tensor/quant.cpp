@@ -21,16 +21,6 @@ inline int round_even(float v) {
   return static_cast<int>(std::nearbyint(v));
 }
 
-// fp16(v) as a float: v rounded to fp16 (nearest, half to even), subnormals and overflow to
-// infinity included.
-inline float round_to_fp16(float v) {
-  const uint32_t u = float_bits(v), abs = u & 0x7fffffffu;
-  if (abs >= 0x38800000u && abs < 0x477ff000u) {  // fp16 normal range: keep 11 significant bits
-    return bits_float((u + 0xfffu + ((u >> 13) & 1u)) & ~0x1fffu);
-  }
-  return fp16_to_float(float_to_fp16(v));
-}
-
 // The float32 quotient of two fp16 values rounded to 11 significant bits, half to even: the fp16
 // quotient, correctly rounded, in every case the quantizer distinguishes.
 //
@@ -58,6 +48,14 @@ inline float round_to_fp16(float v) {
 inline float fp16_quotient(float q) {
   const uint32_t u = float_bits(q);
   return bits_float((u + 0xfffu + ((u >> 13) & 1u)) & ~0x1fffu);
+}
+
+// fp16(v) as a float: v rounded to fp16 (nearest, half to even), subnormals and overflow to
+// infinity included; in fp16's normal range that is fp16_quotient's rounding to 11 bits.
+inline float round_to_fp16(float v) {
+  const uint32_t abs = float_bits(v) & 0x7fffffffu;
+  if (abs >= 0x38800000u && abs < 0x477ff000u) return fp16_quotient(v);
+  return fp16_to_float(float_to_fp16(v));
 }
 
 // Round half to even of |v| <= 2^22: adding 1.5 * 2^23 leaves no fraction bits, so the float unit
