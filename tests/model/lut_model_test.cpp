@@ -12,6 +12,7 @@
 #include <map>
 
 #include "corelm/convert.h"
+#include "corelm/error.h"
 #include "corelm/model.h"
 #include "package/reader.h"
 #include "tensor/dtype.h"
@@ -113,6 +114,22 @@ TEST(Lut4Package, GeneratesCloseToF32) {
     // The first tokens follow the f32 model; later ones part where its margins are small
     // (measured: the first 25, 20, 35 ids for G = 8, 16, 32; q4s32 38).
     EXPECT_GE(same, 12u) << "G " << g;
+  }
+}
+
+TEST(Lut4Package, GroupSizesOtherThan8_16_32AreRefused) {
+  for (int g : {0, 12, 64}) {
+    ConvertOptions o;
+    o.source = test::data_path("tiny-models/stories260K-hf");
+    o.output = fmt::format("{}/stories260K-lut4-bad-g{}.clm", test::temp_dir(), g);
+    o.quant = "lut4";
+    o.group_size = g;
+    try {
+      convert_model(o);
+      ADD_FAILURE() << "G " << g << " was accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("--group-size"), std::string::npos) << e.what();
+    }
   }
 }
 

@@ -2,7 +2,7 @@
 // definition (tests/tools/lut_reference.py, its output committed as tests/data/lut4_reference.json:
 // G = 8, 16, 32; a group of one value, one of five, values beyond fp16, -0 and subnormals, a last
 // group shorter than G, row tails, importance weights), the row packing, the lut_g* layouts'
-// sizes, and the reference kernel against dequantize-then-dot in double.
+// sizes, and the reference and SIMD kernels against dequantize-then-dot in double.
 #include <gtest/gtest.h>
 
 #include <fmt/format.h>
@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "base/half.h"
+#include "kernels/isa.h"
 #include "kernels/kernel_table.h"
 #include "tensor/layout.h"
 #include "tensor/linear.h"
@@ -127,8 +128,19 @@ TEST(Lut4, LayoutsSizeTablesAndRows) {
   EXPECT_EQ(lut_table_bytes(DType::kLut4), 32u);
 }
 
-TEST(Lut4, ReferenceKernelEqualsDequantizeThenDotInDouble) {
-  const KernelTable& ref = reference_kernels();
+void check_kernel_against_double(const KernelTable& table);
+
+TEST(Lut4, EveryTablesKernelEqualsDequantizeThenDotInDouble) {
+  // The reference and each SIMD table this CPU runs (avx2's kernel, inherited by avxvnni/avx512).
+  std::vector<const KernelTable*> tables{&reference_kernels()};
+  for (const IsaEntry* e : supported_isas()) tables.push_back(&e->table());
+  for (const KernelTable* table : tables) {
+    SCOPED_TRACE(table->name);
+    check_kernel_against_double(*table);
+  }
+}
+
+void check_kernel_against_double(const KernelTable& ref) {
   EXPECT_EQ(ref.activation_for(DType::kLut4), ActivationFormat::kF32);
   std::mt19937 rng(11);
   std::normal_distribution<float> dist(0.0f, 1.0f);
