@@ -55,6 +55,8 @@ Action add_convert(CLI::App& app) {
   cmd->add_option(
       "--quant", o->quant,
       fmt::format("Weight format: {} (default {})", fmt::join(formats, ", "), o->quant));
+  cmd->add_option("--group-size", o->group_size,
+                  "lut4: output rows sharing one 16-entry table (8, 16 or 32; default 16)");
   cmd->add_flag("--quantize-embeddings", o->quantize_embeddings,
                 "Store the embedding table in --quant too (default f16)");
   cmd->add_option("--max-context", o->max_context,
@@ -70,7 +72,8 @@ Action add_convert(CLI::App& app) {
       ->allow_extra_args(false);
   cmd->add_option("--merge-adapter", o->merge_adapter,
                   "Fold the --adapter of this name into the weights instead of storing it");
-  cmd->add_option("--adapter-dtype", o->adapter_dtype, "Stored adapters: f16 (default), q8s32 or f32");
+  cmd->add_option("--adapter-dtype", o->adapter_dtype,
+                  "Stored adapters: f16 (default), q8s32 or f32");
   return [o, quiet, adapters]() {
     ConvertOptions opts = *o;
     for (const auto& spec : *adapters) opts.adapters.push_back(parse_adapter_spec(spec));

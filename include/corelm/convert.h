@@ -32,8 +32,9 @@ struct ConvertOptions {
   std::string quant = "q4s32";       // one of convert_quant_names()
   bool quantize_embeddings = false;  // store embed_tokens in `quant` too (else f16)
   bool interleave = true;            // q4s32 matrices in the SIMD-friendly interleaved8 layout
-  int max_context = 0;               // default context stored in the package (0: min(2048, model))
-  std::string model_id;              // source model id (default: config _name_or_path or folder)
+  int group_size = 16;   // lut4: output rows sharing one table (8, 16 or 32; docs/lut-plan.md)
+  int max_context = 0;   // default context stored in the package (0: min(2048, model))
+  std::string model_id;  // source model id (default: config _name_or_path or folder)
   int n_threads = 0;
   std::function<void(const ConvertProgress&)> on_progress;
   // LoRA adapters stored as named functions after the base tensors (unique names).

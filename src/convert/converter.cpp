@@ -23,6 +23,7 @@
 #include "package/package_source.h"
 #include "package/writer.h"
 #include "tensor/layout.h"
+#include "tensor/lut.h"
 #include "tensor/quant.h"
 #include "tokenizer/tokenizer_data.h"
 
@@ -79,7 +80,13 @@ ConvertReport convert_model(const ConvertOptions& o) {
     if (tf.tokenizer_config) blobs.push_back({"tokenizer_config.json", *tf.tokenizer_config});
     std::string chat_template = tokenizer->chat_template();
     if (chat_template.empty()) chat_template = m.chat_template;
-    TensorPlan plan = make_tensor_plan(*source, *quant, o.quantize_embeddings, o.interleave);
+    const bool palettized = dtype_traits(*quant).lut_bits > 0;
+    if (palettized &&
+        (o.group_size <= 0 || !lut_layout_for_group(static_cast<size_t>(o.group_size))))
+      fail(ErrorCode::kInvalidArgument, kComponent, "--group-size {} is not 8, 16 or 32",
+           o.group_size);
+    TensorPlan plan = make_tensor_plan(*source, *quant, o.quantize_embeddings, o.interleave,
+                                       static_cast<size_t>(o.group_size));
 
     // Adapters: every one is read and checked against the model before a byte is written.
     const DType adapter_dtype = adapter_dtype_from_name(o.adapter_dtype);
@@ -138,6 +145,14 @@ ConvertReport convert_model(const ConvertOptions& o) {
                             {"mode", "linear_symmetric"},
                             {"block_size", 32},
                             {"embeddings", dtype_name(plan.entries.front().dtype)}};
+    if (palettized)  // Core ML's per-grouped-channel palettization (docs/lut-plan.md)
+      meta["quantization"] = {{"default", dtype_name(*quant)},
+                              {"mode", "palettization"},
+                              {"granularity", "per_grouped_channel"},
+                              {"group_size", o.group_size},
+                              {"lut_entries", 1 << dtype_traits(*quant).lut_bits},
+                              {"kmeans", "deterministic"},
+                              {"embeddings", dtype_name(plan.entries.front().dtype)}};
     meta["max_context"] = max_context;
     meta["generation"] = m.generation.is_null() ? json::object() : m.generation;
     meta["chat_template"] = chat_template.empty() ? json(nullptr) : json(chat_template);
@@ -175,8 +190,8 @@ ConvertReport convert_model(const ConvertOptions& o) {
 
     ThreadPool pool(o.n_threads);
     struct Scratch {
-      std::vector<float> row, back;
-      std::vector<BlockQ4> group;  // 8 quantized rows before interleaving
+      std::vector<float> row, back, rows;  // rows: a lut group's source rows [G, cols]
+      std::vector<BlockQ4> group;          // 8 quantized rows before interleaving
       double err2 = 0.0, ref2 = 0.0;
       // Quantizes one row into `dst` and accumulates the error it adds.
       void convert(const PlanEntry& e, const LoadedModule* merge, uint64_t r, uint64_t cols,
@@ -192,6 +207,23 @@ ConvertReport convert_model(const ConvertOptions& o) {
           ref2 += static_cast<double>(row[c]) * row[c];
         }
       }
+      // Quantizes the `n` rows from `r` (one lut group) into `dst`, with their error.
+      void convert_lut(const PlanEntry& e, const LoadedModule* merge, uint64_t r, uint64_t n,
+                       uint64_t cols, uint64_t head_dim, uint8_t* dst) {
+        for (uint64_t i = 0; i < n; ++i) {
+          read_row_as_float(e.source, r + i, head_dim, &rows[i * cols]);
+          if (merge) add_lora_row(*merge, r + i, &rows[i * cols]);
+        }
+        quantize_lut_group(e.dtype, rows.data(), n, cols, nullptr, dst);
+        for (uint64_t i = 0; i < n; ++i) {
+          dequantize_matrix_row(e.dtype, e.layout, dst, i, cols, back.data());
+          for (uint64_t c = 0; c < cols; ++c) {
+            const double d = static_cast<double>(back[c]) - rows[i * cols + c];
+            err2 += d * d;
+            ref2 += static_cast<double>(rows[i * cols + c]) * rows[i * cols + c];
+          }
+        }
+      }
     };
     std::vector<Scratch> scratch(static_cast<size_t>(pool.size()));
     const uint64_t head_dim = static_cast<uint64_t>(config.head_dim);
@@ -204,9 +236,12 @@ ConvertReport convert_model(const ConvertOptions& o) {
       const uint64_t n_rows = e.shape.size() == 2 ? e.shape[0] : 1, cols = e.shape.back();
       const uint64_t out_row = dtype_row_bytes(e.dtype, cols);
       const bool interleaved = e.layout == Layout::kInterleaved8;
+      const uint64_t lut_group = lut_group_rows(e.layout);  // 0 unless palettized
       const auto merge_it = merge_of.find(e.name);
       const LoadedModule* merge = merge_it == merge_of.end() ? nullptr : merge_it->second;
-      const uint64_t unit = interleaved ? kInterleaveRows : 1;  // rows converted together
+      // Rows converted together, and their bytes (a lut group: its table, then its rows).
+      const uint64_t unit = interleaved ? kInterleaveRows : lut_group > 0 ? lut_group : 1;
+      const uint64_t unit_bytes = layout_matrix_bytes(e.dtype, e.layout, unit, cols);
       const uint64_t rows_per_chunk =
           std::max<uint64_t>(1, kChunkBytes / std::max<uint64_t>(out_row, 1) / unit) * unit;
       for (auto& s : scratch) {
@@ -214,17 +249,22 @@ ConvertReport convert_model(const ConvertOptions& o) {
         s.row.resize(cols);
         s.back.resize(cols);
         s.group.resize(interleaved ? kInterleaveRows * cols / kQuantBlock : 0);
+        s.rows.resize(lut_group * cols);
       }
       if (o.on_progress)
         o.on_progress({i, plan.entries.size(), e.name, done, writer.total_bytes(), elapsed()});
       for (uint64_t r0 = 0; r0 < n_rows; r0 += rows_per_chunk) {
         const uint64_t r1 = std::min(n_rows, r0 + rows_per_chunk);
-        chunk.resize((r1 - r0) * out_row);
+        chunk.resize(layout_matrix_bytes(e.dtype, e.layout, r1 - r0, cols));
         pool.run([&](int thread, int n_threads) {
           Scratch& s = scratch[static_cast<size_t>(thread)];
           for (uint64_t u = r0 + unit * static_cast<uint64_t>(thread); u < r1;
                u += unit * static_cast<uint64_t>(n_threads)) {
-            uint8_t* dst = chunk.data() + (u - r0) * out_row;
+            uint8_t* dst = chunk.data() + (u - r0) / unit * unit_bytes;
+            if (lut_group > 0) {
+              s.convert_lut(e, merge, u, std::min(unit, r1 - u), cols, head_dim, dst);
+              continue;
+            }
             if (!interleaved) {
               s.convert(e, merge, u, cols, head_dim, dst);
               continue;
@@ -252,9 +292,10 @@ ConvertReport convert_model(const ConvertOptions& o) {
       total_ref2 += ref2;
       const double rel = ref2 > 0.0 ? std::sqrt(err2 / ref2) : 0.0;
       if (rel > worst) worst = rel, worst_name = e.name;
-      done += n_rows * out_row;
+      const uint64_t matrix_bytes = layout_matrix_bytes(e.dtype, e.layout, n_rows, cols);
+      done += matrix_bytes;
       params += n_rows * cols;
-      weight_bytes += n_rows * out_row;
+      weight_bytes += matrix_bytes;
     }
     for (const auto& f : copied)
       for (const auto& a : f.adapters)

@@ -14,8 +14,11 @@ constexpr const char* kComponent = "convert";
 }  // namespace
 
 TensorPlan make_tensor_plan(const ModelSource& source, DType quant, bool quantize_embeddings,
-                            bool interleave) {
+                            bool interleave, size_t lut_group) {
   const ModelConfig& c = source.config();
+  const bool palettized = dtype_traits(quant).lut_bits > 0;
+  if (palettized && !lut_layout_for_group(lut_group))
+    fail(ErrorCode::kInvalidArgument, kComponent, "--group-size {} is not 8, 16 or 32", lut_group);
   TensorPlan plan;
   const bool with_lm_head = !c.tie_word_embeddings;
   const bool float_quant = !dtype_traits(quant).quantized;
@@ -26,7 +29,7 @@ TensorPlan make_tensor_plan(const ModelSource& source, DType quant, bool quantiz
   for (const auto& [name, expect] : expected_tensors(c, with_lm_head)) {
     std::optional<TensorRef> t = source.tensor(name);
     if (!t) fail(ErrorCode::kNotFound, kComponent, "the model lacks tensor '{}'", name);
-    if (t->type->to_float == nullptr)
+    if (t->type->to_float == nullptr && t->layout == Layout::kRows)  // a lut matrix reads whole
       fail(ErrorCode::kUnsupported, kComponent, "tensor '{}' has type {}, which corelm cannot read",
            name, t->type->name);
     used.insert(name);
@@ -49,12 +52,14 @@ TensorPlan make_tensor_plan(const ModelSource& source, DType quant, bool quantiz
                             layout_fits(dtype, Layout::kInterleaved8, expect[0], expect[1])
                         ? Layout::kInterleaved8
                         : Layout::kRows;
+    if (dtype_traits(dtype).lut_bits > 0) layout = *lut_layout_for_group(lut_group);
     plan.entries.push_back({name, std::move(*t), dtype, expect, layout});
   }
   if (!fallback.empty())
     plan.notes.push_back(fmt::format(
-        "{} tensor(s) kept in f16 because rows of {} values do not divide into blocks of 32: {}{}",
-        fallback.size(), fallback_cols, fallback.front(), fallback.size() > 1 ? ", ..." : ""));
+        "{} tensor(s) kept in f16 because rows of {} values do not divide into blocks of {}: {}{}",
+        fallback.size(), fallback_cols, dtype_traits(quant).block_elements, fallback.front(),
+        fallback.size() > 1 ? ", ..." : ""));
   for (const auto& name : source.tensor_names()) {
     if (used.count(name)) continue;
     if (name.ends_with("rotary_emb.inv_freq")) continue;  // recomputed from rope_theta

@@ -28,8 +28,9 @@ struct TensorPlan {
 // `quant` is the dtype of linear layers; embeddings use it only when `quantize_embeddings` (or
 // when it is a float type); norms are always f32. Rows that do not fill whole blocks fall back
 // to f16 with a note. Tensors of the source the plan would drop are rejected. q4s32 matrices use
-// the interleaved8 layout when `interleave` and their rows allow it.
+// the interleaved8 layout when `interleave` and their rows allow it; palettized (lut4) matrices
+// the lut_g layout of `lut_group` rows (8, 16 or 32; a short last group is allowed).
 TensorPlan make_tensor_plan(const ModelSource& source, DType quant, bool quantize_embeddings,
-                            bool interleave = true);
+                            bool interleave = true, size_t lut_group = 16);
 
 }  // namespace corelm

@@ -9,6 +9,7 @@
 #include "kernels/kernel_table.h"
 #include "kernels/ref_ggml.h"
 #include "tensor/layout.h"
+#include "tensor/lut.h"
 #include "tensor/quant.h"
 
 #include <cstring>
@@ -129,6 +130,31 @@ void matmul_q8_interleaved(const uint8_t* w, size_t row_bytes, const void* x, si
           for (size_t m = 0; m < 4; ++m) isum += q[32 * c + 4 * lane + m] * xt[b].qs[4 * c + m];
         acc += fp16_to_float(scale) * xt[b].scale * static_cast<float>(isum);
       }
+      y[t * y_stride + r] = acc;
+    }
+  }
+}
+
+// lut4 in groups of G rows (tensor/layout.h, lut_gG) against f32 activations: each row's table
+// entries as floats, then the float dot product in index order.
+template <size_t G>
+void matmul_lut4(const uint8_t* w, size_t row_bytes, const void* x, size_t x_stride, size_t n,
+                 size_t k, float* y, size_t y_stride, size_t r0, size_t r1) {
+  constexpr size_t kTableBytes = 32;
+  for (size_t r = r0; r < r1; ++r) {
+    const uint8_t* group = w + r / G * (kTableBytes + G * row_bytes);
+    const uint8_t* row = group + kTableBytes + r % G * row_bytes;
+    float entry[16];
+    for (size_t i = 0; i < 16; ++i) {
+      uint16_t h;
+      std::memcpy(&h, group + 2 * i, 2);
+      entry[i] = fp16_to_float(h);
+    }
+    for (size_t t = 0; t < n; ++t) {
+      const float* xt =
+          reinterpret_cast<const float*>(static_cast<const uint8_t*>(x) + t * x_stride);
+      float acc = 0.0f;
+      for (size_t i = 0; i < k; ++i) acc += entry[lut4_index(row, k, i)] * xt[i];
       y[t * y_stride + r] = acc;
     }
   }
@@ -265,6 +291,9 @@ KernelTable make_reference() {
   set(DType::kQ4_0, Layout::kInterleaved8, matmul_q4_interleaved, q8a);
   set(DType::kQ8S32, Layout::kInterleaved8, matmul_q8_interleaved, q8a);
   set(DType::kQ8_0, Layout::kInterleaved8, matmul_q8_interleaved, q8a);
+  set(DType::kLut4, Layout::kLutG8, matmul_lut4<8>, f32);
+  set(DType::kLut4, Layout::kLutG16, matmul_lut4<16>, f32);
+  set(DType::kLut4, Layout::kLutG32, matmul_lut4<32>, f32);
   add_ggml_reference_kernels(t);
   t.quantize_q8a = quantize_row_q8a;
   t.quantize_q8k = quantize_row_q8k;

@@ -155,7 +155,10 @@ Weights bind_weights(const ModelConfig& c, const ModelSource& source) {
       fail(ErrorCode::kCorrupt, kComponent,
            "tensor '{}' has shape [{}] but the config needs [{}, {}]", name,
            fmt::join(t.shape, ", "), rows, cols);
-    if (cols % t.type->block_elements != 0 || t.row_bytes() * rows != t.bytes)
+    // Rows, or the layout's tiles and tables (a package's interleaved8 or lut_g matrix).
+    const uint64_t expect_bytes =
+        t.dtype() ? layout_matrix_bytes(*t.dtype(), t.layout, rows, cols) : t.row_bytes() * rows;
+    if (cols % t.type->block_elements != 0 || expect_bytes != t.bytes)
       fail(ErrorCode::kCorrupt, kComponent, "tensor '{}' holds {} bytes, not {} rows of {} {}",
            name, t.bytes, rows, cols, t.type->name);
     if (rotary) {

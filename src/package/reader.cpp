@@ -145,6 +145,8 @@ PackageReader::PackageReader(const std::string& path) : file_(path, kComponent) 
     t.offset = get_u64(e, "offset", what);
     t.bytes = get_u64(e, "bytes", what);
     uint64_t expect = checked_mul(t.rows(), dtype_row_bytes(t.dtype, t.cols()), what + " size");
+    if (t.layout != Layout::kRows)  // tiles and tables (bounded by the check of the rows above)
+      expect = layout_matrix_bytes(t.dtype, t.layout, t.rows(), t.cols());
     if (t.bytes != expect)
       fail(ErrorCode::kCorrupt, kComponent, "{} is {} bytes but shape {}x{} of {} needs {}", what,
            t.bytes, t.rows(), t.cols(), dtype_name(t.dtype), expect);

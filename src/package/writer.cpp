@@ -29,7 +29,7 @@ PackageWriter::PackageWriter(std::string path, json metadata, std::vector<Planne
       fail(ErrorCode::kInternal, kComponent, "tensor '{}' rows of {} cannot be stored as {}",
            t.name, cols, dtype_name(t.dtype));
     offsets_.push_back(offset);
-    sizes_.push_back(rows * dtype_row_bytes(t.dtype, cols));
+    sizes_.push_back(layout_matrix_bytes(t.dtype, t.layout, rows, cols));
     offset = package::align_up(offset + sizes_.back(), package::kTensorAlignment);
   }
   crcs_.assign(plan_.size(), 0);

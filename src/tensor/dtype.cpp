@@ -15,20 +15,21 @@ constexpr TypeTraits dtype_row(DType d, const char* name, size_t block_elements,
                                bool conversion_target, bool q4_blocks, int ggml_id,
                                const char* ggml_name, RowToFloat to_float,
                                RowFromFloat from_float) {
-  return {name,  d,         block_elements, block_bytes, block_elements > 1, conversion_target,
-          false, q4_blocks, ggml_id,        ggml_name,   to_float,           from_float};
+  return {name,      d, block_elements, block_bytes, block_elements > 1, conversion_target, false,
+          q4_blocks, 0, ggml_id,        ggml_name,   to_float,           from_float};
 }
 // A GGUF type corelm runs in place but never writes (no from_float).
 constexpr TypeTraits run_only(DType d, const char* name, int ggml_id, const char* ggml_name,
                               size_t block_elements, size_t block_bytes, RowToFloat to_float) {
-  return {name,  d,       block_elements, block_bytes, true,   false, block_elements == 256,
-          false, ggml_id, ggml_name,      to_float,    nullptr};
+  return {name,  d, block_elements, block_bytes, true,     false,  block_elements == 256,
+          false, 0, ggml_id,        ggml_name,   to_float, nullptr};
 }
 // A type corelm only reads (to_float may be nullptr: known to ggml, unreadable here).
 constexpr TypeTraits read_only(int ggml_id, const char* name, size_t block_elements,
                                size_t block_bytes, RowToFloat to_float) {
-  return {name,  std::nullopt, block_elements, block_bytes, block_elements > 1, false,
-          false, false,        ggml_id,        name,        to_float,           nullptr};
+  return {name,  std::nullopt, block_elements, block_bytes, block_elements > 1,
+          false, false,        false,          0,           ggml_id,
+          name,  to_float,     nullptr};
 }
 
 constexpr size_t kQ4 = sizeof(BlockQ4), kQ8 = sizeof(BlockQ8);
@@ -56,6 +57,10 @@ constexpr TypeTraits kTypes[] = {
     run_only(DType::kQ4_K, "q4_k", 12, "Q4_K", 256, 144, row_q4_k_to_float),
     run_only(DType::kQ5_K, "q5_k", 13, "Q5_K", 256, 176, row_q5_k_to_float),
     run_only(DType::kQ6_K, "q6_k", 14, "Q6_K", 256, 210, row_q6_k_to_float),
+    // lut4: rows of 4-bit indices, two per byte (any even row length); the tables are part of the
+    // matrix (Layout::kLutG*), so it has no row converters: quantize_lut4_matrix and
+    // dequantize_matrix_row read and write whole matrices.
+    {"lut4", DType::kLut4, 2, 1, true, true, false, false, 4, -1, nullptr, nullptr, nullptr},
     read_only(9, "Q8_1", 32, 36, nullptr),
     read_only(15, "Q8_K", 256, 292, nullptr),
     read_only(16, "IQ2_XXS", 256, 66, nullptr),

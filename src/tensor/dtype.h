@@ -37,9 +37,12 @@ enum class DType : uint8_t {
   kQ4_K,  // 8 sub-blocks of 32, 6-bit scales and mins, 4-bit q
   kQ5_K,  // 8 sub-blocks of 32, 6-bit scales and mins, 5-bit q
   kQ6_K,  // 16 sub-blocks of 16, int8 scales, 6-bit q
+  // Palettized: 4-bit indices into a table of 16 fp16 values shared by a group of output rows.
+  // A row alone cannot be read: the tables live in the matrix's lut_g* layout (tensor/layout.h).
+  kLut4,
 };
-// The number of DTypes (tables indexed by DType are sized by it); kQ6_K is the last.
-inline constexpr size_t kNumDTypes = static_cast<size_t>(DType::kQ6_K) + 1;
+// The number of DTypes (tables indexed by DType are sized by it); kLut4 is the last.
+inline constexpr size_t kNumDTypes = static_cast<size_t>(DType::kLut4) + 1;
 
 // Converts `n` elements (a multiple of the block size) of one row to float, or back.
 using RowToFloat = void (*)(const void* in, float* out, size_t n);
@@ -55,6 +58,7 @@ struct TypeTraits {
   bool conversion_target;   // `corelm convert --quant` writes it
   bool k_quant;             // super-blocks of 256 whose kernels read kQ8K activations
   bool q4_blocks;           // rows of BlockQ4: may be stored in the interleaved8 layout
+  int lut_bits;             // palettized: bits per index (a table of 2^lut_bits); 0 otherwise
   int ggml_id;              // GGUF's type id, -1 when GGUF has none
   const char* ggml_name;    // GGUF's name, nullptr when none
   RowToFloat to_float;      // nullptr: corelm cannot read it

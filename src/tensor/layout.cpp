@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "base/half.h"
+#include "tensor/lut.h"
 #include "tensor/quant.h"
 #include "tensor/quant_ggml.h"
 
@@ -18,19 +19,52 @@ const char* layout_name(Layout layout) {
       return "interleaved8";
     case Layout::kInterleaved16:
       return "interleaved16";
+    case Layout::kLutG8:
+      return "lut_g8";
+    case Layout::kLutG16:
+      return "lut_g16";
+    case Layout::kLutG32:
+      return "lut_g32";
   }
   return "?";
+}
+
+size_t lut_group_rows(Layout layout) {
+  switch (layout) {
+    case Layout::kLutG8:
+      return 8;
+    case Layout::kLutG16:
+      return 16;
+    case Layout::kLutG32:
+      return 32;
+    default:
+      return 0;
+  }
+}
+
+std::optional<Layout> lut_layout_for_group(size_t group_rows) {
+  for (Layout l : {Layout::kLutG8, Layout::kLutG16, Layout::kLutG32})
+    if (lut_group_rows(l) == group_rows) return l;
+  return std::nullopt;
+}
+
+size_t lut_table_bytes(DType dtype) {
+  return size_t{2} << dtype_traits(dtype).lut_bits;
 }
 
 std::optional<Layout> layout_from_name(std::string_view name) {
   if (name == "rows") return Layout::kRows;
   if (name == "interleaved8") return Layout::kInterleaved8;
+  for (Layout l : {Layout::kLutG8, Layout::kLutG16, Layout::kLutG32})
+    if (name == layout_name(l)) return l;
   return std::nullopt;
 }
 
 bool layout_fits(DType dtype, Layout layout, size_t rows, size_t cols) {
   if (!dtype_fits_row(dtype, cols)) return false;
-  if (layout == Layout::kRows) return true;
+  // A palettized dtype lives only in a lut layout (its tables are there), and only it does.
+  if ((dtype_traits(dtype).lut_bits > 0) != (lut_group_rows(layout) > 0)) return false;
+  if (layout == Layout::kRows || lut_group_rows(layout) > 0) return true;
   if (layout == Layout::kInterleaved16)
     return dtype == DType::kQ4_K && rows % kInterleave16Rows == 0;
   return (dtype_traits(dtype).q4_blocks || q8_blocks(dtype)) && rows % kInterleaveRows == 0;
@@ -84,6 +118,8 @@ void deinterleave_q4_row(const uint8_t* group, size_t blocks, size_t r, BlockQ4*
 size_t layout_matrix_bytes(DType dtype, Layout layout, size_t rows, size_t cols) {
   if (layout == Layout::kInterleaved16)
     return rows / kInterleave16Rows * (cols / kSuperBlock) * kQ4KTileBytes;
+  if (const size_t g = lut_group_rows(layout); g > 0)
+    return (rows + g - 1) / g * lut_table_bytes(dtype) + rows * dtype_row_bytes(dtype, cols);
   return rows * dtype_row_bytes(dtype, cols);
 }
 
@@ -192,6 +228,10 @@ void dequantize_matrix_row(DType dtype, Layout layout, const uint8_t* base, size
                            float* out) {
   if (layout == Layout::kRows) {
     dequantize_row(dtype, base + row * dtype_row_bytes(dtype, cols), out, cols);
+    return;
+  }
+  if (lut_group_rows(layout) > 0) {
+    dequantize_lut_row(dtype, layout, base, row, cols, out);
     return;
   }
   if (layout == Layout::kInterleaved16) {

@@ -19,9 +19,25 @@
 
 namespace corelm {
 
-enum class Layout : uint8_t { kRows, kInterleaved8, kInterleaved16 };
-// The number of Layouts (tables indexed by Layout are sized by it); kInterleaved16 is the last.
-inline constexpr size_t kNumLayouts = static_cast<size_t>(Layout::kInterleaved16) + 1;
+enum class Layout : uint8_t { kRows, kInterleaved8, kInterleaved16, kLutG8, kLutG16, kLutG32 };
+// The number of Layouts (tables indexed by Layout are sized by it); kLutG32 is the last.
+inline constexpr size_t kNumLayouts = static_cast<size_t>(Layout::kLutG32) + 1;
+
+// "lut_g8", "lut_g16", "lut_g32" (palettized dtypes only, lut4; written by convert): the rows in
+// groups of G = 8, 16, 32 (the last group holds the rest when G does not divide the rows), each
+// group stored as its table of 2^lut_bits fp16 values followed by its G rows of dtype_row_bytes:
+//   group g at byte g * (table + G * row_bytes); row r in group r / G, at table + (r % G) *
+//   row_bytes within it; the matrix is ceil(rows / G) * table + rows * row_bytes bytes.
+// Element c of a row is table[index c]. lut4 packs a row in chunks of 16 elements (the last
+// chunk shorter, m = cols % 16 elements, when 16 does not divide cols): byte j of a chunk of m
+// holds element j in its low nibble and element j + m / 2 in its high nibble, so one 8-byte load
+// widened to 32-bit lanes gives indices 0..7 (low nibbles) and 8..15 (high) of a chunk.
+// The group size of a lut layout (0 for the others), and the layout of group size G (nullopt when
+// G is not 8, 16 or 32).
+size_t lut_group_rows(Layout layout);
+std::optional<Layout> lut_layout_for_group(size_t group_rows);
+// Bytes of one group's table for a palettized dtype (2 << lut_bits).
+size_t lut_table_bytes(DType dtype);
 
 inline constexpr size_t kInterleaveRows = 8;
 inline constexpr size_t kInterleavedBlockBytes =
@@ -54,11 +70,13 @@ bool layout_fits(DType dtype, Layout layout, size_t rows, size_t cols);
 inline constexpr size_t kInterleave16Rows = 16;
 inline constexpr size_t kQ4KTileBytes = 2368;
 inline constexpr size_t kQ4KTileScales = 64, kQ4KTileMins = 192, kQ4KTileValues = 320;
-// Bytes of a [rows, cols] matrix in `layout` (rows of dtype_row_bytes unless interleaved16).
+// Bytes of a [rows, cols] matrix in `layout` (rows of dtype_row_bytes unless interleaved16 or
+// lut_g*: their tiles and tables take more). The package reader and writer size tensors by it.
 size_t layout_matrix_bytes(DType dtype, Layout layout, size_t rows, size_t cols);
 // Rearranges a [rows, cols] matrix of `dtype` stored as rows (`in`, dtype_row_bytes apart) into
 // `layout` at `out` (layout_matrix_bytes of it); requires layout_fits(dtype, layout, rows, cols).
-// The one place the loader and the tests build interleaved matrices from rows.
+// The one place the loader and the tests build interleaved matrices from rows. Not for the lut
+// layouts (a lut dtype has no row form: tensor/lut.h quantizes straight into them).
 void repack_rows(DType dtype, Layout layout, const uint8_t* in, size_t rows, size_t cols,
                  uint8_t* out);
 // Packs 16 rows of Q4_K super-blocks (rows[r] points at that row's cols/256 blocks) into one

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "base/check.h"
+#include "tensor/lut.h"
 #include "tensor/quant.h"
 
 namespace corelm {
@@ -60,10 +61,36 @@ class Interleaved16Linear final : public LinearImpl {
   size_t row_group() const override { return kInterleave16Rows; }
 };
 
+// A palettized dtype in groups of G rows, each led by its table (tensor/layout.h, lut_gG).
+class LutLinear final : public LinearImpl {
+ public:
+  LutLinear(DType dtype, Layout layout) : dtype_(dtype), layout_(layout) {}
+  MatmulFn matmul(const KernelTable& table) const override {
+    return table.matmul_for(dtype_, layout_);
+  }
+  ActivationFormat activation(const KernelTable& table) const override {
+    return table.activation_for(dtype_);
+  }
+  void read_row(const Linear& w, size_t row, float* out) const override {
+    dequantize_lut_row(dtype_, layout_, w.data(), row, w.cols(), out);
+  }
+  size_t row_group() const override { return lut_group_rows(layout_); }
+  std::pair<size_t, size_t> group_span(const Linear& w, size_t row) const override {
+    const size_t g = lut_group_rows(layout_);
+    const size_t stride = lut_table_bytes(dtype_) + g * w.row_bytes();
+    return {row / g * stride, std::min(stride, w.bytes() - row / g * stride)};
+  }
+
+ private:
+  DType dtype_;
+  Layout layout_;
+};
+
 struct Impls {
   std::vector<RowsLinear> rows;
   std::vector<Interleaved8Linear> interleaved;
   Interleaved16Linear q4_k_tiles;
+  std::vector<LutLinear> lut;  // lut4 in lut_g8, lut_g16, lut_g32
   Impls() {
     rows.reserve(kNumDTypes);
     interleaved.reserve(kNumDTypes);
@@ -71,6 +98,8 @@ struct Impls {
       rows.emplace_back(static_cast<DType>(d));
       interleaved.emplace_back(static_cast<DType>(d));
     }
+    for (Layout l : {Layout::kLutG8, Layout::kLutG16, Layout::kLutG32})
+      lut.emplace_back(DType::kLut4, l);
   }
 };
 
@@ -81,9 +110,19 @@ const Impls& impls() {
 
 }  // namespace
 
+std::pair<size_t, size_t> LinearImpl::group_span(const Linear& w, size_t row) const {
+  const size_t group = row_group();
+  return {row / group * group * w.row_bytes(), group * w.row_bytes()};
+}
+
 const LinearImpl* linear_impl(DType dtype, Layout layout) {
   const auto d = static_cast<size_t>(dtype);
   if (d >= kNumDTypes) return nullptr;
+  if (dtype_traits(dtype).lut_bits > 0) {
+    for (const auto& impl : impls().lut)
+      if (impl.row_group() == lut_group_rows(layout) && dtype == DType::kLut4) return &impl;
+    return nullptr;
+  }
   switch (layout) {
     case Layout::kRows:
       return &impls().rows[d];
@@ -91,6 +130,8 @@ const LinearImpl* linear_impl(DType dtype, Layout layout) {
       return dtype_traits(dtype).q4_blocks || q8_blocks(dtype) ? &impls().interleaved[d] : nullptr;
     case Layout::kInterleaved16:
       return dtype == DType::kQ4_K ? &impls().q4_k_tiles : nullptr;
+    default:
+      return nullptr;
   }
   return nullptr;
 }

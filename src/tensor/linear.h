@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include "kernels/kernel_table.h"
 #include "tensor/dtype.h"
@@ -28,8 +29,10 @@ class LinearImpl {
   // Row `row` of `w` as floats (cols values).
   virtual void read_row(const Linear& w, size_t row, float* out) const = 0;
   // Rows stored together (a lookup touches all of them): 1, 8 for interleaved8, 16 for
-  // interleaved16.
+  // interleaved16, G for lut_gG.
   virtual size_t row_group() const = 0;
+  // The bytes [offset, offset + size) of `w` holding row `row`'s group (what a lookup touches).
+  virtual std::pair<size_t, size_t> group_span(const Linear& w, size_t row) const;
 };
 
 // The implementation for (dtype, layout); nullptr when the pair cannot exist.

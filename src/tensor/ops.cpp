@@ -214,14 +214,13 @@ void embed(ComputeContext& ctx, const Linear& table, std::span<const int32_t> id
       fail(ErrorCode::kOutOfRange, "model", "token id {} is outside the vocabulary [0, {})", id,
            table.rows());
   const uintptr_t page = system_page_size();
-  const size_t group = table.impl().row_group();
   for (size_t t = 0; t < ids.size(); ++t) {
     const size_t row = static_cast<size_t>(ids[t]);
     table.read_row(row, out + t * table.cols());
     if (!table.release_after_lookup) continue;
-    const uintptr_t begin =
-        reinterpret_cast<uintptr_t>(table.data() + row / group * group * table.row_bytes());
-    const uintptr_t end = begin + group * table.row_bytes();
+    const auto [offset, bytes] = table.impl().group_span(table, row);
+    const uintptr_t begin = reinterpret_cast<uintptr_t>(table.data() + offset);
+    const uintptr_t end = begin + bytes;
     const uintptr_t first = begin / page * page, last = (end + page - 1) / page * page;
     ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
   }

@@ -16,6 +16,7 @@
 #include "isa_params.h"
 #include "kernels/isa.h"
 #include "tensor/layout.h"
+#include "tensor/lut.h"
 #include "tensor/quant.h"
 #include "test_support.h"
 
@@ -47,6 +48,12 @@ struct Weights {
 Weights make_weights(DType dtype, Layout layout, size_t rows, size_t cols, uint32_t seed) {
   Weights w;
   w.row_bytes = dtype_row_bytes(dtype, cols);
+  if (lut_group_rows(layout) > 0) {  // palettized: tables and indices from k-means
+    const auto values = random_floats(rows * cols, seed, 0.05f);
+    w.bytes.resize(layout_matrix_bytes(dtype, layout, rows, cols));
+    quantize_lut_matrix(dtype, layout, values.data(), rows, cols, nullptr, w.bytes.data());
+    return w;
+  }
   // The rows: random blocks for run-only types; q4 quantized from small values; q8 quantized
   // with one -128 per block put in (a GGUF file may hold it; the quantizer never writes it), for
   // the kernels' |w| and w + 128 paths.
@@ -141,6 +148,9 @@ TEST_P(SimdKernels, MatmulEveryDtypeAndLayout) {
       shapes = {{16, 256, 1},   {32, 512, 3},  {48, 768, 5},  {16, 2048, 9},
                 {64, 256, 4},   {32, 256, 13}, {16, 256, 2},  {16, 512, 7},
                 {32, 8192, 40}, {32, 256, 1},  {16, 8192, 45}};
+    if (lut_group_rows(c.layout) > 0)  // any rows (a short last group), even columns
+      shapes = {{8, 32, 1},   {20, 38, 3}, {33, 172, 1},  {7, 14, 2},
+                {64, 256, 5}, {1, 2, 1},   {40, 2048, 2}, {16, 8192, 9}};
     for (const auto& s : shapes) {
       auto w = make_weights(c.dtype, c.layout, s.rows, s.cols, 7);
       auto x = random_floats(s.n * s.cols, 9);

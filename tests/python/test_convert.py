@@ -25,6 +25,18 @@ def test_convert_writes_the_same_package_as_the_cli(data_dir, cli, tmp_path, qua
     assert model.info["quantization"] == quant
 
 
+def test_lut4_group_size_matches_the_cli(data_dir, cli, tmp_path):
+    source = str(data_dir / "tiny-models/stories260K-hf")
+    by_cli = tmp_path / "cli.clm"
+    subprocess.run([cli, "convert", source, "-o", str(by_cli), "--quant", "lut4", "--group-size",
+                    "8"], check=True, capture_output=True)
+    report = corelm.convert(source, str(tmp_path / "py.clm"), quant="lut4", group_size=8)
+    assert (tmp_path / "py.clm").read_bytes() == by_cli.read_bytes()
+    assert corelm.Model.load(report["output"]).info["quantization"] == "lut4"
+    with pytest.raises(corelm.Error, match="--group-size 12"):
+        corelm.convert(source, str(tmp_path / "bad.clm"), quant="lut4", group_size=12)
+
+
 def test_a_raising_progress_callback_stops_the_conversion(data_dir, tmp_path):
     class Stop(Exception):
         pass

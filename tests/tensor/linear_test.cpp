@@ -10,6 +10,7 @@
 #include "kernels/isa.h"
 #include "tensor/layout.h"
 #include "tensor/linear.h"
+#include "tensor/lut.h"
 #include "tensor/ops.h"
 #include "tensor/quant.h"
 #include "test_support.h"
@@ -30,6 +31,16 @@ Matrix make_matrix(DType dtype, Layout layout, size_t r, size_t c, uint32_t seed
   std::normal_distribution<float> dist(0.0f, 0.5f);
   std::vector<float> x(r * c);
   for (auto& v : x) v = dist(rng);
+  if (lut_group_rows(layout) > 0) {  // palettized: whole groups; rows read back by the layout
+    Matrix m;
+    m.bytes.resize(layout_matrix_bytes(dtype, layout, r, c));
+    quantize_lut_matrix(dtype, layout, x.data(), r, c, nullptr, m.bytes.data());
+    m.rows.resize(r * c);
+    for (size_t i = 0; i < r; ++i)
+      dequantize_matrix_row(dtype, layout, m.bytes.data(), i, c, &m.rows[i * c]);
+    m.linear = Linear("w", dtype, layout, m.bytes.data(), r, c);
+    return m;
+  }
   const size_t row_bytes = dtype_row_bytes(dtype, c);
   std::vector<uint8_t> plain(r * row_bytes);
   if (dtype_traits(dtype).from_float == nullptr)  // a run-only GGUF type: random blocks
@@ -64,7 +75,8 @@ TEST(Linear, EveryDTypeAndLayoutReadsAndMultipliesLikeTheReference) {
     const size_t cols = dtype_traits(static_cast<DType>(d)).block_elements == 256 ? 512 : 96;
     std::vector<float> x(n * cols);
     for (auto& v : x) v = dist(rng);
-    for (Layout layout : {Layout::kRows, Layout::kInterleaved8, Layout::kInterleaved16}) {
+    for (Layout layout : {Layout::kRows, Layout::kInterleaved8, Layout::kInterleaved16,
+                          Layout::kLutG8, Layout::kLutG16, Layout::kLutG32}) {
       const DType dtype = static_cast<DType>(d);
       if (linear_impl(dtype, layout) == nullptr) continue;
       const size_t rows = layout == Layout::kInterleaved16 ? 80 : 72;

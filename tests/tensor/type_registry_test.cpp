@@ -41,6 +41,8 @@ TEST(TypeRegistry, DTypeRowsMatchTheirBlockStructs) {
       {DType::kQ4_K, 256, 2 + 2 + 12 + 256 / 2, false},
       {DType::kQ5_K, 256, 2 + 2 + 12 + 256 / 8 + 256 / 2, false},
       {DType::kQ6_K, 256, 256 / 2 + 256 / 4 + 256 / 16 + 2, false},
+      // Palettized: two 4-bit indices per byte; the tables are in the lut_g* layouts.
+      {DType::kLut4, 2, 1, false},
   };
   ASSERT_EQ(std::size(expect), kNumDTypes);
   for (const auto& e : expect) {
@@ -52,7 +54,9 @@ TEST(TypeRegistry, DTypeRowsMatchTheirBlockStructs) {
     EXPECT_EQ(t.block_bytes, e.bytes);
     EXPECT_EQ(t.quantized, e.elements > 1);
     EXPECT_EQ(t.q4_blocks, e.q4);
-    EXPECT_NE(t.to_float, nullptr);
+    // A palettized row cannot be read alone (its table is the group's): no row converters.
+    EXPECT_EQ(t.to_float != nullptr, t.lut_bits == 0);
+    EXPECT_EQ(t.lut_bits, e.d == DType::kLut4 ? 4 : 0);
     // corelm writes its own formats and GGUF's Q4_0 / Q8_0; the other GGUF types only run.
     EXPECT_EQ(t.from_float != nullptr, e.d <= DType::kQ8_0);
     EXPECT_EQ(t.k_quant, e.elements == 256);
@@ -195,7 +199,7 @@ TEST(TypeRegistry, GgmlTypesCorelmReadsHaveReaders) {
 }
 
 TEST(TypeRegistry, ConversionChoicesComeFromTheRegistry) {
-  const std::vector<std::string> expect = {"f32", "f16", "bf16", "q8s32", "q4s32"};
+  const std::vector<std::string> expect = {"f32", "f16", "bf16", "q8s32", "q4s32", "lut4"};
   EXPECT_EQ(conversion_dtype_names(), expect);
   EXPECT_EQ(convert_quant_names(), expect);
 }

@@ -1,0 +1,202 @@
+#include "tensor/lut.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "base/half.h"
+
+namespace corelm {
+
+namespace {
+
+constexpr size_t kFp16Keys = 65536;
+
+// A weight as fp16 bits: nearest even, saturated to +-65504, NaN and -0 as +0.
+uint16_t weight_fp16(float v) {
+  if (std::isnan(v)) return 0;
+  const uint16_t h = float_to_fp16(std::clamp(v, -65504.0f, 65504.0f));
+  return h == 0x8000 ? uint16_t{0} : h;
+}
+
+// fp16 bits <-> a key whose unsigned order is the values' order.
+inline uint16_t fp16_key(uint16_t h) {
+  return (h & 0x8000) ? static_cast<uint16_t>(~h) : static_cast<uint16_t>(h | 0x8000);
+}
+inline uint16_t key_fp16(uint16_t k) {
+  return (k & 0x8000) ? static_cast<uint16_t>(k & 0x7fff) : static_cast<uint16_t>(~k);
+}
+
+// A finite double within fp16's range rounded once to fp16 (nearest, half to even), as NumPy's
+// float64 -> float16 cast does: scaled so fp16's spacing at |d| is 1, rounded, scaled back.
+uint16_t double_to_fp16(double d) {
+  const double a = std::fabs(d);
+  if (a == 0.0) return 0;
+  int e = 0;
+  std::frexp(a, &e);                              // a in [2^(e-1), 2^e)
+  const int ulp_exp = std::max(e - 1 - 10, -24);  // fp16's spacing there (subnormals: 2^-24)
+  const double r = std::nearbyint(std::ldexp(a, -ulp_exp));
+  const float f = static_cast<float>(std::ldexp(r, ulp_exp));  // exact: 12 significant bits
+  return float_to_fp16(d < 0 ? -f : f);
+}
+
+// For each of the ascending values u, the index of its nearest centroid: the smallest i with the
+// least |u - c[i]| (in double), exactly as a scan of all k would find it, in O(n + k) rather than
+// O(n k). With the centroids sorted by (value, index), the distances fl(|u - c|) do not increase
+// towards u from either side (rounding is monotone), so the least is at the last centroid below
+// u or the first at or above it, and every centroid at that same rounded distance lies in the run
+// next to them on its side: the smallest index among those runs is the scan's answer.
+void assign_nearest(const std::vector<double>& u, const double* c, size_t k, uint8_t* out) {
+  uint8_t order[256];
+  for (size_t i = 0; i < k; ++i) order[i] = static_cast<uint8_t>(i);
+  std::sort(order, order + k,
+            [&](uint8_t a, uint8_t b) { return c[a] < c[b] || (c[a] == c[b] && a < b); });
+  size_t p = 0;  // the first centroid (in sorted order) at or above the value
+  for (size_t v = 0; v < u.size(); ++v) {
+    while (p < k && c[order[p]] < u[v]) ++p;
+    const double below = p > 0 ? std::fabs(u[v] - c[order[p - 1]]) : HUGE_VAL;
+    const double above = p < k ? std::fabs(u[v] - c[order[p]]) : HUGE_VAL;
+    const double best = std::min(below, above);
+    size_t index = k;
+    for (size_t q = p; q > 0 && std::fabs(u[v] - c[order[q - 1]]) == best; --q)
+      index = std::min<size_t>(index, order[q - 1]);
+    for (size_t q = p; q < k && std::fabs(u[v] - c[order[q]]) == best; ++q)
+      index = std::min<size_t>(index, order[q]);
+    out[v] = static_cast<uint8_t>(index);
+  }
+}
+
+}  // namespace
+
+int lut_fit_group(int bits, const float* x, size_t rows, size_t cols, const float* importance,
+                  uint16_t* table, uint8_t* indices) {
+  const size_t n = rows * cols, k = size_t{1} << bits;
+  // 1. The distinct fp16 values in ascending order (a counting sort on the 65536 keys).
+  std::vector<uint16_t> keys(n);
+  std::vector<uint32_t> id_of(kFp16Keys, 0);
+  for (size_t i = 0; i < n; ++i) {
+    keys[i] = fp16_key(weight_fp16(x[i]));
+    ++id_of[keys[i]];
+  }
+  std::vector<double> u, w;
+  std::vector<uint64_t> count;
+  for (size_t key = 0; key < kFp16Keys; ++key) {
+    if (id_of[key] == 0) continue;
+    count.push_back(id_of[key]);
+    id_of[key] = static_cast<uint32_t>(u.size());
+    u.push_back(fp16_to_float(key_fp16(static_cast<uint16_t>(key))));
+  }
+  const size_t n_unique = u.size();
+  if (importance == nullptr) {
+    w.assign(count.begin(), count.end());
+  } else {
+    w.assign(n_unique, 0.0);
+    for (size_t r = 0; r < rows; ++r)
+      for (size_t c = 0; c < cols; ++c)
+        w[id_of[keys[r * cols + c]]] += static_cast<double>(importance[c]);
+  }
+
+  // 2. The starting centroids.
+  std::vector<double> centroid(k);
+  int passes = 0;
+  if (n_unique <= k) {
+    for (size_t i = 0; i < k; ++i) centroid[i] = u[std::min(i, n_unique - 1)];
+  } else {
+    std::vector<size_t> j(k);
+    uint64_t cum = 0;
+    size_t at = 0;  // the distinct value holding sorted position p (positions rise with i)
+    for (size_t i = 0; i < k; ++i) {
+      const uint64_t p = (2 * i + 1) * static_cast<uint64_t>(n) / (2 * k);
+      while (cum + count[at] <= p) cum += count[at++];
+      j[i] = std::min(at, n_unique - k + i);
+      if (i > 0) j[i] = std::max(j[i], j[i - 1] + 1);
+    }
+    for (size_t i = 0; i < k; ++i) centroid[i] = u[j[i]];
+
+    // 3. Lloyd passes over the distinct values.
+    std::vector<uint8_t> assign(n_unique), previous(n_unique);
+    std::vector<double> sum(k), weight(k);
+    for (int it = 0; it < kLutMaxIterations; ++it) {
+      assign_nearest(u, centroid.data(), k, assign.data());
+      ++passes;
+      if (it > 0 && assign == previous) break;
+      std::fill(sum.begin(), sum.end(), 0.0);
+      std::fill(weight.begin(), weight.end(), 0.0);
+      for (size_t v = 0; v < n_unique; ++v) {
+        const double product = w[v] * u[v];  // its own statement: never fused into an fma
+        sum[assign[v]] += product;
+        weight[assign[v]] += w[v];
+      }
+      for (size_t i = 0; i < k; ++i)
+        if (weight[i] > 0.0) centroid[i] = sum[i] / weight[i];
+      previous.swap(assign);
+    }
+  }
+
+  // 4. The fp16 table and every value's nearest entry.
+  std::vector<double> entry(k);
+  for (size_t i = 0; i < k; ++i) {
+    table[i] = double_to_fp16(centroid[i]);
+    entry[i] = fp16_to_float(table[i]);
+  }
+  std::vector<uint8_t> index_of(n_unique);
+  assign_nearest(u, entry.data(), k, index_of.data());
+  for (size_t i = 0; i < n; ++i) indices[i] = index_of[id_of[keys[i]]];
+  return passes;
+}
+
+void pack_lut4_row(const uint8_t* indices, size_t cols, uint8_t* out) {
+  for (size_t s = 0; s < cols; s += 16) {
+    const size_t half = std::min<size_t>(16, cols - s) / 2;
+    for (size_t j = 0; j < half; ++j)
+      out[s / 2 + j] = static_cast<uint8_t>(indices[s + j] | (indices[s + j + half] << 4));
+  }
+}
+
+uint8_t lut4_index(const uint8_t* row, size_t cols, size_t c) {
+  const size_t s = c / 16 * 16, half = std::min<size_t>(16, cols - s) / 2, j = c - s;
+  const uint8_t byte = row[s / 2 + j % half];
+  return j < half ? byte & 0xF : byte >> 4;
+}
+
+int quantize_lut_group(DType dtype, const float* x, size_t rows, size_t cols,
+                       const float* importance, uint8_t* out) {
+  const TypeTraits& t = dtype_traits(dtype);
+  const size_t k = size_t{1} << t.lut_bits, row_bytes = dtype_row_bytes(dtype, cols);
+  std::vector<uint16_t> table(k);
+  std::vector<uint8_t> indices(rows * cols);
+  const int passes =
+      lut_fit_group(t.lut_bits, x, rows, cols, importance, table.data(), indices.data());
+  std::memcpy(out, table.data(), k * sizeof(uint16_t));
+  uint8_t* packed = out + lut_table_bytes(dtype);
+  for (size_t r = 0; r < rows; ++r)
+    pack_lut4_row(indices.data() + r * cols, cols, packed + r * row_bytes);
+  return passes;
+}
+
+void quantize_lut_matrix(DType dtype, Layout layout, const float* x, size_t rows, size_t cols,
+                         const float* importance, uint8_t* out) {
+  const size_t g = lut_group_rows(layout);
+  const size_t stride = lut_table_bytes(dtype) + g * dtype_row_bytes(dtype, cols);
+  for (size_t r0 = 0; r0 < rows; r0 += g)
+    quantize_lut_group(dtype, x + r0 * cols, std::min(g, rows - r0), cols, importance,
+                       out + r0 / g * stride);
+}
+
+void dequantize_lut_row(DType dtype, Layout layout, const uint8_t* base, size_t row, size_t cols,
+                        float* out) {
+  const size_t g = lut_group_rows(layout), table_bytes = lut_table_bytes(dtype);
+  const size_t row_bytes = dtype_row_bytes(dtype, cols);
+  const uint8_t* group = base + row / g * (table_bytes + g * row_bytes);
+  const uint8_t* packed = group + table_bytes + row % g * row_bytes;
+  float entry[16];
+  for (size_t i = 0; i < 16; ++i) {
+    uint16_t h;
+    std::memcpy(&h, group + 2 * i, 2);
+    entry[i] = fp16_to_float(h);
+  }
+  for (size_t c = 0; c < cols; ++c) out[c] = entry[lut4_index(packed, cols, c)];
+}
+
+}  // namespace corelm

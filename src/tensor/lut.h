@@ -1,0 +1,58 @@
+// Palettized weights (lut4): per group of output rows a table of 2^bits fp16 values found by a
+// deterministic weighted 1-D k-means, and one index per weight. The layout that stores them is
+// tensor/layout.h's lut_g* (table, then the group's rows); docs/package-format.md has the byte
+// map and docs/lut-plan.md the algorithm. tests/tools/lut_reference.py implements the same
+// definition in NumPy; tests/tensor/lut_test.cpp compares the two bit for bit.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "tensor/dtype.h"
+#include "tensor/layout.h"
+
+namespace corelm {
+
+inline constexpr int kLutMaxIterations = 50;
+
+// One group's palette: `x` holds rows x cols values (row-major), `importance` cols non-negative
+// weights of the input columns (nullptr: all 1), used in the centroid update (weighted means).
+// Writes the 2^bits fp16 entries to `table` and one index per value to `indices` (rows * cols
+// bytes, row-major). Deterministic: the same input gives the same bytes on every machine.
+//   1. Each value is rounded to fp16 (nearest even; beyond fp16's range saturated to +-65504,
+//      NaN and -0 to +0): the k-means runs on the distinct values u_0 < ... < u_{U-1}, each with
+//      its weight W_j = the sum, in row-major order, of the importance of its occurrences (its
+//      count when `importance` is nullptr), in double.
+//   2. U <= K = 2^bits: the centroids are the distinct values, the last repeated. Otherwise the
+//      initial centroid k is the distinct value at sorted position floor((2k + 1) n / (2K)) of
+//      the n values (the quantiles), its distinct-value index j_k then clamped to U - K + k and
+//      raised to j_{k-1} + 1, so the K starting centroids are distinct.
+//   3. Lloyd: assign every distinct value to its nearest centroid (|u - c| in double, ties to the
+//      lower index); stop when no assignment changed since the previous pass or after
+//      kLutMaxIterations passes; else each centroid with W > 0 becomes sum(W_j u_j) / sum(W_j)
+//      over its values (double, summed in ascending u), an empty one stays.
+//   4. The table is the centroids rounded to fp16; each value takes the index of its nearest
+//      table entry (ties to the lower index).
+// Returns the number of Lloyd passes (assignments computed) before the stop, 0 when U <= K.
+int lut_fit_group(int bits, const float* x, size_t rows, size_t cols, const float* importance,
+                  uint16_t* table, uint8_t* indices);
+
+// lut4's row packing (tensor/layout.h): `indices` (cols values < 16, cols even) into cols / 2
+// bytes, and the index of element c back.
+void pack_lut4_row(const uint8_t* indices, size_t cols, uint8_t* out);
+uint8_t lut4_index(const uint8_t* row, size_t cols, size_t c);
+
+// Quantizes one group (rows <= the layout's G, the last group may be smaller) of a [*, cols]
+// matrix into its bytes: the table, then the packed rows (lut_table_bytes + rows * row_bytes).
+// Returns the Lloyd passes (as lut_fit_group).
+int quantize_lut_group(DType dtype, const float* x, size_t rows, size_t cols,
+                       const float* importance, uint8_t* out);
+// A whole [rows, cols] matrix into `layout` (layout_matrix_bytes of it).
+void quantize_lut_matrix(DType dtype, Layout layout, const float* x, size_t rows, size_t cols,
+                         const float* importance, uint8_t* out);
+
+// Row `row` of a lut matrix as floats: table[index] per element.
+void dequantize_lut_row(DType dtype, Layout layout, const uint8_t* base, size_t row, size_t cols,
+                        float* out);
+
+}  // namespace corelm

@@ -1,0 +1,213 @@
+// lut4 palettization: the quantizer bit for bit against the NumPy implementation of the same
+// definition (tests/tools/lut_reference.py, its output committed as tests/data/lut4_reference.json:
+// G = 8, 16, 32; a group of one value, one of five, values beyond fp16, -0 and subnormals, a last
+// group shorter than G, row tails, importance weights), the row packing, the lut_g* layouts'
+// sizes, and the reference and SIMD kernels against dequantize-then-dot in double.
+#include <gtest/gtest.h>
+
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "base/half.h"
+#include "kernels/isa.h"
+#include "kernels/kernel_table.h"
+#include "tensor/layout.h"
+#include "tensor/linear.h"
+#include "tensor/lut.h"
+#include "test_support.h"
+
+namespace corelm {
+namespace {
+
+TEST(Lut4, MatchesTheNumPyReferenceBitForBit) {
+  const auto j = nlohmann::json::parse(test::read_fixture("lut4_reference.json"));
+  ASSERT_GE(j["cases"].size(), 7u);
+  for (const auto& c : j["cases"]) {
+    const std::string name = c["name"].get<std::string>();
+    SCOPED_TRACE(name);
+    const size_t g = c["group_rows"].get<size_t>(), rows = c["rows"].get<size_t>(),
+                 cols = c["cols"].get<size_t>();
+    const auto values = c["values"].get<std::vector<float>>();
+    ASSERT_EQ(values.size(), rows * cols);
+    std::vector<float> importance;
+    if (!c["importance"].is_null()) importance = c["importance"].get<std::vector<float>>();
+    const float* imp = importance.empty() ? nullptr : importance.data();
+
+    // The fit itself: tables, indices and the number of Lloyd passes of every group.
+    const auto tables = c["tables"].get<std::vector<std::vector<uint16_t>>>();
+    const auto indices = c["indices"].get<std::vector<std::string>>();
+    const auto passes = c["passes"].get<std::vector<int>>();
+    ASSERT_EQ(tables.size(), (rows + g - 1) / g);
+    ASSERT_EQ(indices.size(), rows);
+    for (size_t r0 = 0, grp = 0; r0 < rows; r0 += g, ++grp) {
+      const size_t n = std::min(g, rows - r0);
+      std::vector<uint16_t> table(16);
+      std::vector<uint8_t> idx(n * cols);
+      const int p = lut_fit_group(4, &values[r0 * cols], n, cols, imp, table.data(), idx.data());
+      EXPECT_EQ(p, passes[grp]) << "group " << grp;
+      EXPECT_EQ(table, tables[grp]) << "group " << grp;
+      for (size_t r = 0; r < n; ++r) {
+        std::string hex;
+        for (size_t i = 0; i < cols; ++i) hex += fmt::format("{:x}", idx[r * cols + i]);
+        EXPECT_EQ(hex, indices[r0 + r]) << "row " << r0 + r;
+      }
+    }
+
+    // The same through the layout: the matrix bytes read back as table[index].
+    const Layout layout = *lut_layout_for_group(g);
+    std::vector<uint8_t> bytes(layout_matrix_bytes(DType::kLut4, layout, rows, cols));
+    quantize_lut_matrix(DType::kLut4, layout, values.data(), rows, cols, imp, bytes.data());
+    std::vector<float> row(cols);
+    for (size_t r = 0; r < rows; ++r) {
+      dequantize_matrix_row(DType::kLut4, layout, bytes.data(), r, cols, row.data());
+      for (size_t i = 0; i < cols; ++i) {
+        const int index = std::stoi(indices[r].substr(i, 1), nullptr, 16);
+        ASSERT_EQ(row[i], fp16_to_float(tables[r / g][static_cast<size_t>(index)]))
+            << r << " " << i;
+      }
+    }
+  }
+}
+
+TEST(Lut4, FewDistinctValuesAreExact) {
+  // Up to 16 distinct fp16 values: each is its own table entry, no k-means pass.
+  std::vector<float> x(8 * 24);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(static_cast<int>(i % 16) - 7) / 4;
+  std::vector<uint16_t> table(16);
+  std::vector<uint8_t> idx(x.size());
+  EXPECT_EQ(lut_fit_group(4, x.data(), 8, 24, nullptr, table.data(), idx.data()), 0);
+  for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(fp16_to_float(table[idx[i]]), x[i]) << i;
+}
+
+TEST(Lut4, RowPackingRoundTripsAndSplitsChunksInHalves) {
+  for (size_t cols = 2; cols <= 70; cols += 2) {
+    std::vector<uint8_t> idx(cols), packed(cols / 2);
+    for (size_t i = 0; i < cols; ++i) idx[i] = static_cast<uint8_t>((i * 7 + cols) % 16);
+    pack_lut4_row(idx.data(), cols, packed.data());
+    for (size_t i = 0; i < cols; ++i) ASSERT_EQ(lut4_index(packed.data(), cols, i), idx[i]) << cols;
+  }
+  // The documented order: byte j of a full chunk holds elements j (low) and j + 8 (high); a
+  // tail of 6 elements pairs j with j + 3.
+  std::vector<uint8_t> idx(22), packed(11);
+  for (size_t i = 0; i < 22; ++i) idx[i] = static_cast<uint8_t>(i % 16);
+  pack_lut4_row(idx.data(), 22, packed.data());
+  EXPECT_EQ(packed[0], 0x80);
+  EXPECT_EQ(packed[7], 0xF7);
+  EXPECT_EQ(packed[8], 0x30);   // elements 16 and 19
+  EXPECT_EQ(packed[10], 0x52);  // elements 18 and 21
+}
+
+TEST(Lut4, LayoutsSizeTablesAndRows) {
+  EXPECT_EQ(dtype_row_bytes(DType::kLut4, 64), 32u);
+  EXPECT_TRUE(dtype_fits_row(DType::kLut4, 172));
+  EXPECT_FALSE(dtype_fits_row(DType::kLut4, 7));
+  for (size_t g : {8, 16, 32}) {
+    const Layout l = *lut_layout_for_group(g);
+    EXPECT_EQ(lut_group_rows(l), g);
+    EXPECT_EQ(layout_from_name(layout_name(l)), l);
+    EXPECT_EQ(layout_name(l), fmt::format("lut_g{}", g));
+    // ceil(rows / G) tables of 32 bytes and rows of cols / 2.
+    EXPECT_EQ(layout_matrix_bytes(DType::kLut4, l, 2 * g, 64), 2 * 32 + 2 * g * 32);
+    EXPECT_EQ(layout_matrix_bytes(DType::kLut4, l, g + 3, 64), 2 * 32 + (g + 3) * 32);
+    EXPECT_TRUE(layout_fits(DType::kLut4, l, 5, 64));
+    EXPECT_FALSE(layout_fits(DType::kQ4S32, l, 64, 64));
+    EXPECT_NE(linear_impl(DType::kLut4, l), nullptr);
+    EXPECT_EQ(linear_impl(DType::kLut4, l)->row_group(), g);
+  }
+  EXPECT_FALSE(lut_layout_for_group(12).has_value());
+  EXPECT_FALSE(layout_fits(DType::kLut4, Layout::kRows, 16, 64));
+  EXPECT_FALSE(layout_fits(DType::kLut4, Layout::kInterleaved8, 16, 64));
+  EXPECT_EQ(linear_impl(DType::kLut4, Layout::kRows), nullptr);
+  EXPECT_EQ(lut_table_bytes(DType::kLut4), 32u);
+}
+
+void check_kernel_against_double(const KernelTable& table);
+
+TEST(Lut4, EveryTablesKernelEqualsDequantizeThenDotInDouble) {
+  // The reference and each SIMD table this CPU runs (avx2's kernel, inherited by avxvnni/avx512).
+  std::vector<const KernelTable*> tables{&reference_kernels()};
+  for (const IsaEntry* e : supported_isas()) tables.push_back(&e->table());
+  for (const KernelTable* table : tables) {
+    SCOPED_TRACE(table->name);
+    check_kernel_against_double(*table);
+  }
+}
+
+void check_kernel_against_double(const KernelTable& ref) {
+  EXPECT_EQ(ref.activation_for(DType::kLut4), ActivationFormat::kF32);
+  std::mt19937 rng(11);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  struct Shape {
+    size_t rows, cols, n;
+  };
+  for (size_t g : {8, 16, 32})
+    for (const Shape s : {Shape{1, 2, 1}, Shape{7, 14, 2}, Shape{20, 38, 3}, Shape{33, 64, 1},
+                          Shape{64, 172, 5}, Shape{40, 256, 2}}) {
+      const Layout layout = *lut_layout_for_group(g);
+      SCOPED_TRACE(fmt::format("G {} rows {} cols {} n {}", g, s.rows, s.cols, s.n));
+      std::vector<float> w(s.rows * s.cols), x(s.n * s.cols);
+      for (auto& v : w) v = dist(rng) * 0.05f;
+      for (auto& v : x) v = dist(rng);
+      std::vector<uint8_t> bytes(layout_matrix_bytes(DType::kLut4, layout, s.rows, s.cols));
+      quantize_lut_matrix(DType::kLut4, layout, w.data(), s.rows, s.cols, nullptr, bytes.data());
+      const MatmulFn fn = ref.matmul_for(DType::kLut4, layout);
+      ASSERT_NE(fn, nullptr);
+      // A sub-range of rows that starts inside a group, then every row.
+      const std::pair<size_t, size_t> ranges[] = {{s.rows / 3, s.rows}, {0, s.rows}};
+      for (const auto& [r0, r1] : ranges) {
+        std::vector<float> y(s.n * s.rows, -7.0f);
+        fn(bytes.data(), dtype_row_bytes(DType::kLut4, s.cols), x.data(), s.cols * sizeof(float),
+           s.n, s.cols, y.data(), s.rows, r0, r1);
+        std::vector<float> row(s.cols);
+        for (size_t r = 0; r < s.rows; ++r) {
+          dequantize_matrix_row(DType::kLut4, layout, bytes.data(), r, s.cols, row.data());
+          for (size_t t = 0; t < s.n; ++t) {
+            double ref_dot = 0.0, mag = 0.0;
+            for (size_t c = 0; c < s.cols; ++c) {
+              ref_dot += static_cast<double>(row[c]) * x[t * s.cols + c];
+              mag += std::fabs(static_cast<double>(row[c]) * x[t * s.cols + c]);
+            }
+            const float got = y[t * s.rows + r];
+            if (r < r0) {
+              ASSERT_EQ(got, -7.0f) << "row " << r << " outside [r0, r1) was written";
+            } else {
+              // float accumulation in index order: at most cols ulps of the magnitude sum.
+              ASSERT_NEAR(got, ref_dot, mag * s.cols * 6e-8 + 1e-30) << r << " " << t;
+            }
+          }
+        }
+      }
+    }
+}
+
+TEST(Lut4, ImportanceWeightsPullTheTable) {
+  // One heavy column: its values dominate the weighted means, so they are reproduced better.
+  std::mt19937 rng(5);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  const size_t rows = 16, cols = 64;
+  std::vector<float> x(rows * cols), importance(cols, 1.0f);
+  for (auto& v : x) v = dist(rng);
+  importance[3] = 1000.0f;
+  auto error_on_column = [&](const float* imp) {
+    std::vector<uint16_t> table(16);
+    std::vector<uint8_t> idx(rows * cols);
+    lut_fit_group(4, x.data(), rows, cols, imp, table.data(), idx.data());
+    double e = 0.0;
+    for (size_t r = 0; r < rows; ++r) {
+      const double d = fp16_to_float(table[idx[r * cols + 3]]) - x[r * cols + 3];
+      e += d * d;
+    }
+    return e;
+  };
+  EXPECT_LT(error_on_column(importance.data()), error_on_column(nullptr));
+}
+
+}  // namespace
+}  // namespace corelm
