@@ -3,10 +3,12 @@
 //   build/bench/kernels_bench [--benchmark_filter=q4]
 #include <benchmark/benchmark.h>
 
+#include <cstring>
 #include <random>
 #include <vector>
 
 #include "base/aligned_buffer.h"
+#include "base/half.h"
 #include "kernels/isa.h"
 #include "tensor/layout.h"
 #include "tensor/quant.h"
@@ -29,6 +31,14 @@ struct Problem {
     if (dtype_traits(d).from_float == nullptr) {  // a run-only GGUF type: random blocks, as the
       std::uniform_int_distribution<int> byte(0, 255);  // kernels' speed does not depend on them
       for (size_t i = 0; i < w.size(); ++i) w.data()[i] = static_cast<uint8_t>(byte(rng));
+      if (const size_t g = lut_group_rows(l); g != 0) {  // palettized: finite tables (k-means
+        const size_t stride = lut_table_bytes(d) + g * row_bytes;  // would take seconds here)
+        for (size_t at = 0; at < w.size(); at += stride)
+          for (size_t j = 0; j < lut_table_bytes(d) / 2; ++j) {
+            const uint16_t h = float_to_fp16(nd(rng));
+            std::memcpy(w.data() + at + 2 * j, &h, 2);
+          }
+      }
       return;
     }
     std::vector<float> row(c);
@@ -51,7 +61,7 @@ void run(benchmark::State& state, const KernelTable& k, DType dtype, Layout layo
   std::normal_distribution<float> nd(0.0f, 1.0f);
   for (auto& v : x) v = nd(rng);
   const ActivationFormat format = k.activation_for(dtype);
-  std::vector<BlockQ8A> xq(n * cols / 32);
+  std::vector<BlockQ8A> xq(n * ((cols + 31) / 32));
   std::vector<BlockQ8K> xk(n * cols / 256);
   for (size_t t = 0; t < n; ++t) {
     if (format == ActivationFormat::kQ8A)
@@ -107,6 +117,12 @@ void q6_k_rows(benchmark::State& s) {
 void f16_rows(benchmark::State& s) {
   run(s, best(), DType::kF16, Layout::kRows);
 }
+void lut4_g16(benchmark::State& s) {
+  run(s, best(), DType::kLut4, Layout::kLutG16);
+}
+void lut4_g8(benchmark::State& s) {
+  run(s, best(), DType::kLut4, Layout::kLutG8);
+}
 void q4_interleaved_ref(benchmark::State& s) {
   run(s, reference_kernels(), DType::kQ4S32, Layout::kInterleaved8);
 }
@@ -146,6 +162,12 @@ BENCHMARK(q6_k_rows)
     ->Args({256, 2048, 64})
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK(f16_rows)->Args({5632, 2048, 1})->Args({5632, 2048, 64})->Unit(benchmark::kMicrosecond);
+BENCHMARK(lut4_g16)
+    ->Args({5632, 2048, 1})
+    ->Args({5632, 2048, 64})
+    ->Args({32768, 4096, 1})
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(lut4_g8)->Args({5632, 2048, 1})->Args({5632, 2048, 64})->Unit(benchmark::kMicrosecond);
 BENCHMARK(q4_interleaved_ref)->Args({512, 2048, 1})->Unit(benchmark::kMicrosecond);
 
 }  // namespace

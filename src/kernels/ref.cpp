@@ -135,27 +135,30 @@ void matmul_q8_interleaved(const uint8_t* w, size_t row_bytes, const void* x, si
   }
 }
 
-// lut4 in groups of G rows (tensor/layout.h, lut_gG) against f32 activations: each row's table
-// entries as floats, then the float dot product in index order.
+// lut4 in groups of G rows (tensor/layout.h, lut_gG) against q8 activations (the last block of a
+// row whose length 32 does not divide is padded with zeros): the group's table in its integer form
+// (tensor/lut.h, lut4_int_table), each block's exact integer dot product times the block's scale,
+// summed in block order, times the table's scale.
 template <size_t G>
 void matmul_lut4(const uint8_t* w, size_t row_bytes, const void* x, size_t x_stride, size_t n,
                  size_t k, float* y, size_t y_stride, size_t r0, size_t r1) {
   constexpr size_t kTableBytes = 32;
+  const size_t nb = (k + kQuantBlock - 1) / kQuantBlock;
   for (size_t r = r0; r < r1; ++r) {
     const uint8_t* group = w + r / G * (kTableBytes + G * row_bytes);
     const uint8_t* row = group + kTableBytes + r % G * row_bytes;
-    float entry[16];
-    for (size_t i = 0; i < 16; ++i) {
-      uint16_t h;
-      std::memcpy(&h, group + 2 * i, 2);
-      entry[i] = fp16_to_float(h);
-    }
+    const Lut4IntTable table = lut4_int_table(group);
     for (size_t t = 0; t < n; ++t) {
-      const float* xt =
-          reinterpret_cast<const float*>(static_cast<const uint8_t*>(x) + t * x_stride);
+      const BlockQ8A* xt =
+          reinterpret_cast<const BlockQ8A*>(static_cast<const uint8_t*>(x) + t * x_stride);
       float acc = 0.0f;
-      for (size_t i = 0; i < k; ++i) acc += entry[lut4_index(row, k, i)] * xt[i];
-      y[t * y_stride + r] = acc;
+      for (size_t b = 0; b < nb; ++b) {
+        int isum = 0;
+        for (size_t i = b * kQuantBlock; i < std::min(k, (b + 1) * kQuantBlock); ++i)
+          isum += table.q[lut4_index(row, k, i)] * xt[b].qs[i - b * kQuantBlock];
+        acc += xt[b].scale * static_cast<float>(isum);
+      }
+      y[t * y_stride + r] = table.scale * acc;
     }
   }
 }
@@ -291,9 +294,9 @@ KernelTable make_reference() {
   set(DType::kQ4_0, Layout::kInterleaved8, matmul_q4_interleaved, q8a);
   set(DType::kQ8S32, Layout::kInterleaved8, matmul_q8_interleaved, q8a);
   set(DType::kQ8_0, Layout::kInterleaved8, matmul_q8_interleaved, q8a);
-  set(DType::kLut4, Layout::kLutG8, matmul_lut4<8>, f32);
-  set(DType::kLut4, Layout::kLutG16, matmul_lut4<16>, f32);
-  set(DType::kLut4, Layout::kLutG32, matmul_lut4<32>, f32);
+  set(DType::kLut4, Layout::kLutG8, matmul_lut4<8>, q8a);
+  set(DType::kLut4, Layout::kLutG16, matmul_lut4<16>, q8a);
+  set(DType::kLut4, Layout::kLutG32, matmul_lut4<32>, q8a);
   add_ggml_reference_kernels(t);
   t.quantize_q8a = quantize_row_q8a;
   t.quantize_q8k = quantize_row_q8k;

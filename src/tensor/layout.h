@@ -28,10 +28,11 @@ inline constexpr size_t kNumLayouts = static_cast<size_t>(Layout::kLutG32) + 1;
 // group stored as its table of 2^lut_bits fp16 values followed by its G rows of dtype_row_bytes:
 //   group g at byte g * (table + G * row_bytes); row r in group r / G, at table + (r % G) *
 //   row_bytes within it; the matrix is ceil(rows / G) * table + rows * row_bytes bytes.
-// Element c of a row is table[index c]. lut4 packs a row in chunks of 16 elements (the last
-// chunk shorter, m = cols % 16 elements, when 16 does not divide cols): byte j of a chunk of m
-// holds element j in its low nibble and element j + m / 2 in its high nibble, so one 8-byte load
-// widened to 32-bit lanes gives indices 0..7 (low nibbles) and 8..15 (high) of a chunk.
+// Element c of a row is table[index c]. lut4 packs a row in chunks of 32 elements (the last
+// chunk shorter, m = cols % 32 elements, when 32 does not divide cols): byte j of a chunk of m
+// holds element j in its low nibble and element j + m / 2 in its high nibble, so a chunk's 16
+// bytes broadcast to both halves of a 256-bit register give indices 0..15 (low nibbles) and
+// 16..31 (high) in element order, the order of the activations' 32-element blocks.
 // The group size of a lut layout (0 for the others), and the layout of group size G (nullopt when
 // G is not 8, 16 or 32).
 size_t lut_group_rows(Layout layout);

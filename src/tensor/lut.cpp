@@ -147,17 +147,35 @@ int lut_fit_group(int bits, const float* x, size_t rows, size_t cols, const floa
 }
 
 void pack_lut4_row(const uint8_t* indices, size_t cols, uint8_t* out) {
-  for (size_t s = 0; s < cols; s += 16) {
-    const size_t half = std::min<size_t>(16, cols - s) / 2;
+  for (size_t s = 0; s < cols; s += kLut4Chunk) {
+    const size_t half = std::min(kLut4Chunk, cols - s) / 2;
     for (size_t j = 0; j < half; ++j)
       out[s / 2 + j] = static_cast<uint8_t>(indices[s + j] | (indices[s + j + half] << 4));
   }
 }
 
 uint8_t lut4_index(const uint8_t* row, size_t cols, size_t c) {
-  const size_t s = c / 16 * 16, half = std::min<size_t>(16, cols - s) / 2, j = c - s;
+  const size_t s = c / kLut4Chunk * kLut4Chunk, half = std::min(kLut4Chunk, cols - s) / 2;
+  const size_t j = c - s;
   const uint8_t byte = row[s / 2 + j % half];
   return j < half ? byte & 0xF : byte >> 4;
+}
+
+Lut4IntTable lut4_int_table(const uint8_t* table) {
+  Lut4IntTable out{};
+  float t[16], m = 0.0f;
+  for (size_t j = 0; j < 16; ++j) {
+    uint16_t h;
+    std::memcpy(&h, table + 2 * j, 2);
+    t[j] = fp16_to_float(h);
+    m = std::max(m, std::fabs(t[j]));
+  }
+  if (!(m > 0.0f) || !std::isfinite(m)) return out;  // all zero (the converter writes finite)
+  const float inv = 8191.0f / m;
+  for (size_t j = 0; j < 16; ++j)
+    out.q[j] = static_cast<int16_t>(std::clamp(std::nearbyint(t[j] * inv), -8191.0f, 8191.0f));
+  out.scale = m / 8191.0f;
+  return out;
 }
 
 int quantize_lut_group(DType dtype, const float* x, size_t rows, size_t cols,

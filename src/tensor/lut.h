@@ -38,7 +38,8 @@ int lut_fit_group(int bits, const float* x, size_t rows, size_t cols, const floa
                   uint16_t* table, uint8_t* indices);
 
 // lut4's row packing (tensor/layout.h): `indices` (cols values < 16, cols even) into cols / 2
-// bytes, and the index of element c back.
+// bytes in chunks of kLut4Chunk elements, and the index of element c back.
+inline constexpr size_t kLut4Chunk = 32;
 void pack_lut4_row(const uint8_t* indices, size_t cols, uint8_t* out);
 uint8_t lut4_index(const uint8_t* row, size_t cols, size_t c);
 
@@ -50,6 +51,19 @@ int quantize_lut_group(DType dtype, const float* x, size_t rows, size_t cols,
 // A whole [rows, cols] matrix into `layout` (layout_matrix_bytes of it).
 void quantize_lut_matrix(DType dtype, Layout layout, const float* x, size_t rows, size_t cols,
                          const float* importance, uint8_t* out);
+
+// The integer form of a lut4 group's table that every matmul kernel multiplies with (kernels take
+// q8 activations: each 32-element block's integer dot product is exact, as for q4s32):
+//   m = max_j |t_j| over the 16 fp16 entries t_j, inv = 8191 / m (f32),
+//   q_j = round_half_even(t_j * inv) (f32 product), clamped to [-8191, 8191], scale = m / 8191,
+// so a weight is scale * q_j, off its table value by at most m / 16382 (0 and scale 0 for an
+// all-zero table). 14 bits split into a 7-bit low part (q & 127) and a high part (q >> 7, in
+// [-64, 63]): the x86 kernels look both up with vpshufb and multiply them with maddubs.
+struct Lut4IntTable {
+  int16_t q[16];
+  float scale;
+};
+Lut4IntTable lut4_int_table(const uint8_t* table);
 
 // Row `row` of a lut matrix as floats: table[index] per element.
 void dequantize_lut_row(DType dtype, Layout layout, const uint8_t* base, size_t row, size_t cols,

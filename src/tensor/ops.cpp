@@ -66,7 +66,8 @@ struct Prepared {
 // Puts x [n, k] in the activation format `format` (quantizing into the context's buffer).
 Prepared prepare(ComputeContext& ctx, ActivationFormat format, const float* x, size_t n, size_t k) {
   if (format == ActivationFormat::kF32) return {x, k * sizeof(float)};
-  if (k % kQuantBlock != 0 || k > OpsAccess::max_k(ctx) || n > ctx.max_tokens())
+  if (k > OpsAccess::max_k(ctx) || n > ctx.max_tokens() ||
+      (k % kQuantBlock != 0 && format != ActivationFormat::kQ8A))
     fail(ErrorCode::kInternal, kComponent, "cannot quantize activations [{}, {}]", n, k);
   auto run = [&](auto&& body) {
     if (n >= 4)
@@ -86,11 +87,14 @@ Prepared prepare(ComputeContext& ctx, ActivationFormat format, const float* x, s
     });
     return {q, blocks * sizeof(BlockQ8K)};
   }
+  // q8 blocks of 32; a row whose length 32 does not divide (lut4 takes any even length) ends in
+  // a block padded with zeros.
   BlockQ8A* q = OpsAccess::q8(ctx);
-  const size_t blocks = k / kQuantBlock;
+  const size_t blocks = q8a_blocks(k);
   const auto quantize = ctx.kernels().quantize_q8a;
   run([&](size_t t0, size_t t1) {
-    for (size_t t = t0; t < t1; ++t) quantize(x + t * k, q + t * blocks, k);
+    for (size_t t = t0; t < t1; ++t)
+      quantize_row_q8a_padded(x + t * k, q + t * blocks, k, quantize);
   });
   return {q, blocks * sizeof(BlockQ8A)};
 }

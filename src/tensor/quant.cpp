@@ -168,6 +168,16 @@ void quantize_row_q8a(const float* x, BlockQ8A* out, size_t n) {
   }
 }
 
+void quantize_row_q8a_padded(const float* x, BlockQ8A* out, size_t n,
+                             void (*quantize)(const float*, BlockQ8A*, size_t)) {
+  const size_t full = n / kQuantBlock * kQuantBlock;
+  quantize(x, out, full);
+  if (full == n) return;
+  float padded[kQuantBlock] = {};
+  std::copy(x + full, x + n, padded);
+  quantize(padded, out + full / kQuantBlock, kQuantBlock);
+}
+
 void quantize_row_q8k(const float* x, BlockQ8K* out, size_t n) {
   for (size_t b = 0; b < n / kSuperBlock; ++b, x += kSuperBlock) {
     float amax = 0.0f;

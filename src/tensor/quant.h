@@ -24,6 +24,14 @@ void dequantize_row_q8(const BlockQ8* in, float* y, size_t n);
 // Activation quantization for integer dot products: scale = max|x| / 127 (float), q rounded
 // half to even.
 void quantize_row_q8a(const float* x, BlockQ8A* out, size_t n);
+// Any n: ceil(n / 32) blocks, the last one (when 32 does not divide n) quantized from the remaining
+// elements padded with zeros (lut4 matrices take rows of any even length), each full block by
+// `quantize` (a kernel table's quantize_q8a).
+inline size_t q8a_blocks(size_t n) {
+  return (n + kQuantBlock - 1) / kQuantBlock;
+}
+void quantize_row_q8a_padded(const float* x, BlockQ8A* out, size_t n,
+                             void (*quantize)(const float*, BlockQ8A*, size_t) = quantize_row_q8a);
 // The same per 256 elements (the K-quant kernels' activations), with the sums of each 16 qs.
 // `n` is a multiple of 256.
 void quantize_row_q8k(const float* x, BlockQ8K* out, size_t n);

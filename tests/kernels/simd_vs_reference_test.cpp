@@ -87,9 +87,10 @@ std::vector<float> run_matmul(const KernelTable& k, DType dtype, Layout layout, 
        rows, r0, r1);
   } else if (k.activation_for(dtype) == ActivationFormat::kQ8A) {
     // Both tables see the same activation blocks (made by the reference quantizer).
-    std::vector<BlockQ8A> q(n * cols / 32);
-    for (size_t t = 0; t < n; ++t) quantize_row_q8a(&x[t * cols], &q[t * cols / 32], cols);
-    fn(w.bytes.data(), w.row_bytes, q.data(), cols / 32 * sizeof(BlockQ8A), n, cols, y.data(), rows,
+    const size_t blocks = q8a_blocks(cols);  // lut4 rows need not fill the last block
+    std::vector<BlockQ8A> q(n * blocks);
+    for (size_t t = 0; t < n; ++t) quantize_row_q8a_padded(&x[t * cols], &q[t * blocks], cols);
+    fn(w.bytes.data(), w.row_bytes, q.data(), blocks * sizeof(BlockQ8A), n, cols, y.data(), rows,
        r0, r1);
   } else {
     fn(w.bytes.data(), w.row_bytes, x.data(), cols * sizeof(float), n, cols, y.data(), rows, r0,

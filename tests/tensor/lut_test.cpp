@@ -21,6 +21,7 @@
 #include "tensor/layout.h"
 #include "tensor/linear.h"
 #include "tensor/lut.h"
+#include "tensor/quant.h"
 #include "test_support.h"
 
 namespace corelm {
@@ -93,15 +94,15 @@ TEST(Lut4, RowPackingRoundTripsAndSplitsChunksInHalves) {
     pack_lut4_row(idx.data(), cols, packed.data());
     for (size_t i = 0; i < cols; ++i) ASSERT_EQ(lut4_index(packed.data(), cols, i), idx[i]) << cols;
   }
-  // The documented order: byte j of a full chunk holds elements j (low) and j + 8 (high); a
+  // The documented order: byte j of a full chunk holds elements j (low) and j + 16 (high); a
   // tail of 6 elements pairs j with j + 3.
-  std::vector<uint8_t> idx(22), packed(11);
-  for (size_t i = 0; i < 22; ++i) idx[i] = static_cast<uint8_t>(i % 16);
-  pack_lut4_row(idx.data(), 22, packed.data());
-  EXPECT_EQ(packed[0], 0x80);
-  EXPECT_EQ(packed[7], 0xF7);
-  EXPECT_EQ(packed[8], 0x30);   // elements 16 and 19
-  EXPECT_EQ(packed[10], 0x52);  // elements 18 and 21
+  std::vector<uint8_t> idx(38), packed(19);
+  for (size_t i = 0; i < 38; ++i) idx[i] = static_cast<uint8_t>(i % 16);
+  pack_lut4_row(idx.data(), 38, packed.data());
+  EXPECT_EQ(packed[0], 0x00);   // elements 0 and 16
+  EXPECT_EQ(packed[3], 0x33);   // elements 3 and 19
+  EXPECT_EQ(packed[16], 0x30);  // elements 32 and 35
+  EXPECT_EQ(packed[18], 0x52);  // elements 34 and 37
 }
 
 TEST(Lut4, LayoutsSizeTablesAndRows) {
@@ -141,7 +142,11 @@ TEST(Lut4, EveryTablesKernelEqualsDequantizeThenDotInDouble) {
 }
 
 void check_kernel_against_double(const KernelTable& ref) {
-  EXPECT_EQ(ref.activation_for(DType::kLut4), ActivationFormat::kF32);
+  // Kernels take q8 activations (blocks of 32, the last padded with zeros) and the table in 14
+  // bits (lut4_int_table): against the exact product of the dequantized weights and the float
+  // activations they may be off by the two roundings, per element at most |w| * (block max |x|)
+  // / 254 (half a q8 step) plus |x| * (table max) / 16382 (half a 14-bit step), plus float sums.
+  EXPECT_EQ(ref.activation_for(DType::kLut4), ActivationFormat::kQ8A);
   std::mt19937 rng(11);
   std::normal_distribution<float> dist(0.0f, 1.0f);
   struct Shape {
@@ -155,31 +160,48 @@ void check_kernel_against_double(const KernelTable& ref) {
       std::vector<float> w(s.rows * s.cols), x(s.n * s.cols);
       for (auto& v : w) v = dist(rng) * 0.05f;
       for (auto& v : x) v = dist(rng);
+      w[5 % w.size()] = 0.9f;  // an outlier: its own table entry, the table's max
       std::vector<uint8_t> bytes(layout_matrix_bytes(DType::kLut4, layout, s.rows, s.cols));
       quantize_lut_matrix(DType::kLut4, layout, w.data(), s.rows, s.cols, nullptr, bytes.data());
       const MatmulFn fn = ref.matmul_for(DType::kLut4, layout);
       ASSERT_NE(fn, nullptr);
+      const size_t blocks = q8a_blocks(s.cols);
+      std::vector<BlockQ8A> xq(s.n * blocks);
+      for (size_t t = 0; t < s.n; ++t)
+        quantize_row_q8a_padded(&x[t * s.cols], &xq[t * blocks], s.cols, ref.quantize_q8a);
       // A sub-range of rows that starts inside a group, then every row.
       const std::pair<size_t, size_t> ranges[] = {{s.rows / 3, s.rows}, {0, s.rows}};
       for (const auto& [r0, r1] : ranges) {
         std::vector<float> y(s.n * s.rows, -7.0f);
-        fn(bytes.data(), dtype_row_bytes(DType::kLut4, s.cols), x.data(), s.cols * sizeof(float),
-           s.n, s.cols, y.data(), s.rows, r0, r1);
+        fn(bytes.data(), dtype_row_bytes(DType::kLut4, s.cols), xq.data(),
+           blocks * sizeof(BlockQ8A), s.n, s.cols, y.data(), s.rows, r0, r1);
         std::vector<float> row(s.cols);
         for (size_t r = 0; r < s.rows; ++r) {
           dequantize_matrix_row(DType::kLut4, layout, bytes.data(), r, s.cols, row.data());
+          const uint8_t* table = bytes.data() + r / g * (32 + g * s.cols / 2);
+          double table_max = 0.0;
+          for (size_t j = 0; j < 16; ++j) {
+            uint16_t h;
+            std::memcpy(&h, table + 2 * j, 2);
+            table_max = std::max(table_max, std::fabs(static_cast<double>(fp16_to_float(h))));
+          }
           for (size_t t = 0; t < s.n; ++t) {
-            double ref_dot = 0.0, mag = 0.0;
+            const float* xt = &x[t * s.cols];
+            double exact = 0.0, bound = 0.0;
             for (size_t c = 0; c < s.cols; ++c) {
-              ref_dot += static_cast<double>(row[c]) * x[t * s.cols + c];
-              mag += std::fabs(static_cast<double>(row[c]) * x[t * s.cols + c]);
+              double block_max = 0.0;
+              for (size_t i = c / 32 * 32; i < std::min(s.cols, c / 32 * 32 + 32); ++i)
+                block_max = std::max(block_max, std::fabs(static_cast<double>(xt[i])));
+              exact += static_cast<double>(row[c]) * xt[c];
+              bound += std::fabs(row[c]) * block_max / 254.0 +
+                       (std::fabs(xt[c]) + block_max / 254.0) * table_max / 16382.0 +
+                       std::fabs(static_cast<double>(row[c]) * xt[c]) * 1e-5;
             }
             const float got = y[t * s.rows + r];
             if (r < r0) {
               ASSERT_EQ(got, -7.0f) << "row " << r << " outside [r0, r1) was written";
             } else {
-              // float accumulation in index order: at most cols ulps of the magnitude sum.
-              ASSERT_NEAR(got, ref_dot, mag * s.cols * 6e-8 + 1e-30) << r << " " << t;
+              ASSERT_NEAR(got, exact, bound) << r << " " << t;
             }
           }
         }
