@@ -20,10 +20,14 @@
 #include "kernels/x86/x86.h"
 
 // GCC 12's AVX-512 intrinsics start their results from _mm512_undefined_*() (`__m512 __Y = __Y;`),
-// which -Wmaybe-uninitialized reports at -O3 once they are inlined here.
+// which -Wmaybe-uninitialized (and, for the casts and broadcasts, -Wuninitialized) reports at -O3
+// once they are inlined here.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
+
+#include "kernels/x86/lut_avx512.h"  // after the pragmas: its intrinsics need them too
 
 namespace corelm {
 
@@ -261,6 +265,9 @@ KernelTable make_avx512() {
   set(DType::kQ4_0, Layout::kInterleaved8, matmul_interleaved<Q4Kind>);
   set(DType::kQ8S32, Layout::kInterleaved8, matmul_interleaved<Q8Kind>);
   set(DType::kQ8_0, Layout::kInterleaved8, matmul_interleaved<Q8Kind>);
+  set(DType::kLut4, Layout::kLutG8, lut_avx512::matmul_lut4<8>);
+  set(DType::kLut4, Layout::kLutG16, lut_avx512::matmul_lut4<16>);
+  set(DType::kLut4, Layout::kLutG32, lut_avx512::matmul_lut4<32>);
   t.interleave_q8 = true;
   add_avx512_kquant_kernels(t);  // Q2_K..Q6_K (avx512_kquant.cpp)
   t.quantize_q8a = quantize_q8a;

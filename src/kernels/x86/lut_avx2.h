@@ -103,13 +103,16 @@ inline void row_dot(const Table& table, const uint8_t* row, const BlockQ8A* cons
 }
 
 // Rows [r0, r1) against n tokens; G rows per group (layout lut_gG). Tokens in tiles of kTile, rows
-// inside: a tile's activations stay in L1 while the rows stream.
-template <size_t G>
-void matmul_lut4(const uint8_t* w, size_t row_bytes, const void* x, size_t x_stride, size_t n,
-                 size_t k, float* y, size_t y_stride, size_t r0, size_t r1) {
+// inside: a tile's activations stay in L1 while the rows stream. `row_dot(nt, table, row, xt,
+// full, sum)` sums the full chunks; `narrow(table)` gives the table's Table for the tail.
+template <size_t G, typename TableT, void (*Load)(const uint8_t*, TableT&), typename Narrow,
+          typename RowDot>
+inline void matmul_tiles(const uint8_t* w, size_t row_bytes, const void* x, size_t x_stride,
+                         size_t n, size_t k, float* y, size_t y_stride, size_t r0, size_t r1,
+                         Narrow narrow, RowDot row_dot) {
   const size_t full = k / kLut4Chunk, half = k % kLut4Chunk / 2;
   const auto* xb = static_cast<const uint8_t*>(x);
-  Table table{};
+  TableT table{};
   for (size_t t0 = 0; t0 < n; t0 += kTile) {
     const size_t nt = std::min(kTile, n - t0);
     const BlockQ8A* xt[kTile];
@@ -123,23 +126,11 @@ void matmul_lut4(const uint8_t* w, size_t row_bytes, const void* x, size_t x_str
     size_t group_index = static_cast<size_t>(-1);
     for (size_t r = r0; r < r1; ++r) {
       const uint8_t* group = w + r / G * (kTableBytes + G * row_bytes);
-      if (r / G != group_index) load_table(group, table), group_index = r / G;
+      if (r / G != group_index) Load(group, table), group_index = r / G;
       const uint8_t* row = group + kTableBytes + r % G * row_bytes;
       float sum[kTile];
-      switch (nt) {
-        case 1:
-          row_dot<1>(table, row, xt, full, sum);
-          break;
-        case 2:
-          row_dot<2>(table, row, xt, full, sum);
-          break;
-        case 3:
-          row_dot<3>(table, row, xt, full, sum);
-          break;
-        default:
-          row_dot<4>(table, row, xt, full, sum);
-          break;
-      }
+      row_dot(nt, table, row, xt, full, sum);
+      const Lut4IntTable& ints = narrow(table).ints;
       for (size_t t = 0; t < nt; ++t) {
         float s = sum[t] - offset[t];
         if (half != 0) {  // the last, shorter chunk: byte j holds elements j and j + half
@@ -147,14 +138,38 @@ void matmul_lut4(const uint8_t* w, size_t row_bytes, const void* x, size_t x_str
           const int8_t* qs = xt[t][full].qs;
           int isum = 0;
           for (size_t j = 0; j < half; ++j)
-            isum +=
-                table.ints.q[bytes[j] & 0xF] * qs[j] + table.ints.q[bytes[j] >> 4] * qs[j + half];
+            isum += ints.q[bytes[j] & 0xF] * qs[j] + ints.q[bytes[j] >> 4] * qs[j + half];
           s += xt[t][full].scale * static_cast<float>(isum);
         }
-        y[(t0 + t) * y_stride + r] = table.ints.scale * s;
+        y[(t0 + t) * y_stride + r] = ints.scale * s;
       }
     }
   }
+}
+
+template <size_t G>
+void matmul_lut4(const uint8_t* w, size_t row_bytes, const void* x, size_t x_stride, size_t n,
+                 size_t k, float* y, size_t y_stride, size_t r0, size_t r1) {
+  matmul_tiles<G, Table, load_table>(
+      w, row_bytes, x, x_stride, n, k, y, y_stride, r0, r1,
+      [](const Table& t) -> const Table& { return t; },
+      [](size_t nt, const Table& t, const uint8_t* row, const BlockQ8A* const* xt, size_t full,
+         float* sum) {
+        switch (nt) {
+          case 1:
+            row_dot<1>(t, row, xt, full, sum);
+            break;
+          case 2:
+            row_dot<2>(t, row, xt, full, sum);
+            break;
+          case 3:
+            row_dot<3>(t, row, xt, full, sum);
+            break;
+          default:
+            row_dot<4>(t, row, xt, full, sum);
+            break;
+        }
+      });
 }
 
 }  // namespace lut_avx2
