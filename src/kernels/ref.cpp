@@ -146,7 +146,7 @@ void matmul_lut4(const uint8_t* w, size_t row_bytes, const void* x, size_t x_str
   const size_t nb = (k + kQuantBlock - 1) / kQuantBlock;
   for (size_t r = r0; r < r1; ++r) {
     const uint8_t* group = w + r / G * (kTableBytes + G * row_bytes);
-    const uint8_t* row = group + kTableBytes + r % G * row_bytes;
+    const uint8_t* set = group + kTableBytes + r % G / kLut4SetRows * kLut4SetRows * row_bytes;
     const Lut4IntTable table = lut4_int_table(group);
     for (size_t t = 0; t < n; ++t) {
       const BlockQ8A* xt =
@@ -155,7 +155,7 @@ void matmul_lut4(const uint8_t* w, size_t row_bytes, const void* x, size_t x_str
       for (size_t b = 0; b < nb; ++b) {
         int isum = 0;
         for (size_t i = b * kQuantBlock; i < std::min(k, (b + 1) * kQuantBlock); ++i)
-          isum += table.q[lut4_index(row, k, i)] * xt[b].qs[i - b * kQuantBlock];
+          isum += table.q[lut4_index(set, r % kLut4SetRows, k, i)] * xt[b].qs[i - b * kQuantBlock];
         acc += xt[b].scale * static_cast<float>(isum);
       }
       y[t * y_stride + r] = table.scale * acc;

@@ -119,7 +119,8 @@ size_t layout_matrix_bytes(DType dtype, Layout layout, size_t rows, size_t cols)
   if (layout == Layout::kInterleaved16)
     return rows / kInterleave16Rows * (cols / kSuperBlock) * kQ4KTileBytes;
   if (const size_t g = lut_group_rows(layout); g > 0)
-    return (rows + g - 1) / g * lut_table_bytes(dtype) + rows * dtype_row_bytes(dtype, cols);
+    return (rows + g - 1) / g * lut_table_bytes(dtype) +
+           (rows + kLut4SetRows - 1) / kLut4SetRows * kLut4SetRows * dtype_row_bytes(dtype, cols);
   return rows * dtype_row_bytes(dtype, cols);
 }
 

@@ -146,19 +146,33 @@ int lut_fit_group(int bits, const float* x, size_t rows, size_t cols, const floa
   return passes;
 }
 
-void pack_lut4_row(const uint8_t* indices, size_t cols, uint8_t* out) {
-  for (size_t s = 0; s < cols; s += kLut4Chunk) {
-    const size_t half = std::min(kLut4Chunk, cols - s) / 2;
-    for (size_t j = 0; j < half; ++j)
-      out[s / 2 + j] = static_cast<uint8_t>(indices[s + j] | (indices[s + j + half] << 4));
+size_t lut4_byte_offset(size_t r, size_t cols, size_t c, bool* high) {
+  constexpr size_t kSet = kLut4SetRows;
+  const size_t full = cols / kLut4Chunk;
+  if (c < full * kLut4Chunk) {  // a full block: chunk (c % 16) / 4, row r, column c % 4
+    const size_t b = c / kLut4Chunk, j = c % kLut4Chunk;
+    *high = j >= 16;
+    return b * 16 * kSet + (j % 16) / 4 * 4 * kSet + 4 * r + j % 4;
   }
+  const size_t w = cols - full * kLut4Chunk, j = c - full * kLut4Chunk;  // the tail, by row
+  *high = j >= w / 2;
+  return full * 16 * kSet + r * (w / 2) + j % (w / 2);
 }
 
-uint8_t lut4_index(const uint8_t* row, size_t cols, size_t c) {
-  const size_t s = c / kLut4Chunk * kLut4Chunk, half = std::min(kLut4Chunk, cols - s) / 2;
-  const size_t j = c - s;
-  const uint8_t byte = row[s / 2 + j % half];
-  return j < half ? byte & 0xF : byte >> 4;
+void pack_lut4_set(const uint8_t* indices, size_t rows, size_t cols, uint8_t* out) {
+  std::fill(out, out + kLut4SetRows * cols / 2, 0);
+  for (size_t r = 0; r < rows; ++r)
+    for (size_t c = 0; c < cols; ++c) {
+      bool high;
+      const size_t at = lut4_byte_offset(r, cols, c, &high);
+      out[at] = static_cast<uint8_t>(out[at] | (indices[r * cols + c] << (high ? 4 : 0)));
+    }
+}
+
+uint8_t lut4_index(const uint8_t* set, size_t r, size_t cols, size_t c) {
+  bool high;
+  const uint8_t byte = set[lut4_byte_offset(r, cols, c, &high)];
+  return high ? byte >> 4 : byte & 0xF;
 }
 
 Lut4IntTable lut4_int_table(const uint8_t* table) {
@@ -188,8 +202,9 @@ int quantize_lut_group(DType dtype, const float* x, size_t rows, size_t cols,
       lut_fit_group(t.lut_bits, x, rows, cols, importance, table.data(), indices.data());
   std::memcpy(out, table.data(), k * sizeof(uint16_t));
   uint8_t* packed = out + lut_table_bytes(dtype);
-  for (size_t r = 0; r < rows; ++r)
-    pack_lut4_row(indices.data() + r * cols, cols, packed + r * row_bytes);
+  for (size_t r = 0; r < rows; r += kLut4SetRows)
+    pack_lut4_set(indices.data() + r * cols, std::min(kLut4SetRows, rows - r), cols,
+                  packed + r * row_bytes);  // a short last set padded to 8 rows
   return passes;
 }
 
@@ -207,14 +222,15 @@ void dequantize_lut_row(DType dtype, Layout layout, const uint8_t* base, size_t 
   const size_t g = lut_group_rows(layout), table_bytes = lut_table_bytes(dtype);
   const size_t row_bytes = dtype_row_bytes(dtype, cols);
   const uint8_t* group = base + row / g * (table_bytes + g * row_bytes);
-  const uint8_t* packed = group + table_bytes + row % g * row_bytes;
+  const size_t set_first = row % g / kLut4SetRows * kLut4SetRows;
+  const uint8_t* set = group + table_bytes + set_first * row_bytes;
   float entry[16];
   for (size_t i = 0; i < 16; ++i) {
     uint16_t h;
     std::memcpy(&h, group + 2 * i, 2);
     entry[i] = fp16_to_float(h);
   }
-  for (size_t c = 0; c < cols; ++c) out[c] = entry[lut4_index(packed, cols, c)];
+  for (size_t c = 0; c < cols; ++c) out[c] = entry[lut4_index(set, row % g - set_first, cols, c)];
 }
 
 }  // namespace corelm

@@ -37,11 +37,16 @@ inline constexpr int kLutMaxIterations = 50;
 int lut_fit_group(int bits, const float* x, size_t rows, size_t cols, const float* importance,
                   uint16_t* table, uint8_t* indices);
 
-// lut4's row packing (tensor/layout.h): `indices` (cols values < 16, cols even) into cols / 2
-// bytes in chunks of kLut4Chunk elements, and the index of element c back.
+// lut4's packing (tensor/layout.h): a group's rows in sets of kLut4SetRows (the matrix's last set
+// padded with rows of index 0), each set's indices interleaved by blocks of kLut4Chunk columns so
+// a 32-byte load holds 4 columns of 8 rows. `indices` holds `rows` (<= 8) x cols values < 16 (cols
+// even), the set's other rows are written as 0; `out` gets 8 * cols / 2 bytes. lut4_byte_offset
+// gives where element (r, c) of a set lives (`high`: in the high nibble), lut4_index the index.
 inline constexpr size_t kLut4Chunk = 32;
-void pack_lut4_row(const uint8_t* indices, size_t cols, uint8_t* out);
-uint8_t lut4_index(const uint8_t* row, size_t cols, size_t c);
+inline constexpr size_t kLut4SetRows = 8;
+size_t lut4_byte_offset(size_t r, size_t cols, size_t c, bool* high);
+void pack_lut4_set(const uint8_t* indices, size_t rows, size_t cols, uint8_t* out);
+uint8_t lut4_index(const uint8_t* set, size_t r, size_t cols, size_t c);
 
 // Quantizes one group (rows <= the layout's G, the last group may be smaller) of a [*, cols]
 // matrix into its bytes: the table, then the packed rows (lut_table_bytes + rows * row_bytes).

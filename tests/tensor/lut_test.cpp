@@ -87,22 +87,29 @@ TEST(Lut4, FewDistinctValuesAreExact) {
   for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(fp16_to_float(table[idx[i]]), x[i]) << i;
 }
 
-TEST(Lut4, RowPackingRoundTripsAndSplitsChunksInHalves) {
-  for (size_t cols = 2; cols <= 70; cols += 2) {
-    std::vector<uint8_t> idx(cols), packed(cols / 2);
-    for (size_t i = 0; i < cols; ++i) idx[i] = static_cast<uint8_t>((i * 7 + cols) % 16);
-    pack_lut4_row(idx.data(), cols, packed.data());
-    for (size_t i = 0; i < cols; ++i) ASSERT_EQ(lut4_index(packed.data(), cols, i), idx[i]) << cols;
-  }
-  // The documented order: byte j of a full chunk holds elements j (low) and j + 16 (high); a
-  // tail of 6 elements pairs j with j + 3.
-  std::vector<uint8_t> idx(38), packed(19);
-  for (size_t i = 0; i < 38; ++i) idx[i] = static_cast<uint8_t>(i % 16);
-  pack_lut4_row(idx.data(), 38, packed.data());
-  EXPECT_EQ(packed[0], 0x00);   // elements 0 and 16
-  EXPECT_EQ(packed[3], 0x33);   // elements 3 and 19
-  EXPECT_EQ(packed[16], 0x30);  // elements 32 and 35
-  EXPECT_EQ(packed[18], 0x52);  // elements 34 and 37
+TEST(Lut4, SetPackingRoundTripsAndInterleavesEightRows) {
+  for (size_t rows = 1; rows <= kLut4SetRows; ++rows)
+    for (size_t cols = 2; cols <= 70; cols += 2) {
+      std::vector<uint8_t> idx(rows * cols), packed(kLut4SetRows * cols / 2, 0xAA);
+      for (size_t i = 0; i < idx.size(); ++i) idx[i] = static_cast<uint8_t>((i * 7 + cols) % 16);
+      pack_lut4_set(idx.data(), rows, cols, packed.data());
+      for (size_t r = 0; r < kLut4SetRows; ++r)
+        for (size_t c = 0; c < cols; ++c)
+          ASSERT_EQ(lut4_index(packed.data(), r, cols, c), r < rows ? idx[r * cols + c] : 0)
+              << rows << " " << cols << " " << r << " " << c;
+    }
+  // The documented order (docs/package-format.md): in a 32-column block, chunk c's byte 4r + m
+  // holds column 4c + m of row r (low nibble) and column 16 + 4c + m (high); a tail of 6 columns
+  // follows row by row, byte j holding columns j and j + 3.
+  const size_t cols = 38;
+  std::vector<uint8_t> idx(8 * cols), packed(8 * cols / 2);
+  for (size_t r = 0; r < 8; ++r)
+    for (size_t c = 0; c < cols; ++c)
+      idx[r * cols + c] = static_cast<uint8_t>((r * 5 + c + c / 16 * 7) % 16);
+  pack_lut4_set(idx.data(), 8, cols, packed.data());
+  EXPECT_EQ(packed[9], 0x2B);    // chunk 0, row 2, m 1: columns 1 (11) and 17 (2)
+  EXPECT_EQ(packed[46], 0xC5);   // chunk 1, row 3, m 2: columns 6 (5) and 22 (12)
+  EXPECT_EQ(packed[133], 0x85);  // tail of row 1, byte 2: columns 34 (5) and 37 (8)
 }
 
 TEST(Lut4, LayoutsSizeTablesAndRows) {
@@ -114,9 +121,10 @@ TEST(Lut4, LayoutsSizeTablesAndRows) {
     EXPECT_EQ(lut_group_rows(l), g);
     EXPECT_EQ(layout_from_name(layout_name(l)), l);
     EXPECT_EQ(layout_name(l), fmt::format("lut_g{}", g));
-    // ceil(rows / G) tables of 32 bytes and rows of cols / 2.
+    // ceil(rows / G) tables of 32 bytes and rows of cols / 2, the rows padded to a multiple of 8.
     EXPECT_EQ(layout_matrix_bytes(DType::kLut4, l, 2 * g, 64), 2 * 32 + 2 * g * 32);
-    EXPECT_EQ(layout_matrix_bytes(DType::kLut4, l, g + 3, 64), 2 * 32 + (g + 3) * 32);
+    EXPECT_EQ(layout_matrix_bytes(DType::kLut4, l, g + 3, 64), 2 * 32 + (g + 8) * 32);
+    EXPECT_EQ(layout_matrix_bytes(DType::kLut4, l, g + 8, 64), 2 * 32 + (g + 8) * 32);
     EXPECT_TRUE(layout_fits(DType::kLut4, l, 5, 64));
     EXPECT_FALSE(layout_fits(DType::kQ4S32, l, 64, 64));
     EXPECT_NE(linear_impl(DType::kLut4, l), nullptr);

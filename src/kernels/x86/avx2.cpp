@@ -651,9 +651,9 @@ KernelTable make_avx2() {
   set(DType::kQ4_0, Layout::kInterleaved8, matmul_q4_interleaved);
   set(DType::kQ8S32, Layout::kInterleaved8, vnni256::matmul_q8_interleaved<DpAvx2>);
   set(DType::kQ8_0, Layout::kInterleaved8, vnni256::matmul_q8_interleaved<DpAvx2>);
-  set(DType::kLut4, Layout::kLutG8, lut_avx2::matmul_lut4<8>);
-  set(DType::kLut4, Layout::kLutG16, lut_avx2::matmul_lut4<16>);
-  set(DType::kLut4, Layout::kLutG32, lut_avx2::matmul_lut4<32>);
+  set(DType::kLut4, Layout::kLutG8, lut_avx2::matmul_lut4<8, DpAvx2>);
+  set(DType::kLut4, Layout::kLutG16, lut_avx2::matmul_lut4<16, DpAvx2>);
+  set(DType::kLut4, Layout::kLutG32, lut_avx2::matmul_lut4<32, DpAvx2>);
   t.interleave_q8 = true;
   add_avx2_ggml_kernels(t);  // Q4_1, Q5_0, Q5_1 and the K-quants (avx2_ggml.cpp)
   t.quantize_q8a = quantize_q8a;

@@ -27,7 +27,7 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 
-#include "kernels/x86/lut_avx512.h"  // after the pragmas: its intrinsics need them too
+#include "kernels/x86/lut_avx2.h"
 
 namespace corelm {
 
@@ -265,9 +265,9 @@ KernelTable make_avx512() {
   set(DType::kQ4_0, Layout::kInterleaved8, matmul_interleaved<Q4Kind>);
   set(DType::kQ8S32, Layout::kInterleaved8, matmul_interleaved<Q8Kind>);
   set(DType::kQ8_0, Layout::kInterleaved8, matmul_interleaved<Q8Kind>);
-  set(DType::kLut4, Layout::kLutG8, lut_avx512::matmul_lut4<8>);
-  set(DType::kLut4, Layout::kLutG16, lut_avx512::matmul_lut4<16>);
-  set(DType::kLut4, Layout::kLutG32, lut_avx512::matmul_lut4<32>);
+  set(DType::kLut4, Layout::kLutG8, lut_avx2::matmul_lut4<8, Dp512>);
+  set(DType::kLut4, Layout::kLutG16, lut_avx2::matmul_lut4<16, Dp512>);
+  set(DType::kLut4, Layout::kLutG32, lut_avx2::matmul_lut4<32, Dp512>);
   t.interleave_q8 = true;
   add_avx512_kquant_kernels(t);  // Q2_K..Q6_K (avx512_kquant.cpp)
   t.quantize_q8a = quantize_q8a;
