@@ -26,13 +26,14 @@ inline constexpr size_t kNumLayouts = static_cast<size_t>(Layout::kLutG32) + 1;
 // "lut_g8", "lut_g16", "lut_g32" (palettized dtypes only, lut4; written by convert): the rows in
 // groups of G = 8, 16, 32 (the last group holds the rest when G does not divide the rows), each
 // group stored as its table of 2^lut_bits fp16 values followed by its G rows of dtype_row_bytes:
-//   group g at byte g * (table + G * row_bytes); row r in group r / G, at table + (r % G) *
-//   row_bytes within it; the matrix is ceil(rows / G) * table + rows * row_bytes bytes.
-// Element c of a row is table[index c]. lut4 packs a row in chunks of 32 elements (the last
-// chunk shorter, m = cols % 32 elements, when 32 does not divide cols): byte j of a chunk of m
-// holds element j in its low nibble and element j + m / 2 in its high nibble, so a chunk's 16
-// bytes broadcast to both halves of a 256-bit register give indices 0..15 (low nibbles) and
-// 16..31 (high) in element order, the order of the activations' 32-element blocks.
+//   group g at byte g * (table + G * row_bytes); row r in group r / G, in the set of 8 rows at
+//   table + (r % G) / 8 * 8 * row_bytes within it.
+// Element c of a row is table[index c]. lut4 stores a group's rows in sets of 8 (the matrix's
+// last set padded with rows of index 0, so the matrix takes ceil(rows / G) * table + ceil(rows /
+// 8) * 8 * row_bytes bytes); a set is its 32-column blocks, each four 32-byte chunks whose byte
+// 4r + m holds column 4c + m of row r (low nibble) and column 16 + 4c + m (high), as q4s32's
+// interleaved8, then, when 32 does not divide cols, the last w columns row by row (byte j of a
+// row's w / 2 holds columns j and j + w / 2). tensor/lut.h, lut4_byte_offset, is the map.
 // The group size of a lut layout (0 for the others), and the layout of group size G (nullopt when
 // G is not 8, 16 or 32).
 size_t lut_group_rows(Layout layout);
