@@ -67,21 +67,43 @@ void assign_nearest(const std::vector<double>& u, const double* c, size_t k, uin
   }
 }
 
+// The first index j with u[j] > m (std::upper_bound's answer), searched outwards from `hint` in
+// steps that double: O(log |answer - hint|), and the cluster ends move little from pass to pass.
+size_t first_above(const std::vector<double>& u, double m, size_t hint) {
+  const size_t n = u.size();
+  size_t lo = hint, hi = hint;  // the answer is in [lo, hi] once u[lo - 1] <= m and u[hi] > m
+  for (size_t step = 1;; step *= 2) {
+    const bool lo_ok = lo == 0 || u[lo - 1] <= m;
+    const bool hi_ok = hi == n || u[hi] > m;
+    if (lo_ok && hi_ok) break;
+    if (!lo_ok) lo = lo > step ? lo - step : 0;
+    if (!hi_ok) hi = std::min(n, hi + step);
+  }
+  return static_cast<size_t>(std::upper_bound(u.begin() + static_cast<std::ptrdiff_t>(lo),
+                                              u.begin() + static_cast<std::ptrdiff_t>(hi), m) -
+                             u.begin());
+}
+
 }  // namespace
 
 int lut_fit_group(int bits, const float* x, size_t rows, size_t cols, const float* importance,
-                  uint16_t* table, uint8_t* indices) {
+                  uint16_t* table, uint8_t* indices, int max_passes, double* centroids) {
   const size_t n = rows * cols, k = size_t{1} << bits;
-  // 1. The distinct fp16 values in ascending order (a counting sort on the 65536 keys).
-  std::vector<uint16_t> keys(n);
+  // 1. The distinct fp16 values in ascending order (a counting sort on the 65536 keys, scanning
+  // only the range of keys present).
   std::vector<uint32_t> id_of(kFp16Keys, 0);
+  std::vector<uint16_t> keys(n);
+  uint16_t lowest = 0xffff, highest = 0;
   for (size_t i = 0; i < n; ++i) {
-    keys[i] = fp16_key(weight_fp16(x[i]));
-    ++id_of[keys[i]];
+    const uint16_t key = fp16_key(weight_fp16(x[i]));
+    keys[i] = key;
+    ++id_of[key];
+    lowest = std::min(lowest, key);
+    highest = std::max(highest, key);
   }
   std::vector<double> u, w;
   std::vector<uint64_t> count;
-  for (size_t key = 0; key < kFp16Keys; ++key) {
+  for (size_t key = lowest; key <= highest; ++key) {
     if (id_of[key] == 0) continue;
     count.push_back(id_of[key]);
     id_of[key] = static_cast<uint32_t>(u.size());
@@ -114,25 +136,35 @@ int lut_fit_group(int bits, const float* x, size_t rows, size_t cols, const floa
     }
     for (size_t i = 0; i < k; ++i) centroid[i] = u[j[i]];
 
-    // 3. Lloyd passes over the distinct values.
-    std::vector<uint8_t> assign(n_unique), previous(n_unique);
-    std::vector<double> sum(k), weight(k);
-    for (int it = 0; it < kLutMaxIterations; ++it) {
-      assign_nearest(u, centroid.data(), k, assign.data());
-      ++passes;
-      if (it > 0 && assign == previous) break;
-      std::fill(sum.begin(), sum.end(), 0.0);
-      std::fill(weight.begin(), weight.end(), 0.0);
-      for (size_t v = 0; v < n_unique; ++v) {
-        const double product = w[v] * u[v];  // its own statement: never fused into an fma
-        sum[assign[v]] += product;
-        weight[assign[v]] += w[v];
+    // 3. Lloyd passes on ascending centroids: the clusters are ranges of the distinct values split
+    // at the midpoints, and a cluster's sums are differences of prefix sums.
+    std::vector<double> product(n_unique), sum_w(n_unique + 1), sum_wu(n_unique + 1);
+    for (size_t v = 0; v < n_unique; ++v) product[v] = w[v] * u[v];  // never fused into an fma
+    sum_w[0] = sum_wu[0] = 0.0;
+    for (size_t v = 0; v < n_unique; ++v) {
+      sum_w[v + 1] = sum_w[v] + w[v];
+      sum_wu[v + 1] = sum_wu[v] + product[v];
+    }
+    // end[i]: one past cluster i's last distinct value (end[-1] = 0 implied, end[k - 1] = U).
+    std::vector<size_t> end(k, n_unique), previous(k, n_unique);
+    for (int it = 0; it < max_passes; ++it) {
+      for (size_t i = 0; i + 1 < k; ++i) {
+        const double mid = (centroid[i] + centroid[i + 1]) / 2;
+        end[i] = it == 0
+                     ? static_cast<size_t>(std::upper_bound(u.begin(), u.end(), mid) - u.begin())
+                     : first_above(u, mid, previous[i]);
       }
-      for (size_t i = 0; i < k; ++i)
-        if (weight[i] > 0.0) centroid[i] = sum[i] / weight[i];
-      previous.swap(assign);
+      ++passes;
+      if (it > 0 && end == previous) break;
+      for (size_t i = 0, a = 0; i < k; a = end[i++]) {
+        const size_t b = end[i];
+        const double t = sum_w[b] - sum_w[a];
+        if (b > a && t > 0.0) centroid[i] = std::clamp((sum_wu[b] - sum_wu[a]) / t, u[a], u[b - 1]);
+      }
+      previous.swap(end);
     }
   }
+  if (centroids != nullptr) std::copy(centroid.begin(), centroid.end(), centroids);
 
   // 4. The fp16 table and every value's nearest entry.
   std::vector<double> entry(k);

@@ -1,8 +1,9 @@
 // lut4 palettization: the quantizer bit for bit against the NumPy implementation of the same
 // definition (tests/tools/lut_reference.py, its output committed as tests/data/lut4_reference.json:
 // G = 8, 16, 32; a group of one value, one of five, values beyond fp16, -0 and subnormals, a last
-// group shorter than G, row tails, importance weights), the row packing, the lut_g* layouts'
-// sizes, and the reference and SIMD kernels against dequantize-then-dot in double.
+// group shorter than G, row tails, importance weights, a cluster of weight 0, clamped means, a
+// group stopped by the pass cap), the row packing, the lut_g* layouts' sizes, and the reference
+// and SIMD kernels against dequantize-then-dot in double.
 #include <gtest/gtest.h>
 
 #include <fmt/format.h>
@@ -29,7 +30,9 @@ namespace {
 
 TEST(Lut4, MatchesTheNumPyReferenceBitForBit) {
   const auto j = nlohmann::json::parse(test::read_fixture("lut4_reference.json"));
-  ASSERT_GE(j["cases"].size(), 7u);
+  ASSERT_GE(j["cases"].size(), 10u);
+  // The cap of the cases without their own (a changed kLutMaxIterations needs a new fixture).
+  ASSERT_EQ(j["default_max_passes"].get<int>(), kLutMaxIterations);
   for (const auto& c : j["cases"]) {
     const std::string name = c["name"].get<std::string>();
     SCOPED_TRACE(name);
@@ -41,19 +44,25 @@ TEST(Lut4, MatchesTheNumPyReferenceBitForBit) {
     if (!c["importance"].is_null()) importance = c["importance"].get<std::vector<float>>();
     const float* imp = importance.empty() ? nullptr : importance.data();
 
-    // The fit itself: tables, indices and the number of Lloyd passes of every group.
+    // The fit itself: tables, indices, the number of Lloyd passes and the centroids (every bit
+    // of the doubles) of every group.
+    const int max_passes = c["max_passes"].get<int>();
     const auto tables = c["tables"].get<std::vector<std::vector<uint16_t>>>();
     const auto indices = c["indices"].get<std::vector<std::string>>();
     const auto passes = c["passes"].get<std::vector<int>>();
+    const auto centroids = c["centroids"].get<std::vector<std::vector<double>>>();
     ASSERT_EQ(tables.size(), (rows + g - 1) / g);
     ASSERT_EQ(indices.size(), rows);
     for (size_t r0 = 0, grp = 0; r0 < rows; r0 += g, ++grp) {
       const size_t n = std::min(g, rows - r0);
       std::vector<uint16_t> table(16);
       std::vector<uint8_t> idx(n * cols);
-      const int p = lut_fit_group(4, &values[r0 * cols], n, cols, imp, table.data(), idx.data());
+      std::vector<double> centroid(16);
+      const int p = lut_fit_group(4, &values[r0 * cols], n, cols, imp, table.data(), idx.data(),
+                                  max_passes, centroid.data());
       EXPECT_EQ(p, passes[grp]) << "group " << grp;
       EXPECT_EQ(table, tables[grp]) << "group " << grp;
+      EXPECT_EQ(centroid, centroids[grp]) << "group " << grp;
       for (size_t r = 0; r < n; ++r) {
         std::string hex;
         for (size_t i = 0; i < cols; ++i) hex += fmt::format("{:x}", idx[r * cols + i]);
@@ -61,7 +70,8 @@ TEST(Lut4, MatchesTheNumPyReferenceBitForBit) {
       }
     }
 
-    // The same through the layout: the matrix bytes read back as table[index].
+    // The same through the layout (with kLutMaxIterations): the bytes read back as table[index].
+    if (max_passes != kLutMaxIterations) continue;
     const Layout layout = *lut_layout_for_group(g);
     std::vector<uint8_t> bytes(layout_matrix_bytes(DType::kLut4, layout, rows, cols));
     quantize_lut_matrix(DType::kLut4, layout, values.data(), rows, cols, imp, bytes.data());
@@ -85,6 +95,44 @@ TEST(Lut4, FewDistinctValuesAreExact) {
   std::vector<uint8_t> idx(x.size());
   EXPECT_EQ(lut_fit_group(4, x.data(), 8, 24, nullptr, table.data(), idx.data()), 0);
   for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(fp16_to_float(table[idx[i]]), x[i]) << i;
+}
+
+TEST(Lut4, AFullSizeGroupStopsAtALloydFixedPoint) {
+  // A group of the 1.1B shape (16 x 2048, N(0, 0.02)): Lloyd stops before the cap because no
+  // cluster changed, so every centroid is the mean of the values nearest to it, which this
+  // recomputes directly (not from prefix sums) from the distinct fp16 values.
+  std::mt19937 rng(3);
+  std::normal_distribution<float> dist(0.0f, 0.02f);
+  const size_t rows = 16, cols = 2048;
+  std::vector<float> x(rows * cols);
+  for (auto& v : x) v = dist(rng);
+  std::vector<uint16_t> table(16);
+  std::vector<uint8_t> idx(x.size());
+  std::vector<double> c(16);
+  const int passes = lut_fit_group(4, x.data(), rows, cols, nullptr, table.data(), idx.data(),
+                                   kLutMaxIterations, c.data());
+  EXPECT_GT(passes, 1);
+  EXPECT_LT(passes, kLutMaxIterations);
+  std::vector<double> sum(16), weight(16);
+  for (float v : x) {
+    const double u = fp16_to_float(float_to_fp16(v));
+    size_t best = 0;  // nearest centroid, ties to the lower
+    for (size_t i = 1; i < 16; ++i)
+      if (std::fabs(u - c[i]) < std::fabs(u - c[best])) best = i;
+    sum[best] += u;
+    weight[best] += 1.0;
+  }
+  for (size_t i = 0; i < 16; ++i) {
+    if (i > 0) {
+      EXPECT_LT(c[i - 1], c[i]) << i;
+    }
+    ASSERT_GT(weight[i], 0.0) << i;
+    EXPECT_NEAR(c[i], sum[i] / weight[i], 1e-12) << i;
+    // The table entry is an fp16 value nearest to the centroid (its neighbours are no nearer).
+    const double t = fp16_to_float(table[i]);
+    for (uint16_t nb : {static_cast<uint16_t>(table[i] - 1), static_cast<uint16_t>(table[i] + 1)})
+      EXPECT_LE(std::fabs(c[i] - t), std::fabs(c[i] - fp16_to_float(nb))) << i;
+  }
 }
 
 TEST(Lut4, SetPackingRoundTripsAndInterleavesEightRows) {
