@@ -57,6 +57,9 @@ Action add_convert(CLI::App& app) {
       fmt::format("Weight format: {} (default {})", fmt::join(formats, ", "), o->quant));
   cmd->add_option("--group-size", o->group_size,
                   "lut4: output rows sharing one 16-entry table (8, 16 or 32; default 16)");
+  cmd->add_option("--imatrix", o->imatrix,
+                  "Importance matrix of `corelm imatrix`: weights q4s32/q8s32 rounding and lut4's "
+                  "k-means by the activations");
   cmd->add_flag("--quantize-embeddings", o->quantize_embeddings,
                 "Store the embedding table in --quant too (default f16)");
   cmd->add_option("--max-context", o->max_context,

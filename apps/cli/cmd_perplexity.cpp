@@ -33,14 +33,6 @@ struct PerplexityArgs {
   CLI::Option* ctx_option = nullptr;
 };
 
-std::vector<int32_t> tokenize_text(const Tokenizer& tok, const std::string& path) {
-  const std::string text = read_file(path, "perplexity");
-  if (text.empty())
-    fail(ErrorCode::kInvalidArgument, "perplexity", "the text file '{}' is empty", path);
-  require_utf8(text, "the text file '" + path + "'");
-  return tok.encode(text, true);
-}
-
 // The windows of a base logits file, checked against the model and the command line.
 PerplexityPlan plan_from_base(const LogitsReader& base, const PerplexityArgs& a, int vocab,
                               std::optional<std::span<const int32_t>> text_ids) {
@@ -127,13 +119,13 @@ Action add_perplexity(CLI::App& app) {
       base = std::make_unique<LogitsReader>(a->kl_base);
       std::optional<std::span<const int32_t>> text_ids;
       if (!a->text.empty()) {
-        tokens = tokenize_text(tok, a->text);
+        tokens = tokenize_text_file(tok, a->text, "perplexity");
         text_ids = std::span<const int32_t>(tokens);
       }
       plan = plan_from_base(*base, *a, vocab, text_ids);
       tokens.assign(base->tokens().begin(), base->tokens().end());
     } else {
-      tokens = tokenize_text(tok, a->text);
+      tokens = tokenize_text_file(tok, a->text, "perplexity");
     }
     const int ctx = base ? plan.ctx : a->ctx;
     const int trained = model->config().max_position_embeddings;

@@ -23,6 +23,7 @@ Action add_tokenize(CLI::App& app);
 Action add_chat_template(CLI::App& app);
 Action add_bench(CLI::App& app);
 Action add_perplexity(CLI::App& app);
+Action add_imatrix(CLI::App& app);
 Action add_chat(CLI::App& app);
 Action add_serve(CLI::App& app);
 Action add_adapter_command(CLI::App& app);  // corelm adapter add|remove|list  //

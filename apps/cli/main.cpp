@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   add(corelm::cli::add_chat_template);
   add(corelm::cli::add_bench);
   add(corelm::cli::add_perplexity);
+  add(corelm::cli::add_imatrix);
   add(corelm::cli::add_chat);
   add(corelm::cli::add_adapter_command);
 #ifdef CORELM_HAVE_SERVER

@@ -6,11 +6,23 @@
 #include <limits>
 
 #include "base/check.h"
+#include "base/file_util.h"
 #include "base/half.h"
 #include "base/thread_pool.h"
+#include "commands.h"
 #include "corelm/model.h"
+#include "corelm/tokenizer.h"
 
 namespace corelm::cli {
+
+std::vector<int32_t> tokenize_text_file(const Tokenizer& tok, const std::string& path,
+                                        const char* component) {
+  const std::string text = read_file(path, component);
+  if (text.empty())
+    fail(ErrorCode::kInvalidArgument, component, "the text file '{}' is empty", path);
+  require_utf8(text, "the text file '" + path + "'");
+  return tok.encode(text, true);
+}
 
 PerplexityPlan plan_perplexity(size_t n_tokens, int ctx, int max_chunks) {
   if (ctx < 4)

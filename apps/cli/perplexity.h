@@ -7,14 +7,21 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <vector>
 
 namespace corelm {
 class Session;
+class Tokenizer;
 class ThreadPool;
 }  // namespace corelm
 
 namespace corelm::cli {
+
+// The ids of a whole UTF-8 text file, BOS first when the tokenizer adds one. Throws Error naming
+// `component` for a missing or empty file or one that is not UTF-8.
+std::vector<int32_t> tokenize_text_file(const Tokenizer& tok, const std::string& path,
+                                        const char* component);
 
 // How a text's ids are cut: n_chunks windows of ctx ids (window c is ids [c*ctx, (c+1)*ctx), the
 // tail that fills no window is dropped); positions first = ctx/2 .. ctx-2 of each window are

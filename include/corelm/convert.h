@@ -43,6 +43,11 @@ struct ConvertOptions {
   // then not stored as a function. "" for none.
   std::string merge_adapter;
   std::string adapter_dtype = "f16";  // of stored adapters: "f16", "q8s32" or "f32"
+  // An importance matrix of `corelm imatrix` ("" for none): q4s32 / q8s32 blocks choose their
+  // scale by the weighted error, lut4's k-means weights its values by it (docs/quantization.md,
+  // "Importance matrix"). Every matrix stored in `quant` needs its tensor's statistics, except
+  // the embedding table (a lookup: quantized as without).
+  std::string imatrix;
 };
 
 struct ConvertReport {

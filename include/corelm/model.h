@@ -193,6 +193,7 @@ class Session {
 
  private:
   struct Impl;
+  friend struct SessionAccess;
   std::unique_ptr<Impl> impl_;
 };
 

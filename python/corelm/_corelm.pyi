@@ -110,7 +110,8 @@ def convert(source: str, output: str, quant: str = "q4s32",
             progress: Optional[Callable[[Dict[str, Any]], None]] = None,
             quantize_embeddings: bool = False, max_context: int = 0, model_id: str = "",
             threads: int = 0, adapters: Dict[str, str] = ..., merge_adapter: str = "",
-            adapter_dtype: str = "f16", group_size: int = 16) -> Dict[str, Any]: ...
+            adapter_dtype: str = "f16", group_size: int = 16,
+            imatrix: str = "") -> Dict[str, Any]: ...
 def quant_names() -> List[str]: ...
 def _start_generation(model: Model, prompt_ids: List[int], max_new_tokens: int,
                       temperature: float, top_p: float, top_k: int, min_p: float,

@@ -18,13 +18,14 @@ py::dict convert(const std::string& source, const std::string& output, const std
                  const std::optional<py::function>& progress, bool quantize_embeddings,
                  int max_context, const std::string& model_id, int threads,
                  const py::object& adapters, const std::string& merge_adapter,
-                 const std::string& adapter_dtype, int group_size) {
+                 const std::string& adapter_dtype, int group_size, const std::string& imatrix) {
   ConvertOptions o;
   o.source = source;
   o.output = output;
   o.quant = quant;
   o.quantize_embeddings = quantize_embeddings;
   o.group_size = group_size;
+  o.imatrix = imatrix;
   o.max_context = max_context;
   o.model_id = model_id;
   o.n_threads = threads;
@@ -85,10 +86,11 @@ void bind_convert(py::module_& m) {
         py::arg("progress") = py::none(), py::arg("quantize_embeddings") = false,
         py::arg("max_context") = 0, py::arg("model_id") = "", py::arg("threads") = 0,
         py::arg("adapters") = py::dict(), py::arg("merge_adapter") = "",
-        py::arg("adapter_dtype") = "f16", py::arg("group_size") = 16,
+        py::arg("adapter_dtype") = "f16", py::arg("group_size") = 16, py::arg("imatrix") = "",
         "Converts a Hugging Face model folder (or a GGUF file) into a .clm package at `output` "
         "(written atomically). quant: one of quant_names() (lut4: a 16-entry table per "
-        "group_size output rows, 8, 16 or 32). progress(dict) is called per "
+        "group_size output rows, 8, 16 or 32). imatrix: a file of `corelm imatrix` weighting "
+        "q4s32 / q8s32 / lut4 quantization by the activations. progress(dict) is called per "
         "tensor. adapters {NAME: PEFT folder or LoRA GGUF} are stored as functions (adapter_dtype "
         "f16, q8s32 or f32); merge_adapter NAME folds that one into the weights instead. Returns "
         "the conversion report as a dict.");

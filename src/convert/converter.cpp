@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -18,6 +19,7 @@
 #include "base/utf8.h"
 #include "convert/adapter_store.h"
 #include "convert/hf_source.h"
+#include "convert/imatrix_file.h"
 #include "convert/tensor_plan.h"
 #include "corelm/convert.h"
 #include "package/package_source.h"
@@ -35,6 +37,39 @@ constexpr const char* kComponent = "convert";
 constexpr uint64_t kChunkBytes = 8ull << 20;  // output bytes converted per step
 using nlohmann::json;
 namespace fs = std::filesystem;
+
+// The importance of each matrix the plan stores in `quant` (by name), from the imatrix `m` read
+// from `path`: every such matrix but the embedding needs its statistics with its column count;
+// a tensor the imatrix has and the model lacks means it was made for another model (lm_head of a
+// model that ties it to the embedding excepted: no tensor to weight).
+std::map<std::string, const float*> plan_importance(const Imatrix& m, const std::string& path,
+                                                    const TensorPlan& plan, DType quant) {
+  std::map<std::string, const float*> out;
+  std::map<std::string, uint64_t> matrices;
+  for (const auto& e : plan.entries)
+    if (e.shape.size() == 2) matrices[e.name] = e.shape[1];
+  for (const auto& t : m.tensors)
+    if (!matrices.count(t.name) && t.name != "lm_head.weight")
+      fail(ErrorCode::kInvalidArgument, kComponent,
+           "the imatrix '{}' has statistics for '{}', which the model does not have: it was made "
+           "for another model ('{}')",
+           path, t.name, m.model_id);
+  for (const auto& e : plan.entries) {
+    if (e.shape.size() != 2 || e.dtype != quant || e.name == "model.embed_tokens.weight") continue;
+    const ImatrixTensor* t = m.find(e.name);
+    if (t == nullptr)
+      fail(ErrorCode::kInvalidArgument, kComponent,
+           "the imatrix '{}' has no statistics for '{}' (it holds {} tensors of model '{}')", path,
+           e.name, m.tensors.size(), m.model_id);
+    if (t->values.size() != e.shape[1])
+      fail(ErrorCode::kInvalidArgument, kComponent,
+           "the imatrix '{}' has {} columns for '{}', which has {}: it was made for another "
+           "model ('{}')",
+           path, t->values.size(), e.name, e.shape[1], m.model_id);
+    out[e.name] = t->values.data();
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -87,6 +122,16 @@ ConvertReport convert_model(const ConvertOptions& o) {
            o.group_size);
     TensorPlan plan = make_tensor_plan(*source, *quant, o.quantize_embeddings, o.interleave,
                                        static_cast<size_t>(o.group_size));
+    // The importance matrix: read and matched to every tensor it weights before a byte is written.
+    Imatrix imatrix;
+    std::map<std::string, const float*> importance_of;
+    if (!o.imatrix.empty()) {
+      if (!palettized && !has_weighted_quantizer(*quant))
+        fail(ErrorCode::kInvalidArgument, kComponent,
+             "--imatrix weights q4s32, q8s32 and lut4 quantization, not {}", o.quant);
+      imatrix = read_imatrix(o.imatrix);
+      importance_of = plan_importance(imatrix, o.imatrix, plan, *quant);
+    }
 
     // Adapters: every one is read and checked against the model before a byte is written.
     const DType adapter_dtype = adapter_dtype_from_name(o.adapter_dtype);
@@ -153,6 +198,11 @@ ConvertReport convert_model(const ConvertOptions& o) {
                               {"lut_entries", 1 << dtype_traits(*quant).lut_bits},
                               {"kmeans", "deterministic"},
                               {"embeddings", dtype_name(plan.entries.front().dtype)}};
+    if (!o.imatrix.empty())
+      meta["quantization"]["imatrix"] = {
+          {"text", imatrix.text_name}, {"tokens", imatrix.tokens},
+          {"ctx", imatrix.ctx},        {"chunks", imatrix.chunks},
+          {"model", imatrix.model_id}, {"weighted_tensors", importance_of.size()}};
     meta["max_context"] = max_context;
     meta["generation"] = m.generation.is_null() ? json::object() : m.generation;
     meta["chat_template"] = chat_template.empty() ? json(nullptr) : json(chat_template);
@@ -192,13 +242,17 @@ ConvertReport convert_model(const ConvertOptions& o) {
     struct Scratch {
       std::vector<float> row, back, rows;  // rows: a lut group's source rows [G, cols]
       std::vector<BlockQ4> group;          // 8 quantized rows before interleaving
+      std::vector<uint8_t> alt;            // a lut group's unweighted fit (with --imatrix)
       double err2 = 0.0, ref2 = 0.0;
       // Quantizes one row into `dst` and accumulates the error it adds.
-      void convert(const PlanEntry& e, const LoadedModule* merge, uint64_t r, uint64_t cols,
-                   uint64_t head_dim, uint8_t* dst) {
+      void convert(const PlanEntry& e, const LoadedModule* merge, const float* importance,
+                   uint64_t r, uint64_t cols, uint64_t head_dim, uint8_t* dst) {
         read_row_as_float(e.source, r, head_dim, row.data());
         if (merge) add_lora_row(*merge, r, row.data());
-        quantize_row(e.dtype, row.data(), dst, cols);
+        if (importance)
+          quantize_row_weighted(e.dtype, row.data(), importance, dst, cols);
+        else
+          quantize_row(e.dtype, row.data(), dst, cols);
         if (e.dtype == DType::kF32) return;
         dequantize_row(e.dtype, dst, back.data(), cols);
         for (uint64_t c = 0; c < cols; ++c) {
@@ -207,14 +261,38 @@ ConvertReport convert_model(const ConvertOptions& o) {
           ref2 += static_cast<double>(row[c]) * row[c];
         }
       }
+      // sum over the group's rows and columns of importance_c (x - stored)^2, in double.
+      double lut_weighted_error(const PlanEntry& e, const uint8_t* group, uint64_t n, uint64_t cols,
+                                const float* importance) {
+        double err = 0.0;
+        for (uint64_t i = 0; i < n; ++i) {
+          dequantize_matrix_row(e.dtype, e.layout, group, i, cols, back.data());
+          for (uint64_t c = 0; c < cols; ++c) {
+            const double d = static_cast<double>(back[c]) - rows[i * cols + c];
+            err += static_cast<double>(importance[c]) * (d * d);
+          }
+        }
+        return err;
+      }
       // Quantizes the `n` rows from `r` (one lut group) into `dst`, with their error.
-      void convert_lut(const PlanEntry& e, const LoadedModule* merge, uint64_t r, uint64_t n,
-                       uint64_t cols, uint64_t head_dim, uint8_t* dst) {
+      void convert_lut(const PlanEntry& e, const LoadedModule* merge, const float* importance,
+                       uint64_t r, uint64_t n, uint64_t cols, uint64_t head_dim, uint8_t* dst) {
         for (uint64_t i = 0; i < n; ++i) {
           read_row_as_float(e.source, r + i, head_dim, &rows[i * cols]);
           if (merge) add_lora_row(*merge, r + i, &rows[i * cols]);
         }
-        quantize_lut_group(e.dtype, rows.data(), n, cols, nullptr, dst);
+        quantize_lut_group(e.dtype, rows.data(), n, cols, importance, dst);
+        if (importance != nullptr) {
+          // The weighted k-means can settle in a local optimum that is worse under the weights
+          // than the unweighted fit (docs/quantization.md): the group keeps whichever of the two
+          // has the lower weighted error, the unweighted one on a tie.
+          const uint64_t bytes = layout_matrix_bytes(e.dtype, e.layout, n, cols);
+          alt.resize(bytes);
+          quantize_lut_group(e.dtype, rows.data(), n, cols, nullptr, alt.data());
+          if (lut_weighted_error(e, alt.data(), n, cols, importance) <=
+              lut_weighted_error(e, dst, n, cols, importance))
+            std::memcpy(dst, alt.data(), bytes);
+        }
         for (uint64_t i = 0; i < n; ++i) {
           dequantize_matrix_row(e.dtype, e.layout, dst, i, cols, back.data());
           for (uint64_t c = 0; c < cols; ++c) {
@@ -239,6 +317,9 @@ ConvertReport convert_model(const ConvertOptions& o) {
       const uint64_t lut_group = lut_group_rows(e.layout);  // 0 unless palettized
       const auto merge_it = merge_of.find(e.name);
       const LoadedModule* merge = merge_it == merge_of.end() ? nullptr : merge_it->second;
+      const auto importance_it = importance_of.find(e.name);
+      const float* importance =
+          importance_it == importance_of.end() ? nullptr : importance_it->second;
       // Rows converted together, and their bytes (a lut group: its table, then its rows).
       const uint64_t unit = interleaved ? kInterleaveRows : lut_group > 0 ? lut_group : 1;
       const uint64_t unit_bytes = layout_matrix_bytes(e.dtype, e.layout, unit, cols);
@@ -262,18 +343,18 @@ ConvertReport convert_model(const ConvertOptions& o) {
                u += unit * static_cast<uint64_t>(n_threads)) {
             uint8_t* dst = chunk.data() + (u - r0) / unit * unit_bytes;
             if (lut_group > 0) {
-              s.convert_lut(e, merge, u, std::min(unit, r1 - u), cols, head_dim, dst);
+              s.convert_lut(e, merge, importance, u, std::min(unit, r1 - u), cols, head_dim, dst);
               continue;
             }
             if (!interleaved) {
-              s.convert(e, merge, u, cols, head_dim, dst);
+              s.convert(e, merge, importance, u, cols, head_dim, dst);
               continue;
             }
             const size_t blocks = cols / kQuantBlock;
             const BlockQ4* rows[kInterleaveRows];
             for (uint64_t r = 0; r < kInterleaveRows; ++r) {
               BlockQ4* q = s.group.data() + r * blocks;
-              s.convert(e, merge, u + r, cols, head_dim, reinterpret_cast<uint8_t*>(q));
+              s.convert(e, merge, importance, u + r, cols, head_dim, reinterpret_cast<uint8_t*>(q));
               rows[r] = q;
             }
             interleave_q4_group(rows, blocks, dst);

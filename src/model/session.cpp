@@ -10,6 +10,7 @@
 #include "base/boundary.h"
 #include "base/check.h"
 #include "base/memory_info.h"
+#include "model/activation_observer.h"
 #include "model/engine.h"
 #include "model/kv_cache.h"
 #include "model/model_impl.h"
@@ -159,6 +160,7 @@ struct Session::Impl {
   void attention_block(int layer, const LayerWeights& lw, size_t n) {
     const size_t hd = cfg.head_dim;
     backend->rmsnorm(x.data(), lw.input_layernorm, xn.data(), n, cfg.hidden_size, cfg.rms_norm_eps);
+    observe(layer, ActivationSite::kAttentionInput, xn.data(), n, cfg.hidden_size);
     backend->linear_multi(xn.data(), n, lw.q_proj, q, &lw.k_proj, k, &lw.v_proj, v);
     if (lora_active)
       apply_lora(
@@ -186,6 +188,7 @@ struct Session::Impl {
         1.0f / std::sqrt(static_cast<float>(hd)),
         static_cast<size_t>(cfg.sliding_window.value_or(0))};
     backend->attention(a);
+    observe(layer, ActivationSite::kAttentionOutput, attn, n, q_dim);
     backend->linear(lw.o_proj, attn, n, xn.data());
     if (lora_active)
       apply_lora(layer, {{Projection::kO, xn.data(), static_cast<size_t>(cfg.hidden_size)}}, attn,
@@ -197,11 +200,13 @@ struct Session::Impl {
     const size_t inter = cfg.intermediate_size;
     backend->rmsnorm(x.data(), lw.post_attention_layernorm, xn.data(), n, cfg.hidden_size,
                      cfg.rms_norm_eps);
+    observe(layer, ActivationSite::kMlpInput, xn.data(), n, cfg.hidden_size);
     backend->linear_multi(xn.data(), n, lw.gate_proj, gate, &lw.up_proj, up, nullptr, nullptr);
     if (lora_active)
       apply_lora(layer, {{Projection::kGate, gate, inter}, {Projection::kUp, up, inter}}, xn.data(),
                  cfg.hidden_size);
     backend->silu_mul(gate, up, n * inter);
+    observe(layer, ActivationSite::kMlpHidden, gate, n, inter);
     backend->linear(lw.down_proj, gate, n, xn.data());
     if (lora_active)
       apply_lora(layer, {{Projection::kDown, xn.data(), static_cast<size_t>(cfg.hidden_size)}},
@@ -271,6 +276,12 @@ struct Session::Impl {
 
   // Whether any sequence of the current call runs a function (else the pass is the base's).
   bool lora_active = false;
+  // Sees each linear layer's input (corelm imatrix); null for every other Session.
+  ActivationObserver* observer = nullptr;
+
+  void observe(int layer, ActivationSite site, const float* rows, size_t n, size_t cols) {
+    if (observer != nullptr) observer->observe(layer, site, rows, n, cols);
+  }
 
   void set_function(int slot, int fn, float scale) {
     const size_t s = static_cast<size_t>(slot);
@@ -317,6 +328,7 @@ struct Session::Impl {
     const size_t hidden = cfg.hidden_size, vocab = cfg.vocab_size;
     if (opt.all_logits) {
       backend->rmsnorm(x.data(), w.norm, xn.data(), n, hidden, cfg.rms_norm_eps);
+      observe(-1, ActivationSite::kFinal, xn.data(), n, hidden);
       backend->linear(w.lm_head, xn.data(), n, logits.data());
       advance();
       return {logits.data(), n * vocab};
@@ -328,6 +340,7 @@ struct Session::Impl {
                   last.data() + i * hidden);
     }
     backend->rmsnorm(last.data(), w.norm, last.data(), count, hidden, cfg.rms_norm_eps);
+    observe(-1, ActivationSite::kFinal, last.data(), count, hidden);
     backend->linear(w.lm_head, last.data(), count, logits.data());
     advance();
     return {logits.data(), count * vocab};
@@ -573,6 +586,28 @@ void Session::copy_prefix(int from, int to, int length) {
   } catch (...) {
     rethrow_as_error("model");
   }
+}
+
+void SessionAccess::set_observer(Session& session, ActivationObserver* observer) {
+  session.impl_->observer = observer;
+}
+
+std::vector<std::string> site_tensor_names(int layer, ActivationSite site) {
+  switch (site) {
+    case ActivationSite::kAttentionInput:
+      return {layer_tensor_name(layer, LayerTensor::kQ), layer_tensor_name(layer, LayerTensor::kK),
+              layer_tensor_name(layer, LayerTensor::kV)};
+    case ActivationSite::kAttentionOutput:
+      return {layer_tensor_name(layer, LayerTensor::kO)};
+    case ActivationSite::kMlpInput:
+      return {layer_tensor_name(layer, LayerTensor::kGate),
+              layer_tensor_name(layer, LayerTensor::kUp)};
+    case ActivationSite::kMlpHidden:
+      return {layer_tensor_name(layer, LayerTensor::kDown)};
+    case ActivationSite::kFinal:
+      return {"lm_head.weight"};
+  }
+  return {};
 }
 
 const SessionOptions& Session::options() const {

@@ -119,6 +119,67 @@ uint16_t quantize_block(const float* x, int8_t* q) {
   return scale;
 }
 
+// The weighted block quantizer (an importance matrix's): the candidate divisors
+// D_k = the float32 quotient (qmax * (56 + k)) / 56 for k = kWeightedGrid[...]; k = 0 is qmax
+// itself, coremltools' scale. For q4s32 D_k = 7 + k / 8: 6.5 .. 9 (a larger scale, or a smaller one
+// that clips the largest values).
+constexpr int kWeightedGrid[] = {0, -4, -3, -2, -1, 1,  2,  3,  4,  5, 6,
+                                 7, 8,  9,  10, 11, 12, 13, 14, 15, 16};
+
+// sum_i imp_i (h_i - s q_i)^2 in double, in index order. h_i - s q_i is exact in double (s has 11
+// significant bits, q_i at most 8, h_i is an fp16 value).
+double weighted_block_error(const float* h, const float* imp, float s, const int8_t* q) {
+  double err = 0.0;
+  for (int i = 0; i < kQuantBlock; ++i) {
+    const double d = static_cast<double>(h[i]) - static_cast<double>(s) * q[i];
+    const double dd = d * d;
+    const double term = static_cast<double>(imp[i]) * dd;
+    err += term;
+  }
+  return err;
+}
+
+// One block of 32 with per-element importance `imp` (>= 0): among the fp16 scales
+// fp16(max|h| / D_k) (h = the values cast to fp16), each with coremltools' rounding
+// q = clip(round_half_even(fp16(h / s)), -qmax, qmax), the one of least weighted error
+// sum imp_i (h_i - s q_i)^2; ties (all-zero importance included) keep the earlier candidate, so
+// coremltools' scale (k = 0, tried first) wins every tie. A zero coremltools scale, or a block
+// beyond fp16's range, is quantized as without importance. Returns the fp16 scale.
+template <int kMax>
+uint16_t quantize_block_weighted(const float* x, const float* imp, int8_t* q) {
+  const uint16_t base = quantize_block<kMax>(x, q);
+  const float s0 = fp16_to_float(base);
+  if (s0 == 0.0f || !std::isfinite(s0)) return base;
+  float h[kQuantBlock];
+  float amax = 0.0f;
+  for (int i = 0; i < kQuantBlock; ++i) {
+    h[i] = round_to_fp16(x[i]);
+    const float a = std::fabs(h[i]);
+    if (!(a <= kFp16Max)) return base;  // a value beyond fp16's range (or NaN): no weighting
+    amax = std::max(amax, a);
+  }
+  uint16_t best = base;
+  double best_err = weighted_block_error(h, imp, s0, q);
+  int8_t cand[kQuantBlock];
+  constexpr float lo = -static_cast<float>(kMax), hi = static_cast<float>(kMax);
+  for (int k : kWeightedGrid) {
+    if (k == 0) continue;
+    const float divisor = static_cast<float>(kMax * (56 + k)) / 56.0f;
+    const uint16_t scale = float_to_fp16(amax / divisor);
+    const float s = fp16_to_float(scale);
+    if (s == 0.0f || !std::isfinite(s)) continue;
+    for (int i = 0; i < kQuantBlock; ++i)
+      cand[i] = static_cast<int8_t>(rint_small(std::clamp(fp16_quotient(h[i] / s), lo, hi)));
+    const double err = weighted_block_error(h, imp, s, cand);
+    if (err < best_err) {
+      best_err = err;
+      best = scale;
+      std::copy_n(cand, kQuantBlock, q);
+    }
+  }
+  return best;
+}
+
 }  // namespace
 
 void quantize_row_q4s32(const float* x, BlockQ4* out, size_t n) {
@@ -133,6 +194,34 @@ void quantize_row_q4s32(const float* x, BlockQ4* out, size_t n) {
 void quantize_row_q8s32(const float* x, BlockQ8* out, size_t n) {
   for (size_t b = 0; b < n / kQuantBlock; ++b, x += kQuantBlock)
     out[b].scale = quantize_block<127>(x, out[b].qs);
+}
+
+void quantize_row_q4s32_weighted(const float* x, const float* importance, BlockQ4* out, size_t n) {
+  int8_t q[kQuantBlock];
+  for (size_t b = 0; b < n / kQuantBlock; ++b, x += kQuantBlock, importance += kQuantBlock) {
+    out[b].scale = quantize_block_weighted<7>(x, importance, q);
+    for (int i = 0; i < kQuantBlock / 2; ++i)
+      out[b].qs[i] = static_cast<uint8_t>((q[i] + 8) | ((q[i + 16] + 8) << 4));
+  }
+}
+
+void quantize_row_q8s32_weighted(const float* x, const float* importance, BlockQ8* out, size_t n) {
+  for (size_t b = 0; b < n / kQuantBlock; ++b, x += kQuantBlock, importance += kQuantBlock)
+    out[b].scale = quantize_block_weighted<127>(x, importance, out[b].qs);
+}
+
+bool has_weighted_quantizer(DType dtype) {
+  return dtype == DType::kQ4S32 || dtype == DType::kQ8S32;
+}
+
+void quantize_row_weighted(DType dtype, const float* x, const float* importance, void* out,
+                           size_t n) {
+  if (dtype == DType::kQ4S32)
+    quantize_row_q4s32_weighted(x, importance, static_cast<BlockQ4*>(out), n);
+  else if (dtype == DType::kQ8S32)
+    quantize_row_q8s32_weighted(x, importance, static_cast<BlockQ8*>(out), n);
+  else
+    quantize_row(dtype, x, out, n);
 }
 
 void dequantize_row_q4(const BlockQ4* in, float* y, size_t n) {

@@ -17,6 +17,19 @@ namespace corelm {
 void quantize_row_q4s32(const float* x, BlockQ4* out, size_t n);
 // q8s32: the same with 127.
 void quantize_row_q8s32(const float* x, BlockQ8* out, size_t n);
+// The same with an importance per element (>= 0; an importance matrix's mean x_j^2 of each
+// input column), minimising sum imp_i (w_i - s q_i)^2 per block over a fixed set of fp16 scales:
+// fp16(max|w| / D_k), D_k = float32(qmax * (56 + k)) / 56 for k = 0, -4..-1, 1..16 in that order
+// (k = 0 is coremltools' scale; q4s32: D = 6.5 .. 9), each with coremltools' rounding; the first
+// of least error wins, so ties (and all-zero importance) give quantize_row_q4s32's bytes.
+// docs/quantization.md, "Importance matrix".
+void quantize_row_q4s32_weighted(const float* x, const float* importance, BlockQ4* out, size_t n);
+void quantize_row_q8s32_weighted(const float* x, const float* importance, BlockQ8* out, size_t n);
+// Whether `dtype` has a weighted quantizer (q4s32, q8s32); quantize_row_weighted falls back to
+// quantize_row (no importance) for the others.
+bool has_weighted_quantizer(DType dtype);
+void quantize_row_weighted(DType dtype, const float* x, const float* importance, void* out,
+                           size_t n);
 // Block readers: q4s32 and Q4_0 share BlockQ4, q8s32 and Q8_0 share BlockQ8.
 void dequantize_row_q4(const BlockQ4* in, float* y, size_t n);
 void dequantize_row_q8(const BlockQ8* in, float* y, size_t n);

@@ -37,6 +37,24 @@ def test_lut4_group_size_matches_the_cli(data_dir, cli, tmp_path):
         corelm.convert(source, str(tmp_path / "bad.clm"), quant="lut4", group_size=12)
 
 
+def test_imatrix_matches_the_cli(data_dir, cli, tmp_path):
+    source = str(data_dir / "tiny-models/stories260K-hf")
+    f32 = tmp_path / "f32.clm"
+    subprocess.run([cli, "convert", source, "-o", str(f32), "--quant", "f32"], check=True,
+                   capture_output=True)
+    imatrix = tmp_path / "s.clmi"
+    subprocess.run([cli, "imatrix", str(f32), "--text",
+                    str(data_dir / "text/botchan.txt"), "--ctx", "64", "--chunks", "4", "-o",
+                    str(imatrix)], check=True, capture_output=True)
+    by_cli = tmp_path / "cli.clm"
+    subprocess.run([cli, "convert", source, "-o", str(by_cli), "--quant", "q4s32", "--imatrix",
+                    str(imatrix)], check=True, capture_output=True)
+    corelm.convert(source, str(tmp_path / "py.clm"), quant="q4s32", imatrix=str(imatrix))
+    assert (tmp_path / "py.clm").read_bytes() == by_cli.read_bytes()
+    with pytest.raises(corelm.Error, match="not an importance matrix"):
+        corelm.convert(source, str(tmp_path / "bad.clm"), imatrix=str(f32))
+
+
 def test_a_raising_progress_callback_stops_the_conversion(data_dir, tmp_path):
     class Stop(Exception):
         pass

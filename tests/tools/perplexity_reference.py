@@ -108,8 +108,14 @@ def read_model(path):
     return cfg, w
 
 
-def forward(cfg, w, tokens):
-    """Logits [len(tokens), vocab] in float64, as run.c computes them position by position."""
+def forward(cfg, w, tokens, observe=None):
+    """Logits [len(tokens), vocab] in float64, as run.c computes them position by position.
+
+    observe(layer, name, x), when given, sees the input rows x [T, cols] of every matrix product:
+    names "wq" (also wk, wv's input), "wo", "w1" (also w3's), "w2", and "classifier" (layer -1).
+    """
+    if observe is None:
+        observe = lambda layer, name, x: None  # noqa: E731
     T, hd, H, KV = len(tokens), cfg["hd"], cfg["heads"], cfg["kv_heads"]
 
     def rmsnorm(x, g):
@@ -131,6 +137,7 @@ def forward(cfg, w, tokens):
     mask = np.triu(np.full((T, T), -np.inf), k=1)
     for l in range(cfg["layers"]):
         h = rmsnorm(x, w["rms_att"][l])
+        observe(l, "wq", h)
         q = rope((h @ w["wq"][l].T).reshape(T, H, hd))
         k = rope((h @ w["wk"][l].T).reshape(T, KV, hd))
         v = (h @ w["wv"][l].T).reshape(T, KV, hd)
@@ -140,11 +147,16 @@ def forward(cfg, w, tokens):
             s = q[:, head] @ k[:, kv].T / math.sqrt(hd) + mask
             s = np.exp(s - s.max(axis=1, keepdims=True))
             out[:, head] = (s / s.sum(axis=1, keepdims=True)) @ v[:, kv]
+        observe(l, "wo", out.reshape(T, H * hd))
         x = x + out.reshape(T, H * hd) @ w["wo"][l].T
         h = rmsnorm(x, w["rms_ffn"][l])
+        observe(l, "w1", h)
         g, u = h @ w["w1"][l].T, h @ w["w3"][l].T
+        observe(l, "w2", g / (1.0 + np.exp(-g)) * u)
         x = x + (g / (1.0 + np.exp(-g)) * u) @ w["w2"][l].T
-    return rmsnorm(x, w["rms_final"]) @ w["embed"].T
+    final = rmsnorm(x, w["rms_final"])
+    observe(-1, "classifier", final)
+    return final @ w["embed"].T
 
 
 def log_softmax(z):
