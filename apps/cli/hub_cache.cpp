@@ -92,10 +92,10 @@ std::string hub_cache_dir() {
 }
 
 std::string repo_dir(const std::string& repo) {
-  std::string folder = "models--" + repo;
-  size_t slash = folder.find('/');
-  if (slash != std::string::npos) folder.replace(slash, 1, "--");
-  return hub_cache_dir() + "/" + folder;
+  const size_t slash = repo.find('/');
+  const std::string folder =
+      slash == std::string::npos ? repo : repo.substr(0, slash) + "--" + repo.substr(slash + 1);
+  return hub_cache_dir() + "/models--" + folder;
 }
 
 std::string blob_path(const std::string& repo, const std::string& etag) {
@@ -215,7 +215,7 @@ std::vector<CachedRepo> list_cached_repos() {
     std::string repo = name.substr(8);
     size_t sep = repo.find("--");
     if (sep == std::string::npos) continue;
-    repo.replace(sep, 2, "/");
+    repo = repo.substr(0, sep) + "/" + repo.substr(sep + 2);
     CachedRepo r;
     r.repo = repo;
     r.bytes = tree_bytes(it->path());
@@ -225,13 +225,13 @@ std::vector<CachedRepo> list_cached_repos() {
          ref.increment(ec2)) {
       if (!ref->is_regular_file(ec2)) continue;
       std::string commit = read_file_head(ref->path().string(), 64);
-      r.refs.push_back(fs::relative(ref->path(), refs, ec2).string() + " -> " + commit);
+      r.refs.push_back(ref->path().lexically_relative(refs).string() + " -> " + commit);
     }
     for (auto f = fs::recursive_directory_iterator(it->path(), ec2); !ec2 && f != fs::end(f);
          f.increment(ec2)) {
       const auto ext = f->path().extension();
       if (ext == ".clm" || ext == ".gguf")
-        r.models.push_back(fs::relative(f->path(), it->path(), ec2).string());
+        r.models.push_back(f->path().lexically_relative(it->path()).string());
     }
     std::sort(r.refs.begin(), r.refs.end());
     std::sort(r.models.begin(), r.models.end());

@@ -100,11 +100,11 @@ void fail_http(const HttpResponse& r, const std::string& what, const std::string
          std::getenv("HF_TOKEN") ? " (the HF_TOKEN set was refused)" : "");
   }
   if (r.status == 404) {
-    std::string missing = what;
-    if (code == "RepoNotFound") missing = what + ": no such model";
-    if (code == "RevisionNotFound") missing = what + ": no such revision";
-    if (code == "EntryNotFound") missing = what + ": no such file";
-    fail(ErrorCode::kNotFound, "hub", "{} not found (HTTP 404{} for {})", missing, hub_says, url);
+    const char* missing = code == "RepoNotFound"       ? "no such model"
+                          : code == "RevisionNotFound" ? "no such revision"
+                          : code == "EntryNotFound"    ? "no such file"
+                                                       : "not found";
+    fail(ErrorCode::kNotFound, "hub", "{}: {} (HTTP 404{} for {})", what, missing, hub_says, url);
   }
   fail(ErrorCode::kIo, "hub", "{}: HTTP {}{} for {}", what, r.status, hub_says, url);
 }

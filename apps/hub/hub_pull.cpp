@@ -190,7 +190,7 @@ std::string model_in_snapshot(const PullOptions& o, const std::string& commit, P
   std::error_code ec;
   for (auto it = fs::recursive_directory_iterator(snap, ec); !ec && it != fs::end(it);
        it.increment(ec)) {
-    const std::string rel = fs::relative(it->path(), snap, ec).string();
+    const std::string rel = it->path().lexically_relative(snap).string();
     if (ends_with(rel, ".gguf")) ggufs.push_back(rel);
     if (ends_with(rel, ".safetensors")) has_safetensors = true;
   }
