@@ -6,6 +6,7 @@
 #include <cctype>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <set>
 
 #include "base/atomic_file.h"
@@ -242,7 +243,23 @@ std::string hub_token() {
 
 PullResult pull(const PullOptions& o) {
   PullResult result;
-  if (hub_offline()) {
+  const bool offline = hub_offline();
+  const std::string endpoint = hub_endpoint();
+  HttpClient http(hub_token());  // (makes no request by itself)
+  std::optional<Listing> listing_or;
+  if (!offline) {
+    try {
+      listing_or = list_repo(http, endpoint, o.id);
+    } catch (const Error& e) {
+      // The Hub unreachable (or failing) but the revision cached: use the cache, as
+      // huggingface_hub does. A 401/404 is an answer, not an outage: it stands.
+      if (e.code() != ErrorCode::kIo || !cached_commit(o.id)) throw;
+      if (o.on_note)
+        o.on_note(fmt::format("warning: {}; using the cached snapshot of {}@{}", e.what(),
+                              o.id.repo, o.id.revision));
+    }
+  }
+  if (!listing_or) {
     std::optional<std::string> commit = cached_commit(o.id);
     if (!commit)
       fail(ErrorCode::kNotFound, "hub",
@@ -254,9 +271,7 @@ PullResult pull(const PullOptions& o) {
     result.model_path = model_in_snapshot(o, *commit, result);
     return result;
   }
-  const std::string endpoint = hub_endpoint();
-  HttpClient http(hub_token());
-  Listing listing = list_repo(http, endpoint, o.id);
+  const Listing& listing = *listing_or;
   result.commit = listing.commit;
   result.snapshot = snapshot_dir(o.id.repo, listing.commit);
   std::vector<RepoFile> files = select_files(listing.files, o);

@@ -365,8 +365,16 @@ TEST(HubPull, OfflineModeUsesTheCacheAndSaysWhenItIsEmpty) {
     pull_ok();
     commit = server.commit();
   }  // the server is gone: nothing to reach
-  setenv("HF_HUB_OFFLINE", "1", 1);
+  // Not offline, the Hub unreachable: the cached revision is used, with a warning.
   test::CliResult r = pull_ok();
+  EXPECT_EQ(r.out, repo_dir(home) + "/corelm/" + commit + "-q4s32.clm\n");
+  EXPECT_TRUE(contains(r.err, "warning: [hub] cannot reach")) << r.err;
+  EXPECT_TRUE(contains(r.err, "using the cached snapshot of test-org/stories260K@main")) << r.err;
+  r = test::run_cli({"pull", "test-org/other"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(contains(r.err, "cannot reach")) << r.err;
+  setenv("HF_HUB_OFFLINE", "1", 1);
+  r = pull_ok();
   EXPECT_EQ(r.out, repo_dir(home) + "/corelm/" + commit + "-q4s32.clm\n");
   // A package in another format is converted from the cached snapshot.
   r = pull_ok({"--quant", "f16"});
@@ -384,6 +392,24 @@ TEST(HubPull, OfflineModeUsesTheCacheAndSaysWhenItIsEmpty) {
   setenv("HF_HUB_OFFLINE", "1", 1);
   r = pull_fails("HF_HUB_OFFLINE is set and test-org/stories260K@main is not in the cache");
   unsetenv("HF_HUB_OFFLINE");
+}
+
+TEST(HubPull, RunPullsOnlyWhenTheCacheLacksTheModel) {
+  HubServer server({});
+  const std::string home = fresh_home(&server);
+  test::CliResult chat =
+      run_with_input({"chat", test::cli_converted("q4s32"), "--max-new-tokens", "8"}, "Hello\n");
+  EXPECT_EQ(chat.exit_code, 0) << chat.err;
+  test::CliResult r = run_with_input({"run", kRepo, "--max-new-tokens", "8"}, "Hello\n");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(contains(r.err, "downloaded model.safetensors")) << r.err;
+  EXPECT_EQ(r.out, chat.out);
+  expect_snapshot(home, server);
+  const size_t requests = server.requests().size();
+  r = run_with_input({"run", kRepo, "--max-new-tokens", "8"}, "Hello\n");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, chat.out);
+  EXPECT_EQ(server.requests().size(), requests);  // cached: no request at all
 }
 
 TEST(HubPull, ListRemoveAndUnpulledIds) {
