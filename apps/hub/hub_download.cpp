@@ -91,8 +91,8 @@ void fail_http(const HttpResponse& r, const std::string& what, const std::string
     if (code == "GatedRepo")
       fail(ErrorCode::kInvalidArgument, "hub",
            "{} is a gated model (HTTP {}): accept its terms on the model's page, then set HF_TOKEN "
-           "to an access token of that account",
-           what, r.status);
+           "to an access token of that account{}",
+           what, r.status, std::getenv("HF_TOKEN") ? " (the HF_TOKEN set was refused)" : "");
     fail(ErrorCode::kInvalidArgument, "hub",
          "{}: access denied (HTTP {}{}): the model is gated or private (or does not exist); set "
          "HF_TOKEN to an access token with access to it{}",
