@@ -3,7 +3,10 @@ BUILD_DIR ?= build
 BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc)
 SHARED ?= $(abspath ../shared)
-MODEL ?= $(SHARED)/data/tiny-models/stories260K-hf
+# Without ../shared the demo pulls a small real Llama-family model from the Hugging Face Hub
+# (corelm pull; needs the network once). MODEL may be a folder, a .clm/.gguf file or ORG/NAME.
+HUB_MODEL ?= HuggingFaceTB/SmolLM2-135M-Instruct
+MODEL ?= $(if $(wildcard $(SHARED)/data/tiny-models/stories260K-hf),$(SHARED)/data/tiny-models/stories260K-hf,$(HUB_MODEL))
 PROMPT ?= Once upon a time
 DEMO_OUT ?= $(BUILD_DIR)/demo/model.clm
 SANITIZE_DIR ?= build-sanitize
@@ -84,7 +87,10 @@ demo: build
 	@if [ -d "$(MODEL)" ]; then \
 	  $(BUILD_DIR)/corelm convert "$(MODEL)" -o $(DEMO_OUT); \
 	  $(BUILD_DIR)/corelm generate "$(PROMPT)" $(DEMO_OUT) --max-length 200; \
+	elif [ -f "$(MODEL)" ]; then \
+	  $(BUILD_DIR)/corelm generate "$(PROMPT)" "$(MODEL)" --max-length 200; \
 	else \
+	  $(BUILD_DIR)/corelm pull "$(MODEL)" && \
 	  $(BUILD_DIR)/corelm generate "$(PROMPT)" "$(MODEL)" --max-length 200; \
 	fi
 

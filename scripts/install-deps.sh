@@ -10,6 +10,7 @@ PACKAGES=(
   nlohmann-json3-dev libcli11-dev libfmt-dev zlib1g-dev libutf8proc-dev libpcre2-dev
   clang libclang-rt-14-dev python3  # make test-sanitize, make fuzz, make fuzz-corpus
   libcpp-httplib-dev libedit-dev     # corelm serve, corelm chat
+  libcurl4-openssl-dev libssl-dev    # corelm pull (the Hugging Face Hub over HTTPS, sha256)
   libjs-marked node-dompurify        # the web chat page (Markdown rendered, then sanitised)
   chromium                           # the web page's browser test (playwright-core drives it)
   python3-dev pybind11-dev python3-numpy python3-pytest python3-venv  # the Python module (python/)

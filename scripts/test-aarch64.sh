@@ -16,7 +16,8 @@ JOBS=${JOBS:-$(nproc)}
 HOST_PACKAGES=(g++-aarch64-linux-gnu qemu-user-static cmake ninja-build pkg-config
   nlohmann-json3-dev libcli11-dev)
 ARM64_PACKAGES=(libfmt-dev:arm64 zlib1g-dev:arm64 libutf8proc-dev:arm64 libpcre2-dev:arm64
-  libgtest-dev:arm64 libgmock-dev:arm64 libcpp-httplib-dev:arm64 libedit-dev:arm64)
+  libgtest-dev:arm64 libgmock-dev:arm64 libcpp-httplib-dev:arm64 libedit-dev:arm64
+  libcurl4-openssl-dev:arm64 libssl-dev:arm64)
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi

@@ -15,6 +15,7 @@
 #include "commands.h"
 #include "corelm/model.h"
 #include "generation_flags.h"
+#include "hub_cache.h"
 #include "kernels/isa.h"
 #include "model/model_impl.h"
 
@@ -70,7 +71,9 @@ Action add_bench(CLI::App& app) {
     std::string function;
   };
   auto a = std::make_shared<Args>();
-  cmd->add_option("model", a->model, "Model package (.clm) or GGUF file")->required();
+  cmd->add_option("model", a->model,
+                  "Model package (.clm), GGUF file or pulled model id ORG/NAME[@REV]")
+      ->required();
   cmd->add_option("-p,--prompt", a->p, "Prompt tokens for the prefill test (0: skip)")
       ->capture_default_str()
       ->check(CLI::Range(0, 1 << 20));
@@ -95,7 +98,7 @@ Action add_bench(CLI::App& app) {
     const int threads = a->threads > 0 ? a->threads : ThreadPool::default_thread_count();
     LoadOptions lo;
     lo.n_threads = threads;
-    auto model = Model::load(a->model, lo);
+    auto model = Model::load(hub::resolve_model_argument(a->model), lo);
     const auto& cfg = model->config();
     SessionOptions so;
     so.kv_cache = *kv;

@@ -11,6 +11,7 @@
 #include "chat_history.h"
 #include "chat_input.h"
 #include "chat_prompt.h"
+#include "cmd_chat.h"
 #include "commands.h"
 #include "corelm/generate.h"
 #include "corelm/model.h"
@@ -27,11 +28,6 @@ constexpr const char* kHelp =
     "/load FILE      continue a saved conversation\n"
     "/exit           leave (Ctrl-D too); Ctrl-C stops an answer\n"
     "/help           this list\n";
-
-struct ChatArgs {
-  GenerationFlags flags;
-  std::string system, template_file;
-};
 
 class ChatLoop {
  public:
@@ -155,53 +151,62 @@ class ChatLoop {
 };
 }  // namespace
 
+void add_chat_options(CLI::App* cmd, ChatArgs& a) {
+  cmd->add_option("--system", a.system, "System message");
+  cmd->add_option("--chat-template", a.template_file,
+                  "Chat template file (default: the model's, else ChatML)");
+  add_generation_flags(cmd, a.flags, "Print reused tokens and speeds after each answer");
+}
+
+int run_chat(const ChatArgs& args) {
+  const ChatArgs* a = &args;
+  require_utf8(a->system, "--system");
+  generate_options(a->flags);  // checks the flags before the model loads
+  auto [model, session] = load_model_and_session(a->flags);
+  const Tokenizer& tok = model->tokenizer();
+  ChosenTemplate chosen = choose_chat_template(*model, a->template_file);
+  const bool interactive = isatty(STDIN_FILENO) != 0;
+  ChatLoop loop(*a, *session, tok, chosen.source, interactive);
+  if (interactive)
+    std::printf(
+        "corelm chat: %s, template: %s, context %d tokens. /help for commands, "
+        "Ctrl-D to leave.\n",
+        a->flags.model.c_str(), chosen.origin.c_str(), session->max_context());
+  catch_interrupts();
+  LineReader reader(interactive);
+  std::string line;
+  for (;;) {
+    auto status = reader.read(interactive ? "> " : "", line);
+    if (status == LineReader::Status::kEnd) break;
+    if (status == LineReader::Status::kInterrupted) {
+      if (interactive) std::printf("\n");
+      continue;
+    }
+    if (line.empty()) continue;
+    try {
+      if (line[0] == '/') {
+        if (!loop.command(line)) break;
+      } else {
+        loop.turn(line);
+      }
+    } catch (const Error& e) {
+      std::fflush(stdout);
+      std::fprintf(stderr, "error: %s\n", e.what());
+      std::fflush(stderr);
+    }
+  }
+  if (interactive) std::printf("\n");
+  return 0;
+}
+
 Action add_chat(CLI::App& app) {
   auto* cmd = app.add_subcommand("chat", "Chat with MODEL in the terminal (its chat template)");
   auto a = std::make_shared<ChatArgs>();
-  cmd->add_option("model", a->flags.model, "Model package (.clm) or GGUF file")->required();
-  cmd->add_option("--system", a->system, "System message");
-  cmd->add_option("--chat-template", a->template_file,
-                  "Chat template file (default: the model's, else ChatML)");
-  add_generation_flags(cmd, a->flags, "Print reused tokens and speeds after each answer");
-  return [a]() {
-    require_utf8(a->system, "--system");
-    generate_options(a->flags);  // checks the flags before the model loads
-    auto [model, session] = load_model_and_session(a->flags);
-    const Tokenizer& tok = model->tokenizer();
-    ChosenTemplate chosen = choose_chat_template(*model, a->template_file);
-    const bool interactive = isatty(STDIN_FILENO) != 0;
-    ChatLoop loop(*a, *session, tok, chosen.source, interactive);
-    if (interactive)
-      std::printf(
-          "corelm chat: %s, template: %s, context %d tokens. /help for commands, "
-          "Ctrl-D to leave.\n",
-          a->flags.model.c_str(), chosen.origin.c_str(), session->max_context());
-    catch_interrupts();
-    LineReader reader(interactive);
-    std::string line;
-    for (;;) {
-      auto status = reader.read(interactive ? "> " : "", line);
-      if (status == LineReader::Status::kEnd) break;
-      if (status == LineReader::Status::kInterrupted) {
-        if (interactive) std::printf("\n");
-        continue;
-      }
-      if (line.empty()) continue;
-      try {
-        if (line[0] == '/') {
-          if (!loop.command(line)) break;
-        } else {
-          loop.turn(line);
-        }
-      } catch (const Error& e) {
-        std::fflush(stdout);
-        std::fprintf(stderr, "error: %s\n", e.what());
-        std::fflush(stderr);
-      }
-    }
-    if (interactive) std::printf("\n");
-    return 0;
-  };
+  cmd->add_option("model", a->flags.model,
+                  "Model package (.clm), GGUF file or pulled model id ORG/NAME[@REV]")
+      ->required();
+  add_chat_options(cmd, *a);
+  return [a]() { return run_chat(*a); };
 }
 
 }  // namespace corelm::cli

@@ -37,7 +37,9 @@ Action add_generate(CLI::App& app) {
   auto* cmd = app.add_subcommand("generate", "Generate a continuation of PROMPT with MODEL");
   auto a = std::make_shared<GenerateArgs>();
   cmd->add_option("prompt", a->prompt, "Prompt text")->required();
-  cmd->add_option("model", a->flags.model, "Model package (.clm)")->required();
+  cmd->add_option("model", a->flags.model,
+                  "Model package (.clm), GGUF file or pulled model id ORG/NAME[@REV]")
+      ->required();
   cmd->add_option("--max-length", a->max_length,
                   "Total tokens, prompt included (0: until EOS or the context is full)")
       ->capture_default_str()

@@ -26,6 +26,10 @@ Action add_perplexity(CLI::App& app);
 Action add_imatrix(CLI::App& app);
 Action add_chat(CLI::App& app);
 Action add_serve(CLI::App& app);
+Action add_list(CLI::App& app);  // corelm list / rm: the Hugging Face cache (cmd_models.cpp)
+Action add_rm(CLI::App& app);
+Action add_pull(CLI::App& app);  // corelm pull / run (apps/hub, built with libcurl + OpenSSL)
+Action add_run(CLI::App& app);
 Action add_adapter_command(CLI::App& app);  // corelm adapter add|remove|list  //
                                             // apps/serve/cmd_serve.cpp (builds with CORELM_SERVER)
 

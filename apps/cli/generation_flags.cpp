@@ -7,6 +7,7 @@
 
 #include "base/check.h"
 #include "commands.h"
+#include "hub_cache.h"
 
 namespace corelm::cli {
 
@@ -74,7 +75,7 @@ LoadedModel load_model_and_session(const GenerationFlags& f) {
   LoadOptions lo;
   lo.n_threads = f.threads;
   LoadedModel m;
-  m.model = Model::load(f.model, lo);
+  m.model = Model::load(hub::resolve_model_argument(f.model), lo);
   const int trained = m.model->config().max_position_embeddings;
   if (trained > 0 && f.max_context > trained)
     std::fprintf(stderr,

@@ -29,6 +29,12 @@ int main(int argc, char** argv) {
   add(corelm::cli::add_imatrix);
   add(corelm::cli::add_chat);
   add(corelm::cli::add_adapter_command);
+#ifdef CORELM_HAVE_HUB
+  add(corelm::cli::add_pull);
+  add(corelm::cli::add_run);
+#endif
+  add(corelm::cli::add_list);
+  add(corelm::cli::add_rm);
 #ifdef CORELM_HAVE_SERVER
   add(corelm::cli::add_serve);
 #endif

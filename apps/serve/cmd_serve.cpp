@@ -11,6 +11,7 @@
 #include "commands.h"
 #include "corelm/model.h"
 #include "generation_flags.h"
+#include "hub_cache.h"
 #include "kernels/isa.h"
 #include "serve/server.h"
 
@@ -27,7 +28,9 @@ Action add_serve(CLI::App& app) {
   };
   auto a = std::make_shared<Args>();
   auto& o = a->server;
-  cmd->add_option("model", a->model, "Model package (.clm) or GGUF file")->required();
+  cmd->add_option("model", a->model,
+                  "Model package (.clm), GGUF file or pulled model id ORG/NAME[@REV]")
+      ->required();
   cmd->add_option("--host", o.host, "Address to listen on")->capture_default_str();
   cmd->add_option("--port", o.port, "Port (0: any free port)")->capture_default_str();
   cmd->add_option("-p,--parallel", o.parallel, "Slots: requests decoded together")
@@ -81,7 +84,9 @@ Action add_serve(CLI::App& app) {
     std::signal(SIGPIPE, SIG_IGN);
     LoadOptions lo;
     lo.n_threads = a->threads;
-    auto model = Model::load(a->model, lo);
+    const std::string path = hub::resolve_model_argument(a->model);
+    if (path != a->model && o.model_name.empty()) o.model_name = a->model;  // ORG/NAME
+    auto model = Model::load(path, lo);
     serve::Server server(model, o);
     int port = server.bind();
     const int grace = o.grace_seconds;
