@@ -774,11 +774,13 @@ void i8_to_f32(const int8_t* x, float scale, float* y, size_t n) {
 
 // GGUF's other block formats (Q4_1, Q5_0, Q5_1, the K-quants), built on the primitives above.
 #include "kernels/arm/neon_ggml.h"
+// lut4 (palettized weights through their 14-bit integer tables).
+#include "kernels/arm/neon_lut.h"
 
 namespace corelm {
 namespace {  // NOLINT(google-build-namespaces)
 
-// The table: the reference with every slot above (and neon_ggml.h's) replaced.
+// The table: the reference with every slot above (and neon_ggml.h's, neon_lut.h's) replaced.
 KernelTable make_neon_table(const char* name) {
   KernelTable t = reference_kernels();
   t.name = name;
@@ -800,6 +802,7 @@ KernelTable make_neon_table(const char* name) {
   // (16 sdot per 8-row block, no per-row scale conversions or horizontal sums): repack q8 rows.
   t.interleave_q8 = true;
   add_neon_ggml_kernels(t);
+  add_neon_lut_kernels(t);
   t.quantize_q8a = quantize_q8a;
   t.rmsnorm = rmsnorm;
   t.silu_mul = silu_mul;
