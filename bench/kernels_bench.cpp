@@ -123,6 +123,12 @@ void lut4_g16(benchmark::State& s) {
 void lut4_g8(benchmark::State& s) {
   run(s, best(), DType::kLut4, Layout::kLutG8);
 }
+void lut3_g16(benchmark::State& s) {
+  run(s, best(), DType::kLut3, Layout::kLutG16);
+}
+void lut6_g16(benchmark::State& s) {
+  run(s, best(), DType::kLut6, Layout::kLutG16);
+}
 void q4_interleaved_ref(benchmark::State& s) {
   run(s, reference_kernels(), DType::kQ4S32, Layout::kInterleaved8);
 }
@@ -168,6 +174,8 @@ BENCHMARK(lut4_g16)
     ->Args({32768, 4096, 1})
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK(lut4_g8)->Args({5632, 2048, 1})->Args({5632, 2048, 64})->Unit(benchmark::kMicrosecond);
+BENCHMARK(lut3_g16)->Args({5632, 2048, 1})->Args({5632, 2048, 64})->Unit(benchmark::kMicrosecond);
+BENCHMARK(lut6_g16)->Args({5632, 2048, 1})->Args({5632, 2048, 64})->Unit(benchmark::kMicrosecond);
 BENCHMARK(q4_interleaved_ref)->Args({512, 2048, 1})->Unit(benchmark::kMicrosecond);
 
 }  // namespace

@@ -56,9 +56,10 @@ Action add_convert(CLI::App& app) {
       "--quant", o->quant,
       fmt::format("Weight format: {} (default {})", fmt::join(formats, ", "), o->quant));
   cmd->add_option("--group-size", o->group_size,
-                  "lut4: output rows sharing one 16-entry table (8, 16 or 32; default 16)");
+                  "lut3/lut4/lut6: output rows sharing one table of 8/16/64 entries (8, 16 or 32; "
+                  "default 16)");
   cmd->add_option("--imatrix", o->imatrix,
-                  "Importance matrix of `corelm imatrix`: weights q4s32/q8s32 rounding and lut4's "
+                  "Importance matrix of `corelm imatrix`: weights q4s32/q8s32 rounding and the lut "
                   "k-means by the activations");
   cmd->add_flag("--quantize-embeddings", o->quantize_embeddings,
                 "Store the embedding table in --quant too (default f16)");

@@ -88,9 +88,11 @@ void bind_convert(py::module_& m) {
         py::arg("adapters") = py::dict(), py::arg("merge_adapter") = "",
         py::arg("adapter_dtype") = "f16", py::arg("group_size") = 16, py::arg("imatrix") = "",
         "Converts a Hugging Face model folder (or a GGUF file) into a .clm package at `output` "
-        "(written atomically). quant: one of quant_names() (lut4: a 16-entry table per "
-        "group_size output rows, 8, 16 or 32). imatrix: a file of `corelm imatrix` weighting "
-        "q4s32 / q8s32 / lut4 quantization by the activations. progress(dict) is called per "
+        "(written atomically). quant: one of quant_names() (lut3 / lut4 / lut6: an 8-, 16- or "
+        "64-entry table per group_size output rows, 8, 16 or 32). imatrix: a file of `corelm "
+        "imatrix` weighting "
+        "q4s32 / q8s32 / lut3 / lut4 / lut6 quantization by the activations. progress(dict) is "
+        "called per "
         "tensor. adapters {NAME: PEFT folder or LoRA GGUF} are stored as functions (adapter_dtype "
         "f16, q8s32 or f32); merge_adapter NAME folds that one into the weights instead. Returns "
         "the conversion report as a dict.");

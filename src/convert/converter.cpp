@@ -128,7 +128,7 @@ ConvertReport convert_model(const ConvertOptions& o) {
     if (!o.imatrix.empty()) {
       if (!palettized && !has_weighted_quantizer(*quant))
         fail(ErrorCode::kInvalidArgument, kComponent,
-             "--imatrix weights q4s32, q8s32 and lut4 quantization, not {}", o.quant);
+             "--imatrix weights q4s32, q8s32 and lut3/lut4/lut6 quantization, not {}", o.quant);
       imatrix = read_imatrix(o.imatrix);
       importance_of = plan_importance(imatrix, o.imatrix, plan, *quant);
     }

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "base/half.h"
 #include "kernels/kernel_table.h"
@@ -135,19 +136,22 @@ void matmul_q8_interleaved(const uint8_t* w, size_t row_bytes, const void* x, si
   }
 }
 
-// lut4 in groups of G rows (tensor/layout.h, lut_gG) against q8 activations (the last block of a
-// row whose length 32 does not divide is padded with zeros): the group's table in its integer form
-// (tensor/lut.h, lut4_int_table), each block's exact integer dot product times the block's scale,
-// summed in block order, times the table's scale.
-template <size_t G>
-void matmul_lut4(const uint8_t* w, size_t row_bytes, const void* x, size_t x_stride, size_t n,
-                 size_t k, float* y, size_t y_stride, size_t r0, size_t r1) {
-  constexpr size_t kTableBytes = 32;
+// A palettized dtype of `Bits` bits per index (lut3, lut4, lut6) in groups of G rows
+// (tensor/layout.h, lut_gG) against q8 activations (the last block of a row whose length 32 does
+// not divide is padded with zeros): the group's table in its integer form (tensor/lut.h,
+// lut_int_table), each block's exact integer dot product times the block's scale, summed in block
+// order, times the table's scale.
+template <int Bits, size_t G>
+void matmul_lut(const uint8_t* w, size_t row_bytes, const void* x, size_t x_stride, size_t n,
+                size_t k, float* y, size_t y_stride, size_t r0, size_t r1) {
+  constexpr size_t kEntries = size_t{1} << Bits, kTableBytes = 2 * kEntries;
   const size_t nb = (k + kQuantBlock - 1) / kQuantBlock;
+  std::vector<uint8_t> idx(k);
   for (size_t r = r0; r < r1; ++r) {
     const uint8_t* group = w + r / G * (kTableBytes + G * row_bytes);
     const uint8_t* set = group + kTableBytes + r % G / kLut4SetRows * kLut4SetRows * row_bytes;
-    const Lut4IntTable table = lut4_int_table(group);
+    const LutIntTable table = lut_int_table(group, kEntries);
+    for (size_t i = 0; i < k; ++i) idx[i] = lut_index(Bits, set, r % kLut4SetRows, k, i);
     for (size_t t = 0; t < n; ++t) {
       const BlockQ8A* xt =
           reinterpret_cast<const BlockQ8A*>(static_cast<const uint8_t*>(x) + t * x_stride);
@@ -155,7 +159,7 @@ void matmul_lut4(const uint8_t* w, size_t row_bytes, const void* x, size_t x_str
       for (size_t b = 0; b < nb; ++b) {
         int isum = 0;
         for (size_t i = b * kQuantBlock; i < std::min(k, (b + 1) * kQuantBlock); ++i)
-          isum += table.q[lut4_index(set, r % kLut4SetRows, k, i)] * xt[b].qs[i - b * kQuantBlock];
+          isum += table.q[idx[i]] * xt[b].qs[i - b * kQuantBlock];
         acc += xt[b].scale * static_cast<float>(isum);
       }
       y[t * y_stride + r] = table.scale * acc;
@@ -294,9 +298,15 @@ KernelTable make_reference() {
   set(DType::kQ4_0, Layout::kInterleaved8, matmul_q4_interleaved, q8a);
   set(DType::kQ8S32, Layout::kInterleaved8, matmul_q8_interleaved, q8a);
   set(DType::kQ8_0, Layout::kInterleaved8, matmul_q8_interleaved, q8a);
-  set(DType::kLut4, Layout::kLutG8, matmul_lut4<8>, q8a);
-  set(DType::kLut4, Layout::kLutG16, matmul_lut4<16>, q8a);
-  set(DType::kLut4, Layout::kLutG32, matmul_lut4<32>, q8a);
+  set(DType::kLut4, Layout::kLutG8, matmul_lut<4, 8>, q8a);
+  set(DType::kLut4, Layout::kLutG16, matmul_lut<4, 16>, q8a);
+  set(DType::kLut4, Layout::kLutG32, matmul_lut<4, 32>, q8a);
+  set(DType::kLut3, Layout::kLutG8, matmul_lut<3, 8>, q8a);
+  set(DType::kLut3, Layout::kLutG16, matmul_lut<3, 16>, q8a);
+  set(DType::kLut3, Layout::kLutG32, matmul_lut<3, 32>, q8a);
+  set(DType::kLut6, Layout::kLutG8, matmul_lut<6, 8>, q8a);
+  set(DType::kLut6, Layout::kLutG16, matmul_lut<6, 16>, q8a);
+  set(DType::kLut6, Layout::kLutG32, matmul_lut<6, 32>, q8a);
   add_ggml_reference_kernels(t);
   t.quantize_q8a = quantize_row_q8a;
   t.quantize_q8k = quantize_row_q8k;

@@ -61,6 +61,10 @@ constexpr TypeTraits kTypes[] = {
     // matrix (Layout::kLutG*), so it has no row converters: quantize_lut4_matrix and
     // dequantize_matrix_row read and write whole matrices.
     {"lut4", DType::kLut4, 2, 1, true, true, false, false, 4, -1, nullptr, nullptr, nullptr},
+    // lut3 / lut6: 3 and 6 bits per index, packed in bit planes (tensor/layout.h): 8 indices in 3
+    // bytes (rows of a multiple of 8 values) and 4 in 3 bytes (a multiple of 4).
+    {"lut3", DType::kLut3, 8, 3, true, true, false, false, 3, -1, nullptr, nullptr, nullptr},
+    {"lut6", DType::kLut6, 4, 3, true, true, false, false, 6, -1, nullptr, nullptr, nullptr},
     read_only(9, "Q8_1", 32, 36, nullptr),
     read_only(15, "Q8_K", 256, 292, nullptr),
     read_only(16, "IQ2_XXS", 256, 66, nullptr),

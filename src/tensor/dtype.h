@@ -40,9 +40,11 @@ enum class DType : uint8_t {
   // Palettized: 4-bit indices into a table of 16 fp16 values shared by a group of output rows.
   // A row alone cannot be read: the tables live in the matrix's lut_g* layout (tensor/layout.h).
   kLut4,
+  kLut3,  // 3-bit indices, a table of 8 (rows of a multiple of 8 values)
+  kLut6,  // 6-bit indices, a table of 64 (rows of a multiple of 4 values)
 };
-// The number of DTypes (tables indexed by DType are sized by it); kLut4 is the last.
-inline constexpr size_t kNumDTypes = static_cast<size_t>(DType::kLut4) + 1;
+// The number of DTypes (tables indexed by DType are sized by it); kLut6 is the last.
+inline constexpr size_t kNumDTypes = static_cast<size_t>(DType::kLut6) + 1;
 
 // Converts `n` elements (a multiple of the block size) of one row to float, or back.
 using RowToFloat = void (*)(const void* in, float* out, size_t n);

@@ -23,8 +23,8 @@ enum class Layout : uint8_t { kRows, kInterleaved8, kInterleaved16, kLutG8, kLut
 // The number of Layouts (tables indexed by Layout are sized by it); kLutG32 is the last.
 inline constexpr size_t kNumLayouts = static_cast<size_t>(Layout::kLutG32) + 1;
 
-// "lut_g8", "lut_g16", "lut_g32" (palettized dtypes only, lut4; written by convert): the rows in
-// groups of G = 8, 16, 32 (the last group holds the rest when G does not divide the rows), each
+// "lut_g8", "lut_g16", "lut_g32" (palettized dtypes only, lut3/4/6; written by convert): the rows
+// in groups of G = 8, 16, 32 (the last group holds the rest when G does not divide the rows), each
 // group stored as its table of 2^lut_bits fp16 values followed by its G rows of dtype_row_bytes:
 //   group g at byte g * (table + G * row_bytes); row r in group r / G, in the set of 8 rows at
 //   table + (r % G) / 8 * 8 * row_bytes within it.
@@ -34,6 +34,19 @@ inline constexpr size_t kNumLayouts = static_cast<size_t>(Layout::kLutG32) + 1;
 // 4r + m holds column 4c + m of row r (low nibble) and column 16 + 4c + m (high), as q4s32's
 // interleaved8, then, when 32 does not divide cols, the last w columns row by row (byte j of a
 // row's w / 2 holds columns j and j + w / 2). tensor/lut.h, lut4_byte_offset, is the map.
+// lut6 and lut3 keep lut4's sets of 8 rows and split each index into bit planes, so a kernel
+// decodes them with the same 32-byte loads (one byte per row and column of 4 columns x 8 rows).
+// A set is its full 32-column blocks (32 * bits bytes each), then the w = cols % 32 last columns
+// row by row (3 w / 4 or 3 w / 8 bytes per row). With j = c % 32, k = (j % 16) / 4 (lut4's chunk),
+// h = j / 16 (lut4's nibble), p = k / 2 and i = 2 (k % 2) + h, element (r, c) of a block is in:
+//   lut6 (192 bytes): [0, 128) bits 0-3 exactly as lut4's block; [128, 192) two 32-byte chunks of
+//     2-bit fields: bits 4-5 in chunk p, byte 4r + j % 4, bits 2i..2i+1.
+//   lut3 (96 bytes): [0, 64) bits 0-1 in chunk p, byte 4r + j % 4, bits 2i..2i+1 (the same map
+//     as lut6's high plane); [64, 96) bit 2 in byte 4r + j % 4, bit 2k + h.
+// The tail row (columns t = c - cols + w of the row): lut6: w / 2 bytes of nibbles (byte t % (w/2),
+// high nibble when t >= w / 2) then w / 4 bytes of 2-bit fields (byte t % (w/4), field t / (w/4));
+// lut3: w / 4 bytes of 2-bit fields (byte t % (w/4), field t / (w/4)) then w / 8 bytes of bits
+// (byte t % (w/8), bit t / (w/8)). tensor/lut.h, lut_index, reads any of the three.
 // The group size of a lut layout (0 for the others), and the layout of group size G (nullopt when
 // G is not 8, 16 or 32).
 size_t lut_group_rows(Layout layout);

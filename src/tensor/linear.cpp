@@ -65,6 +65,7 @@ class Interleaved16Linear final : public LinearImpl {
 class LutLinear final : public LinearImpl {
  public:
   LutLinear(DType dtype, Layout layout) : dtype_(dtype), layout_(layout) {}
+  DType dtype() const { return dtype_; }
   MatmulFn matmul(const KernelTable& table) const override {
     return table.matmul_for(dtype_, layout_);
   }
@@ -90,7 +91,7 @@ struct Impls {
   std::vector<RowsLinear> rows;
   std::vector<Interleaved8Linear> interleaved;
   Interleaved16Linear q4_k_tiles;
-  std::vector<LutLinear> lut;  // lut4 in lut_g8, lut_g16, lut_g32
+  std::vector<LutLinear> lut;  // lut3, lut4, lut6 in lut_g8, lut_g16, lut_g32
   Impls() {
     rows.reserve(kNumDTypes);
     interleaved.reserve(kNumDTypes);
@@ -98,8 +99,8 @@ struct Impls {
       rows.emplace_back(static_cast<DType>(d));
       interleaved.emplace_back(static_cast<DType>(d));
     }
-    for (Layout l : {Layout::kLutG8, Layout::kLutG16, Layout::kLutG32})
-      lut.emplace_back(DType::kLut4, l);
+    for (DType d : {DType::kLut3, DType::kLut4, DType::kLut6})
+      for (Layout l : {Layout::kLutG8, Layout::kLutG16, Layout::kLutG32}) lut.emplace_back(d, l);
   }
 };
 
@@ -120,7 +121,7 @@ const LinearImpl* linear_impl(DType dtype, Layout layout) {
   if (d >= kNumDTypes) return nullptr;
   if (dtype_traits(dtype).lut_bits > 0) {
     for (const auto& impl : impls().lut)
-      if (impl.row_group() == lut_group_rows(layout) && dtype == DType::kLut4) return &impl;
+      if (impl.row_group() == lut_group_rows(layout) && impl.dtype() == dtype) return &impl;
     return nullptr;
   }
   switch (layout) {

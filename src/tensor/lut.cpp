@@ -207,10 +207,76 @@ uint8_t lut4_index(const uint8_t* set, size_t r, size_t cols, size_t c) {
   return high ? byte >> 4 : byte & 0xF;
 }
 
-Lut4IntTable lut4_int_table(const uint8_t* table) {
-  Lut4IntTable out{};
-  float t[16], m = 0.0f;
-  for (size_t j = 0; j < 16; ++j) {
+namespace {
+
+// Where a part of an index lives in a set: `width` bits at bit `shift` of byte `byte` hold the
+// index's bits from `value_shift` up (tensor/layout.h's byte map).
+struct LutPiece {
+  size_t byte;
+  int shift, width, value_shift;
+};
+
+// The pieces of element (r, c) of a set (1 for lut4, 2 for lut3 and lut6).
+size_t lut_pieces(int bits, size_t r, size_t cols, size_t c, LutPiece* out) {
+  if (bits == 4) {
+    bool high;
+    out[0] = {lut4_byte_offset(r, cols, c, &high), high ? 4 : 0, 4, 0};
+    return 1;
+  }
+  const size_t full = cols / kLut4Chunk;
+  if (c < full * kLut4Chunk) {
+    const size_t base = c / kLut4Chunk * lut_block_bytes(bits), j = c % kLut4Chunk;
+    const size_t k = (j % 16) / 4, h = j / 16, p = k / 2, i = 2 * (k % 2) + h;
+    const size_t at = 4 * r + j % 4;
+    if (bits == 6) {
+      out[0] = {base + 32 * k + at, static_cast<int>(4 * h), 4, 0};
+      out[1] = {base + 128 + 32 * p + at, static_cast<int>(2 * i), 2, 4};
+    } else {  // 3
+      out[0] = {base + 32 * p + at, static_cast<int>(2 * i), 2, 0};
+      out[1] = {base + 64 + at, static_cast<int>(2 * k + h), 1, 2};
+    }
+    return 2;
+  }
+  const size_t w = cols - full * kLut4Chunk, t = c - full * kLut4Chunk;
+  const size_t tail = full * lut_block_bytes(bits) + r * w * static_cast<size_t>(bits) / 8;
+  if (bits == 6) {
+    out[0] = {tail + t % (w / 2), t >= w / 2 ? 4 : 0, 4, 0};
+    out[1] = {tail + w / 2 + t % (w / 4), static_cast<int>(2 * (t / (w / 4))), 2, 4};
+  } else {  // 3
+    out[0] = {tail + t % (w / 4), static_cast<int>(2 * (t / (w / 4))), 2, 0};
+    out[1] = {tail + w / 4 + t % (w / 8), static_cast<int>(t / (w / 8)), 1, 2};
+  }
+  return 2;
+}
+
+}  // namespace
+
+void pack_lut_set(int bits, const uint8_t* indices, size_t rows, size_t cols, uint8_t* out) {
+  std::fill(out, out + kLut4SetRows * cols * static_cast<size_t>(bits) / 8, 0);
+  LutPiece piece[2];
+  for (size_t r = 0; r < rows; ++r)
+    for (size_t c = 0; c < cols; ++c) {
+      const unsigned v = indices[r * cols + c];
+      for (size_t i = 0, n = lut_pieces(bits, r, cols, c, piece); i < n; ++i) {
+        const unsigned part = (v >> piece[i].value_shift) & ((1u << piece[i].width) - 1);
+        out[piece[i].byte] = static_cast<uint8_t>(out[piece[i].byte] | (part << piece[i].shift));
+      }
+    }
+}
+
+uint8_t lut_index(int bits, const uint8_t* set, size_t r, size_t cols, size_t c) {
+  LutPiece piece[2];
+  unsigned v = 0;
+  for (size_t i = 0, n = lut_pieces(bits, r, cols, c, piece); i < n; ++i)
+    v |= ((set[piece[i].byte] >> piece[i].shift) & ((1u << piece[i].width) - 1))
+         << piece[i].value_shift;
+  return static_cast<uint8_t>(v);
+}
+
+LutIntTable lut_int_table(const uint8_t* table, size_t entries) {
+  LutIntTable out{};
+  float t[64], m = 0.0f;
+  for (size_t j = 0; j < entries; ++j) {
     uint16_t h;
     std::memcpy(&h, table + 2 * j, 2);
     t[j] = fp16_to_float(h);
@@ -218,7 +284,7 @@ Lut4IntTable lut4_int_table(const uint8_t* table) {
   }
   if (!(m > 0.0f) || !std::isfinite(m)) return out;  // all zero (the converter writes finite)
   const float inv = 8191.0f / m;
-  for (size_t j = 0; j < 16; ++j)
+  for (size_t j = 0; j < entries; ++j)
     out.q[j] = static_cast<int16_t>(std::clamp(std::nearbyint(t[j] * inv), -8191.0f, 8191.0f));
   out.scale = m / 8191.0f;
   return out;
@@ -235,8 +301,8 @@ int quantize_lut_group(DType dtype, const float* x, size_t rows, size_t cols,
   std::memcpy(out, table.data(), k * sizeof(uint16_t));
   uint8_t* packed = out + lut_table_bytes(dtype);
   for (size_t r = 0; r < rows; r += kLut4SetRows)
-    pack_lut4_set(indices.data() + r * cols, std::min(kLut4SetRows, rows - r), cols,
-                  packed + r * row_bytes);  // a short last set padded to 8 rows
+    pack_lut_set(t.lut_bits, indices.data() + r * cols, std::min(kLut4SetRows, rows - r), cols,
+                 packed + r * row_bytes);  // a short last set padded to 8 rows
   return passes;
 }
 
@@ -256,13 +322,15 @@ void dequantize_lut_row(DType dtype, Layout layout, const uint8_t* base, size_t 
   const uint8_t* group = base + row / g * (table_bytes + g * row_bytes);
   const size_t set_first = row % g / kLut4SetRows * kLut4SetRows;
   const uint8_t* set = group + table_bytes + set_first * row_bytes;
-  float entry[16];
-  for (size_t i = 0; i < 16; ++i) {
+  const int bits = dtype_traits(dtype).lut_bits;
+  float entry[64];
+  for (size_t i = 0; i < (size_t{1} << bits); ++i) {
     uint16_t h;
     std::memcpy(&h, group + 2 * i, 2);
     entry[i] = fp16_to_float(h);
   }
-  for (size_t c = 0; c < cols; ++c) out[c] = entry[lut4_index(set, row % g - set_first, cols, c)];
+  for (size_t c = 0; c < cols; ++c)
+    out[c] = entry[lut_index(bits, set, row % g - set_first, cols, c)];
 }
 
 }  // namespace corelm

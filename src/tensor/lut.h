@@ -67,18 +67,35 @@ int quantize_lut_group(DType dtype, const float* x, size_t rows, size_t cols,
 void quantize_lut_matrix(DType dtype, Layout layout, const float* x, size_t rows, size_t cols,
                          const float* importance, uint8_t* out);
 
-// The integer form of a lut4 group's table that every matmul kernel multiplies with (kernels take
-// q8 activations: each 32-element block's integer dot product is exact, as for q4s32):
-//   m = max_j |t_j| over the 16 fp16 entries t_j, inv = 8191 / m (f32),
+// The integer form of a group's table (any palettized dtype: `entries` = 8, 16 or 64) that every
+// matmul kernel multiplies with (kernels take q8 activations: each 32-element block's integer dot
+// product is exact, as for q4s32):
+//   m = max_j |t_j| over the fp16 entries t_j, inv = 8191 / m (f32),
 //   q_j = round_half_even(t_j * inv) (f32 product), clamped to [-8191, 8191], scale = m / 8191,
 // so a weight is scale * q_j, off its table value by at most m / 16382 (0 and scale 0 for an
-// all-zero table). 14 bits split into a 7-bit low part (q & 127) and a high part (q >> 7, in
-// [-64, 63]): the x86 kernels look both up with vpshufb and multiply them with maddubs.
-struct Lut4IntTable {
-  int16_t q[16];
+// all-zero table; entries past `entries` are 0). 14 bits split into a 7-bit low part (q & 127)
+// and a high part (q >> 7, in [-64, 63]): the x86 kernels look both up with vpshufb and multiply
+// them with maddubs.
+struct LutIntTable {
+  int16_t q[64];
   float scale;
 };
-Lut4IntTable lut4_int_table(const uint8_t* table);
+using Lut4IntTable = LutIntTable;
+LutIntTable lut_int_table(const uint8_t* table, size_t entries);
+inline LutIntTable lut4_int_table(const uint8_t* table) {
+  return lut_int_table(table, 16);
+}
+
+// Any palettized dtype's set of 8 rows (lut4's is the packing above; lut3's and lut6's add bit
+// planes, tensor/layout.h): `bits` = lut_bits (3, 4 or 6); a set takes 8 * row_bytes bytes.
+// pack_lut_set writes `rows` (<= 8) x cols indices < 2^bits (the other rows 0), lut_index reads
+// index (r, c) back. cols must suit the dtype (dtype_fits_row).
+void pack_lut_set(int bits, const uint8_t* indices, size_t rows, size_t cols, uint8_t* out);
+uint8_t lut_index(int bits, const uint8_t* set, size_t r, size_t cols, size_t c);
+// Bytes of one full 32-column block of a set (32 * bits: 96, 128, 192).
+inline constexpr size_t lut_block_bytes(int bits) {
+  return kLut4Chunk * static_cast<size_t>(bits);
+}
 
 // Row `row` of a lut matrix as floats: table[index] per element.
 void dequantize_lut_row(DType dtype, Layout layout, const uint8_t* base, size_t row, size_t cols,

@@ -233,7 +233,7 @@ TEST(ImatrixConvert, RefusesAnImatrixThatDoesNotFitTheModel) {
   Imatrix extra = reference_imatrix();
   extra.tensors.push_back({"model.layers.5.self_attn.q_proj.weight", std::vector<float>(64, 1)});
   expect_refused(extra, "q4s32", "made for another model");
-  expect_refused(reference_imatrix(), "f16", "--imatrix weights q4s32, q8s32 and lut4");
+  expect_refused(reference_imatrix(), "f16", "--imatrix weights q4s32, q8s32 and lut3/lut4/lut6");
   test::expect_error([&] { convert(out, "q4s32", test::temp_dir() + "/none.clmi"); },
                      ErrorCode::kNotFound, "none.clmi");
   EXPECT_FALSE(fs::exists(out));

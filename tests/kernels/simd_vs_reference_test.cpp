@@ -149,10 +149,12 @@ TEST_P(SimdKernels, MatmulEveryDtypeAndLayout) {
       shapes = {{16, 256, 1},   {32, 512, 3},  {48, 768, 5},  {16, 2048, 9},
                 {64, 256, 4},   {32, 256, 13}, {16, 256, 2},  {16, 512, 7},
                 {32, 8192, 40}, {32, 256, 1},  {16, 8192, 45}};
-    if (lut_group_rows(c.layout) > 0)  // any rows (a short last group), even columns
-      shapes = {{8, 32, 1},   {20, 38, 3}, {33, 172, 1},  {7, 14, 2},
-                {64, 256, 5}, {1, 2, 1},   {40, 2048, 2}, {16, 8192, 9}};
+    if (lut_group_rows(c.layout) > 0)  // any rows (a short last group), even columns (lut3: 8k,
+      shapes = {{8, 32, 1},   {20, 38, 3}, {33, 172, 1},  {7, 14, 2},  // lut6: 4k)
+                {64, 256, 5}, {1, 2, 1},   {40, 2048, 2}, {16, 8192, 9}, {3, 8, 1},
+                {9, 40, 2},   {5, 44, 3},  {17, 56, 5},   {2, 4, 1},     {24, 120, 7}};
     for (const auto& s : shapes) {
+      if (!dtype_fits_row(c.dtype, s.cols)) continue;
       auto w = make_weights(c.dtype, c.layout, s.rows, s.cols, 7);
       auto x = random_floats(s.n * s.cols, 9);
       auto ref =

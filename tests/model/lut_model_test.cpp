@@ -22,21 +22,22 @@
 namespace corelm {
 namespace {
 
-const std::string& lut_package(int group) {
-  static std::map<int, std::string> paths;
-  auto it = paths.find(group);
+const std::string& lut_package(int group, const std::string& quant = "lut4") {
+  static std::map<std::string, std::string> paths;
+  const std::string key = fmt::format("{}-g{}", quant, group);
+  auto it = paths.find(key);
   if (it != paths.end()) return it->second;
   ConvertOptions o;
   o.source = test::data_path("tiny-models/stories260K-hf");
-  o.output = fmt::format("{}/stories260K-lut4-g{}.clm", test::temp_dir(), group);
-  o.quant = "lut4";
+  o.output = fmt::format("{}/stories260K-{}.clm", test::temp_dir(), key);
+  o.quant = quant;
   o.group_size = group;
   o.n_threads = 1;
   const ConvertReport report = convert_model(o);
-  // 4 bits per weight and a 32-byte table per group of G rows.
-  EXPECT_GT(report.bits_per_weight, 4.0);
+  // lut_bits per weight and a table per group of G rows.
+  EXPECT_GT(report.bits_per_weight, dtype_traits(*dtype_from_name(quant)).lut_bits);
   EXPECT_LT(report.bits_per_weight, 16.0);  // the f16 embeddings count too
-  return paths[group] = o.output;
+  return paths[key] = o.output;
 }
 
 std::vector<int32_t> greedy(std::shared_ptr<Model> model, int steps) {
@@ -132,6 +133,65 @@ TEST(Lut4Package, GroupSizesOtherThan8_16_32AreRefused) {
       EXPECT_NE(std::string(e.what()).find("--group-size"), std::string::npos) << e.what();
     }
   }
+}
+
+TEST(Lut36Package, StoresLut3AndLut6WithTheirTables) {
+  // G = 16. lut6 takes every linear layer (rows of 4k values: down_proj's 172 too); lut3 needs
+  // rows of 8k values, so down_proj (172 columns) falls back to f16 (tensor_plan's note).
+  PackageReader f32(test::stories_package("f32"));
+  for (const char* quant : {"lut3", "lut6"}) {
+    SCOPED_TRACE(quant);
+    const DType dtype = *dtype_from_name(quant);
+    const size_t table = lut_table_bytes(dtype);
+    PackageReader r(lut_package(16, quant));
+    EXPECT_EQ(r.header()["quantization"]["default"], quant);
+    EXPECT_EQ(r.header()["quantization"]["lut_entries"], size_t{1} << dtype_traits(dtype).lut_bits);
+    size_t lut = 0, f16 = 0;
+    double all_err2 = 0.0, all_ref2 = 0.0;
+    for (const auto& t : r.tensors()) {
+      if (t.shape.size() != 2 || t.name == "model.embed_tokens.weight") continue;
+      if (t.dtype == DType::kF16) {
+        EXPECT_EQ(t.shape[1], 172u) << t.name;
+        ++f16;
+        continue;
+      }
+      EXPECT_EQ(t.dtype, dtype) << t.name;
+      EXPECT_EQ(t.layout, Layout::kLutG16) << t.name;
+      EXPECT_EQ(t.bytes, (t.shape[0] + 15) / 16 * table +
+                             (t.shape[0] + 7) / 8 * 8 * dtype_row_bytes(dtype, t.shape[1]))
+          << t.name;
+      ++lut;
+      const PackageTensor* base = f32.find_tensor(t.name);
+      ASSERT_NE(base, nullptr);
+      std::vector<float> row(t.shape[1]);
+      for (size_t i = 0; i < t.shape[0]; ++i) {
+        dequantize_matrix_row(t.dtype, t.layout, t.data, i, t.shape[1], row.data());
+        const float* ref = reinterpret_cast<const float*>(base->data) + i * t.shape[1];
+        for (size_t c = 0; c < t.shape[1]; ++c) {
+          all_err2 += (row[c] - ref[c]) * static_cast<double>(row[c] - ref[c]);
+          all_ref2 += static_cast<double>(ref[c]) * ref[c];
+        }
+      }
+    }
+    EXPECT_EQ(lut, dtype == DType::kLut3 ? 5u * 6u : 5u * 7u);
+    EXPECT_EQ(f16, dtype == DType::kLut3 ? 5u : 0u);
+    // The optimal 8- and 64-level quantizers of a Gaussian (Lloyd-Max) leave 0.186 and ~0.026 of
+    // its RMS; a table per 16 rows does worse (measured over these matrices: lut3 0.209, lut6
+    // 0.0616; lut4 0.117). Bounds with some room, and floors that no 8- or 64-entry table reaches.
+    const double rel = std::sqrt(all_err2 / all_ref2);
+    EXPECT_LT(rel, dtype == DType::kLut3 ? 0.25 : 0.08) << rel;
+    EXPECT_GT(rel, dtype == DType::kLut3 ? 0.15 : 0.02) << rel;
+  }
+}
+
+TEST(Lut36Package, GeneratesCloseToF32) {
+  const auto ref = greedy(test::stories_model("f32"), 32);
+  const auto lut6 = greedy(Model::load(lut_package(16, "lut6")), 32);
+  size_t same = 0;
+  while (same < lut6.size() && lut6[same] == ref[same]) ++same;
+  EXPECT_GE(same, 24u) << "lut6";  // measured: all 32 (lut4 G = 16: 20)
+  const auto lut3 = greedy(Model::load(lut_package(16, "lut3")), 32);  // runs, its own way
+  EXPECT_EQ(lut3.size(), 32u);
 }
 
 }  // namespace

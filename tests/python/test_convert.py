@@ -37,6 +37,17 @@ def test_lut4_group_size_matches_the_cli(data_dir, cli, tmp_path):
         corelm.convert(source, str(tmp_path / "bad.clm"), quant="lut4", group_size=12)
 
 
+@pytest.mark.parametrize("quant", ["lut3", "lut6"])
+def test_lut3_lut6_match_the_cli(data_dir, cli, tmp_path, quant):
+    source = str(data_dir / "tiny-models/stories260K-hf")
+    by_cli = tmp_path / "cli.clm"
+    subprocess.run([cli, "convert", source, "-o", str(by_cli), "--quant", quant], check=True,
+                   capture_output=True)
+    report = corelm.convert(source, str(tmp_path / "py.clm"), quant=quant)
+    assert (tmp_path / "py.clm").read_bytes() == by_cli.read_bytes()
+    assert corelm.Model.load(report["output"]).info["quantization"] == quant
+
+
 def test_imatrix_matches_the_cli(data_dir, cli, tmp_path):
     source = str(data_dir / "tiny-models/stories260K-hf")
     f32 = tmp_path / "f32.clm"

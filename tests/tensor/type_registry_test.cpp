@@ -41,8 +41,11 @@ TEST(TypeRegistry, DTypeRowsMatchTheirBlockStructs) {
       {DType::kQ4_K, 256, 2 + 2 + 12 + 256 / 2, false},
       {DType::kQ5_K, 256, 2 + 2 + 12 + 256 / 8 + 256 / 2, false},
       {DType::kQ6_K, 256, 256 / 2 + 256 / 4 + 256 / 16 + 2, false},
-      // Palettized: two 4-bit indices per byte; the tables are in the lut_g* layouts.
+      // Palettized: two 4-bit indices per byte, eight 3-bit ones in 3 bytes, four 6-bit ones in 3;
+      // the tables are in the lut_g* layouts.
       {DType::kLut4, 2, 1, false},
+      {DType::kLut3, 8, 3, false},
+      {DType::kLut6, 4, 3, false},
   };
   ASSERT_EQ(std::size(expect), kNumDTypes);
   for (const auto& e : expect) {
@@ -56,7 +59,10 @@ TEST(TypeRegistry, DTypeRowsMatchTheirBlockStructs) {
     EXPECT_EQ(t.q4_blocks, e.q4);
     // A palettized row cannot be read alone (its table is the group's): no row converters.
     EXPECT_EQ(t.to_float != nullptr, t.lut_bits == 0);
-    EXPECT_EQ(t.lut_bits, e.d == DType::kLut4 ? 4 : 0);
+    EXPECT_EQ(t.lut_bits, e.d == DType::kLut4   ? 4
+                          : e.d == DType::kLut3 ? 3
+                          : e.d == DType::kLut6 ? 6
+                                                : 0);
     // corelm writes its own formats and GGUF's Q4_0 / Q8_0; the other GGUF types only run.
     EXPECT_EQ(t.from_float != nullptr, e.d <= DType::kQ8_0);
     EXPECT_EQ(t.k_quant, e.elements == 256);
@@ -199,7 +205,8 @@ TEST(TypeRegistry, GgmlTypesCorelmReadsHaveReaders) {
 }
 
 TEST(TypeRegistry, ConversionChoicesComeFromTheRegistry) {
-  const std::vector<std::string> expect = {"f32", "f16", "bf16", "q8s32", "q4s32", "lut4"};
+  const std::vector<std::string> expect = {"f32",   "f16",  "bf16", "q8s32",
+                                           "q4s32", "lut4", "lut3", "lut6"};
   EXPECT_EQ(conversion_dtype_names(), expect);
   EXPECT_EQ(convert_quant_names(), expect);
 }

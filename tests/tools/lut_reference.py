@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Independent NumPy implementation of lut4 palettization: makes tests/data/lut4_reference.json.
+"""Independent NumPy implementation of lut palettization: makes tests/data/lut{3,4,6}_reference.json.
 
 Written from the definition (docs/lut-plan.md, "The k-means"; the comment of lut_fit_group in
 src/tensor/lut.h), not from corelm's C++. Per group of G output rows (the last group smaller when G
@@ -9,7 +9,7 @@ does not divide the rows), over the group's rows x cols values:
      distinct values u_0 < ... < u_{U-1} with weights W_j = sum of the importance of the
      column of each occurrence, in row-major order (np.bincount adds in index order), or the
      counts when there is no importance vector.
-  2. U <= K = 16: centroids = the distinct values, the last repeated. Else centroid k starts at
+  2. U <= K = 2^bits (8, 16, 64): centroids = the distinct values, the last repeated. Else centroid k starts at
      the distinct value holding sorted position floor((2k+1) n / 2K) of the n values, its
      distinct index clamped to U-K+k and raised to (the previous index + 1).
   3. Lloyd, at most 300 passes, on the centroids c_0 <= ... <= c_{K-1} (ascending: the start is,
@@ -29,13 +29,16 @@ distinct values, huge outliers (also beyond fp16), -0 and subnormals, a last gro
 rows whose length is not a multiple of 16, per-column importance with zeros, a cluster of weight 0,
 prefix sums whose rounding needs the clamp, and a group stopped by a cap of 4 passes (max_passes;
 the others use MAX_PASSES, which must equal the C++'s kLutMaxIterations). Inputs are written as
-float32 values (exact in JSON), tables as fp16 bit patterns, indices as one hex digit per weight,
-row by row, with the number of Lloyd passes and the final centroids (float64, before the fp16
+float32 values (exact in JSON), tables as fp16 bit patterns, indices as one hex digit per weight
+(two for 6 bits), row by row, with the number of Lloyd passes and the final centroids (float64, before the fp16
 rounding) per group; clamped_means counts the means step 3 clamped (for the reader: the
 cancellation case must have some).
 
 Run (Debian 12: apt-get install -y python3-numpy; the data come from a fixed seed):
     /usr/bin/python3 tests/tools/lut_reference.py tests/data/lut4_reference.json
+    /usr/bin/python3 tests/tools/lut_reference.py tests/data/lut3_reference.json 3
+    /usr/bin/python3 tests/tools/lut_reference.py tests/data/lut6_reference.json 6
+(the same cases for every bit count; 4 is the default, and its file is unchanged by the argument).
 """
 
 import itertools
@@ -44,11 +47,11 @@ import sys
 
 import numpy as np
 
-K = 16
 MAX_PASSES = 300
 
 
-def fit_group(x, importance, max_passes=MAX_PASSES):
+def fit_group(x, importance, max_passes=MAX_PASSES, bits=4):
+    K = 1 << bits
     rows, cols = x.shape
     v = np.where(np.isnan(x), np.float32(0), x).astype(np.float32)
     v = np.clip(v, np.float32(-65504), np.float32(65504))
@@ -101,12 +104,13 @@ def fit_group(x, importance, max_passes=MAX_PASSES):
     return table, index_of[inverse].reshape(rows, cols), passes, c, clamped
 
 
-def quantize(x, g, importance, max_passes):
+def quantize(x, g, importance, max_passes, bits=4):
     tables, indices, passes, centroids, clamped = [], [], [], [], []
+    digit = "%02x" if bits > 4 else "%x"
     for r0 in range(0, x.shape[0], g):
-        t, idx, p, c, n_clamped = fit_group(x[r0 : r0 + g], importance, max_passes)
+        t, idx, p, c, n_clamped = fit_group(x[r0 : r0 + g], importance, max_passes, bits)
         tables.append([int(b) for b in t.view(np.uint16)])
-        indices.extend("".join("%x" % i for i in row) for row in idx)
+        indices.extend("".join(digit % i for i in row) for row in idx)
         passes.append(p)
         centroids.append([float(v) for v in c])  # repr: the exact doubles back
         clamped.append(n_clamped)
@@ -168,16 +172,20 @@ def cases():
 
 
 def main():
-    if len(sys.argv) != 2:
-        sys.exit("usage: lut_reference.py OUT.json")
+    if len(sys.argv) not in (2, 3):
+        sys.exit("usage: lut_reference.py OUT.json [BITS: 3, 4 or 6]")
+    bits = int(sys.argv[2]) if len(sys.argv) == 3 else 4
+    if bits not in (3, 4, 6):
+        sys.exit("BITS must be 3, 4 or 6")
     result = {
-        "what": "lut4 palettization of fixed matrices (tests/tools/lut_reference.py)",
+        "what": "lut%d palettization of fixed matrices (tests/tools/lut_reference.py)" % bits,
         "produced_with": "numpy " + np.__version__,
         "default_max_passes": MAX_PASSES,
+        **({} if bits == 4 else {"bits": bits}),
         "cases": [],
     }
     for name, g, x, importance, max_passes in cases():
-        tables, indices, passes, centroids, clamped = quantize(x, g, importance, max_passes)
+        tables, indices, passes, centroids, clamped = quantize(x, g, importance, max_passes, bits)
         result["cases"].append(
             {
                 "name": name,

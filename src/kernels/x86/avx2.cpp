@@ -15,6 +15,7 @@
 #include "kernels/head_tiles.h"
 #include "kernels/kernel_table.h"
 #include "kernels/x86/avx2_helpers.h"
+#include "kernels/x86/lut36_avx2.h"
 #include "kernels/x86/lut_avx2.h"
 #include "kernels/x86/vnni256.h"
 #include "kernels/x86/x86.h"
@@ -654,6 +655,12 @@ KernelTable make_avx2() {
   set(DType::kLut4, Layout::kLutG8, lut_avx2::matmul_lut4<8, DpAvx2>);
   set(DType::kLut4, Layout::kLutG16, lut_avx2::matmul_lut4<16, DpAvx2>);
   set(DType::kLut4, Layout::kLutG32, lut_avx2::matmul_lut4<32, DpAvx2>);
+  set(DType::kLut3, Layout::kLutG8, lut36_avx2::matmul_lut<3, 8, DpAvx2>);
+  set(DType::kLut3, Layout::kLutG16, lut36_avx2::matmul_lut<3, 16, DpAvx2>);
+  set(DType::kLut3, Layout::kLutG32, lut36_avx2::matmul_lut<3, 32, DpAvx2>);
+  set(DType::kLut6, Layout::kLutG8, lut36_avx2::matmul_lut<6, 8, DpAvx2>);
+  set(DType::kLut6, Layout::kLutG16, lut36_avx2::matmul_lut<6, 16, DpAvx2>);
+  set(DType::kLut6, Layout::kLutG32, lut36_avx2::matmul_lut<6, 32, DpAvx2>);
   t.interleave_q8 = true;
   add_avx2_ggml_kernels(t);  // Q4_1, Q5_0, Q5_1 and the K-quants (avx2_ggml.cpp)
   t.quantize_q8a = quantize_q8a;

@@ -27,6 +27,7 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 
+#include "kernels/x86/lut36_avx2.h"
 #include "kernels/x86/lut_avx2.h"
 
 namespace corelm {
@@ -268,6 +269,12 @@ KernelTable make_avx512() {
   set(DType::kLut4, Layout::kLutG8, lut_avx2::matmul_lut4<8, Dp512>);
   set(DType::kLut4, Layout::kLutG16, lut_avx2::matmul_lut4<16, Dp512>);
   set(DType::kLut4, Layout::kLutG32, lut_avx2::matmul_lut4<32, Dp512>);
+  set(DType::kLut3, Layout::kLutG8, lut36_avx2::matmul_lut<3, 8, Dp512>);
+  set(DType::kLut3, Layout::kLutG16, lut36_avx2::matmul_lut<3, 16, Dp512>);
+  set(DType::kLut3, Layout::kLutG32, lut36_avx2::matmul_lut<3, 32, Dp512>);
+  set(DType::kLut6, Layout::kLutG8, lut36_avx2::matmul_lut<6, 8, Dp512>);
+  set(DType::kLut6, Layout::kLutG16, lut36_avx2::matmul_lut<6, 16, Dp512>);
+  set(DType::kLut6, Layout::kLutG32, lut36_avx2::matmul_lut<6, 32, Dp512>);
   t.interleave_q8 = true;
   add_avx512_kquant_kernels(t);  // Q2_K..Q6_K (avx512_kquant.cpp)
   t.quantize_q8a = quantize_q8a;

@@ -6,6 +6,7 @@
 #include <immintrin.h>
 
 #include "kernels/kernel_table.h"
+#include "kernels/x86/lut36_avx2.h"
 #include "kernels/x86/lut_avx2.h"
 #include "kernels/x86/q4k_tiles256.h"
 #include "kernels/x86/vnni256.h"
@@ -51,6 +52,12 @@ KernelTable make_avxvnni() {
   set(DType::kLut4, Layout::kLutG8, lut_avx2::matmul_lut4<8, DpAvx>);
   set(DType::kLut4, Layout::kLutG16, lut_avx2::matmul_lut4<16, DpAvx>);
   set(DType::kLut4, Layout::kLutG32, lut_avx2::matmul_lut4<32, DpAvx>);
+  set(DType::kLut3, Layout::kLutG8, lut36_avx2::matmul_lut<3, 8, DpAvx>);
+  set(DType::kLut3, Layout::kLutG16, lut36_avx2::matmul_lut<3, 16, DpAvx>);
+  set(DType::kLut3, Layout::kLutG32, lut36_avx2::matmul_lut<3, 32, DpAvx>);
+  set(DType::kLut6, Layout::kLutG8, lut36_avx2::matmul_lut<6, 8, DpAvx>);
+  set(DType::kLut6, Layout::kLutG16, lut36_avx2::matmul_lut<6, 16, DpAvx>);
+  set(DType::kLut6, Layout::kLutG32, lut36_avx2::matmul_lut<6, 32, DpAvx>);
   t.interleave_q8 = true;
   t.matmul[static_cast<size_t>(DType::kQ4_K)][static_cast<size_t>(Layout::kInterleaved16)] =
       q4k256::matmul_q4_k_tiles<DpAvx>;
