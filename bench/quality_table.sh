@@ -59,29 +59,35 @@ llama_260k() {
     for q in Q8_0 Q4_0; do
         $N "$LLAMA/llama-quantize" --tensor-type ffn_down=f16 ./g-F32.gguf ./g-$q.gguf $q 1 > logs/g-$q.quantize 2>&1
     done
-    # llama.cpp's KL mode costs ~0.1 s per window here: botchan with KL, WikiText-2 with its plain PPL
-    # only (LLAMA_WIKI_KL=1: with KL too, ~10 min per model on the 2-vCPU VM)
+    # botchan: llama-perplexity with KL against its F32, and corelm on the same files. WikiText-2: corelm
+    # only (llama-perplexity ran at 2 to 3 windows/s on the loaded 2-vCPU VM, ~40 min per file for 6322
+    # windows; LLAMA_WIKI=1 runs it, LLAMA_WIKI_KL=1 with its KL too)
     for text in botchan wiki; do
         f=$WIKI; [ $text = botchan ] && f=$BOTCHAN
-        kl=1; [ $text = wiki ] && [ "${LLAMA_WIKI_KL:-0}" != 1 ] && kl=0
-        if [ $kl = 1 ]; then
+        llama=1; kl=1
+        if [ $text = wiki ]; then llama=${LLAMA_WIKI:-0}; kl=${LLAMA_WIKI_KL:-0}; fi
+        if [ $llama = 1 ] && [ $kl = 1 ]; then
             $N "$LLAMA/llama-perplexity" -m g-F32.gguf -f "$f" -c 128 -b 128 -t $T \
                 --kl-divergence-base lbase-$text.kld > logs/g-F32.$text.ppl 2>&1
         fi
         for q in F16 Q8_0 Q4_0 Q4_K_M; do
             [ -f g-$q.gguf ] || continue
-            if [ $kl = 1 ]; then
+            if [ $llama = 1 ] && [ $kl = 1 ]; then
                 $N "$LLAMA/llama-perplexity" -m g-$q.gguf -f "$f" -c 128 -b 128 -t $T \
                     --kl-divergence-base lbase-$text.kld --kl-divergence > logs/g-$q.$text.ppl 2>&1
-            elif [ $q != F16 ]; then
+            elif [ $llama = 1 ]; then
                 $N "$LLAMA/llama-perplexity" -m g-$q.gguf -f "$f" -c 128 -b 128 -t $T > logs/g-$q.$text.ppl 2>&1
             fi
             # the same file through corelm, against corelm's f32 package base
-            if [ $kl = 1 ] || [ $q != F16 ]; then
+            if [ $text = botchan ] || [ $q != F16 ]; then
                 $N "$CORELM" perplexity g-$q.gguf --kl-base base-$text.logits -t $T --json \
                     > logs/g-$q.$text.json 2> logs/g-$q.$text.err
             fi
         done
+        if [ $text = botchan ]; then
+            $N "$CORELM" perplexity g-F32.gguf --kl-base base-$text.logits -t $T --json \
+                > logs/g-F32.$text.json 2> logs/g-F32.$text.err
+        fi
     done
 }
 
