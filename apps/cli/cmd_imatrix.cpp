@@ -29,8 +29,7 @@ constexpr const char* kComponent = "imatrix";
 
 struct ImatrixArgs {
   std::string model, text, output = "imatrix.clmi";
-  int ctx = 512, batch = 0, chunks = -1, threads = 0;
-  std::string kv_cache = "f16";
+  WindowOptions w;
 };
 
 // Sums of x_j^2 (in double) and the rows seen, per (layer, site).
@@ -99,28 +98,19 @@ Action add_imatrix(CLI::App& app) {
       ->required();
   cmd->add_option("--text", a->text, "UTF-8 text file")->required();
   cmd->add_option("-o,--output", a->output, "Output file")->capture_default_str();
-  cmd->add_option("-c,--ctx", a->ctx, "Tokens per window")
-      ->capture_default_str()
-      ->check(CLI::Range(4, 1 << 24));
-  cmd->add_option("-b,--batch", a->batch, "Tokens per prefill call (default: min(ctx, 512))")
-      ->check(CLI::Range(1, 1 << 24));
-  cmd->add_option("--chunks", a->chunks, "Windows to evaluate at most (default: all)")
-      ->check(CLI::Range(1, 1 << 30));
-  cmd->add_option("-t,--threads", a->threads, "Threads (default: physical cores)");
-  cmd->add_option("--kv-cache", a->kv_cache, "KV cache format: f16, q8, f32")
-      ->capture_default_str();
+  add_window_options(cmd, a->w);
   return [a]() {
-    auto kv = kv_cache_type_from_name(a->kv_cache);
+    auto kv = kv_cache_type_from_name(a->w.kv_cache);
     if (!kv)
       fail(ErrorCode::kInvalidArgument, "cli", "unknown --kv-cache '{}' (f16, q8 or f32)",
-           a->kv_cache);
+           a->w.kv_cache);
     LoadOptions lo;
-    lo.n_threads = a->threads;
+    lo.n_threads = a->w.threads;
     auto model = Model::load(a->model, lo);
     const Tokenizer& tok = model->tokenizer();
     const ModelConfig& cfg = model->config();
     const std::vector<int32_t> tokens = tokenize_text_file(tok, a->text, kComponent);
-    const int ctx = a->ctx;
+    const int ctx = a->w.ctx;
     if (cfg.max_position_embeddings > 0 && ctx > cfg.max_position_embeddings)
       fail(ErrorCode::kOutOfRange, kComponent,
            "--ctx {} is more than the model's context ({} positions)", ctx,
@@ -136,8 +126,8 @@ Action add_imatrix(CLI::App& app) {
         fail(ErrorCode::kCorrupt, kComponent, "token id {} is outside the vocabulary ({})", id,
              cfg.vocab_size);
     const int n_chunks =
-        static_cast<int>(a->chunks > 0 ? std::min<size_t>(windows, a->chunks) : windows);
-    const int batch = std::min(a->batch > 0 ? a->batch : 512, ctx);
+        static_cast<int>(a->w.chunks > 0 ? std::min<size_t>(windows, a->w.chunks) : windows);
+    const int batch = std::min(a->w.batch > 0 ? a->w.batch : 512, ctx);
     std::string stored = model->info().quantization;
     for (char& ch : stored) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
     if (!stored.empty() && stored != "f32" && stored != "f16" && stored != "bf16")

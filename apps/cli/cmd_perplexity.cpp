@@ -27,9 +27,8 @@ namespace {
 
 struct PerplexityArgs {
   std::string model, text, save_logits, kl_base;
-  int ctx = 512, batch = 0, chunks = -1, threads = 0;
+  WindowOptions w;
   bool json = false;
-  std::string kv_cache = "f16";
   CLI::Option* ctx_option = nullptr;
 };
 
@@ -37,11 +36,11 @@ struct PerplexityArgs {
 PerplexityPlan plan_from_base(const LogitsReader& base, const PerplexityArgs& a, int vocab,
                               std::optional<std::span<const int32_t>> text_ids) {
   const LogitsHeader& h = base.header();
-  if (a.ctx_option->count() > 0 && static_cast<uint32_t>(a.ctx) != h.ctx)
+  if (a.ctx_option->count() > 0 && static_cast<uint32_t>(a.w.ctx) != h.ctx)
     fail(ErrorCode::kInvalidArgument, "perplexity",
          "--ctx {} differs from the context of the base logits '{}' ({}): leave --ctx out or "
          "save the base again with --ctx {}",
-         a.ctx, a.kl_base, h.ctx, a.ctx);
+         a.w.ctx, a.kl_base, h.ctx, a.w.ctx);
   if (static_cast<int>(h.vocab) != vocab)
     fail(ErrorCode::kInvalidArgument, "perplexity",
          "the base logits '{}' have a vocabulary of {} but the model has {}", a.kl_base, h.vocab,
@@ -62,7 +61,7 @@ PerplexityPlan plan_from_base(const LogitsReader& base, const PerplexityArgs& a,
   p.first = p.ctx / 2;
   p.scored = static_cast<int>(h.scored);
   p.n_chunks = static_cast<int>(h.n_chunks);
-  if (a.chunks >= 0) p.n_chunks = std::min(p.n_chunks, a.chunks);
+  if (a.w.chunks >= 0) p.n_chunks = std::min(p.n_chunks, a.w.chunks);
   return p;
 }
 
@@ -81,16 +80,7 @@ Action add_perplexity(CLI::App& app) {
   auto a = std::make_shared<PerplexityArgs>();
   cmd->add_option("model", a->model, "Model package (.clm) or GGUF file")->required();
   cmd->add_option("--text", a->text, "UTF-8 text file (needed unless --kl-base gives the ids)");
-  a->ctx_option = cmd->add_option("-c,--ctx", a->ctx, "Tokens per window")
-                      ->capture_default_str()
-                      ->check(CLI::Range(4, 1 << 24));
-  cmd->add_option("-b,--batch", a->batch, "Tokens per prefill call (default: min(ctx, 512))")
-      ->check(CLI::Range(1, 1 << 24));
-  cmd->add_option("--chunks", a->chunks, "Windows to evaluate at most (default: all)")
-      ->check(CLI::Range(1, 1 << 30));
-  cmd->add_option("-t,--threads", a->threads, "Threads (default: physical cores)");
-  cmd->add_option("--kv-cache", a->kv_cache, "KV cache format: f16, q8, f32")
-      ->capture_default_str();
+  a->ctx_option = add_window_options(cmd, a->w);
   cmd->add_option("--save-logits", a->save_logits,
                   "Save the scored positions' log-probabilities to FILE (for --kl-base)");
   cmd->add_option("--kl-base", a->kl_base,
@@ -98,16 +88,16 @@ Action add_perplexity(CLI::App& app) {
                   "agreement, perplexity ratio");
   cmd->add_flag("--json", a->json, "Print one JSON line");
   return [a]() {
-    auto kv = kv_cache_type_from_name(a->kv_cache);
+    auto kv = kv_cache_type_from_name(a->w.kv_cache);
     if (!kv)
       fail(ErrorCode::kInvalidArgument, "cli", "unknown --kv-cache '{}' (f16, q8 or f32)",
-           a->kv_cache);
+           a->w.kv_cache);
     if (a->text.empty() && a->kl_base.empty())
       fail(ErrorCode::kInvalidArgument, "cli", "perplexity needs --text FILE (or --kl-base FILE)");
     if (!a->kl_base.empty() && !a->save_logits.empty())
       fail(ErrorCode::kInvalidArgument, "cli", "--save-logits and --kl-base go in separate runs");
     LoadOptions lo;
-    lo.n_threads = a->threads;
+    lo.n_threads = a->w.threads;
     auto model = Model::load(a->model, lo);
     const Tokenizer& tok = model->tokenizer();
     const int vocab = model->config().vocab_size;
@@ -127,17 +117,17 @@ Action add_perplexity(CLI::App& app) {
     } else {
       tokens = tokenize_text_file(tok, a->text, "perplexity");
     }
-    const int ctx = base ? plan.ctx : a->ctx;
+    const int ctx = base ? plan.ctx : a->w.ctx;
     const int trained = model->config().max_position_embeddings;
     if (trained > 0 && ctx > trained)
       fail(ErrorCode::kOutOfRange, "perplexity",
            "--ctx {} is more than the model's context ({} positions)", ctx, trained);
-    if (!base) plan = plan_perplexity(tokens.size(), ctx, a->chunks);
+    if (!base) plan = plan_perplexity(tokens.size(), ctx, a->w.chunks);
     for (int32_t id : tokens)
       if (id < 0 || id >= vocab)
         fail(ErrorCode::kCorrupt, "perplexity", "token id {} is outside the vocabulary ({})", id,
              vocab);
-    const int batch = std::min(a->batch > 0 ? a->batch : 512, ctx);
+    const int batch = std::min(a->w.batch > 0 ? a->w.batch : 512, ctx);
 
     SessionOptions so;
     so.kv_cache = *kv;
@@ -152,7 +142,7 @@ Action add_perplexity(CLI::App& app) {
                  "perplexity: %zu tokens, %d chunks of %d (%d scored each), batch %d, %d "
                  "threads, kv %s\n",
                  tokens.size(), plan.n_chunks, ctx, plan.scored, batch, model->threads(),
-                 a->kv_cache.c_str());
+                 a->w.kv_cache.c_str());
 
     std::unique_ptr<LogitsWriter> writer;
     if (!a->save_logits.empty()) {

@@ -15,6 +15,19 @@
 
 namespace corelm::cli {
 
+CLI::Option* add_window_options(CLI::App* cmd, WindowOptions& w) {
+  CLI::Option* ctx = cmd->add_option("-c,--ctx", w.ctx, "Tokens per window")
+                         ->capture_default_str()
+                         ->check(CLI::Range(4, 1 << 24));
+  cmd->add_option("-b,--batch", w.batch, "Tokens per prefill call (default: min(ctx, 512))")
+      ->check(CLI::Range(1, 1 << 24));
+  cmd->add_option("--chunks", w.chunks, "Windows to evaluate at most (default: all)")
+      ->check(CLI::Range(1, 1 << 30));
+  cmd->add_option("-t,--threads", w.threads, "Threads (default: physical cores)");
+  cmd->add_option("--kv-cache", w.kv_cache, "KV cache format: f16, q8, f32")->capture_default_str();
+  return ctx;
+}
+
 std::vector<int32_t> tokenize_text_file(const Tokenizer& tok, const std::string& path,
                                         const char* component) {
   const std::string text = read_file(path, component);

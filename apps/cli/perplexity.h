@@ -10,6 +10,11 @@
 #include <string>
 #include <vector>
 
+namespace CLI {
+class App;
+class Option;
+}  // namespace CLI
+
 namespace corelm {
 class Session;
 class Tokenizer;
@@ -17,6 +22,15 @@ class ThreadPool;
 }  // namespace corelm
 
 namespace corelm::cli {
+
+// The window options that perplexity and imatrix share (-c/--ctx, -b/--batch, --chunks,
+// -t/--threads, --kv-cache), registered on `cmd` by add_window_options, which returns --ctx's
+// option (to ask whether it was given).
+struct WindowOptions {
+  int ctx = 512, batch = 0, chunks = -1, threads = 0;
+  std::string kv_cache = "f16";
+};
+CLI::Option* add_window_options(CLI::App* cmd, WindowOptions& w);
 
 // The ids of a whole UTF-8 text file, BOS first when the tokenizer adds one. Throws Error naming
 // `component` for a missing or empty file or one that is not UTF-8.

@@ -242,7 +242,6 @@ ConvertReport convert_model(const ConvertOptions& o) {
     struct Scratch {
       std::vector<float> row, back, rows;  // rows: a lut group's source rows [G, cols]
       std::vector<BlockQ4> group;          // 8 quantized rows before interleaving
-      std::vector<uint8_t> alt;            // a lut group's unweighted fit (with --imatrix)
       double err2 = 0.0, ref2 = 0.0;
       // Quantizes one row into `dst` and accumulates the error it adds.
       void convert(const PlanEntry& e, const LoadedModule* merge, const float* importance,
@@ -261,19 +260,6 @@ ConvertReport convert_model(const ConvertOptions& o) {
           ref2 += static_cast<double>(row[c]) * row[c];
         }
       }
-      // sum over the group's rows and columns of importance_c (x - stored)^2, in double.
-      double lut_weighted_error(const PlanEntry& e, const uint8_t* group, uint64_t n, uint64_t cols,
-                                const float* importance) {
-        double err = 0.0;
-        for (uint64_t i = 0; i < n; ++i) {
-          dequantize_matrix_row(e.dtype, e.layout, group, i, cols, back.data());
-          for (uint64_t c = 0; c < cols; ++c) {
-            const double d = static_cast<double>(back[c]) - rows[i * cols + c];
-            err += static_cast<double>(importance[c]) * (d * d);
-          }
-        }
-        return err;
-      }
       // Quantizes the `n` rows from `r` (one lut group) into `dst`, with their error.
       void convert_lut(const PlanEntry& e, const LoadedModule* merge, const float* importance,
                        uint64_t r, uint64_t n, uint64_t cols, uint64_t head_dim, uint8_t* dst) {
@@ -282,17 +268,6 @@ ConvertReport convert_model(const ConvertOptions& o) {
           if (merge) add_lora_row(*merge, r + i, &rows[i * cols]);
         }
         quantize_lut_group(e.dtype, rows.data(), n, cols, importance, dst);
-        if (importance != nullptr) {
-          // The weighted k-means can settle in a local optimum that is worse under the weights
-          // than the unweighted fit (docs/quantization.md): the group keeps whichever of the two
-          // has the lower weighted error, the unweighted one on a tie.
-          const uint64_t bytes = layout_matrix_bytes(e.dtype, e.layout, n, cols);
-          alt.resize(bytes);
-          quantize_lut_group(e.dtype, rows.data(), n, cols, nullptr, alt.data());
-          if (lut_weighted_error(e, alt.data(), n, cols, importance) <=
-              lut_weighted_error(e, dst, n, cols, importance))
-            std::memcpy(dst, alt.data(), bytes);
-        }
         for (uint64_t i = 0; i < n; ++i) {
           dequantize_matrix_row(e.dtype, e.layout, dst, i, cols, back.data());
           for (uint64_t c = 0; c < cols; ++c) {

@@ -40,20 +40,16 @@ struct In {
            "imatrix file '{}' is truncated: {} at byte {} needs {} bytes, {} are left", path, what,
            at, n, size - at);
   }
-  uint32_t u32(const char* what) {
-    need(4, what);
-    uint32_t v;
-    std::memcpy(&v, p + at, 4);
-    at += 4;
+  template <typename T>
+  T number(const char* what) {
+    need(sizeof(T), what);
+    T v;
+    std::memcpy(&v, p + at, sizeof(T));
+    at += sizeof(T);
     return v;
   }
-  uint64_t u64(const char* what) {
-    need(8, what);
-    uint64_t v;
-    std::memcpy(&v, p + at, 8);
-    at += 8;
-    return v;
-  }
+  uint32_t u32(const char* what) { return number<uint32_t>(what); }
+  uint64_t u64(const char* what) { return number<uint64_t>(what); }
   std::string text(const char* what) {
     const uint32_t n = u32(what);
     if (n > kMaxName)

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "base/half.h"
+#include "tensor/kmeans_1d.h"
 
 namespace corelm {
 
@@ -103,11 +104,13 @@ int lut_fit_group(int bits, const float* x, size_t rows, size_t cols, const floa
   }
   std::vector<double> u, w;
   std::vector<uint64_t> count;
+  std::vector<uint16_t> unique_key;
   for (size_t key = lowest; key <= highest; ++key) {
     if (id_of[key] == 0) continue;
     count.push_back(id_of[key]);
     id_of[key] = static_cast<uint32_t>(u.size());
     u.push_back(fp16_to_float(key_fp16(static_cast<uint16_t>(key))));
+    unique_key.push_back(static_cast<uint16_t>(key));
   }
   const size_t n_unique = u.size();
   if (importance == nullptr) {
@@ -119,32 +122,57 @@ int lut_fit_group(int bits, const float* x, size_t rows, size_t cols, const floa
         w[id_of[keys[r * cols + c]]] += static_cast<double>(importance[c]);
   }
 
-  // 2. The starting centroids.
+  // 2. The starting centroids: the means of an optimal split of the atoms (below) into K
+  // contiguous clusters.
   std::vector<double> centroid(k);
   int passes = 0;
   if (n_unique <= k) {
     for (size_t i = 0; i < k; ++i) centroid[i] = u[std::min(i, n_unique - 1)];
   } else {
-    std::vector<size_t> j(k);
-    uint64_t cum = 0;
-    size_t at = 0;  // the distinct value holding sorted position p (positions rise with i)
-    for (size_t i = 0; i < k; ++i) {
-      const uint64_t p = (2 * i + 1) * static_cast<uint64_t>(n) / (2 * k);
-      while (cum + count[at] <= p) cum += count[at++];
-      j[i] = std::min(at, n_unique - k + i);
-      if (i > 0) j[i] = std::max(j[i], j[i - 1] + 1);
-    }
-    for (size_t i = 0; i < k; ++i) centroid[i] = u[j[i]];
-
-    // 3. Lloyd passes on ascending centroids: the clusters are ranges of the distinct values split
-    // at the midpoints, and a cluster's sums are differences of prefix sums.
-    std::vector<double> product(n_unique), sum_w(n_unique + 1), sum_wu(n_unique + 1);
-    for (size_t v = 0; v < n_unique; ++v) product[v] = w[v] * u[v];  // never fused into an fma
-    sum_w[0] = sum_wu[0] = 0.0;
+    // Prefix sums of W, W u and (W u) u in ascending u (never fused into an fma).
+    std::vector<double> product(n_unique), sum_w(n_unique + 1), sum_wu(n_unique + 1),
+        sum_wuu(n_unique + 1);
+    for (size_t v = 0; v < n_unique; ++v) product[v] = w[v] * u[v];
+    sum_w[0] = sum_wu[0] = sum_wuu[0] = 0.0;
     for (size_t v = 0; v < n_unique; ++v) {
       sum_w[v + 1] = sum_w[v] + w[v];
       sum_wu[v + 1] = sum_wu[v] + product[v];
+      const double square = product[v] * u[v];
+      sum_wuu[v + 1] = sum_wuu[v] + square;
     }
+    // The atoms: the distinct values whose keys agree but for the lowest `shift` bits, with the
+    // least shift that leaves at most kLutMaxAtoms of them (shift 0: the distinct values).
+    const auto atom_ends = [&](int shift) {
+      std::vector<size_t> ends;
+      for (size_t v = 1; v <= n_unique; ++v)
+        if (v == n_unique || (unique_key[v] >> shift) != (unique_key[v - 1] >> shift))
+          ends.push_back(v);
+      return ends;
+    };
+    std::vector<size_t> atom_end;
+    for (int shift = 0;; ++shift) {
+      atom_end = atom_ends(shift);
+      if (atom_end.size() <= kLutMaxAtoms) break;
+    }
+    const size_t n_atoms = atom_end.size();
+    std::vector<double> atom_p(n_atoms + 1, 0.0), atom_q(n_atoms + 1, 0.0),
+        atom_r(n_atoms + 1, 0.0);
+    for (size_t a = 0; a < n_atoms; ++a) {
+      atom_p[a + 1] = sum_w[atom_end[a]];
+      atom_q[a + 1] = sum_wu[atom_end[a]];
+      atom_r[a + 1] = sum_wuu[atom_end[a]];
+    }
+    std::vector<size_t> cluster_end(k);
+    optimal_contiguous_clusters(atom_p.data(), atom_q.data(), atom_r.data(), n_atoms, k,
+                                cluster_end.data());
+    for (size_t i = 0, first = 0; i < k; first = cluster_end[i++]) {
+      const size_t a = first == 0 ? 0 : atom_end[first - 1], b = atom_end[cluster_end[i] - 1];
+      const double t = sum_w[b] - sum_w[a];
+      centroid[i] = t > 0.0 ? std::clamp((sum_wu[b] - sum_wu[a]) / t, u[a], u[b - 1]) : u[a];
+    }
+
+    // 3. Lloyd passes on ascending centroids: the clusters are ranges of the distinct values split
+    // at the midpoints, and a cluster's sums are differences of prefix sums.
     // end[i]: one past cluster i's last distinct value (end[-1] = 0 implied, end[k - 1] = U).
     std::vector<size_t> end(k, n_unique), previous(k, n_unique);
     for (int it = 0; it < max_passes; ++it) {

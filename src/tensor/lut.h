@@ -13,10 +13,13 @@
 
 namespace corelm {
 
-// The cap on Lloyd passes. Groups of N(0, 0.02) weights with 2048 columns reach the fixed point in
-// 115 / 130 / 141 passes on average at G = 8 / 16 / 32 (at most 288; bench/lut_kmeans), Student-t
-// ones in up to ~300; a pass costs O(K log U) (lut_fit_group's step 3), so the cap costs little.
+// The cap on Lloyd passes. From the optimal start of step 2 below, groups of N(0, 0.02) weights
+// with 2048 columns reach the fixed point in 4 / 8 / 10 passes on average at G = 8 / 16 / 32 (at
+// most 30, Student-t ones too; bench/lut_kmeans), and groups of up to 2048 distinct values in 2
+// (the start is a fixed point, the second pass sees no change). A pass costs O(K log U).
 inline constexpr int kLutMaxIterations = 300;
+// The most atoms lut_fit_group's start splits (step 2 below): its cost is O(K A log A).
+inline constexpr size_t kLutMaxAtoms = 2048;
 
 // One group's palette: `x` holds rows x cols values (row-major), `importance` cols non-negative
 // weights of the input columns (nullptr: all 1), used in the centroid update (weighted means).
@@ -28,9 +31,14 @@ inline constexpr int kLutMaxIterations = 300;
 //      its weight W_j = the sum, in row-major order, of the importance of its occurrences (its
 //      count when `importance` is nullptr), in double.
 //   2. U <= K = 2^bits: the centroids are the distinct values, the last repeated. Otherwise the
-//      initial centroid k is the distinct value at sorted position floor((2k + 1) n / (2K)) of
-//      the n values (the quantiles), its distinct-value index j_k then clamped to U - K + k and
-//      raised to j_{k-1} + 1, so the K starting centroids are distinct and ascending.
+//      start is the best split of the distinct values into K contiguous clusters, the split
+//      points restricted to the ends of "atoms": runs of distinct values whose fp16 keys (the
+//      bits, order-preserving: sign-flipped) agree but for the lowest s bits, s the least shift
+//      that leaves at most kLutMaxAtoms atoms (so s = 0, an exact 1-D k-means, for up to 2048
+//      distinct values; a larger group keeps its splits to within 2^s fp16 steps). Best means
+//      least total weighted squared error, found by tensor/kmeans_1d.h's dynamic programme on
+//      the atoms' prefix sums P, Q (below) and R (of the products (W_j u_j) u_j). Each cluster
+//      [a, b) of distinct values starts at its mean, as in 3 (u_a when t = 0).
 //   3. Lloyd, on centroids c_0 <= ... <= c_{K-1} (ascending; each pass keeps them so): the
 //      midpoints m_i = (c_i + c_{i+1}) / 2 (double) split the distinct values into K ranges,
 //      u in cluster i when m_{i-1} < u <= m_i (a value on a midpoint goes to the lower one).
@@ -84,6 +92,16 @@ using Lut4IntTable = LutIntTable;
 LutIntTable lut_int_table(const uint8_t* table, size_t entries);
 inline LutIntTable lut4_int_table(const uint8_t* table) {
   return lut_int_table(table, 16);
+}
+// lut4's last, shorter block of one row (its 2 * half columns stored row by row: byte j holds
+// elements j and j + half) against the q8 values `qs`: the exact integer dot product with the
+// table's 14-bit entries (the SIMD kernels' tail).
+inline int lut4_tail_dot(const LutIntTable& t, const uint8_t* bytes, size_t half,
+                         const int8_t* qs) {
+  int sum = 0;
+  for (size_t j = 0; j < half; ++j)
+    sum += t.q[bytes[j] & 0xF] * qs[j] + t.q[bytes[j] >> 4] * qs[j + half];
+  return sum;
 }
 
 // Any palettized dtype's set of 8 rows (lut4's is the packing above; lut3's and lut6's add bit

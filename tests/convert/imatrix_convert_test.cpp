@@ -187,8 +187,9 @@ TEST(ImatrixConvert, NumPyStatisticsLowerTheWeightedError) {
       const auto* w = reinterpret_cast<const float*>(s.data);
       const double ep = weighted_error(*pt, w, t.values),
                    ew = weighted_error(b.tensor(t.name), w, t.values);
-      // q4s32 searches a set that holds coremltools' scale, block by block; lut4 keeps the
-      // unweighted fit of a group when it is better under the weights: never worse.
+      // q4s32 searches a set that holds coremltools' scale, block by block; lut4's k-means starts
+      // from the optimum under the weights (groups of fewer than 2048 distinct values): never
+      // worse.
       EXPECT_LE(ew, ep * (1 + 1e-9)) << t.name;
       total_plain += ep;
       total_weighted += ew;

@@ -132,12 +132,8 @@ void matmul_lut4(const uint8_t* w, size_t row_bytes, const void* x, size_t x_str
         for (size_t t = 0; t < nt; ++t) {
           float s = lanes[t][r - s0] - offset[t];
           if (half != 0) {  // the last, shorter block, row by row: byte j = elements j, j + half
-            const uint8_t* bytes = set + kBlockBytes * full + (r - s0) * half;
-            const int8_t* qs = xt[t][full].qs;
-            int isum = 0;
-            for (size_t j = 0; j < half; ++j)
-              isum +=
-                  table.ints.q[bytes[j] & 0xF] * qs[j] + table.ints.q[bytes[j] >> 4] * qs[j + half];
+            const int isum = lut4_tail_dot(table.ints, set + kBlockBytes * full + (r - s0) * half,
+                                           half, xt[t][full].qs);
             s += xt[t][full].scale * static_cast<float>(isum);
           }
           y[(t0 + t) * y_stride + r] = table.ints.scale * s;
