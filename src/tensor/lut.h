@@ -114,6 +114,19 @@ uint8_t lut_index(int bits, const uint8_t* set, size_t r, size_t cols, size_t c)
 inline constexpr size_t lut_block_bytes(int bits) {
   return kLut4Chunk * static_cast<size_t>(bits);
 }
+// The SIMD kernels' tail for any width: the 14-bit weights of row r's last, shorter block
+// (columns 32 * (cols / 32) .. cols - 1, cols % 32 of them) in a set, and their exact integer dot
+// product with `n` q8 values.
+inline void lut_tail_weights(int bits, const LutIntTable& t, const uint8_t* set, size_t r,
+                             size_t cols, int16_t* q) {
+  const size_t first = cols / kLut4Chunk * kLut4Chunk;
+  for (size_t c = first; c < cols; ++c) q[c - first] = t.q[lut_index(bits, set, r, cols, c)];
+}
+inline int lut_tail_dot(const int16_t* q, size_t n, const int8_t* qs) {
+  int sum = 0;
+  for (size_t j = 0; j < n; ++j) sum += q[j] * qs[j];
+  return sum;
+}
 
 // Row `row` of a lut matrix as floats: table[index] per element.
 void dequantize_lut_row(DType dtype, Layout layout, const uint8_t* base, size_t row, size_t cols,

@@ -184,16 +184,11 @@ void matmul_lut(const uint8_t* w, size_t row_bytes, const void* x, size_t x_stri
       for (size_t t = 0; t < nt; ++t) _mm256_store_ps(lanes[t], sums[t]);
       for (size_t r = std::max(s0, r0); r < std::min(s0 + kSet, r1); ++r) {
         int16_t q[kLut4Chunk];  // the tail's weights of row r (tensor/layout.h's tail map)
-        for (size_t j = 0; j < tail; ++j)
-          q[j] = table.ints.q[lut_index(Bits, set, r - s0, k, full * kLut4Chunk + j)];
+        if (tail != 0) lut_tail_weights(Bits, table.ints, set, r - s0, k, q);
         for (size_t t = 0; t < nt; ++t) {
           float s = lanes[t][r - s0] - offset[t];
-          if (tail != 0) {
-            const int8_t* qs = xt[t][full].qs;
-            int isum = 0;
-            for (size_t j = 0; j < tail; ++j) isum += q[j] * qs[j];
-            s += xt[t][full].scale * static_cast<float>(isum);
-          }
+          if (tail != 0)
+            s += xt[t][full].scale * static_cast<float>(lut_tail_dot(q, tail, xt[t][full].qs));
           y[(t0 + t) * y_stride + r] = table.ints.scale * s;
         }
       }
